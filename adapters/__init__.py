@@ -1,0 +1,1 @@
+"""eoharvest.adapters layer."""

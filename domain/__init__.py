@@ -1,0 +1,1 @@
+"""Pure domain: models, rules and ports. Imports only the standard library, shapely and pyproj."""

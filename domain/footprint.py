@@ -1,0 +1,120 @@
+"""Footprint: a scene's or an AOI's geometry, always lon/lat in EPSG:4326."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from eoharvest.domain.errors import InputError
+
+WGS84 = "EPSG:4326"
+
+
+@dataclass(frozen=True, eq=False)
+class Footprint:
+    """An immutable EPSG:4326 geometry with WKT, GeoJSON and WKB round trips.
+
+    Provider footprints are kept as given, valid or not (``is_valid`` tells); AOIs are
+    validated by :func:`eoharvest.domain.aoi.parse_aoi` before they become a Footprint.
+    Two footprints are equal when their geometries are topologically equal.
+    """
+
+    geometry: BaseGeometry
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.geometry, BaseGeometry):
+            raise InputError(
+                f"a footprint needs a shapely geometry, got {type(self.geometry).__name__}"
+            )
+
+    # -- constructors -----------------------------------------------------------------
+    @classmethod
+    def from_wkt(cls, text: str) -> Footprint:
+        try:
+            return cls(shapely.from_wkt(text))
+        except shapely.errors.GEOSException as exc:
+            raise InputError(f"not valid WKT: {text[:80]!r}: {exc}") from None
+
+    @classmethod
+    def from_wkb(cls, data: bytes) -> Footprint:
+        try:
+            return cls(shapely.from_wkb(data))
+        except shapely.errors.GEOSException as exc:
+            raise InputError(f"not valid WKB ({len(data)} bytes): {exc}") from None
+
+    @classmethod
+    def from_geojson(cls, obj: str | dict[str, Any]) -> Footprint:
+        """From a GeoJSON geometry (as a dict or a JSON string)."""
+        if isinstance(obj, str):
+            obj = json.loads(obj)
+        try:
+            return cls(shape(obj))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"not a GeoJSON geometry: {str(obj)[:80]}: {exc}") from None
+
+    @classmethod
+    def from_bbox(cls, west: float, south: float, east: float, north: float) -> Footprint:
+        return cls(shapely.box(west, south, east, north))
+
+    # -- views ------------------------------------------------------------------------
+    @property
+    def wkt(self) -> str:
+        return self.geometry.wkt
+
+    @property
+    def wkb(self) -> bytes:
+        return shapely.to_wkb(self.geometry)
+
+    @property
+    def geojson(self) -> dict[str, Any]:
+        """The geometry as a GeoJSON dict (lists, not tuples, so it serialises as written)."""
+        return json.loads(shapely.to_geojson(self.geometry))
+
+    @property
+    def __geo_interface__(self) -> dict[str, Any]:
+        return mapping(self.geometry)
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the geometry as stored."""
+        minx, miny, maxx, maxy = self.geometry.bounds
+        return (minx, miny, maxx, maxy)
+
+    @property
+    def part_bboxes(self) -> list[tuple[float, float, float, float]]:
+        """One bbox per part; an antimeridian-split AOI gives two narrow boxes, not one wide one."""
+        parts = getattr(self.geometry, "geoms", [self.geometry])
+        return [tuple(p.bounds) for p in parts]  # type: ignore[misc]
+
+    @property
+    def centroid(self) -> tuple[float, float]:
+        c = self.geometry.centroid
+        return (c.x, c.y)
+
+    @property
+    def is_valid(self) -> bool:
+        return bool(self.geometry.is_valid)
+
+    @property
+    def geom_type(self) -> str:
+        return self.geometry.geom_type
+
+    def intersects(self, other: Footprint) -> bool:
+        return bool(self.geometry.intersects(other.geometry))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Footprint):
+            return NotImplemented
+        return bool(self.geometry.equals(other.geometry))
+
+    def __hash__(self) -> int:
+        return hash(self.geometry.normalize().wkb)
+
+    def __repr__(self) -> str:
+        wkt = self.wkt
+        return f"Footprint({wkt[:60] + '...' if len(wkt) > 60 else wkt})"

@@ -1,0 +1,193 @@
+"""Immutable domain models: Scene, Checksum, DownloadResult, FailedDownload, search pages."""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Callable, Mapping, Sequence
+
+from eoharvest.domain.errors import InputError
+from eoharvest.domain.footprint import Footprint
+
+# Values providers put in checksum fields when they have none (CDSE OData, some STAC items).
+_JUNK_CHECKSUMS = frozenset({"", "n/a", "na", "none", "null", "unknown", "-"})
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A provider-supplied (or locally computed) checksum.
+
+    ``algorithm`` is lower-case hashlib-style (``md5``, ``sha256``, ``blake3``); ``value`` is
+    lower-case hex; ``source`` says where it came from (e.g. ``odata``, ``stac:file:checksum``).
+    """
+
+    algorithm: str
+    value: str
+    source: str = "provider"
+
+    @staticmethod
+    def usable(algorithm: str | None, value: str | None, source: str = "provider") -> Checksum | None:
+        """A Checksum, or None when the provider's value is empty or junk ("N/A", all zeros)."""
+        if not algorithm or value is None:
+            return None
+        cleaned = str(value).strip().lower()
+        if cleaned in _JUNK_CHECKSUMS or set(cleaned) <= {"0"}:
+            return None
+        try:
+            int(cleaned, 16)
+        except ValueError:
+            return None
+        return Checksum(algorithm.strip().lower().replace("-", ""), cleaned, source)
+
+
+DownloaderFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One product found by a search.
+
+    The first eight fields follow the reference constructor
+    ``Scene(platformname, scene_id, footprint, acq_date, cloudcover_percentage, download_links,
+    filenames, raw)``. Identity is ``(provider, scene_id)``; de-duplication across providers uses
+    ``product_key`` (e.g. the ESA product name without extension).
+    """
+
+    platformname: str
+    scene_id: str
+    footprint: Footprint | None
+    acq_date: datetime | None
+    cloudcover_percentage: float | None
+    download_links: tuple[str, ...] = ()
+    filenames: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    provider: str = ""
+    product_key: str | None = None
+    scene_key: str | None = None
+    size: int | None = None
+    checksums: tuple[Checksum, ...] = ()
+    online: bool = True
+    _downloader_factory: DownloaderFactory | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.scene_id:
+            raise InputError("a scene needs a non-empty scene_id")
+        # Accept lists from callers but store tuples so the scene stays immutable.
+        object.__setattr__(self, "download_links", tuple(self.download_links))
+        object.__setattr__(self, "filenames", tuple(self.filenames))
+        object.__setattr__(self, "checksums", tuple(self.checksums))
+        if self.acq_date is not None and self.acq_date.tzinfo is None:
+            raise InputError(f"scene {self.scene_id}: acq_date must be timezone-aware (UTC)")
+        if self.size is not None and self.size < 0:
+            raise InputError(f"scene {self.scene_id}: negative size {self.size}")
+        if self.product_key is None:
+            object.__setattr__(self, "product_key", self.scene_id)
+
+    @property
+    def raw_result(self) -> Mapping[str, Any]:
+        """The raw result (parsed JSON, or XML text) returned by the server."""
+        return self.raw
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.provider, self.scene_id)
+
+    def bind_downloader(self, factory: DownloaderFactory) -> Scene:
+        """A copy of this scene whose :meth:`downloader` uses ``factory``."""
+        return dataclasses.replace(self, _downloader_factory=factory)
+
+    def downloader(self, **extra_params: Any) -> Any:
+        """The Downloader for this scene (reference API)."""
+        if self._downloader_factory is None:
+            raise InputError(
+                f"scene {self.scene_id!r} is not bound to a provider",
+                hint="get scenes from a SensorAPI's scenes() to download them",
+            )
+        return self._downloader_factory(self, **extra_params)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """Reference API: files written for one scene, and the archives extracted (if any)."""
+
+    out_files: tuple[str, ...]
+    scene: Scene
+    archives: tuple[str, ...] | None = None
+    skipped: bool = False
+
+    def __init__(
+        self,
+        out_files: Sequence[str],
+        scene: Scene,
+        archives: Sequence[str] | None = None,
+        *,
+        skipped: bool = False,
+    ) -> None:
+        object.__setattr__(self, "out_files", tuple(str(f) for f in out_files))
+        object.__setattr__(self, "scene", scene)
+        object.__setattr__(
+            self, "archives", None if archives is None else tuple(str(a) for a in archives)
+        )
+        object.__setattr__(self, "skipped", skipped)
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+@dataclass(frozen=True)
+class FailedDownload:
+    """Reference API: a scene that failed, with ``sys.exc_info()`` of the failure."""
+
+    scene_id: str
+    exc_info: ExcInfo = field(repr=False)
+
+    @property
+    def error(self) -> BaseException:
+        return self.exc_info[1]
+
+    def format(self) -> str:
+        return "".join(traceback.format_exception(*self.exc_info))
+
+    def __repr__(self) -> str:
+        return f"FailedDownload(scene_id={self.scene_id!r}, error={self.error!r})"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of provider results, plus what is needed to fetch the next one."""
+
+    scenes: tuple[Scene, ...]
+    total: int | None = None
+    next_ref: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scenes", tuple(self.scenes))
+
+
+@dataclass(frozen=True)
+class DownloadDescriptor:
+    """One file to fetch for a scene: where from, the local name, and what to expect."""
+
+    url: str
+    filename: str
+    size: int | None = None
+    checksums: tuple[Checksum, ...] = ()
+    media_type: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checksums", tuple(self.checksums))
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Whether a scene can be downloaded now; ``reason`` explains a False."""
+
+    ready: bool
+    reason: str = ""
+    retry_after: float | None = None
+    permanent: bool = False

@@ -1,0 +1,117 @@
+"""Ports: the interfaces the application needs from the outside world.
+
+Adapters satisfy these structurally (nothing inherits from them); ``tests/fakes.py`` has an
+in-memory double of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+
+from shapely.geometry.base import BaseGeometry
+
+from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.query import SearchQuery
+
+
+@runtime_checkable
+class SceneSource(Protocol):
+    """A provider's search and download-preparation API."""
+
+    name: str
+
+    def supported_platforms(self) -> Sequence[str]:
+        """Canonical platform names this source can search."""
+        ...
+
+    def search_page(self, query: SearchQuery, ref: Any | None) -> SearchPage:
+        """Fetch one page. ``ref`` is None for the first page, else the previous page's next_ref."""
+        ...
+
+    def activate(self, scene: Scene) -> Activation:
+        """Ask for (or check) the scene's availability for download."""
+        ...
+
+    def download_descriptors(self, scene: Scene) -> Sequence[DownloadDescriptor]:
+        """The files to fetch for this scene."""
+        ...
+
+
+class CatalogRepository(Protocol):
+    """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS)."""
+
+    def upsert_scenes(self, scenes: Iterable[Scene]) -> int:
+        """Insert or update scenes by (provider, scene_id); returns how many were new."""
+        ...
+
+    def get_scene(self, provider: str, scene_id: str) -> Scene | None:
+        ...
+
+    def available_files(self, product_key: str) -> Sequence[str]:
+        """Local paths of verified files of this product from any provider (dedup)."""
+        ...
+
+
+class FileStore(Protocol):
+    """Where downloaded bytes end up: part files, atomic publish, free space."""
+
+    def free_bytes(self, directory: str) -> int:
+        ...
+
+    def exists(self, path: str) -> bool:
+        ...
+
+
+class Clock(Protocol):
+    """Wall and monotonic time, and sleeping; injected so tests need not wait."""
+
+    def now(self) -> datetime:
+        ...
+
+    def monotonic(self) -> float:
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username/password pair or a token/API key; never logged (repr hides the secret)."""
+
+    username: str | None = None
+    secret: str | None = None
+    source: str = ""
+
+    def __repr__(self) -> str:
+        shown = "set" if self.secret else "unset"
+        return f"Credentials(username={self.username!r}, secret={shown}, source={self.source!r})"
+
+
+class CredentialsProvider(Protocol):
+    """Looks up a provider's credentials (arguments, environment, netrc, keyring)."""
+
+    def get(self, provider: str) -> Credentials | None:
+        ...
+
+    def searched(self, provider: str) -> Sequence[str]:
+        """Human-readable list of places looked in, for error messages."""
+        ...
+
+
+@dataclass(frozen=True)
+class VectorLayer:
+    """The shapes of one vector layer, and the CRS they are in (None when unknown)."""
+
+    geometries: tuple[BaseGeometry, ...]
+    crs: str | None
+    layer: str | None = None
+
+
+class VectorReader(Protocol):
+    """Reads vector files (shapefile, GeoPackage, GeoJSON, KML, ...)."""
+
+    def read(self, path: str, layer: str | int | None = None) -> VectorLayer:
+        ...

@@ -1,0 +1,1 @@
+"""eoharvest: search, download and catalog satellite imagery."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything eoharvest needs on a Debian machine, into ./.venv. Safe to re-run.
+# Sourced by scripts/run.sh and scripts/test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${EOHARVEST_VENV:-$ROOT/.venv}"
+EXTRAS="${1:-}"
+
+need_apt=()
+# mod_spatialite for the catalog, gdal-bin (ogrinfo) to check the catalog opens in GIS tools,
+# python3-venv for a venv on Debian's python3 (its sqlite3 can load extensions; pyenv's cannot).
+for pkg in libsqlite3-mod-spatialite gdal-bin python3-venv python3-dev curl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "eoharvest setup: please install as root: apt-get install ${need_apt[*]}" >&2
+        exit 1
+    fi
+    echo "eoharvest setup: installing ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    /usr/bin/python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+spec="$ROOT"
+[ -n "$EXTRAS" ] && spec="$ROOT[$EXTRAS]"
+# Strict editable install: the layer folders map into eoharvest.* and tools like import-linter
+# can see them; re-run after adding a module (scripts/test.sh always does).
+"$VENV/bin/python" -m pip install -q -e "$spec" --config-settings editable_mode=strict

@@ -1,0 +1,1 @@
+"""In-memory test doubles of every port (import as ``from fakes import ...``)."""
