@@ -1,0 +1,1 @@
+"""Catalog adapters: SpatiaLite (and later PostGIS) repositories."""

@@ -1,0 +1,85 @@
+"""Settings are data: one frozen dataclass, loaded once at the edge (entrypoints/config.py).
+
+Every provider endpoint is a setting so the same code can be pointed at another server
+(a mirror, a test server on loopback). Secrets are not settings: they come from the
+credentials provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of every provider API eoharvest talks to."""
+
+    stac_url: str = "https://earth-search.aws.element84.com/v1"
+    planetary_computer_url: str = "https://planetarycomputer.microsoft.com/api/stac/v1"
+    planetary_computer_sas_url: str = "https://planetarycomputer.microsoft.com/api/sas/v1"
+    cdse_token_url: str = (
+        "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
+    )
+    cdse_odata_url: str = "https://catalogue.dataspace.copernicus.eu/odata/v1"
+    cdse_download_url: str = "https://download.dataspace.copernicus.eu/odata/v1"
+    cdse_stac_url: str = "https://stac.dataspace.copernicus.eu/v1"
+    cmr_url: str = "https://cmr.earthdata.nasa.gov/search"
+    earthdata_login_url: str = "https://urs.earthdata.nasa.gov"
+    usgs_m2m_url: str = "https://m2m.cr.usgs.gov/api/api/json/stable"
+    planet_url: str = "https://api.planet.com/data/v1"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts and limits for every HTTP exchange."""
+
+    connect_timeout: float = 20.0
+    read_timeout: float = 60.0
+    max_retries: int = 5
+    retry_max_seconds: float = 900.0
+    retry_after_cap: float = 900.0
+    min_throughput_bytes: int = 1024
+    throughput_window: float = 60.0
+    max_redirects: int = 10
+    # Loopback/private download targets handed out by a provider whose endpoint is public are
+    # refused; a provider configured on loopback or a LAN may hand them out.
+    allow_private_targets: bool = False
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    directory: Path = Path("eoharvest-data")
+    max_workers: int = 4
+    per_provider_limit: int = 4
+    keep_archives: bool = True
+    free_space_margin_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Build with :func:`eoharvest.entrypoints.config.load_settings`."""
+
+    catalog_path: Path = Path("catalog.db")
+    config_file: Path | None = None
+    log_level: str = "WARNING"
+    log_json: bool = False
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    download: DownloadSettings = field(default_factory=DownloadSettings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain nested dict (for `eoharvest config show`); holds no secrets by design."""
+        return _to_dict(self)
+
+
+def _to_dict(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _to_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {k: _to_dict(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,56 @@
+"""`eoharvest aoi check`: validate an AOI the way a search would, and show what it means."""
+
+from __future__ import annotations
+
+import click
+
+from eoharvest.domain.aoi import aoi_summary, parse_aoi
+from eoharvest.entrypoints.cli_common import echo_json
+from eoharvest.entrypoints.context import AppContext
+
+
+@click.group()
+def aoi() -> None:
+    """Check areas of interest."""
+
+
+@aoi.command("check")
+@click.argument("value")
+@click.option("--fix-geometry", is_flag=True, help="Repair a self-intersecting polygon instead of failing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (GeoJSON geometry).")
+@click.pass_obj
+def check(obj: AppContext, value: str, fix_geometry: bool, as_json: bool) -> None:
+    """Validate VALUE: WKT, GeoJSON text, a bbox "west,south,east,north", or a vector file path.
+
+    Prints the bbox and centroid in lon/lat so a swapped latitude/longitude is easy to spot.
+    """
+    parsed = parse_aoi(
+        _bbox_or_text(value), reader=obj.services().vector_reader, fix=fix_geometry
+    )
+    if as_json:
+        fp = parsed.footprint
+        echo_json(
+            {
+                "geometry": fp.geojson,
+                "bbox": fp.bbox,
+                "centroid": fp.centroid,
+                "parts": len(fp.part_bboxes),
+                "source_crs": parsed.source_crs,
+                "warnings": list(parsed.warnings),
+            }
+        )
+        return
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(aoi_summary(parsed))
+
+
+def _bbox_or_text(value: str) -> object:
+    """"w,s,e,n" on the command line means a bbox; anything else goes to the AOI parser."""
+    parts = value.split(",")
+    if len(parts) == 4:
+        try:
+            return tuple(float(p) for p in parts)
+        except ValueError:
+            pass
+    return value

@@ -1,0 +1,5 @@
+"""`python -m eoharvest` runs the CLI."""
+
+from eoharvest.entrypoints.cli import run
+
+run()
