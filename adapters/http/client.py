@@ -1,0 +1,29 @@
+"""The one way eoharvest builds an httpx client."""
+
+from __future__ import annotations
+
+import httpx
+
+from eoharvest.application.settings import HttpSettings
+
+USER_AGENT = "eoharvest/0.1 (+https://pypi.org/project/eoharvest/)"
+
+
+def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """A client with explicit timeouts, no implicit .netrc/proxy credentials (trust_env=False:
+    CVE-2024-47081's advice) and redirects off: callers follow them hop by hop through the
+    URL guard, so credentials and address checks apply to every hop."""
+    return httpx.Client(
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        ),
+        follow_redirects=False,
+        trust_env=False,
+        verify=settings.ca_bundle or True,
+        transport=transport,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+    )

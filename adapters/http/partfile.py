@@ -1,0 +1,139 @@
+"""Part files and sidecars: bytes go to ``<final>.part`` beside the final name, with a JSON
+sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir) (I1).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eoharvest.domain.errors import InsufficientSpace, TransferError
+
+
+@dataclass
+class Sidecar:
+    """What the part file holds. Written via temp file + os.replace so it is never half-written."""
+
+    url: str
+    expected_size: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+    provider: str = ""
+
+    @property
+    def strong_etag(self) -> str | None:
+        """Only a strong ETag may go into If-Range (RFC 9110 13.1.5)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return None
+
+
+class PartFile:
+    """The partial download of one final path, held under an exclusive OS lock."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.part = final.with_name(final.name + ".part")
+        self.sidecar_path = final.with_name(final.name + ".part.json")
+        self._lock_fd: int | None = None
+
+    # -- locking: one writer per partial, across processes ---------------------------
+    def lock(self) -> None:
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise TransferError(
+                f"{self.final.name} is being downloaded by another eoharvest process",
+                hint="wait for it to finish",
+            ) from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- state -------------------------------------------------------------------------
+    def size(self) -> int:
+        try:
+            return self.part.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def load_sidecar(self) -> Sidecar | None:
+        try:
+            data: dict[str, Any] = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
+            return Sidecar(**data)
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def save_sidecar(self, sidecar: Sidecar) -> None:
+        tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(sidecar)), encoding="utf-8")
+        os.replace(tmp, self.sidecar_path)
+
+    def truncate(self) -> None:
+        with open(self.part, "r+b") as f:
+            f.truncate(0)
+
+    def open_for_append(self):  # type: ignore[no-untyped-def]
+        return open(self.part, "ab")
+
+    # -- publish -----------------------------------------------------------------------
+    def publish(self) -> Path:
+        """fsync the part, rename it over the final name, fsync the directory, drop the sidecar."""
+        with open(self.part, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(self.part, self.final)
+        _fsync_dir(self.final.parent)
+        self.discard_sidecar()
+        _fsync_dir(self.final.parent)
+        return self.final
+
+    def discard(self) -> None:
+        """Remove the partial and its sidecar (after a verification failure)."""
+        for path in (self.part, self.sidecar_path):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def discard_sidecar(self) -> None:
+        try:
+            self.sidecar_path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_free_space(directory: Path, needed: int, margin: int) -> None:
+    """Pre-flight: refuse a transfer that cannot fit (T-07)."""
+    import shutil
+
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if needed + margin > free:
+        raise InsufficientSpace(
+            f"not enough space in {directory}: {needed} bytes needed (+{margin} margin), {free} free",
+            hint="free some space or choose another download directory",
+        )
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
