@@ -19,6 +19,7 @@ from eoharvest.adapters.http.auth import NoAuth
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher
 from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
+from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.application.clock import SystemClock
 from eoharvest.domain.content import wrong_content_reason
 from eoharvest.domain.errors import (
@@ -30,19 +31,16 @@ from eoharvest.domain.errors import (
     ProviderResponseError,
     RetryExhausted,
     TooSlow,
-    UnsafeURL,
 )
 from eoharvest.domain.models import Checksum
 from eoharvest.domain.ports import Clock
 from eoharvest.domain.redaction import redact
 from eoharvest.domain.retry import RetryPolicy, is_retryable_status, parse_retry_after
-from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.transfer")
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Progress = Callable[[str, int, "int | None"], None]
 Validator = Callable[[Path], None]
@@ -243,20 +241,15 @@ class TransferEngine:
         return self._verify(spec, part, sidecar, total)
 
     def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
-        """GET, following redirects hop by hop so each hop is guarded and auth-scoped."""
-        for _hop in range(self.limits.max_redirects + 1):
-            self.guard.check(url)
-            request = self.client.build_request("GET", url, headers=headers)
-            response = self.client.send(request, auth=self.auth, stream=True)
-            location = response.headers.get("Location")
-            if response.status_code in _REDIRECTS and location:
-                response.close()
-                url = resolve_link(url, location)
-                continue
-            return response
-        raise UnsafeURL(
-            f"more than {self.limits.max_redirects} redirects starting at {redact(url)[:200]!r}",
-            hint="the provider may be misconfigured; try again later",
+        return send_guarded(
+            self.client,
+            "GET",
+            url,
+            guard=self.guard,
+            auth=self.auth,
+            max_redirects=self.limits.max_redirects,
+            stream=True,
+            headers=headers,
         )
 
     def _interpret_status(self, spec, part, sidecar, response, offset, counts):  # type: ignore[no-untyped-def]

@@ -1,0 +1,148 @@
+"""JSON requests to provider APIs: guarded, bounded retries, size limits, clear errors (B-27, B-28, B-35)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from typing import Any, Callable
+
+import httpx
+
+from eoharvest.adapters.http.guard import UrlGuard
+from eoharvest.adapters.http.sending import send_guarded
+from eoharvest.application.clock import SystemClock
+from eoharvest.domain.errors import AuthError, ProviderResponseError, RetryExhausted
+from eoharvest.domain.ports import Clock
+from eoharvest.domain.redaction import redact
+from eoharvest.domain.retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+log = logging.getLogger("eoharvest.http")
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class JsonApi:
+    """One provider's JSON endpoint family (search, token, activation...)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        guard: UrlGuard,
+        provider: str,
+        auth: httpx.Auth | None = None,
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        error_hint: Callable[[int, Any], str | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.guard = guard
+        self.provider = provider
+        self.auth = auth
+        self.policy = policy or RetryPolicy(max_attempts=4, max_seconds=300, base_delay=1.0, max_delay=30)
+        self.clock = clock or SystemClock()
+        self.max_bytes = max_bytes
+        self.error_hint = error_hint
+        self._rng = random.Random()
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def request(self, method: str, url: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
+        """The parsed JSON body of a successful answer; retries 408/429/5xx and network errors."""
+        started = self.clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = send_guarded(
+                    self.client, method, url, guard=self.guard, auth=self.auth, stream=True, **kwargs
+                )
+                try:
+                    body = self._read_limited(response)
+                finally:
+                    response.close()
+                if response.status_code in expect:
+                    return self._parse(response, body)
+                if not is_retryable_status(response.status_code):
+                    self._raise_for(response, body)
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), now=self.clock.now(), cap=self.policy.retry_after_cap
+                )
+                reason = f"HTTP {response.status_code}"
+            except _TRANSIENT_ERRORS as exc:
+                reason = type(exc).__name__
+            delay = self.policy.delay(attempt, retry_after, self._rng)
+            elapsed = self.clock.monotonic() - started
+            if not self.policy.allows(attempt, elapsed, delay):
+                raise RetryExhausted(
+                    f"{self.provider}: {method} {self._show(url)} failed {attempt} times; last: {reason}",
+                    hint="the provider may be down or rate-limiting; try again later",
+                )
+            log.warning("%s: %s %s: %s; retrying in %.1f s", self.provider, method, self._show(url), reason, delay)
+            self.clock.sleep(delay)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _read_limited(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise ProviderResponseError(
+                f"{self.provider}: response of {declared} bytes exceeds the {self.max_bytes}-byte limit"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ProviderResponseError(
+                    f"{self.provider}: response exceeds the {self.max_bytes}-byte limit",
+                    hint="narrow the search (smaller page size or date range)",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, response: httpx.Response, body: bytes) -> Any:
+        content_type = response.headers.get("Content-Type", "")
+        if "html" in content_type.lower():
+            raise ProviderResponseError(
+                f"{self.provider}: expected JSON, got {content_type.split(';')[0]} (HTTP {response.status_code}): "
+                f"{self._preview(body)}",
+                hint="the service may be in maintenance; try again later",
+            )
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise ProviderResponseError(f"{self.provider}: JSON nested too deeply") from None
+        except ValueError as exc:
+            raise ProviderResponseError(
+                f"{self.provider}: malformed JSON (HTTP {response.status_code}, {content_type or 'no content type'}): "
+                f"{exc}; starts with {self._preview(body)}"
+            ) from None
+
+    def _raise_for(self, response: httpx.Response, body: bytes) -> None:
+        status = response.status_code
+        try:
+            payload: Any = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+        hint = self.error_hint(status, payload) if self.error_hint else None
+        message = f"{self.provider}: HTTP {status} from {self._show(str(response.request.url))}: {self._preview(body)}"
+        if status in (401, 403):
+            raise AuthError(message, hint=hint or "check the credentials and the account's permissions")
+        raise ProviderResponseError(message, hint=hint)
+
+    @staticmethod
+    def _preview(body: bytes) -> str:
+        text = body[:200].decode("utf-8", "replace")
+        return repr(redact(text))
+
+    @staticmethod
+    def _show(url: str) -> str:
+        return redact(url)[:200]

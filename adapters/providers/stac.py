@@ -1,0 +1,211 @@
+"""Generic STAC API provider (Earth Search, Planetary Computer, CDSE STAC, any item-search API).
+
+Search is a POST to ``/search``. Server-side cloud filtering uses CQL2 only when the landing page
+declares filter conformance, else the ``query`` extension; the API layer re-checks cloud cover on
+every item anyway, because servers have ignored filters they did not declare (Earth Search).
+Paging follows ``rel=next`` links in every observed shape (notes §8.2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Sequence
+
+from eoharvest.adapters.http.jsonapi import JsonApi
+from eoharvest.adapters.providers.stac_collections import (
+    FLAVOURS,
+    SAR_PLATFORMS,
+    collections_for,
+    flavour_for,
+)
+from eoharvest.adapters.providers.stac_items import (
+    asset_descriptor,
+    item_self_url,
+    scene_from_stac_item,
+    select_assets,
+)
+from eoharvest.domain.errors import InputError, ProviderResponseError
+from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.platforms import PLATFORM_ALIASES
+from eoharvest.domain.query import SearchQuery
+from eoharvest.domain.urls import resolve_link
+
+log = logging.getLogger("eoharvest.stac")
+
+Signer = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """How to fetch one page; hashable, so the search iterator can detect a page cycle."""
+
+    method: str
+    url: str
+    body: str | None = None  # canonical JSON text for POST
+
+
+class StacSource:
+    """A ``SceneSource`` over one STAC API root URL."""
+
+    filters_cloud = False  # the API layer always re-checks; see the module docstring
+
+    def __init__(
+        self,
+        api: JsonApi,
+        base_url: str,
+        *,
+        name: str = "stac",
+        flavour: str | None = None,
+        page_size: int = 100,
+        signer: Signer | None = None,
+    ) -> None:
+        self.api = api
+        self.base_url = base_url.rstrip("/")
+        self.name = name
+        self.flavour = flavour or flavour_for(base_url)
+        self.page_size = page_size
+        self.signer = signer
+        self._conformance: frozenset[str] | None = None
+
+    # -- SceneSource -------------------------------------------------------------------
+    def supported_platforms(self) -> Sequence[str]:
+        return list(FLAVOURS[self.flavour])
+
+    def search_page(self, query: SearchQuery, ref: PageRequest | None) -> SearchPage:
+        request = ref or self._first_request(query)
+        if request.method == "POST":
+            data = self.api.post(request.url, json=json.loads(request.body or "{}"))
+        else:
+            data = self.api.get(request.url)
+        return self._page(data, query, request)
+
+    def activate(self, scene: Scene) -> Activation:
+        return Activation(ready=True)
+
+    def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
+        item = scene.raw
+        item_url = item_self_url(item, self.base_url)
+        descriptors = []
+        for key, asset in select_assets(item, assets).items():
+            descriptor = asset_descriptor(key, asset, item_url=item_url)
+            if descriptor is None:
+                log.warning("%s: asset %s of %s is only on S3 (requester pays); skipped", self.name, key, scene.scene_id)
+                continue
+            if self.signer is not None:
+                descriptor = _with_url(descriptor, self.signer(descriptor.url))
+            descriptors.append(descriptor)
+        if not descriptors:
+            raise ProviderResponseError(
+                f"{self.name}: item {scene.scene_id} has no downloadable asset over HTTP",
+                hint="choose assets with --assets, or use a provider that serves the product",
+            )
+        return descriptors
+
+    # -- requests ------------------------------------------------------------------------
+    def conformance(self) -> frozenset[str]:
+        if self._conformance is None:
+            landing = self.api.get(self.base_url)
+            classes = landing.get("conformsTo") if isinstance(landing, Mapping) else None
+            self._conformance = frozenset(str(c) for c in (classes or []))
+        return self._conformance
+
+    def _supports(self, fragment: str) -> bool:
+        return any(fragment in c for c in self.conformance())
+
+    def _first_request(self, query: SearchQuery) -> PageRequest:
+        body: dict[str, Any] = {"limit": int(query.options.get("page_size", self.page_size))}
+        collections = query.options.get("collections")
+        if collections:
+            body["collections"] = [collections] if isinstance(collections, str) else list(collections)
+        else:
+            body["collections"] = collections_for(self.flavour, query.platforms, query.options.get("product_type"))
+        if query.aoi is not None:
+            body["intersects"] = query.aoi.geojson
+        if query.start or query.end:
+            start = query.start.isoformat().replace("+00:00", "Z") if query.start else ".."
+            end = query.end.isoformat().replace("+00:00", "Z") if query.end else ".."
+            body["datetime"] = f"{start}/{end}"
+        if ids := query.options.get("ids"):
+            body["ids"] = list(ids)
+        self._add_cloud_filter(body, query)
+        return PageRequest("POST", f"{self.base_url}/search", json.dumps(body, sort_keys=True))
+
+    def _add_cloud_filter(self, body: dict[str, Any], query: SearchQuery) -> None:
+        if not query.has_cloud_filter:
+            return
+        radar = sorted(set(query.platforms) & SAR_PLATFORMS)
+        if radar:
+            # Radar items have no eo:cloud_cover, so a server-side filter would drop them all;
+            # optical items in a mixed search are still filtered client-side by the API layer.
+            log.warning("cloud filter ignored for %s (radar has no cloud cover)", ", ".join(radar))
+            return
+        low, high = query.cloud_min, query.cloud_max
+        if self._supports("filter") and self._supports("cql2-json"):
+            args = []
+            if low is not None:
+                args.append({"op": ">=", "args": [{"property": "eo:cloud_cover"}, low]})
+            if high is not None:
+                args.append({"op": "<=", "args": [{"property": "eo:cloud_cover"}, high]})
+            body["filter"] = args[0] if len(args) == 1 else {"op": "and", "args": args}
+            body["filter-lang"] = "cql2-json"
+        elif self._supports("#query"):
+            condition = {}
+            if low is not None:
+                condition["gte"] = low
+            if high is not None:
+                condition["lte"] = high
+            body["query"] = {"eo:cloud_cover": condition}
+        else:
+            log.info("%s declares neither filter nor query; filtering cloud cover client-side", self.name)
+
+    def _page(self, data: Any, query: SearchQuery, request: PageRequest) -> SearchPage:
+        if not isinstance(data, Mapping) or not isinstance(data.get("features"), list):
+            raise ProviderResponseError(
+                f"{self.name}: search answer is not a FeatureCollection (keys: {sorted(data)[:8] if isinstance(data, Mapping) else type(data).__name__})"
+            )
+        scenes: list[Scene] = []
+        skipped = 0
+        for item in data["features"]:
+            try:
+                scene = scene_from_stac_item(item, provider=self.name, base_url=request.url)
+            except (ProviderResponseError, InputError) as exc:
+                skipped += 1
+                log.warning("%s: item skipped: %s", self.name, exc)
+                continue
+            if _outside_requested_platforms(scene, query):
+                continue  # e.g. a Landsat-9 item from the shared landsat-c2-l2 collection
+            scenes.append(scene)
+        if skipped:
+            log.warning("%s: %d item(s) without id skipped on this page", self.name, skipped)
+        context = data.get("context") if isinstance(data.get("context"), Mapping) else {}
+        total = data.get("numberMatched", context.get("matched"))
+        return SearchPage(tuple(scenes), total if isinstance(total, int) else None, self._next(data, request))
+
+    def _next(self, data: Mapping[str, Any], request: PageRequest) -> PageRequest | None:
+        if not data["features"]:
+            return None  # an empty page ends the search even if a next link is present
+        for link in data.get("links") or []:
+            if not isinstance(link, Mapping) or link.get("rel") != "next" or not link.get("href"):
+                continue
+            href = resolve_link(request.url, str(link["href"]))
+            method = str(link.get("method") or "GET").upper()
+            if method == "POST":
+                # Merge the original query with the link body: Earth Search's merge:false bodies
+                # carry only the token and would silently drop the filters (§8.2).
+                base = json.loads(request.body) if request.body else {}
+                merged = {**base, **(link.get("body") or {})}
+                return PageRequest("POST", href, json.dumps(merged, sort_keys=True))
+            return PageRequest("GET", href)
+        return None
+
+
+def _outside_requested_platforms(scene: Scene, query: SearchQuery) -> bool:
+    if not query.platforms or query.options.get("collections"):
+        return False
+    return scene.platformname in PLATFORM_ALIASES and scene.platformname not in query.platforms
+
+
+def _with_url(descriptor: DownloadDescriptor, url: str) -> DownloadDescriptor:
+    return replace(descriptor, url=url)

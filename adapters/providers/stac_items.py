@@ -1,0 +1,159 @@
+"""Pure mapping of STAC items to Scenes, and of their assets to download descriptors."""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from eoharvest.domain.checksums import from_multihash
+from eoharvest.domain.errors import ProviderResponseError
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Checksum, DownloadDescriptor, Scene
+from eoharvest.domain.platforms import PLATFORM_ALIASES, canonical_platform
+from eoharvest.domain.product_keys import product_key, scene_key
+from eoharvest.domain.query import parse_datetime
+from eoharvest.domain.urls import resolve_link
+
+NON_DATA_ROLES = frozenset({"thumbnail", "overview", "metadata", "tiles", "visual-preview", "rendered_preview"})
+
+
+def item_product_key(item: Mapping[str, Any]) -> str:
+    """ESA/USGS product name from the item's properties, never from provider-specific ids (§10)."""
+    props = item.get("properties") or {}
+    for field in ("s2:product_uri", "s1:product_identifier", "landsat:product_id"):
+        value = props.get(field)
+        if isinstance(value, str) and value:
+            return product_key(value)
+    return product_key(str(item["id"]))
+
+
+def item_platform(item: Mapping[str, Any], fallback: str | None) -> str:
+    """Canonical platform from ``platform`` (``sentinel-2a``, ``landsat-8``) or ``constellation``."""
+    props = item.get("properties") or {}
+    for value in (props.get("platform"), props.get("constellation")):
+        if isinstance(value, str) and value:
+            text = value.strip()
+            # sentinel-2a -> Sentinel-2, "Sentinel-2A" -> Sentinel-2
+            candidates = [text, text.rstrip("abcdABCD"), text.replace(" ", "-")]
+            for candidate in candidates:
+                try:
+                    return canonical_platform(candidate, PLATFORM_ALIASES)
+                except Exception:  # noqa: BLE001 - try the next spelling
+                    continue
+    return fallback or str(item.get("collection") or "unknown")
+
+
+def scene_from_stac_item(
+    item: Mapping[str, Any], *, provider: str, base_url: str, platform: str | None = None
+) -> Scene:
+    """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use (B-29)."""
+    if not isinstance(item, Mapping) or not item.get("id"):
+        raise ProviderResponseError(f"{provider}: STAC item without an id")
+    props = item.get("properties") or {}
+    when = props.get("datetime") or props.get("start_datetime")
+    try:
+        acquired = parse_datetime(when, name="item datetime") if when else None
+    except Exception:  # noqa: BLE001 - a bad date loses the date, not the item
+        acquired = None
+    geometry = item.get("geometry")
+    footprint = Footprint.from_geojson(geometry) if geometry else None
+    cloud = _cloud(props.get("eo:cloud_cover"))
+    links = [
+        resolve_link(_item_url(item, base_url), asset["href"])
+        for asset in (item.get("assets") or {}).values()
+        if isinstance(asset, Mapping) and asset.get("href")
+    ]
+    name = item_product_key(item)
+    return Scene(
+        platformname=item_platform(item, platform),
+        scene_id=str(item["id"]),
+        footprint=footprint,
+        acq_date=acquired,
+        cloudcover_percentage=cloud,
+        download_links=tuple(links),
+        filenames=tuple(posixpath.basename(urlsplit(link).path) for link in links),
+        raw=dict(item),
+        provider=provider,
+        product_key=name,
+        scene_key=scene_key(name),
+    )
+
+
+def _cloud(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).rstrip("%"))
+    except ValueError:
+        return None
+    return number if 0 <= number <= 100 else None
+
+
+def _item_url(item: Mapping[str, Any], base_url: str) -> str:
+    for link in item.get("links") or []:
+        if isinstance(link, Mapping) and link.get("rel") == "self" and link.get("href"):
+            return resolve_link(base_url, str(link["href"]))
+    return base_url
+
+
+def select_assets(item: Mapping[str, Any], wanted: Iterable[str] | None) -> dict[str, Mapping[str, Any]]:
+    """The assets to download: those named in ``wanted`` (case-insensitive), else every data asset."""
+    assets = {k: v for k, v in (item.get("assets") or {}).items() if isinstance(v, Mapping)}
+    if wanted:
+        by_lower = {k.lower(): k for k in assets}
+        chosen: dict[str, Mapping[str, Any]] = {}
+        missing = []
+        for name in wanted:
+            key = by_lower.get(name.lower())
+            if key is None:
+                missing.append(name)
+            else:
+                chosen[key] = assets[key]
+        if missing:
+            raise ProviderResponseError(
+                f"item {item.get('id')} has no asset {', '.join(missing)}",
+                hint=f"available assets: {', '.join(sorted(assets))}",
+            )
+        return chosen
+    return {
+        k: v for k, v in assets.items()
+        if not (set(v.get("roles") or []) & NON_DATA_ROLES) or "data" in (v.get("roles") or [])
+    }
+
+
+def asset_descriptor(key: str, asset: Mapping[str, Any], *, item_url: str) -> DownloadDescriptor | None:
+    """Descriptor for one asset; ``s3://`` hrefs use their https alternate, else None (skipped)."""
+    href = str(asset.get("href") or "")
+    if href.startswith("s3://"):
+        alternate = ((asset.get("alternate") or {}).get("https") or {}).get("href")
+        if not alternate:
+            return None
+        href = str(alternate)
+    url = resolve_link(item_url, href)
+    checksums: list[Checksum] = []
+    raw_checksum = asset.get("file:checksum")
+    if isinstance(raw_checksum, str):
+        decoded = from_multihash(raw_checksum)
+        if decoded:
+            checksums.append(decoded)
+    size = asset.get("file:size")
+    extension = posixpath.splitext(urlsplit(url).path)[1][:10]
+    return DownloadDescriptor(
+        url=url,
+        filename=f"{key}{extension}",
+        size=int(size) if isinstance(size, int) and size >= 0 else None,
+        checksums=tuple(checksums),
+        media_type=asset.get("type"),
+    )
+
+
+def item_self_url(item: Mapping[str, Any], base_url: str) -> str:
+    return _item_url(item, base_url)
+
+
+def item_datetime(item: Mapping[str, Any]) -> datetime | None:
+    props = item.get("properties") or {}
+    value = props.get("datetime") or props.get("start_datetime")
+    return parse_datetime(value) if value else None
