@@ -1,0 +1,59 @@
+"""The functional core of a scene download: what to reuse and what to fetch.
+
+Rules (dedup across providers, by product key):
+* ``overwrite`` fetches everything again.
+* A verified copy of the product from **another** provider counts as "already in the archive":
+  nothing is fetched (the same product from Earth Search, Planetary Computer and CDSE is one
+  product).
+* From the **same** provider, files already verified are reused and only the missing ones are
+  fetched (asking for more assets later fetches just those).
+* A catalog record whose file is gone from disk does not count: the file is fetched again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Callable, Sequence
+
+from eoharvest.domain.models import DownloadDescriptor, Scene
+
+
+@dataclass(frozen=True)
+class AvailableFile:
+    """A verified file of some product, as the catalog knows it."""
+
+    path: str
+    provider: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    reuse: tuple[str, ...]
+    fetch: tuple[DownloadDescriptor, ...]
+
+    @property
+    def nothing_to_fetch(self) -> bool:
+        return not self.fetch
+
+
+def plan_scene(
+    scene: Scene,
+    descriptors: Sequence[DownloadDescriptor],
+    available: Sequence[AvailableFile],
+    *,
+    exists: Callable[[str], bool],
+    overwrite: bool = False,
+) -> ScenePlan:
+    """Decide which descriptors to fetch and which existing files stand in for the rest."""
+    if overwrite:
+        return ScenePlan((), tuple(descriptors))
+    present = [f for f in available if exists(f.path)]
+    foreign = [f for f in present if f.provider != scene.provider]
+    if foreign:
+        return ScenePlan(tuple(f.path for f in foreign), ())
+    own = {PurePath(f.name).name: f.path for f in present}
+    reuse = tuple(own[d.filename] for d in descriptors if d.filename in own)
+    fetch = tuple(d for d in descriptors if d.filename not in own)
+    return ScenePlan(reuse, fetch)
