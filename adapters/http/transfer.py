@@ -234,11 +234,15 @@ class TransferEngine:
             raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc) from None
         try:
             offset, total = self._interpret_status(spec, part, sidecar, response, offset, counts)
+            # Hash in-stream; only a resumed prefix is read back from disk.
+            hasher = MultiHasher(c.algorithm for c in spec.checksums)
+            if offset:
+                hasher.update_from_file(part.part, offset)
             if total is None or offset < total:
-                self._stream_body(spec, part, response, offset, total, stopped, progress)
+                self._stream_body(spec, part, response, offset, total, stopped, progress, hasher)
         finally:
             response.close()
-        return self._verify(spec, part, sidecar, total)
+        return self._verify(spec, part, sidecar, total, hasher)
 
     def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
         return send_guarded(
@@ -316,7 +320,7 @@ class TransferEngine:
         sidecar.last_modified = response.headers.get("Last-Modified")
         part.save_sidecar(sidecar)
 
-    def _stream_body(self, spec, part, response, offset, total, stopped, progress) -> None:  # type: ignore[no-untyped-def]
+    def _stream_body(self, spec, part, response, offset, total, stopped, progress, hasher) -> None:  # type: ignore[no-untyped-def]
         written = 0
         window_start = self.clock.monotonic()
         window_bytes = 0
@@ -331,6 +335,7 @@ class TransferEngine:
                             raise _Transient(reason, cause=ProviderResponseError(f"{spec.dest.name}: {reason}"))
                     first = False
                     out.write(chunk)
+                    hasher.update(chunk)
                     written += len(chunk)
                     window_bytes += len(chunk)
                     if progress:
@@ -367,7 +372,9 @@ class TransferEngine:
         sidecar.etag = sidecar.last_modified = None
         part.save_sidecar(sidecar)
 
-    def _verify(self, spec: FetchSpec, part: PartFile, sidecar: Sidecar, total: int | None) -> tuple[str, str | None]:
+    def _verify(
+        self, spec: FetchSpec, part: PartFile, sidecar: Sidecar, total: int | None, hasher: MultiHasher
+    ) -> tuple[str, str | None]:
         size = part.size()
         expected = spec.size if spec.size is not None else total
         if expected is not None and size != expected:
@@ -376,8 +383,6 @@ class TransferEngine:
                 f"size {size} does not match the expected {expected}",
                 cause=IntegrityError(f"{spec.dest.name}: {size} bytes instead of {expected}"),
             )
-        hasher = MultiHasher(c.algorithm for c in spec.checksums)
-        hasher.update_from_file(part.part, size)
         digests = hasher.hexdigests()
         verified: str | None = None
         for checksum in spec.checksums:
