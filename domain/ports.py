@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from shapely.geometry.base import BaseGeometry
 
-from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.query import SearchQuery
 
 
@@ -35,22 +35,92 @@ class SceneSource(Protocol):
         ...
 
     def download_descriptors(self, scene: Scene) -> Sequence[DownloadDescriptor]:
-        """The files to fetch for this scene."""
+        """The files to fetch for this scene. Sources whose products are sets of assets (STAC)
+        also take ``assets=[names]`` to fetch only those."""
         ...
 
 
 class CatalogRepository(Protocol):
-    """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS)."""
+    """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS).
 
-    def upsert_scenes(self, scenes: Iterable[Scene]) -> int:
+    Identity is (provider, scene_id); ``product_key`` groups the same product across
+    providers. Query criteria and answers are the application's ``CatalogFilter``,
+    ``CatalogRecord`` and ``CatalogStats`` (eoharvest.application.catalog_queries).
+    """
+
+    def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
         """Insert or update scenes by (provider, scene_id); returns how many were new."""
         ...
 
     def get_scene(self, provider: str, scene_id: str) -> Scene | None:
+        """The scene stored under (provider, scene_id), or None."""
+        ...
+
+    def count(self) -> int:
+        """How many (provider, scene_id) rows the catalog holds."""
+        ...
+
+    def query(self, criteria: Any) -> Sequence[Any]:
+        """CatalogRecords matching a CatalogFilter, sorted and limited."""
+        ...
+
+    def stats(self) -> Any:
+        """CatalogStats: counts per platform, year and download state; archive bytes."""
+        ...
+
+    def record_file(
+        self,
+        provider: str,
+        scene_id: str,
+        name: str,
+        *,
+        href: str | None = None,
+        size: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> int:
+        """Register (or update) a file of a catalogued scene; returns the file id."""
+        ...
+
+    def set_file_state(
+        self, file_id: int, state: str, *, local_path: str | None = None, sha256: str | None = None
+    ) -> None:
+        """Move a file to a download state; "available" needs its local path and SHA-256."""
         ...
 
     def available_files(self, product_key: str) -> Sequence[str]:
         """Local paths of verified files of this product from any provider (dedup)."""
+        ...
+
+    def enqueue_download(self, file_id: int) -> int:
+        """Queue a download job for a file; returns the job id."""
+        ...
+
+    def claim_job(self, owner: str, lease_seconds: float) -> int | None:
+        """Lease the oldest due queued job to ``owner`` (it becomes fetching), or None."""
+        ...
+
+    def transition_job(
+        self,
+        job_id: int,
+        state: str,
+        *,
+        error_class: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Move a job along the download state machine; an illegal move is a CatalogError."""
+        ...
+
+    def job_state(self, job_id: int) -> str | None:
+        ...
+
+    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+        """Store (or replace) a named search for the sync daemon."""
+        ...
+
+    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+        ...
+
+    def close(self) -> None:
         ...
 
 

@@ -1,0 +1,157 @@
+"""AggregateSensorAPI: one search over every provider the user has credentials for."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, Iterable, Iterator
+
+from eoharvest.application.registry import SensorRegistry
+from eoharvest.application.sensor_api import SensorAPI, hybridmethod
+from eoharvest.domain.errors import AuthError, InputError
+from eoharvest.domain.models import Scene
+from eoharvest.domain.platforms import canonical_platforms
+
+logger = logging.getLogger("eoharvest")
+
+
+def _union(groups: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    names: list[str] = []
+    for group in groups:
+        names.extend(n for n in group if n not in names)
+    return tuple(names)
+
+
+class MergedSearchIterator:
+    """The scenes of several providers' searches, one provider after the other.
+
+    A provider's first page is fetched only when the previous provider is exhausted (or when
+    ``total`` is read). A scene whose ``product_key`` an earlier provider already yielded is
+    dropped, so the first provider wins. ``failed_providers`` lists (provider, error) pairs skipped
+    because ``skip_failed_providers`` was set.
+    """
+
+    def __init__(self, searches: list[tuple[str, Any]], *, skip_failed_providers: bool) -> None:
+        self._searches = searches
+        self._skip = skip_failed_providers
+        self.failed_providers: list[tuple[str, BaseException]] = []
+        self._failed: set[int] = set()
+        self.duplicates_dropped = 0
+        self._scenes = self._generate()
+
+    @property
+    def total(self) -> int | None:
+        """Sum of the providers' totals when every provider reports one, else None.
+
+        The sum is taken before cross-provider de-duplication, so it can exceed what iteration
+        yields. Reading it fetches each provider's first page.
+        """
+        totals: list[int | None] = []
+        for index, (name, search) in enumerate(self._searches):
+            if index in self._failed:
+                continue
+            try:
+                totals.append(search.total)
+            except Exception as exc:
+                self._fail(index, name, exc)
+        if any(t is None for t in totals):
+            return None
+        return sum(t for t in totals if t is not None)
+
+    def __iter__(self) -> MergedSearchIterator:
+        return self
+
+    def __next__(self) -> Scene:
+        return next(self._scenes)
+
+    def _fail(self, index: int, name: str, exc: Exception) -> None:
+        if not self._skip:
+            raise exc
+        logger.warning("provider %s failed and is skipped: %s", name, exc)
+        self._failed.add(index)
+        self.failed_providers.append((name, exc))
+
+    def _generate(self) -> Iterator[Scene]:
+        first_provider: dict[str | None, int] = {}
+        for index, (name, search) in enumerate(self._searches):
+            if index in self._failed:
+                continue
+            try:
+                for scene in search:
+                    if first_provider.setdefault(scene.product_key, index) != index:
+                        self.duplicates_dropped += 1
+                        continue
+                    yield scene
+            except Exception as exc:
+                self._fail(index, name, exc)
+
+
+class AggregateSensorAPI(SensorAPI):
+    """Searches every registered provider for which ``kwargs`` hold credentials.
+
+    ``AggregateSensorAPI(registry, **kwargs)`` stores ``kwargs`` and passes them to
+    ``registry.create_instances``; ``eoharvest.AggregateSensorAPI`` uses the default registry.
+    Providers are searched in registration order; a product found by several is yielded once,
+    from the first. A provider that fails raises, unless ``skip_failed_providers=True`` (given
+    here or to ``scenes()``), in which case it is logged, listed in the iterator's
+    ``failed_providers`` and the others continue.
+    """
+
+    #: The registry used when none is passed (set by the entrypoints layer's subclass).
+    default_registry: ClassVar[SensorRegistry | None] = None
+
+    def __init__(self, registry: SensorRegistry | None = None, **kwargs: Any) -> None:
+        registry = registry if registry is not None else type(self).default_registry
+        if registry is None:
+            raise InputError(
+                "AggregateSensorAPI needs a sensor registry",
+                hint="use eoharvest.AggregateSensorAPI, or pass registry=SensorRegistry(...)",
+            )
+        self.skip_failed_providers = bool(kwargs.pop("skip_failed_providers", False))
+        self.registry = registry
+        self.kwargs = dict(kwargs)
+        self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
+
+    @hybridmethod
+    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # noqa: N805
+        """The union of the platforms of every aggregated API (or registered class)."""
+        if isinstance(self_or_cls, type):
+            registry = self_or_cls.default_registry
+            return _union(c.supported_platformnames() for c in registry or ())
+        return _union(i.supported_platformnames() for i in self_or_cls.instances)
+
+    def scenes(
+        self,
+        platformname: str | Iterable[str] | None = None,
+        aoi: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        **kwargs: Any,
+    ) -> MergedSearchIterator:
+        """An iterator over the matching scenes of every provider (see :meth:`SensorAPI.scenes`).
+
+        Each provider is asked only for the requested platforms it supports; a name no provider
+        supports raises :class:`InputError` listing the union. ``kwargs`` go to every provider.
+        """
+        skip = bool(kwargs.pop("skip_failed_providers", self.skip_failed_providers))
+        if not self.instances:
+            raise AuthError(
+                "no sensor API could be created: credentials are missing for every provider",
+                hint="pass e.g. copernicus_username/copernicus_password, cmr_username/"
+                "cmr_password, usgs_username/usgs_password or planet_api_key",
+            )
+        wanted = canonical_platforms(platformname, self.supported_platformnames())
+        searches: list[tuple[str, Any]] = []
+        for instance in self.instances:
+            supported = instance.supported_platformnames()
+            mine = [p for p in wanted if p in supported]
+            if not mine:
+                continue
+            name = str(getattr(instance, "name", type(instance).__name__))
+            # Searches are lazy, so creating them all now only validates the inputs.
+            search = instance.scenes(
+                list(mine), aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
+            )
+            searches.append((name, search))
+        return MergedSearchIterator(searches, skip_failed_providers=skip)

@@ -1,0 +1,335 @@
+"""Downloading scenes (reference API): Downloader, BulkDownloader and download_all.
+
+``download_all`` / ``BulkDownloader`` return a :class:`DownloadSummary` ``(results, failures)``.
+Waiting (activation polling, idle ticks) goes through an injected ``Clock``; cancellation is
+polled at least every :data:`POLL_INTERVAL` seconds.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import logging
+from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
+
+from eoharvest.application.bulk import BulkRun, RunOptions
+from eoharvest.application.clock import SystemClock
+from eoharvest.domain.errors import DownloadCancelled, InputError
+from eoharvest.domain.models import (
+    Activation,
+    DownloadDescriptor,
+    DownloadResult,
+    FailedDownload,
+    Scene,
+)
+from eoharvest.domain.ports import Clock, SceneSource
+
+logger = logging.getLogger("eoharvest")
+
+DEFAULT_MAX_WORKERS = 4
+#: Concurrent downloads per provider (CDSE allows 4 per account); override per provider with
+#: the ``provider_limits`` extra parameter.
+DEFAULT_MAX_PER_PROVIDER = 4
+#: How long an offline scene may take to become ready before it fails (seconds).
+DEFAULT_ACTIVATION_TIMEOUT = 3600.0
+
+
+class Fetcher(Protocol):
+    """Port: writes a scene's files into ``outdir`` (transfer, verification, extraction)."""
+
+    def fetch(
+        self,
+        scene: Scene,
+        descriptors: Sequence[DownloadDescriptor],
+        outdir: str,
+        *,
+        overwrite: bool = False,
+        stopped_func: Callable[[], bool] | None = None,
+        **extra: Any,
+    ) -> DownloadResult:
+        """Fetch every descriptor; raise DownloadCancelled soon after ``stopped_func()`` is True."""
+        ...
+
+
+class Downloader(abc.ABC):
+    """Downloads one scene (reference API: ``Downloader(scene_id)``)."""
+
+    def __init__(self, scene_id: str) -> None:
+        self.scene_id = scene_id
+
+    @abc.abstractmethod
+    def activate(self) -> bool:
+        """Start the activation process if the scene needs it.
+
+        Return False if the scene is not (yet) ready to download, True otherwise. Calling it again
+        checks again; it never blocks waiting for activation.
+        """
+
+    def check_activation(self) -> Activation:
+        """Like :meth:`activate`, with the reason, a suggested retry delay and permanence."""
+        return Activation(ready=bool(self.activate()))
+
+    @abc.abstractmethod
+    def download(
+        self,
+        outdir: str,
+        overwrite: bool = False,
+        skip_error: bool = False,
+        stopped_func: Callable[[], bool] | None = None,
+        **extra_params: Any,
+    ) -> DownloadResult:
+        """Download the scene into directory ``outdir`` and return a :class:`DownloadResult`.
+
+        Existing files are skipped unless ``overwrite``. ``stopped_func`` (no arguments) is called
+        periodically; once it returns True the download stops with :class:`DownloadCancelled`.
+        Failures raise. ``skip_error`` is passed to the transfer, which may use it to go on past a
+        failed optional file; skipping whole failed scenes is done by :func:`download_all`.
+        ``extra_params`` are implementation-specific.
+        """
+
+
+class SourceDownloader(Downloader):
+    """A :class:`Downloader` asking a ``SceneSource`` what to fetch and a ``Fetcher`` to fetch it.
+
+    ``extra_params`` given here are defaults for every :meth:`download` call.
+    """
+
+    def __init__(
+        self, source: SceneSource, scene: Scene, fetcher: Fetcher, **extra_params: Any
+    ) -> None:
+        super().__init__(scene.scene_id)
+        self.source = source
+        self.scene = scene
+        self.fetcher = fetcher
+        self.extra_params = extra_params
+
+    def check_activation(self) -> Activation:
+        activation = self.source.activate(self.scene)
+        if not activation.ready:
+            logger.info(
+                "scene %s is not ready: %s", self.scene_id, activation.reason or "no reason given"
+            )
+        return activation
+
+    def activate(self) -> bool:
+        return self.check_activation().ready
+
+    def download(
+        self,
+        outdir: str,
+        overwrite: bool = False,
+        skip_error: bool = False,
+        stopped_func: Callable[[], bool] | None = None,
+        **extra_params: Any,
+    ) -> DownloadResult:
+        if stopped_func is not None and stopped_func():
+            raise DownloadCancelled(f"download of {self.scene_id} cancelled")
+        params = {**self.extra_params, **extra_params}
+        assets = params.pop("assets", None)
+        descriptors = list(self._descriptors(assets))
+        return self.fetcher.fetch(
+            self.scene,
+            descriptors,
+            str(outdir),
+            overwrite=overwrite,
+            stopped_func=stopped_func,
+            skip_error=skip_error,
+            **params,
+        )
+
+    def _descriptors(self, assets: Any) -> Sequence[DownloadDescriptor]:
+        """The source's files; ``assets`` (a list of asset names) only for sources that have them."""
+        if assets is None:
+            return self.source.download_descriptors(self.scene)
+        if "assets" not in inspect.signature(self.source.download_descriptors).parameters:
+            raise InputError(
+                f"{self.scene.provider or 'this provider'} delivers whole products; "
+                f"asset selection {list(assets)!r} is not supported",
+                hint="leave out assets/--assets for this provider",
+            )
+        names = [assets] if isinstance(assets, str) else list(assets)
+        return self.source.download_descriptors(self.scene, assets=names)
+
+
+def source_downloader_factory(
+    source: SceneSource, fetcher: Fetcher
+) -> Callable[..., SourceDownloader]:
+    """A ``downloader_factory`` for ``SourceBackedSensorAPI``: ``factory(scene, **extra)``."""
+
+    def factory(scene: Scene, **extra_params: Any) -> SourceDownloader:
+        return SourceDownloader(source, scene, fetcher, **extra_params)
+
+    return factory
+
+
+class DownloadSummary(NamedTuple):
+    """What a bulk download did: ``results`` (DownloadResult, in completion order, including
+    scenes skipped because their files existed) and ``failures`` (FailedDownload, only with
+    ``skip_error``). Unpacks as ``results, failures = download_all(...)``.
+    """
+
+    results: list[DownloadResult]
+    failures: list[FailedDownload]
+
+    @property
+    def ok(self) -> bool:
+        """True when no scene failed."""
+        return not self.failures
+
+
+def _default_cancel_requested() -> bool:
+    return False
+
+
+class BulkDownloader:
+    """Bulk download of ``scenes`` (any iterable, e.g. a SearchIterator, consumed lazily).
+
+    Only scenes for which ``scene_filter(scene)`` is true are downloaded (all when None). Each
+    scene's ``downloader()`` is activated first; a scene that is not ready is re-checked every
+    ``activation_wait`` seconds (or the provider's suggested delay) until it is, for at most
+    ``activation_timeout`` seconds (extra parameter, default 3600); a permanent refusal fails it at
+    once. Other scenes proceed meanwhile.
+
+    Without ``skip_error`` the first failure stops everything and raises
+    ``DownloadError(scene_id, msg)`` chained from the cause. With it, failures are collected as
+    ``FailedDownload(scene_id, exc_info)`` of the original error. ``cancel_requested()`` is polled
+    at least every 0.2 s (from the calling thread only) and also stops running downloads through
+    their ``stopped_func``; :class:`DownloadCancelled` is then raised within a second. Raised
+    errors carry the partial :class:`DownloadSummary` as ``.summary``.
+
+    Extra parameters used here: ``max_workers`` (threads, default 4), ``max_per_provider``
+    (concurrent downloads per ``scene.provider``, default 4), ``provider_limits`` (dict provider
+    -> limit), ``activation_timeout``; all others go to ``Downloader.download``.
+    """
+
+    def __init__(
+        self,
+        scenes: Iterable[Scene],
+        scene_filter: Callable[[Scene], bool] | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.scenes = scenes
+        self.scene_filter = scene_filter
+        self.clock: Clock = clock if clock is not None else SystemClock()
+
+    def download_all(
+        self,
+        outdir: str,
+        overwrite: bool = False,
+        skip_error: bool = False,
+        activation_wait: float = 2,
+        cancel_requested: Callable[[], bool] = _default_cancel_requested,
+        **extra_params: Any,
+    ) -> DownloadSummary:
+        """Download the scenes one at a time in the calling thread (see the class docstring)."""
+        return self._run(outdir, overwrite, skip_error, activation_wait, cancel_requested,
+                         extra_params, threaded=False)
+
+    def download_all_async(
+        self,
+        outdir: str,
+        overwrite: bool = False,
+        skip_error: bool = False,
+        cancel_requested: Callable[[], bool] = _default_cancel_requested,
+        **extra_params: Any,
+    ) -> DownloadSummary:
+        """Download the scenes with a thread pool: activation checks and downloads run in threads.
+
+        ``activation_wait`` may be given as an extra parameter (default 2 seconds).
+        """
+        activation_wait = extra_params.pop("activation_wait", 2)
+        return self._run(outdir, overwrite, skip_error, activation_wait, cancel_requested,
+                         extra_params, threaded=True)
+
+    def _run(
+        self,
+        outdir: str,
+        overwrite: bool,
+        skip_error: bool,
+        activation_wait: float,
+        cancel_requested: Callable[[], bool] | None,
+        extra: dict[str, Any],
+        *,
+        threaded: bool,
+    ) -> DownloadSummary:
+        limits = dict(extra.pop("provider_limits", None) or {})
+        options = RunOptions(
+            outdir=str(outdir),
+            overwrite=overwrite,
+            skip_error=skip_error,
+            activation_wait=_number(activation_wait, "activation_wait", 0),
+            activation_timeout=_pop(extra, "activation_timeout", DEFAULT_ACTIVATION_TIMEOUT, 0),
+            max_workers=int(_pop(extra, "max_workers", DEFAULT_MAX_WORKERS, 1)),
+            max_per_provider=int(_pop(extra, "max_per_provider", DEFAULT_MAX_PER_PROVIDER, 1)),
+            provider_limits={
+                str(k): int(_number(v, f"provider_limits[{k!r}]", 1)) for k, v in limits.items()
+            },
+            download_params=extra,
+        )
+        summary = DownloadSummary([], [])
+        run = BulkRun(
+            self.scenes,
+            self.scene_filter,
+            options,
+            summary=summary,
+            clock=self.clock,
+            cancel_requested=cancel_requested or _default_cancel_requested,
+            threaded=threaded,
+        )
+        run.run()
+        return summary
+
+
+def _pop(extra: dict[str, Any], name: str, default: float, minimum: float) -> float:
+    return _number(extra.pop(name, default), name, minimum)
+
+
+def _number(value: Any, name: str, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise InputError(f"{name} {value!r} must be a number >= {minimum:g}")
+    return float(value)
+
+
+def download_all(
+    scenes: Iterable[Scene],
+    outdir: str,
+    overwrite: bool = False,
+    skip_error: bool = False,
+    scene_filter: Callable[[Scene], bool] | None = None,
+    use_threads: bool = True,
+    cancel_requested: Callable[[], bool] | None = None,
+    *,
+    clock: Clock | None = None,
+    **extra_params: Any,
+) -> DownloadSummary:
+    """Download all the scenes into ``outdir`` and return ``DownloadSummary(results, failures)``.
+
+    With ``use_threads`` (default) scenes are downloaded by a thread pool
+    (:meth:`BulkDownloader.download_all_async`), else one at a time in this thread
+    (:meth:`BulkDownloader.download_all`). See :class:`BulkDownloader` for ``skip_error``,
+    ``scene_filter``, ``cancel_requested``, activation waits and the extra parameters.
+    """
+    bulk = BulkDownloader(scenes, scene_filter, clock=clock)
+    cancel = cancel_requested or _default_cancel_requested
+    if use_threads:
+        return bulk.download_all_async(outdir, overwrite, skip_error, cancel, **extra_params)
+    return bulk.download_all(
+        outdir,
+        overwrite,
+        skip_error,
+        extra_params.pop("activation_wait", 2),
+        cancel,
+        **extra_params,
+    )
+
+
+__all__ = [
+    "BulkDownloader",
+    "DownloadSummary",
+    "Downloader",
+    "Fetcher",
+    "SourceDownloader",
+    "download_all",
+    "source_downloader_factory",
+]

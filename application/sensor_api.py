@@ -1,0 +1,353 @@
+"""The reference query API: SensorAPI, SensorWebAPI, Scenes pages and the paginating SearchIterator.
+
+A search goes ``api.scenes(...)`` -> validated :class:`SearchQuery` -> :class:`SearchIterator`,
+which asks the API for one page at a time (``query_page(query, ref)``) only as iteration proceeds.
+:class:`SourceBackedSensorAPI` is the concrete API over a ``domain.ports.SceneSource`` adapter.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+import logging
+import types
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+from eoharvest.domain.aoi import parse_aoi
+from eoharvest.domain.errors import ProviderResponseError
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Scene, SearchPage
+from eoharvest.domain.platforms import canonical_platform, canonical_platforms
+from eoharvest.domain.ports import SceneSource, VectorReader
+from eoharvest.domain.query import SearchQuery
+
+logger = logging.getLogger("eoharvest")
+
+#: Hard bound on the pages one search may fetch (a provider whose ``next`` never ends stops here).
+DEFAULT_MAX_PAGES = 10_000
+
+
+class hybridmethod:  # noqa: N801 - named like classmethod/staticmethod
+    """A method bound to the instance when called on one, else to the class.
+
+    ``supported_platformnames()`` is a class-level call in the reference API, but an API built
+    over an adapter only knows its platforms once it has the adapter.
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Callable[..., Any]:
+        return types.MethodType(self.func, objtype if obj is None else obj)
+
+
+class Scenes:
+    """One page of search results (reference API: ``Scenes(raw_scenes)``).
+
+    Iterate over it to get :class:`Scene` objects. ``total()`` is the provider's count of all
+    matching scenes (None when it does not say); ``get_next_ref(prev_ref)`` is the reference
+    (page number, offset, URL, ...) that fetches the next page, or None on the last page.
+    """
+
+    def __init__(
+        self, raw_scenes: Iterable[Scene], *, total: int | None = None, next_ref: Any = None
+    ) -> None:
+        self._scenes = tuple(raw_scenes)
+        self._total = total
+        self._next_ref = next_ref
+
+    @classmethod
+    def from_page(cls, page: SearchPage) -> Scenes:
+        """Wrap a domain :class:`SearchPage` as returned by a ``SceneSource``."""
+        return cls(page.scenes, total=page.total, next_ref=page.next_ref)
+
+    def total(self) -> int | None:
+        """Total number of scenes from the query, if obtainable, or None otherwise."""
+        return self._total
+
+    def get_next_ref(self, prev_ref: Any) -> Any:
+        """The reference that fetches the page after this one (``prev_ref`` fetched this one)."""
+        return self._next_ref
+
+    def __iter__(self) -> Iterator[Scene]:
+        return iter(self._scenes)
+
+    def __len__(self) -> int:
+        return len(self._scenes)
+
+
+def _hashable(ref: Any) -> Any:
+    try:
+        hash(ref)
+    except TypeError:
+        return ("repr", repr(ref))
+    return ref
+
+
+class SearchIterator:
+    """Paginating iterator over the scenes of one search (reference API: ``SearchIterator(query)``).
+
+    ``query`` is called as ``query(ref)`` and returns a :class:`Scenes` page (or a
+    :class:`SearchPage`); ``ref`` is None for the first page, then each page's next reference.
+    Pages are fetched only as iteration proceeds. The iterator:
+
+    * stops when a page has no next reference;
+    * drops a scene already yielded (same ``(provider, scene_id)``), e.g. when results shift
+      between pages; ``duplicates_dropped`` counts them;
+    * raises :class:`ProviderResponseError` when a next reference repeats one already used (a page
+      cycle) or when more than ``max_pages`` pages would be needed.
+
+    Like any iterator it runs once; call ``scenes()`` again to search again.
+    """
+
+    def __init__(
+        self, query: Callable[[Any], Scenes | SearchPage], *, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> None:
+        if max_pages < 1:
+            raise ValueError(f"max_pages must be at least 1, got {max_pages}")
+        self._query = query
+        self.max_pages = max_pages
+        self.pages_fetched = 0
+        self.duplicates_dropped = 0
+        self._first: Scenes | None = None
+        self._scenes = self._generate()
+
+    @property
+    def total(self) -> int | None:
+        """Total number of scenes, if the provider reports it, or None otherwise.
+
+        Reading it before iterating fetches the first page (iteration then reuses that page).
+        The count is the provider's: it includes scenes the iterator later drops as duplicates.
+        """
+        return self._first_page().total()
+
+    def __iter__(self) -> SearchIterator:
+        return self
+
+    def __next__(self) -> Scene:
+        return next(self._scenes)
+
+    def _fetch(self, ref: Any) -> Scenes:
+        self.pages_fetched += 1
+        page = self._query(ref)
+        return Scenes.from_page(page) if isinstance(page, SearchPage) else page
+
+    def _first_page(self) -> Scenes:
+        if self._first is None:
+            self._first = self._fetch(None)
+        return self._first
+
+    def _generate(self) -> Iterator[Scene]:
+        seen: set[tuple[str, str]] = set()
+        used_refs: set[Any] = set()
+        ref: Any = None
+        page = self._first_page()
+        while True:
+            for scene in page:
+                if scene.identity in seen:
+                    self.duplicates_dropped += 1
+                    continue
+                seen.add(scene.identity)
+                yield scene
+            next_ref = page.get_next_ref(ref)
+            if next_ref is None:
+                if self.duplicates_dropped:
+                    logger.debug("search dropped %d duplicate scenes", self.duplicates_dropped)
+                return
+            key = _hashable(next_ref)
+            if key in used_refs:
+                raise ProviderResponseError(
+                    f"the provider's next page {str(next_ref)[:200]!r} repeats an earlier page "
+                    f"(page cycle after {self.pages_fetched} pages)",
+                    hint="results so far are complete up to the cycle; report it to the provider",
+                )
+            if self.pages_fetched >= self.max_pages:
+                raise ProviderResponseError(
+                    f"the search needs more than {self.max_pages} pages",
+                    hint="narrow the date range or area, or raise max_pages",
+                )
+            used_refs.add(key)
+            ref = next_ref
+            page = self._fetch(ref)
+
+
+class SensorAPI(abc.ABC):
+    """An API to query for scenes, which can then be downloaded (reference abstract base class)."""
+
+    #: Canonical platform names a subclass supports, when they are known without an instance.
+    PLATFORMS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def supported_platformnames(cls) -> tuple[str, ...]:
+        """The canonical names of all the platforms supported by this API."""
+        return tuple(cls.PLATFORMS)
+
+    @abc.abstractmethod
+    def scenes(
+        self,
+        platformname: str | Iterable[str] | None = None,
+        aoi: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        **kwargs: Any,
+    ) -> SearchIterator:
+        """An iterator over the scenes that meet the criteria.
+
+        ``platformname`` is one name or a list (any case, aliases such as ``"S2"`` accepted; None
+        means every supported platform). ``aoi`` is a WKT string, a GeoJSON string or object, or
+        anything ``__geo_interface__``-compatible (lon/lat). ``start_date``/``end_date`` are
+        datetimes (naive ones are taken as UTC), dates or ISO 8601 strings; a bare end date
+        includes that whole day. ``cloud_min``/``cloud_max`` bound the cloud cover percentage
+        (0-100). ``kwargs`` are implementation-specific query options. Invalid values raise
+        :class:`InputError` here, before anything is fetched.
+        """
+
+
+class SensorWebAPI(SensorAPI):
+    """Base class for sensor APIs over a RESTful web API.
+
+    Subclasses implement :meth:`query_page`; this class validates the user's values into a
+    :class:`SearchQuery` and paginates. Set ``aoi_reader`` (a ``VectorReader``) to accept vector
+    file paths as AOI.
+    """
+
+    aoi_reader: VectorReader | None = None
+    max_pages: int = DEFAULT_MAX_PAGES
+
+    def platformname(self, in_platformname: str) -> str:
+        """The canonical spelling of ``in_platformname`` (any case or alias) for this API.
+
+        Raises :class:`InputError` listing the supported names when this API does not have it.
+        """
+        return canonical_platform(in_platformname, self.supported_platformnames())
+
+    def build_query(
+        self,
+        platformname: str | Iterable[str] | None = None,
+        aoi: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        **kwargs: Any,
+    ) -> SearchQuery:
+        """Validate the values of :meth:`scenes` into a :class:`SearchQuery` (InputError if bad)."""
+        platforms = canonical_platforms(platformname, self.supported_platformnames())
+        footprint: Footprint | None = None
+        if aoi is not None:
+            # parse_aoi already logs its warnings on the "eoharvest.aoi" logger.
+            footprint = parse_aoi(aoi, reader=self.aoi_reader).footprint
+        return SearchQuery.create(
+            platforms=platforms,
+            aoi=footprint,
+            start_date=start_date,
+            end_date=end_date,
+            cloud_min=cloud_min,
+            cloud_max=cloud_max,
+            **kwargs,
+        )
+
+    @abc.abstractmethod
+    def query_page(self, query: SearchQuery, ref: Any) -> Scenes:
+        """Fetch one page of results; ``ref`` is None first, then the previous page's next ref."""
+
+    def query(
+        self,
+        platformname: str | Iterable[str] | None = None,
+        aoi: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        *,
+        ref: Any = None,
+        **kwargs: Any,
+    ) -> Scenes:
+        """Perform one query and return the :class:`Scenes` page.
+
+        ``ref`` selects the page (None: the first; then ``page.get_next_ref(ref)``). See
+        :meth:`scenes` for the other parameters, and prefer it: it validates once and paginates.
+        """
+        return self.query_page(
+            self.build_query(
+                platformname, aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
+            ),
+            ref,
+        )
+
+    def scenes(
+        self,
+        platformname: str | Iterable[str] | None = None,
+        aoi: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        **kwargs: Any,
+    ) -> SearchIterator:
+        """An iterator over the scenes that meet the criteria (see :meth:`SensorAPI.scenes`).
+
+        Values are validated now; pages are fetched as you iterate. ``max_pages`` (keyword) bounds
+        the number of pages.
+        """
+        max_pages = kwargs.pop("max_pages", self.max_pages)
+        query = self.build_query(
+            platformname, aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
+        )
+        return SearchIterator(functools.partial(self.query_page, query), max_pages=max_pages)
+
+
+class SourceBackedSensorAPI(SensorWebAPI):
+    """A :class:`SensorWebAPI` over a ``SceneSource`` adapter (one per provider).
+
+    ``downloader_factory(scene, **extra_params)`` builds the Downloader that
+    ``scene.downloader()`` returns for the scenes this API yields. When the source does not filter
+    cloud cover itself (``source.filters_cloud`` is False or absent), scenes outside the cloud range
+    are dropped here; scenes without a cloud value (SAR) are kept. Because the provider's count then
+    includes dropped scenes, ``total`` is None for such searches.
+    """
+
+    def __init__(
+        self,
+        source: SceneSource,
+        *,
+        aoi_reader: VectorReader | None = None,
+        downloader_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.aoi_reader = aoi_reader
+        self.downloader_factory = downloader_factory
+
+    @property
+    def name(self) -> str:
+        """The provider name of the underlying source."""
+        return self.source.name
+
+    @hybridmethod
+    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # noqa: N805
+        """The canonical names of the platforms this API (its source) supports."""
+        if isinstance(self_or_cls, type):
+            return tuple(self_or_cls.PLATFORMS)
+        return tuple(self_or_cls.source.supported_platforms())
+
+    def query_page(self, query: SearchQuery, ref: Any) -> Scenes:
+        page = self.source.search_page(query, ref)
+        scenes: Iterable[Scene] = page.scenes
+        total = page.total
+        if query.has_cloud_filter and not getattr(self.source, "filters_cloud", False):
+            scenes = [s for s in scenes if query.cloud_accepts(s.cloudcover_percentage)]
+            total = None
+        return Scenes(
+            [self._prepare(scene) for scene in scenes], total=total, next_ref=page.next_ref
+        )
+
+    def _prepare(self, scene: Scene) -> Scene:
+        if not scene.provider:
+            scene = dataclasses.replace(scene, provider=self.source.name)
+        if self.downloader_factory is not None:
+            scene = scene.bind_downloader(self.downloader_factory)
+        return scene
