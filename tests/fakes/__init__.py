@@ -1,1 +1,13 @@
 """In-memory test doubles of every port (import as ``from fakes import ...``)."""
+from fakes.sources import (  # noqa: F401
+    FakeClock,
+    FakeCredentials,
+    FakeDownloader,
+    FakeFetcher,
+    FakeSceneSource,
+    FakeVectorReader,
+    bind_fake_downloaders,
+    bind_to_source,
+    make_scene,
+)
+from fakes.catalog import InMemoryCatalog, catalog_scene  # noqa: E402, F401

@@ -1,0 +1,168 @@
+"""Files and download jobs in the catalog: the state machine of reliability plan 6.3."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from eoharvest.adapters.catalog.rows import checksum_columns, to_naive_utc
+from eoharvest.adapters.catalog.tables import FILE_STATES, download_jobs, files, scenes
+from eoharvest.domain.errors import CatalogError
+
+#: state -> states it may move to. "queued" again is how leases expire and files get re-fetched.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"fetching", "paused", "failed"}),
+    "fetching": frozenset({"fetching", "verifying", "paused", "failed", "queued"}),
+    "verifying": frozenset({"finalizing", "fetching", "failed", "queued"}),
+    "finalizing": frozenset({"available", "failed", "queued"}),
+    "paused": frozenset({"queued", "failed"}),
+    "failed": frozenset({"queued"}),
+    "available": frozenset({"queued"}),
+}
+
+
+def record_file(
+    conn: Connection,
+    provider: str,
+    scene_id: str,
+    name: str,
+    href: str | None,
+    size: int | None,
+    checksum: Any,
+    now: datetime,
+) -> int:
+    scene_pk = conn.execute(
+        select(scenes.c.id).where(scenes.c.provider == provider, scenes.c.scene_id == scene_id)
+    ).scalar()
+    if scene_pk is None:
+        raise CatalogError(f"scene {provider}:{scene_id} is not in the catalog", hint="upsert it first")
+    values = {"href": href, "size": size, **checksum_columns(checksum), "updated_at": to_naive_utc(now)}
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(files).values(scene_pk=scene_pk, name=name, state="none", **values)
+    stmt = stmt.on_conflict_do_update(index_elements=[files.c.scene_pk, files.c.name], set_=values)
+    conn.execute(stmt)
+    return conn.execute(
+        select(files.c.id).where(files.c.scene_pk == scene_pk, files.c.name == name)
+    ).scalar_one()
+
+
+def set_file_state(
+    conn: Connection,
+    file_id: int,
+    state: str,
+    local_path: str | None,
+    sha256: str | None,
+    now: datetime,
+) -> None:
+    if state not in FILE_STATES:
+        raise CatalogError(f"unknown file state {state!r}", hint=f"states: {', '.join(FILE_STATES)}")
+    values: dict[str, Any] = {"state": state, "updated_at": to_naive_utc(now)}
+    if state == "available":
+        if not local_path or not sha256:
+            raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
+        values.update(local_path=local_path, sha256=sha256.lower(), verified_at=to_naive_utc(now))
+    result = conn.execute(update(files).where(files.c.id == file_id).values(values))
+    if result.rowcount == 0:
+        raise CatalogError(f"file {file_id} is not in the catalog")
+
+
+def available_files(conn: Connection, product_key: str) -> list[str]:
+    stmt = (
+        select(files.c.local_path)
+        .join(scenes, scenes.c.id == files.c.scene_pk)
+        .where(scenes.c.product_key == product_key, files.c.state == "available")
+        .order_by(files.c.id)
+    )
+    return [p for p in conn.execute(stmt).scalars() if p]
+
+
+def local_paths(conn: Connection, scene_pks: Sequence[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(scene_pks), 500):
+        chunk = scene_pks[start : start + 500]
+        stmt = (
+            select(files.c.scene_pk, files.c.local_path)
+            .where(files.c.scene_pk.in_(chunk), files.c.state == "available")
+            .order_by(files.c.id)
+        )
+        for pk, path in conn.execute(stmt):
+            found[pk].append(path)
+    return found
+
+
+def enqueue(conn: Connection, file_id: int, now: datetime) -> int:
+    stamp = to_naive_utc(now)
+    job_id = conn.execute(
+        download_jobs.insert()
+        .values(file_id=file_id, state="queued", attempts=0, created_at=stamp, updated_at=stamp)
+        .returning(download_jobs.c.id)
+    ).scalar_one()
+    conn.execute(update(files).where(files.c.id == file_id).values(state="queued", updated_at=stamp))
+    return job_id
+
+
+def claim(conn: Connection, owner: str, lease_seconds: float, now: datetime) -> int | None:
+    stamp = to_naive_utc(now)
+    assert stamp is not None
+    job_id = conn.execute(
+        select(download_jobs.c.id)
+        .where(download_jobs.c.state == "queued")
+        .where((download_jobs.c.next_attempt_at.is_(None)) | (download_jobs.c.next_attempt_at <= stamp))
+        .order_by(download_jobs.c.id)
+        .limit(1)
+    ).scalar()
+    if job_id is None:
+        return None
+    conn.execute(
+        update(download_jobs)
+        .where(download_jobs.c.id == job_id)
+        .values(
+            state="fetching",
+            lease_owner=owner,
+            lease_until=stamp + timedelta(seconds=lease_seconds),
+            attempts=download_jobs.c.attempts + 1,
+            updated_at=stamp,
+        )
+    )
+    _sync_file(conn, job_id, "fetching", stamp)
+    return job_id
+
+
+def transition(
+    conn: Connection,
+    job_id: int,
+    state: str,
+    error_class: str | None,
+    error_message: str | None,
+    now: datetime,
+) -> None:
+    current = job_state(conn, job_id)
+    if current is None:
+        raise CatalogError(f"download job {job_id} does not exist")
+    if state not in TRANSITIONS.get(current, frozenset()):
+        raise CatalogError(
+            f"download job {job_id} cannot go from {current} to {state}",
+            hint=f"from {current} it may go to {', '.join(sorted(TRANSITIONS[current])) or 'nowhere'}",
+        )
+    stamp = to_naive_utc(now)
+    values: dict[str, Any] = {"state": state, "updated_at": stamp}
+    if state in ("queued", "available", "failed", "paused"):
+        values.update(lease_owner=None, lease_until=None)
+    if state in ("failed", "paused"):
+        values.update(error_class=error_class, error_message=error_message)
+    conn.execute(update(download_jobs).where(download_jobs.c.id == job_id).values(values))
+    if state != "available":  # available needs the path and hash: set_file_state does that
+        _sync_file(conn, job_id, state, stamp)
+
+
+def job_state(conn: Connection, job_id: int) -> str | None:
+    return conn.execute(select(download_jobs.c.state).where(download_jobs.c.id == job_id)).scalar()
+
+
+def _sync_file(conn: Connection, job_id: int, state: str, stamp: Any) -> None:
+    file_id = select(download_jobs.c.file_id).where(download_jobs.c.id == job_id).scalar_subquery()
+    conn.execute(update(files).where(files.c.id == file_id).values(state=state, updated_at=stamp))

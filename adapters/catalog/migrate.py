@@ -1,0 +1,81 @@
+"""Create and migrate the catalog schema with Alembic, driven from code (no alembic.ini)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
+
+from eoharvest.domain.errors import CatalogError
+
+SCRIPT_LOCATION = "eoharvest:migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic Config pointing at the packaged migrations, bound to ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_not_newer(current: str | None) -> None:
+    """Refuse a catalog written by a newer eoharvest (its revision is unknown here)."""
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        known = script.get_revision(current)
+    except CommandError:
+        known = None
+    if known is None:
+        raise CatalogError(
+            f"the catalog's schema revision {current!r} is newer than this eoharvest "
+            f"(which knows up to {head_revision()!r})",
+            hint="upgrade eoharvest, or point --catalog at another file",
+        )
+
+
+def ensure_spatial_metadata(connection: Connection) -> bool:
+    """Run InitSpatialMetaData on a new SpatiaLite file; True when it did."""
+    if connection.dialect.name != "sqlite":
+        return False
+    if inspect(connection).has_table("spatial_ref_sys"):
+        return False
+    # 'WGS84' inserts only the WGS84 family of SRIDs: fast, and all the catalog needs.
+    ok = connection.execute(text("SELECT InitSpatialMetaData('WGS84')")).scalar()
+    if ok != 1:
+        raise CatalogError("SpatiaLite could not initialise the spatial metadata tables")
+    return True
+
+
+def upgrade(writer: Engine, revision: str = "head") -> bool:
+    """Bring the schema to ``revision``; returns True when InitSpatialMetaData ran."""
+    with writer.begin() as connection:
+        current = current_revision(connection)
+        check_not_newer(current)
+        created = ensure_spatial_metadata(connection)
+        if not (revision == "head" and current == head_revision()):
+            command.upgrade(alembic_config(connection), revision)
+    return created
+
+
+def downgrade(writer: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` ("base" removes every catalog table)."""
+    with writer.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)

@@ -1,0 +1,270 @@
+"""The SpatiaLite catalog repository (the CatalogRepository port), on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tuple_, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from eoharvest.adapters.catalog import downloads
+from eoharvest.adapters.catalog.rows import scene_from_row, scene_rows
+from eoharvest.adapters.catalog.spatialite import Engines
+from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
+from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
+from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord, CatalogStats
+from eoharvest.domain.errors import CatalogBusy
+from eoharvest.domain.models import Checksum, Scene
+
+BATCH = 500
+_UPDATABLE = [c.name for c in scenes.columns if c.name not in ("id", "provider", "scene_id", "first_seen")]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values: dict[str, Any] = {c.name: bindparam(c.name) for c in scenes.columns if c.name not in ("id", "footprint")}
+    values["footprint"] = func.ST_GeomFromWKB(bindparam("fp_wkb", type_=LargeBinary), SRID)
+    stmt = insert(scenes).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=[scenes.c.provider, scenes.c.scene_id],
+        set_={name: stmt.excluded[name] for name in _UPDATABLE},
+    )
+
+
+_SCENE_COLUMNS = [c for c in scenes.columns if c.name != "footprint"]
+_FOOTPRINT_WKB = type_coerce(func.ST_AsBinary(scenes.c.footprint), LargeBinary).label("fp_wkb")
+
+
+class SpatialiteCatalog:
+    """Scenes seen, files fetched, saved searches and download jobs, in one SpatiaLite file.
+
+    Reads use plain ``BEGIN``; every write transaction is ``BEGIN IMMEDIATE`` and short
+    (one batch of at most ``BATCH`` scenes), so concurrent writers queue instead of failing.
+    """
+
+    def __init__(self, engines: Engines, path: Path, *, created: bool = False) -> None:
+        self._engines = engines
+        self.path = path
+        self.created = created
+        self._dialect = engines.reader.dialect.name
+        self._upsert = _upsert_statement(self._dialect)
+
+    # -- scenes -------------------------------------------------------------------------
+    def upsert_scenes(self, scenes_in: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
+        """Insert or update scenes by (provider, scene_id); returns how many were new."""
+        now = seen_at or _utcnow()
+        new = 0
+        batch: list[Scene] = []
+        for scene in scenes_in:
+            batch.append(scene)
+            if len(batch) >= BATCH:
+                new += self._upsert_batch(batch, now)
+                batch = []
+        if batch:
+            new += self._upsert_batch(batch, now)
+        return new
+
+    def _upsert_batch(self, batch: Sequence[Scene], now: datetime) -> int:
+        rows = scene_rows(batch, now)
+        keys = [(r["provider"], r["scene_id"]) for r in rows]
+        with self._write() as conn:
+            existing = conn.execute(
+                select(func.count()).where(tuple_(scenes.c.provider, scenes.c.scene_id).in_(keys))
+            ).scalar_one()
+            conn.execute(self._upsert, rows)
+        return len(rows) - existing
+
+    def get_scene(self, provider: str, scene_id: str) -> Scene | None:
+        """The scene stored under (provider, scene_id), or None."""
+        stmt = select(*_SCENE_COLUMNS, _FOOTPRINT_WKB).where(
+            scenes.c.provider == provider, scenes.c.scene_id == scene_id
+        )
+        with self._engines.reader.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return scene_from_row(row, row["fp_wkb"]) if row else None
+
+    def count(self) -> int:
+        with self._engines.reader.connect() as conn:
+            return conn.execute(select(func.count()).select_from(scenes)).scalar_one()
+
+    def query(self, criteria: CatalogFilter) -> list[CatalogRecord]:
+        """Scenes matching ``criteria``, sorted and limited, with state and verified files."""
+        conds = filter_clauses(criteria, self._dialect)
+        columns = [*_SCENE_COLUMNS, _FOOTPRINT_WKB, download_state()]
+        if criteria.distinct_products:
+            ranked = (
+                select(
+                    scenes.c.id,
+                    func.row_number()
+                    .over(partition_by=scenes.c.product_key, order_by=scenes.c.id)
+                    .label("rank"),
+                )
+                .where(*conds)
+                .subquery()
+            )
+            stmt = select(*columns).join(ranked, ranked.c.id == scenes.c.id).where(ranked.c.rank == 1)
+        else:
+            stmt = select(*columns).where(*conds)
+        stmt = stmt.order_by(*order_by(criteria))
+        if criteria.limit:
+            stmt = stmt.limit(criteria.limit)
+        with self._engines.reader.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+            paths = downloads.local_paths(conn, [r["id"] for r in rows])
+        return [
+            CatalogRecord(
+                scene=scene_from_row(r, r["fp_wkb"]),
+                download_state=r["download_state"],
+                first_seen=r["first_seen"].replace(tzinfo=timezone.utc),
+                last_seen=r["last_seen"].replace(tzinfo=timezone.utc),
+                local_paths=tuple(paths.get(r["id"], ())),
+            )
+            for r in rows
+        ]
+
+    def stats(self) -> CatalogStats:
+        """Counts per platform, year and download state, and the bytes of verified files."""
+        year = extract("year", scenes.c.acq_start)
+        state = download_state()
+        with self._engines.reader.connect() as conn:
+            total, products = conn.execute(
+                select(func.count(), func.count(scenes.c.product_key.distinct()))
+            ).one()
+            per_platform = conn.execute(select(scenes.c.platform, func.count()).group_by(scenes.c.platform)).all()
+            per_year = conn.execute(select(year, func.count()).select_from(scenes).group_by(year)).all()
+            per_state = conn.execute(select(state, func.count()).select_from(scenes).group_by(state)).all()
+            size, available = conn.execute(
+                select(func.coalesce(func.sum(files.c.size), 0), func.count()).where(files.c.state == "available")
+            ).one()
+        return CatalogStats(
+            scenes=total,
+            products=products,
+            per_platform=dict(sorted((p, n) for p, n in per_platform)),
+            per_year={int(y): n for y, n in sorted(per_year, key=lambda t: (t[0] is None, t[0])) if y is not None},
+            per_state=dict(sorted((s, n) for s, n in per_state)),
+            archive_bytes=int(size),
+            files_available=available,
+        )
+
+    # -- files and downloads ------------------------------------------------------------
+    def record_file(
+        self,
+        provider: str,
+        scene_id: str,
+        name: str,
+        *,
+        href: str | None = None,
+        size: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> int:
+        """Register (or update) a file of a catalogued scene; returns the file id."""
+        with self._write() as conn:
+            return downloads.record_file(conn, provider, scene_id, name, href, size, checksum, _utcnow())
+
+    def set_file_state(
+        self, file_id: int, state: str, *, local_path: str | None = None, sha256: str | None = None
+    ) -> None:
+        """Move a file to ``state``; "available" needs the local path and its SHA-256."""
+        with self._write() as conn:
+            downloads.set_file_state(conn, file_id, state, local_path, sha256, _utcnow())
+
+    def available_files(self, product_key: str) -> list[str]:
+        """Local paths of verified files of this product from any provider (dedup)."""
+        with self._engines.reader.connect() as conn:
+            return downloads.available_files(conn, product_key)
+
+    def enqueue_download(self, file_id: int) -> int:
+        """Queue a download job for a file; returns the job id."""
+        with self._write() as conn:
+            return downloads.enqueue(conn, file_id, _utcnow())
+
+    def claim_job(self, owner: str, lease_seconds: float) -> int | None:
+        """Lease the oldest due queued job to ``owner`` (state -> fetching); None if none is due."""
+        with self._write() as conn:
+            return downloads.claim(conn, owner, lease_seconds, _utcnow())
+
+    def transition_job(
+        self, job_id: int, state: str, *, error_class: str | None = None, error_message: str | None = None
+    ) -> None:
+        """Move a job along the download state machine; illegal moves raise CatalogError."""
+        with self._write() as conn:
+            downloads.transition(conn, job_id, state, error_class, error_message, _utcnow())
+
+    def job_state(self, job_id: int) -> str | None:
+        with self._engines.reader.connect() as conn:
+            return downloads.job_state(conn, job_id)
+
+    # -- saved searches -----------------------------------------------------------------
+    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+        """Store (or replace) a named search for the sync daemon."""
+        values = {"name": name, "query": json.dumps(dict(query), default=str), "enabled": enabled}
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = insert(searches).values(**values, created_at=_utcnow().replace(tzinfo=None))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[searches.c.name], set_={"query": stmt.excluded.query, "enabled": enabled}
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+        with self._engines.reader.connect() as conn:
+            rows = conn.execute(select(searches.c.name, searches.c.query).order_by(searches.c.name)).all()
+        return {name: json.loads(query) for name, query in rows}
+
+    # -- plumbing -----------------------------------------------------------------------
+    @property
+    def writer(self) -> Engine:
+        return self._engines.writer
+
+    @property
+    def reader(self) -> Engine:
+        return self._engines.reader
+
+    def _write(self) -> Any:
+        return _WriteTransaction(self._engines.writer)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engines.dispose()
+
+    def __enter__(self) -> SpatialiteCatalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _WriteTransaction:
+    """``engine.begin()`` that reports a lock held past the busy timeout as CatalogBusy."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._cm = engine.begin()
+
+    def __enter__(self) -> Any:
+        try:
+            return self._cm.__enter__()
+        except OperationalError as exc:
+            raise _busy(exc) from None
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._cm.__exit__(*exc)
+        except OperationalError as error:
+            raise _busy(error) from None
+
+
+def _busy(exc: OperationalError) -> Exception:
+    if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+        return CatalogBusy(
+            f"the catalog stayed locked by another writer: {exc.orig}",
+            hint="retry later; a long-running writer should use shorter transactions",
+        )
+    return exc

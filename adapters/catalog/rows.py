@@ -1,0 +1,133 @@
+"""Scene <-> row mapping. Geometry travels as WKB; times are stored as naive UTC."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Checksum, Scene
+
+_COMPACT = {"separators": (",", ":"), "default": str, "ensure_ascii": False}
+
+
+def to_naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def to_aware_utc(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # raw driver rows (bench, fast paths) give text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def as_multipolygon(geometry: BaseGeometry | None) -> MultiPolygon | None:
+    """The areal part of a footprint as a MultiPolygon (the column type), or None."""
+    if geometry is None or geometry.is_empty:
+        return None
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry])
+    polygons = [g for g in getattr(geometry, "geoms", ()) if isinstance(g, Polygon)]
+    for g in getattr(geometry, "geoms", ()):
+        if isinstance(g, MultiPolygon):
+            polygons.extend(g.geoms)
+    return MultiPolygon(polygons) if polygons else None
+
+
+def scene_rows(scenes: Iterable[Scene], now: datetime) -> list[dict[str, Any]]:
+    """Insert parameters for ``scenes``; within one batch the last copy of an identity wins."""
+    by_identity: dict[tuple[str, str], Scene] = {}
+    for scene in scenes:
+        by_identity[(scene.provider, scene.scene_id)] = scene
+    unique = list(by_identity.values())
+    geometries = [as_multipolygon(s.footprint.geometry if s.footprint else None) for s in unique]
+    wkbs = shapely.to_wkb(geometries) if geometries else []
+    valid = shapely.is_valid(geometries) if geometries else []
+    seen = to_naive_utc(now)
+    rows = []
+    for scene, wkb, ok in zip(unique, wkbs, valid):
+        rows.append(
+            {
+                "provider": scene.provider,
+                "scene_id": scene.scene_id,
+                "product_key": scene.product_key or scene.scene_id,
+                "scene_key": scene.scene_key,
+                "platform": scene.platformname,
+                "acq_start": to_naive_utc(scene.acq_date),
+                "acq_end": to_naive_utc(_acq_end(scene)),
+                "cloud_cover": scene.cloudcover_percentage,
+                "size": scene.size,
+                "online": scene.online,
+                "links": json.dumps(
+                    {"hrefs": scene.download_links, "names": scene.filenames}, **_COMPACT
+                ),
+                "checksums": json.dumps(
+                    [[c.algorithm, c.value, c.source] for c in scene.checksums], **_COMPACT
+                ),
+                "raw": json.dumps(_plain(scene.raw), **_COMPACT),
+                "fp_wkb": wkb,
+                "geometry_valid": bool(ok) and wkb is not None,
+                "first_seen": seen,
+                "last_seen": seen,
+            }
+        )
+    return rows
+
+
+def _acq_end(scene: Scene) -> datetime | None:
+    raw = scene.raw if isinstance(scene.raw, Mapping) else {}
+    end = raw.get("end_datetime") if isinstance(raw, Mapping) else None
+    if isinstance(end, str):
+        try:
+            parsed = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _plain(raw: Any) -> Any:
+    return dict(raw) if isinstance(raw, Mapping) else raw
+
+
+def scene_from_row(row: Mapping[str, Any], footprint_wkb: bytes | None) -> Scene:
+    """The domain Scene stored in a ``scenes`` row (``footprint_wkb`` selected as WKB)."""
+    links = json.loads(row["links"])
+    raw = json.loads(row["raw"])
+    return Scene(
+        platformname=row["platform"],
+        scene_id=row["scene_id"],
+        footprint=Footprint.from_wkb(bytes(footprint_wkb)) if footprint_wkb else None,
+        acq_date=to_aware_utc(row["acq_start"]),
+        cloudcover_percentage=row["cloud_cover"],
+        download_links=tuple(links.get("hrefs", ())),
+        filenames=tuple(links.get("names", ())),
+        raw=raw if isinstance(raw, Mapping) else {"raw": raw},
+        provider=row["provider"],
+        product_key=row["product_key"],
+        scene_key=row["scene_key"],
+        size=row["size"],
+        checksums=tuple(Checksum(a, v, s) for a, v, s in json.loads(row["checksums"])),
+        online=bool(row["online"]),
+    )
+
+
+def checksum_columns(checksum: Checksum | None) -> dict[str, Any]:
+    if checksum is None:
+        return {"checksum_algorithm": None, "checksum_value": None, "checksum_source": "none"}
+    return {
+        "checksum_algorithm": checksum.algorithm,
+        "checksum_value": checksum.value,
+        "checksum_source": checksum.source,
+    }

@@ -1,0 +1,131 @@
+"""SQLite + SpatiaLite connections: extension loading, per-connection PRAGMAs, real transactions.
+
+Two engine views share one connection pool: the reader begins with a plain ``BEGIN`` and the
+writer with ``BEGIN IMMEDIATE``. A deferred transaction that reads first and writes later cannot
+be upgraded once another connection has written, and SQLite then fails at once without calling
+the busy handler; ``BEGIN IMMEDIATE`` takes the write lock up front and waits in the busy handler
+instead (reliability plan 3.1, measured in T-08).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from eoharvest.domain.errors import UnsupportedEnvironment
+
+SPATIALITE_FIX = (
+    "use a venv on Debian's /usr/bin/python3, or pip install pysqlite3-binary; "
+    "apt-get install libsqlite3-mod-spatialite"
+)
+CLI_BUSY_TIMEOUT_MS = 30_000
+BEGIN_MODE_OPTION = "eoharvest_begin"
+
+
+def preload_geo_libraries() -> None:
+    """Import shapely, pyproj and pyogrio before SQLite loads mod_spatialite.
+
+    SQLite dlopens extensions with RTLD_GLOBAL, so mod_spatialite's system GEOS and PROJ would
+    interpose on the copies bundled in the shapely/pyproj/pyogrio wheels if those were loaded
+    afterwards: measured as "WKB output dimension must be 2 or 3", free(): invalid pointer and
+    segfaults. Loaded first, the wheels bind their own copies.
+    """
+    import pyproj  # noqa: F401
+    import shapely  # noqa: F401
+
+    try:
+        import pyogrio  # noqa: F401
+    except ImportError:  # optional: only the GeoPackage export needs it
+        pass
+
+
+def sqlite_module() -> ModuleType:
+    """The DB-API module to use: stdlib sqlite3 if it can load extensions, else pysqlite3."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        from pysqlite3 import dbapi2  # type: ignore[import-not-found]
+    except ImportError:
+        raise UnsupportedEnvironment(
+            "this Python's sqlite3 cannot load extensions, so SpatiaLite is unavailable",
+            hint=SPATIALITE_FIX,
+        ) from None
+    return dbapi2
+
+
+def load_spatialite(dbapi_connection: Any) -> None:
+    """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment."""
+    preload_geo_libraries()
+    library = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+    try:
+        dbapi_connection.enable_load_extension(True)
+        dbapi_connection.load_extension(library)
+        dbapi_connection.enable_load_extension(False)
+    except AttributeError:
+        raise UnsupportedEnvironment(
+            "this Python's sqlite3 cannot load extensions, so SpatiaLite is unavailable",
+            hint=SPATIALITE_FIX,
+        ) from None
+    except Exception as exc:  # the driver's OperationalError: library not found
+        raise UnsupportedEnvironment(
+            f"cannot load SpatiaLite ({library!r}): {exc}", hint=SPATIALITE_FIX
+        ) from None
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The reader and writer views of one catalog database."""
+
+    reader: Engine
+    writer: Engine
+
+    def dispose(self) -> None:
+        self.reader.dispose()
+
+
+def create_engines(
+    path: Path | str,
+    *,
+    busy_timeout_ms: int = CLI_BUSY_TIMEOUT_MS,
+    writer_begin: str = "IMMEDIATE",
+    module: ModuleType | None = None,
+) -> Engines:
+    """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
+
+    ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why.
+    """
+    dbapi = module or sqlite_module()
+    engine = create_engine(f"sqlite:///{Path(path)}", module=dbapi)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        load_spatialite(dbapi_connection)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(BEGIN_MODE_OPTION, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    writer_mode = writer_begin.upper()
+    if writer_mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+        raise ValueError(f"unknown BEGIN mode {writer_begin!r}")
+    writer = engine.execution_options(**{BEGIN_MODE_OPTION: writer_mode})
+    return Engines(reader=engine, writer=writer)

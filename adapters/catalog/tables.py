@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables of the catalog, as the repository sees them.
+
+The schema itself is created only by the Alembic migrations in ``eoharvest.migrations``; these
+objects describe it for queries and must match the latest revision (a contract test checks it).
+"""
+
+from __future__ import annotations
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SRID = 4326
+
+#: Download states (reliability plan 6.3); "none" means nothing was asked for yet.
+JOB_STATES = ("queued", "fetching", "verifying", "finalizing", "available", "paused", "failed")
+FILE_STATES = ("none", *JOB_STATES)
+
+metadata = MetaData()
+
+scenes = Table(
+    "scenes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(64), nullable=False),
+    Column("scene_id", String(255), nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("scene_key", String(255)),
+    Column("platform", String(64), nullable=False),
+    Column("acq_start", DateTime),
+    Column("acq_end", DateTime),
+    Column("cloud_cover", Float),
+    Column("size", BigInteger),
+    Column("online", Boolean, nullable=False),
+    Column("links", Text, nullable=False),
+    Column("checksums", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("footprint", Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False)),
+    Column("geometry_valid", Boolean, nullable=False),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scene_pk", Integer, ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("href", Text),
+    Column("size", BigInteger),
+    Column("checksum_algorithm", String(32)),
+    Column("checksum_value", String(128)),
+    Column("checksum_source", String(64)),
+    Column("local_path", Text),
+    Column("state", String(16), nullable=False),
+    Column("sha256", String(64)),
+    Column("verified_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+searches = Table(
+    "searches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("query", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_run_at", DateTime),
+)
+
+download_jobs = Table(
+    "download_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_until", DateTime),
+    Column("next_attempt_at", DateTime),
+    Column("error_class", String(64)),
+    Column("error_message", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+download_attempts = Table(
+    "download_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("download_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("outcome", String(16)),
+    Column("error_class", String(64)),
+    Column("error_message", Text),
+    Column("bytes_received", BigInteger),
+)
+
+# SpatiaLite's R*Tree of scenes.footprint (kept in sync by triggers keyed on scenes.id); queried
+# directly because neither SQLite nor GeoAlchemy2 uses it on their own. Never created from here.
+_rtree_metadata = MetaData()
+scenes_rtree = Table(
+    "idx_scenes_footprint",
+    _rtree_metadata,
+    Column("pkid", Integer, primary_key=True),
+    Column("xmin", Float),
+    Column("xmax", Float),
+    Column("ymin", Float),
+    Column("ymax", Float),
+)

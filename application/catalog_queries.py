@@ -1,0 +1,133 @@
+"""Catalog queries: the filter model users fill in, and what the repository answers with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from eoharvest.application.catalog_fields import DOWNLOAD_STATES, Expr, sort_field
+from eoharvest.application.catalog_where import parse_where
+from eoharvest.domain.errors import InputError
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Scene
+from eoharvest.domain.platforms import canonical_platform
+from eoharvest.domain.query import parse_cloud, parse_datetime
+
+PREDICATES = ("intersects", "contains", "within")
+
+
+@dataclass(frozen=True)
+class CatalogFilter:
+    """What to select from the catalog. Build it with :meth:`create` from raw user values.
+
+    ``predicate`` relates the scene footprint to the AOI: ``contains`` = the footprint covers
+    the whole AOI, ``within`` = the footprint lies inside the AOI. With ``distinct_products``
+    one row per product key is returned (the earliest-catalogued provider's row).
+    """
+
+    aoi: Footprint | None = None
+    predicate: str = "intersects"
+    start: datetime | None = None
+    end: datetime | None = None
+    cloud_min: float | None = None
+    cloud_max: float | None = None
+    platforms: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    where: Expr | None = None
+    sort: str = "acq_date"
+    descending: bool = False
+    limit: int | None = None
+    distinct_products: bool = True
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        aoi: Footprint | None = None,
+        predicate: str = "intersects",
+        start: Any = None,
+        end: Any = None,
+        cloud_min: Any = None,
+        cloud_max: Any = None,
+        platforms: Iterable[str] = (),
+        providers: Iterable[str] = (),
+        states: Iterable[str] = (),
+        where: str | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        distinct_products: bool = True,
+    ) -> CatalogFilter:
+        """Validate raw values; every problem is an InputError naming the value."""
+        if predicate not in PREDICATES:
+            raise InputError(f"unknown predicate {predicate!r}", hint=f"use one of {', '.join(PREDICATES)}")
+        begin = parse_datetime(start, name="start date")
+        finish = parse_datetime(end, name="end date", end_of_day=True)
+        if begin and finish and begin > finish:
+            raise InputError(f"start {begin.date()} is after end {finish.date()}", hint="swap the dates")
+        low, high = parse_cloud(cloud_min, name="cloud_min"), parse_cloud(cloud_max, name="cloud_max")
+        if low is not None and high is not None and low > high:
+            raise InputError(f"cloud_min {low:g} is greater than cloud_max {high:g}")
+        for state in states:
+            if state not in DOWNLOAD_STATES:
+                raise InputError(f"unknown download state {state!r}", hint=f"states: {', '.join(DOWNLOAD_STATES)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InputError(f"limit {limit!r} must be a positive whole number")
+        return cls(
+            aoi=aoi,
+            predicate=predicate,
+            start=begin,
+            end=finish,
+            cloud_min=low,
+            cloud_max=high,
+            platforms=tuple(_platform(p) for p in platforms),
+            providers=tuple(providers),
+            states=tuple(states),
+            where=parse_where(where) if where else None,
+            sort=sort_field(sort) if sort else "acq_date",
+            descending=descending,
+            limit=limit,
+            distinct_products=distinct_products,
+        )
+
+
+def _platform(name: str) -> str:
+    try:
+        return canonical_platform(name)
+    except InputError:
+        return name  # a provider-specific collection name is still a valid exact filter
+
+
+@dataclass(frozen=True)
+class CatalogRecord:
+    """One catalogued scene with its download state and verified local files."""
+
+    scene: Scene
+    download_state: str
+    first_seen: datetime
+    last_seen: datetime
+    local_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    """Counts for `eoharvest catalog stats`."""
+
+    scenes: int
+    products: int
+    per_platform: Mapping[str, int] = field(default_factory=dict)
+    per_year: Mapping[int, int] = field(default_factory=dict)
+    per_state: Mapping[str, int] = field(default_factory=dict)
+    archive_bytes: int = 0
+    files_available: int = 0
+
+
+def state_of(file_states: Sequence[str]) -> str:
+    """A scene's download state from its files': the most advanced one wins."""
+    order = ("available", "finalizing", "verifying", "fetching", "queued", "paused", "failed")
+    for state in order:
+        if state in file_states:
+            return state
+    return "none"

@@ -1,0 +1,164 @@
+"""`eoharvest catalog query|export|stats`: look into the local catalog without touching the network."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from eoharvest.adapters.catalog import export
+from eoharvest.application.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
+from eoharvest.application.catalog_queries import PREDICATES, CatalogFilter, CatalogRecord
+from eoharvest.domain.footprint import Footprint
+from eoharvest.entrypoints.context import AppContext
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter options shared by `catalog query` and `catalog export`."""
+    decorators = [
+        click.option("--aoi", default=None, help="WKT, GeoJSON, bbox 'w,s,e,n' or a vector file."),
+        click.option("--predicate", type=click.Choice(PREDICATES), default="intersects", show_default=True,
+                     help="contains: the footprint covers the AOI; within: it lies inside the AOI."),
+        click.option("--start", default=None, help="Acquired on or after (ISO 8601, UTC)."),
+        click.option("--end", default=None, help="Acquired on or before (a bare date includes the day)."),
+        click.option("--cloud-min", default=None, help="Minimum cloud cover, percent."),
+        click.option("--cloud-max", default=None, help="Maximum cloud cover, percent."),
+        click.option("--platform", "platforms", multiple=True, help="Platform (repeatable)."),
+        click.option("--provider", "providers", multiple=True, help="Provider (repeatable)."),
+        click.option("--state", "states", multiple=True, type=click.Choice(DOWNLOAD_STATES),
+                     help="Download state (repeatable)."),
+        click.option("--where", default=None, help="Filter such as \"cloud < 20 AND platform = 'Sentinel-2'\"."),
+        click.option("--sort", default=None, help=f"Sort field: {', '.join(SORT_FIELDS)}."),
+        click.option("--desc", is_flag=True, help="Sort descending."),
+        click.option("--all-providers", is_flag=True,
+                     help="One row per provider copy instead of one per product."),
+    ]  # fmt: skip
+    return functools.reduce(lambda f, d: d(f), reversed(decorators), func)
+
+
+def _criteria(obj: AppContext, options: dict[str, Any], limit: int | None) -> CatalogFilter:
+    return CatalogFilter.create(
+        aoi=_aoi(obj, options["aoi"]),
+        predicate=options["predicate"],
+        start=options["start"],
+        end=options["end"],
+        cloud_min=options["cloud_min"],
+        cloud_max=options["cloud_max"],
+        platforms=options["platforms"],
+        providers=options["providers"],
+        states=options["states"],
+        where=options["where"],
+        sort=options["sort"],
+        descending=options["desc"],
+        limit=limit,
+        distinct_products=not options["all_providers"],
+    )
+
+
+def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
+    if value is None:
+        return None
+    from eoharvest.domain.aoi import parse_aoi
+
+    parsed = parse_aoi(value, reader=obj.services().vector_reader)
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return parsed.footprint
+
+
+@click.group()
+def catalog() -> None:
+    """Query, export and summarise the local scene catalog."""
+
+
+@catalog.command("query")
+@filter_options
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "geojson", "csv", "stac"]), default="table",
+              show_default=True)  # fmt: skip
+@click.pass_obj
+def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
+    """Print catalogued scenes matching the filters."""
+    records = obj.open_catalog().query(_criteria(obj, options, limit))
+    if fmt == "geojson":
+        click.echo(json.dumps(export.geojson_collection(records), ensure_ascii=False))
+    elif fmt == "stac":
+        click.echo(json.dumps(export.stac_item_collection(records), ensure_ascii=False))
+    elif fmt == "csv":
+        click.echo(export.csv_text(records), nl=False)
+    else:
+        _print_table(records)
+
+
+def _print_table(records: list[CatalogRecord]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for heading in ("product", "provider", "platform", "acquired (UTC)", "cloud %", "state"):
+        table.add_column(heading)
+    for r in records:
+        s = r.scene
+        cloud = "" if s.cloudcover_percentage is None else f"{s.cloudcover_percentage:.1f}"
+        acquired = s.acq_date.strftime("%Y-%m-%d %H:%M") if s.acq_date else ""
+        table.add_row(s.product_key or s.scene_id, s.provider, s.platformname, acquired, cloud, r.download_state)
+    Console(soft_wrap=True).print(table)
+    click.echo(f"{len(records)} scene(s)", err=True)
+
+
+@catalog.command("export")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["geojson", "gpkg", "stac"]), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many scenes.")
+@click.pass_obj
+def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **options: Any) -> None:
+    """Write the matching scenes to a GeoJSON, GeoPackage or STAC ItemCollection file."""
+    records = obj.open_catalog().query(_criteria(obj, options, limit))
+    if fmt == "gpkg":
+        export.write_geopackage(records, output)
+    elif fmt == "stac":
+        export.write_json(export.stac_item_collection(records), output)
+    else:
+        export.write_json(export.geojson_collection(records), output)
+    click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)
+
+
+@catalog.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_obj
+def stats(obj: AppContext, as_json: bool) -> None:
+    """Counts per platform, year and download state, and the size of the local archive."""
+    s = obj.open_catalog().stats()
+    data = {
+        "catalog": str(obj.settings.catalog_path),
+        "scenes": s.scenes,
+        "products": s.products,
+        "per_platform": dict(s.per_platform),
+        "per_year": {str(k): v for k, v in s.per_year.items()},
+        "per_state": dict(s.per_state),
+        "files_available": s.files_available,
+        "archive_bytes": s.archive_bytes,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"catalog   {data['catalog']}")
+    click.echo(f"scenes    {s.scenes} ({s.products} distinct products)")
+    for title, counts in (("platform", s.per_platform), ("year", s.per_year), ("state", s.per_state)):
+        click.echo(f"per {title}:")
+        for key, n in counts.items():
+            click.echo(f"  {key!s:<14} {n}")
+    click.echo(f"archive   {s.files_available} verified file(s), {_size(s.archive_bytes)}")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"

@@ -1,0 +1,285 @@
+"""An in-memory CatalogRepository with the same observable behaviour as the SpatiaLite one."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from eoharvest.adapters.catalog.downloads import TRANSITIONS
+from eoharvest.adapters.catalog.rows import as_multipolygon
+from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
+from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord, CatalogStats, state_of
+from eoharvest.domain.errors import CatalogError
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Checksum, Scene
+
+FILE_STATES = ("none", *TRANSITIONS)
+
+
+@dataclass
+class _Row:
+    id: int
+    scene: Scene
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass
+class _File:
+    id: int
+    scene_row: int
+    name: str
+    href: str | None
+    size: int | None
+    checksum: Checksum | None
+    state: str = "none"
+    local_path: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class InMemoryCatalog:
+    """Dicts instead of tables; ``closed`` records that close() was called."""
+
+    rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
+    files: dict[int, _File] = field(default_factory=dict)
+    jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    searches: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    closed: bool = False
+    _ids: Any = field(default_factory=itertools.count)
+
+    def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
+        now = seen_at or datetime.now(timezone.utc)
+        new = 0
+        for scene in scenes:
+            fp = as_multipolygon(scene.footprint.geometry) if scene.footprint else None
+            stored = dataclasses.replace(
+                scene, footprint=Footprint(fp) if fp is not None else None,
+                raw=json.loads(json.dumps(dict(scene.raw), default=str)),
+                _downloader_factory=None,
+            )  # fmt: skip
+            row = self.rows.get(scene.identity)
+            if row is None:
+                self.rows[scene.identity] = _Row(next(self._ids) + 1, stored, now, now)
+                new += 1
+            else:
+                row.scene, row.last_seen = stored, now
+        return new
+
+    def get_scene(self, provider: str, scene_id: str) -> Scene | None:
+        row = self.rows.get((provider, scene_id))
+        return row.scene if row else None
+
+    def count(self) -> int:
+        return len(self.rows)
+
+    def _state(self, row: _Row) -> str:
+        return state_of([f.state for f in self.files.values() if f.scene_row == row.id])
+
+    def query(self, criteria: CatalogFilter) -> list[CatalogRecord]:
+        matched = [r for r in sorted(self.rows.values(), key=lambda r: r.id) if self._matches(r, criteria)]
+        if criteria.distinct_products:
+            seen: set[str] = set()
+            matched = [r for r in matched if not (r.scene.product_key in seen or seen.add(r.scene.product_key or ""))]
+        key = criteria.sort
+        present = [r for r in matched if _field(r, key, self) is not None]
+        missing = [r for r in matched if _field(r, key, self) is None]
+        present.sort(key=lambda r: _field(r, key, self), reverse=criteria.descending)
+        ordered = present + missing
+        if criteria.limit:
+            ordered = ordered[: criteria.limit]
+        return [
+            CatalogRecord(
+                r.scene, self._state(r), r.first_seen, r.last_seen,
+                tuple(f.local_path or "" for f in self.files.values() if f.scene_row == r.id and f.state == "available"),
+            )  # fmt: skip
+            for r in ordered
+        ]
+
+    def _matches(self, row: _Row, c: CatalogFilter) -> bool:
+        s = row.scene
+        if c.aoi is not None:
+            if s.footprint is None:
+                return False
+            geom, aoi = s.footprint.geometry, c.aoi.geometry
+            test = {"intersects": geom.intersects, "contains": geom.contains, "within": geom.within}
+            if not test[c.predicate](aoi):
+                return False
+        if c.start and (s.acq_date is None or s.acq_date < c.start):
+            return False
+        if c.end and (s.acq_date is None or s.acq_date > c.end):
+            return False
+        if not _cloud_ok(s.cloudcover_percentage, c):
+            return False
+        if c.platforms and s.platformname not in c.platforms:
+            return False
+        if c.providers and s.provider not in c.providers:
+            return False
+        if c.states and self._state(row) not in c.states:
+            return False
+        return c.where is None or _eval(c.where, row, self) is True
+
+    def stats(self) -> CatalogStats:
+        per_platform: dict[str, int] = {}
+        per_year: dict[int, int] = {}
+        per_state: dict[str, int] = {}
+        for row in self.rows.values():
+            s = row.scene
+            per_platform[s.platformname] = per_platform.get(s.platformname, 0) + 1
+            if s.acq_date:
+                per_year[s.acq_date.year] = per_year.get(s.acq_date.year, 0) + 1
+            state = self._state(row)
+            per_state[state] = per_state.get(state, 0) + 1
+        available = [f for f in self.files.values() if f.state == "available"]
+        return CatalogStats(
+            scenes=len(self.rows),
+            products=len({r.scene.product_key for r in self.rows.values()}),
+            per_platform=dict(sorted(per_platform.items())),
+            per_year=dict(sorted(per_year.items())),
+            per_state=dict(sorted(per_state.items())),
+            archive_bytes=sum(f.size or 0 for f in available),
+            files_available=len(available),
+        )
+
+    def record_file(self, provider: str, scene_id: str, name: str, *, href: str | None = None,
+                    size: int | None = None, checksum: Checksum | None = None) -> int:  # fmt: skip
+        row = self.rows.get((provider, scene_id))
+        if row is None:
+            raise CatalogError(f"scene {provider}:{scene_id} is not in the catalog", hint="upsert it first")
+        for f in self.files.values():
+            if f.scene_row == row.id and f.name == name:
+                f.href, f.size, f.checksum = href, size, checksum
+                return f.id
+        file_id = len(self.files) + 1
+        self.files[file_id] = _File(file_id, row.id, name, href, size, checksum)
+        return file_id
+
+    def set_file_state(self, file_id: int, state: str, *, local_path: str | None = None,
+                       sha256: str | None = None) -> None:  # fmt: skip
+        if state not in FILE_STATES:
+            raise CatalogError(f"unknown file state {state!r}")
+        f = self.files.get(file_id)
+        if f is None:
+            raise CatalogError(f"file {file_id} is not in the catalog")
+        if state == "available":
+            if not local_path or not sha256:
+                raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
+            f.local_path, f.sha256 = local_path, sha256.lower()
+        f.state = state
+
+    def available_files(self, product_key: str) -> list[str]:
+        rows = {r.id for r in self.rows.values() if r.scene.product_key == product_key}
+        return [f.local_path for f in self.files.values() if f.scene_row in rows and f.state == "available" and f.local_path]
+
+    def enqueue_download(self, file_id: int) -> int:
+        job_id = len(self.jobs) + 1
+        self.jobs[job_id] = {"file_id": file_id, "state": "queued", "owner": None}
+        self.files[file_id].state = "queued"
+        return job_id
+
+    def claim_job(self, owner: str, lease_seconds: float) -> int | None:
+        for job_id, job in sorted(self.jobs.items()):
+            if job["state"] == "queued":
+                job.update(state="fetching", owner=owner)
+                self.files[job["file_id"]].state = "fetching"
+                return job_id
+        return None
+
+    def transition_job(self, job_id: int, state: str, *, error_class: str | None = None,
+                       error_message: str | None = None) -> None:  # fmt: skip
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise CatalogError(f"download job {job_id} does not exist")
+        if state not in TRANSITIONS[job["state"]]:
+            raise CatalogError(f"download job {job_id} cannot go from {job['state']} to {state}")
+        job["state"] = state
+        if state != "available":
+            self.files[job["file_id"]].state = state
+
+    def job_state(self, job_id: int) -> str | None:
+        job = self.jobs.get(job_id)
+        return job["state"] if job else None
+
+    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+        self.searches[name] = json.loads(json.dumps(dict(query), default=str))
+
+    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+        return dict(sorted(self.searches.items()))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _cloud_ok(cloud: float | None, c: CatalogFilter) -> bool:
+    if cloud is None:
+        return True
+    return not ((c.cloud_min is not None and cloud < c.cloud_min) or (c.cloud_max is not None and cloud > c.cloud_max))
+
+
+def _field(row: _Row, name: str, catalog: InMemoryCatalog) -> Any:
+    s = row.scene
+    return {
+        "provider": lambda: s.provider, "scene_id": lambda: s.scene_id,
+        "product_key": lambda: s.product_key, "scene_key": lambda: s.scene_key,
+        "platform": lambda: s.platformname, "acq_date": lambda: s.acq_date,
+        "cloud": lambda: s.cloudcover_percentage, "size": lambda: s.size, "online": lambda: s.online,
+        "state": lambda: catalog._state(row), "first_seen": lambda: row.first_seen,
+        "last_seen": lambda: row.last_seen,
+    }[name]()  # fmt: skip
+
+
+def _eval(expr: Expr, row: _Row, catalog: InMemoryCatalog) -> bool | None:
+    """SQL three-valued logic: None is UNKNOWN, and a row matches only on True."""
+    if isinstance(expr, Not):
+        inner = _eval(expr.item, row, catalog)
+        return None if inner is None else not inner
+    if isinstance(expr, Logical):
+        values = [_eval(item, row, catalog) for item in expr.items]
+        decisive = False if expr.op == "and" else True
+        if decisive in values:
+            return decisive
+        return None if None in values else not decisive
+    assert isinstance(expr, Comparison)
+    value = _field(row, expr.field, catalog)
+    if expr.op in ("isnull", "notnull"):
+        return (value is None) == (expr.op == "isnull")
+    if value is None:
+        return None
+    op, arg = expr.op, expr.value
+    if op in ("like", "notlike"):
+        return bool(like_to_regex(arg).fullmatch(value)) == (op == "like")
+    if op in ("in", "notin"):
+        return (value in arg) == (op == "in")
+    return {"=": value == arg, "!=": value != arg, "<": value < arg, "<=": value <= arg,
+            ">": value > arg, ">=": value >= arg}[op]  # fmt: skip
+
+
+def catalog_scene(
+    scene_id: str,
+    *,
+    provider: str = "cdse",
+    bbox: tuple[float, float, float, float] = (10.0, 45.0, 11.0, 46.0),
+    footprint: Footprint | None = None,
+    when: datetime = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc),
+    cloud: float | None = 10.0,
+    platform: str = "Sentinel-2",
+    product_key: str | None = None,
+    scene_key: str | None = None,
+    **extra: Any,
+) -> Scene:
+    """A Scene for catalog tests: a 1-degree box unless ``footprint`` is given."""
+    return Scene(
+        platformname=platform,
+        scene_id=scene_id,
+        footprint=footprint or Footprint.from_bbox(*bbox),
+        acq_date=when,
+        cloudcover_percentage=cloud,
+        provider=provider,
+        product_key=product_key,
+        scene_key=scene_key,
+        **extra,
+    )

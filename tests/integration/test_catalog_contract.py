@@ -1,0 +1,247 @@
+"""One behaviour contract for every CatalogRepository: the in-memory fake and SpatiaLite."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fakes import InMemoryCatalog, catalog_scene
+from shapely.geometry import MultiPolygon, box
+
+from eoharvest.adapters.catalog import open_catalog
+from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.errors import CatalogError
+from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.models import Checksum
+
+T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "spatialite"])
+def catalog(request, tmp_path):
+    repo = InMemoryCatalog() if request.param == "memory" else open_catalog(tmp_path / "c.db")
+    yield repo
+    repo.close()
+
+
+def ids(records):
+    return [(r.scene.provider, r.scene.scene_id) for r in records]
+
+
+def q(**kwargs):
+    kwargs.setdefault("distinct_products", False)
+    return CatalogFilter.create(**kwargs)
+
+
+def test_upserting_the_same_scene_twice_stores_it_once(catalog):
+    scene = catalog_scene("a")
+    assert catalog.upsert_scenes([scene]) == 1
+    assert catalog.upsert_scenes([scene]) == 0
+    assert catalog.upsert_scenes([scene, scene]) == 0
+    assert catalog.count() == 1
+
+
+def test_a_batch_with_a_repeated_identity_counts_it_once(catalog):
+    assert catalog.upsert_scenes([catalog_scene("a", cloud=1.0), catalog_scene("a", cloud=2.0)]) == 1
+    assert catalog.get_scene("cdse", "a").cloudcover_percentage == 2.0
+
+
+def test_a_stored_scene_comes_back_with_every_field(catalog):
+    scene = catalog_scene(
+        "S2A_X",
+        product_key="S2A_MSIL1C_X",
+        scene_key="S2A|L1C|T|R045|T54PXA",
+        size=123,
+        checksums=(Checksum("md5", "ab" * 16, "odata"),),
+        download_links=("https://example.test/a",),
+        filenames=("a.zip",),
+        raw={"id": "x", "n": 1},
+        online=False,
+    )
+    catalog.upsert_scenes([scene])
+    got = catalog.get_scene("cdse", "S2A_X")
+    assert got == scene
+    assert got.footprint == scene.footprint
+    assert (got.size, got.checksums, got.online, got.raw) == (123, scene.checksums, False, {"id": "x", "n": 1})
+    assert (got.download_links, got.filenames) == (("https://example.test/a",), ("a.zip",))
+    assert got.acq_date == T0 and got.scene_key == "S2A|L1C|T|R045|T54PXA"
+    assert catalog.get_scene("cdse", "missing") is None
+
+
+def test_re_upserting_updates_values_and_last_seen_but_keeps_first_seen(catalog):
+    catalog.upsert_scenes([catalog_scene("a", cloud=50.0)], seen_at=T0)
+    catalog.upsert_scenes([catalog_scene("a", cloud=5.0)], seen_at=T0 + timedelta(days=1))
+    [record] = catalog.query(q())
+    assert record.scene.cloudcover_percentage == 5.0
+    assert record.first_seen == T0 and record.last_seen == T0 + timedelta(days=1)
+
+
+def test_the_same_product_from_two_providers_is_one_product(catalog):
+    catalog.upsert_scenes([catalog_scene("uuid-1", provider="cdse", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("S2_short", provider="earth-search", product_key="P")])
+    assert catalog.count() == 2
+    assert ids(catalog.query(CatalogFilter.create())) == [("cdse", "uuid-1")]
+    assert len(catalog.query(q())) == 2
+    assert catalog.stats().products == 1
+
+
+def test_reprocessed_baselines_are_distinct_products(catalog):
+    catalog.upsert_scenes(
+        [
+            catalog_scene("N0212", product_key="S2A_N0212", scene_key="K"),
+            catalog_scene("N0500", product_key="S2A_N0500", scene_key="K"),
+        ]
+    )
+    assert len(catalog.query(CatalogFilter.create())) == 2
+
+
+def test_available_files_finds_verified_files_of_a_product_from_any_provider(catalog):
+    catalog.upsert_scenes([catalog_scene("u1", provider="cdse", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("e1", provider="earth-search", product_key="P")])
+    f1 = catalog.record_file("earth-search", "e1", "P.zip", size=10, checksum=Checksum("md5", "ab" * 16))
+    assert catalog.available_files("P") == []
+    catalog.set_file_state(f1, "available", local_path="/data/P.zip", sha256="CD" * 32)
+    assert catalog.available_files("P") == ["/data/P.zip"]
+    assert catalog.available_files("other") == []
+
+
+def test_recording_a_file_of_an_unknown_scene_is_a_catalog_error(catalog):
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        catalog.record_file("cdse", "nope", "x.zip")
+
+
+def test_a_file_cannot_be_available_without_path_and_hash(catalog):
+    catalog.upsert_scenes([catalog_scene("a")])
+    file_id = catalog.record_file("cdse", "a", "a.zip")
+    with pytest.raises(CatalogError, match="SHA-256"):
+        catalog.set_file_state(file_id, "available")
+
+
+@pytest.mark.parametrize(
+    ("predicate", "aoi", "expected"),
+    [
+        ("intersects", box(10.5, 45.5, 12, 47), ["a"]),
+        ("intersects", box(20, 20, 21, 21), []),
+        ("contains", box(10.2, 45.2, 10.4, 45.4), ["a"]),
+        ("contains", box(10.5, 45.5, 12, 47), []),
+        ("within", box(9, 44, 12, 47), ["a"]),
+        ("within", box(10.5, 45.5, 12, 47), []),
+    ],
+)
+def test_spatial_predicates_relate_the_footprint_to_the_aoi(catalog, predicate, aoi, expected):
+    catalog.upsert_scenes([catalog_scene("a"), catalog_scene("far", bbox=(100, 0, 101, 1))])
+    found = catalog.query(q(aoi=Footprint(aoi), predicate=predicate))
+    assert [r.scene.scene_id for r in found] == expected
+
+
+def test_an_antimeridian_footprint_is_found_from_either_side(catalog):
+    split = MultiPolygon([box(178, -17, 180, -16), box(-180, -17, -179, -16)])
+    catalog.upsert_scenes([catalog_scene("fiji", footprint=Footprint(split))])
+    east = catalog.query(q(aoi=Footprint.from_bbox(178.5, -16.8, 179.5, -16.2)))
+    west = catalog.query(q(aoi=Footprint.from_bbox(-179.8, -16.8, -179.5, -16.2)))
+    middle = catalog.query(q(aoi=Footprint.from_bbox(0, -17, 1, -16)))
+    assert [r.scene.scene_id for r in east] == ["fiji"] == [r.scene.scene_id for r in west]
+    assert middle == []
+
+
+def test_date_cloud_platform_and_provider_filters_combine(catalog):
+    catalog.upsert_scenes(
+        [
+            catalog_scene("old", when=T0 - timedelta(days=400)),
+            catalog_scene("cloudy", cloud=90.0),
+            catalog_scene("sar", cloud=None, platform="Sentinel-1"),
+            catalog_scene("other", provider="earth-search"),
+            catalog_scene("good", cloud=5.0),
+        ]
+    )
+    found = catalog.query(q(start="2024-01-01", end="2024-12-31", cloud_max=20, providers=["cdse"]))
+    assert sorted(r.scene.scene_id for r in found) == ["good", "sar"]
+    found = catalog.query(q(platforms=["S1"]))
+    assert [r.scene.scene_id for r in found] == ["sar"]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("cloud < 20", ["a_b", "axb"]),
+        ("cloud < 20 AND platform = 'Sentinel-2'", ["a_b"]),
+        ("cloud IS NULL", ["100%", "n"]),
+        ("NOT cloud < 20", ["c"]),
+        ("cloud >= 20 OR platform = 'Landsat-8'", ["axb", "c"]),
+        ("name LIKE 'a\\_%'", ["a_b"]),
+        ("name LIKE 'a_%'", ["a_b", "axb"]),
+        ("name LIKE '100\\%'", ["100%"]),
+        ("name NOT LIKE 'a%'", ["100%", "c", "n"]),
+        ("provider IN ('cdse') AND cloud BETWEEN 1 AND 15", ["a_b", "axb"]),
+        ("acq_date >= '2024-05-01' AND acq_date <= '2024-05-01'", ["a_b", "axb", "c", "n"]),
+        ("online = FALSE", ["100%"]),
+        ("state = 'none'", ["100%", "a_b", "axb", "c", "n"]),
+    ],
+)
+def test_where_filters_follow_sql_semantics(catalog, where, expected):
+    catalog.upsert_scenes(
+        [
+            catalog_scene("a_b", product_key="a_b", cloud=10.0),
+            catalog_scene("axb", product_key="axb", cloud=12.0, platform="Landsat-8"),
+            catalog_scene("c", product_key="c", cloud=40.0),
+            catalog_scene("n", product_key="n", cloud=None),
+            catalog_scene("100%", product_key="100%", cloud=None, online=False, when=T0 + timedelta(days=3)),
+        ]
+    )
+    assert sorted(r.scene.scene_id for r in catalog.query(q(where=where))) == expected
+
+
+def test_sorting_puts_missing_values_last_in_both_directions(catalog):
+    catalog.upsert_scenes(
+        [catalog_scene("x", cloud=None), catalog_scene("lo", cloud=1.0), catalog_scene("hi", cloud=9.0)]
+    )
+    up = catalog.query(q(sort="cloud"))
+    down = catalog.query(q(sort="cloud", descending=True, limit=2))
+    assert [r.scene.scene_id for r in up] == ["lo", "hi", "x"]
+    assert [r.scene.scene_id for r in down] == ["hi", "lo"]
+
+
+def test_download_jobs_move_through_the_state_machine(catalog):
+    catalog.upsert_scenes([catalog_scene("a", product_key="P"), catalog_scene("b")])
+    file_id = catalog.record_file("cdse", "a", "a.zip", size=1000)
+    job = catalog.enqueue_download(file_id)
+    assert catalog.query(q(states=["queued"]))[0].scene.scene_id == "a"
+    assert catalog.claim_job("worker-1", 60) == job
+    assert catalog.claim_job("worker-2", 60) is None
+    for state in ("verifying", "finalizing", "available"):
+        catalog.transition_job(job, state)
+    catalog.set_file_state(file_id, "available", local_path="/d/a.zip", sha256="ab" * 32)
+    [record] = catalog.query(q(states=["available"]))
+    assert (record.scene.scene_id, record.download_state, record.local_paths) == ("a", "available", ("/d/a.zip",))
+    stats = catalog.stats()
+    assert stats.per_state == {"available": 1, "none": 1}
+    assert (stats.archive_bytes, stats.files_available) == (1000, 1)
+    with pytest.raises(CatalogError, match="cannot go from available to fetching"):
+        catalog.transition_job(job, "fetching")
+
+
+def test_stats_count_per_platform_and_year(catalog):
+    catalog.upsert_scenes(
+        [
+            catalog_scene("a"),
+            catalog_scene("b", platform="Landsat-8", when=T0 - timedelta(days=365)),
+            catalog_scene("c", cloud=None, when=T0),
+        ]
+    )
+    stats = catalog.stats()
+    assert (stats.scenes, stats.products) == (3, 3)
+    assert stats.per_platform == {"Landsat-8": 1, "Sentinel-2": 2}
+    assert stats.per_year == {2023: 1, 2024: 2}
+
+
+def test_saved_searches_round_trip_and_replace(catalog):
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"], "cloud_max": 20})
+    catalog.save_search("alps", {"platforms": ["Sentinel-1"]})
+    assert catalog.saved_searches() == {"alps": {"platforms": ["Sentinel-1"]}}
+
+
+def test_an_invalid_provider_footprint_is_kept_and_queryable(catalog):
+    bowtie = Footprint.from_wkt("POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))")
+    catalog.upsert_scenes([catalog_scene("bad", footprint=bowtie)])
+    assert catalog.get_scene("cdse", "bad").footprint is not None
+    assert catalog.count() == 1
