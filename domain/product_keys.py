@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-_EXTENSIONS = (".SAFE.zip", ".SEN3.zip", ".SAFE", ".SEN3", ".zip", ".tar.gz", ".tar", ".nc", ".h5")
+_EXTENSIONS = (".SAFE.zip", ".SEN3.zip", ".SAFE", ".SEN3", ".EOF", ".zip", ".tar.gz", ".tar", ".nc", ".h5")
 
 # S2A_MSIL2A_20190101T000001_N0212_R116_T60VUK_20201007T214652
 _S2 = re.compile(

@@ -54,10 +54,13 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
 def _register_commands() -> None:
     from eoharvest.entrypoints.cli_aoi import aoi
+    from eoharvest.entrypoints.cli_catalog import catalog
     from eoharvest.entrypoints.cli_config import config, platforms
+    from eoharvest.entrypoints.cli_harvest import harvest_command
 
-    for command in (aoi, config, platforms):
+    for command in (aoi, catalog, config, platforms):
         cli.add_command(command)
+    cli.add_command(harvest_command, name="harvest")
 
 
 _register_commands()

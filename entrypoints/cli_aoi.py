@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
-from eoharvest.entrypoints.cli_common import echo_json
+from eoharvest.entrypoints.cli_common import aoi_argument, echo_json
 from eoharvest.entrypoints.context import AppContext
 
 
@@ -14,7 +14,8 @@ def aoi() -> None:
     """Check areas of interest."""
 
 
-@aoi.command("check")
+# ignore_unknown_options: a bbox such as -79.4,43.8,-79.3,43.9 starts with "-" but is the VALUE.
+@aoi.command("check", context_settings={"ignore_unknown_options": True})
 @click.argument("value")
 @click.option("--fix-geometry", is_flag=True, help="Repair a self-intersecting polygon instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (GeoJSON geometry).")
@@ -25,7 +26,7 @@ def check(obj: AppContext, value: str, fix_geometry: bool, as_json: bool) -> Non
     Prints the bbox and centroid in lon/lat so a swapped latitude/longitude is easy to spot.
     """
     parsed = parse_aoi(
-        _bbox_or_text(value), reader=obj.services().vector_reader, fix=fix_geometry
+        aoi_argument(value), reader=obj.services().vector_reader, fix=fix_geometry
     )
     if as_json:
         fp = parsed.footprint
@@ -43,14 +44,3 @@ def check(obj: AppContext, value: str, fix_geometry: bool, as_json: bool) -> Non
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(aoi_summary(parsed))
-
-
-def _bbox_or_text(value: str) -> object:
-    """"w,s,e,n" on the command line means a bbox; anything else goes to the AOI parser."""
-    parts = value.split(",")
-    if len(parts) == 4:
-        try:
-            return tuple(float(p) for p in parts)
-        except ValueError:
-            pass
-    return value

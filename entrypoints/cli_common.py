@@ -38,3 +38,14 @@ def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def aoi_argument(value: str) -> object:
+    """"w,s,e,n" on the command line means a bbox; anything else goes to the AOI parser."""
+    parts = value.split(",")
+    if len(parts) == 4:
+        try:
+            return tuple(float(p) for p in parts)
+        except ValueError:
+            pass
+    return value

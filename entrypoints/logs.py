@@ -42,8 +42,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+def remove_handlers() -> None:
+    """Detach the handlers :func:`configure_logging` added (tests, embedding applications)."""
+    for name in ("eoharvest", "httpx", "httpcore", "apscheduler"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if getattr(old, "_eoharvest", False):
+                logger.removeHandler(old)
+
+
 def configure_logging(level: str = "WARNING", *, json_lines: bool = False, stream=None) -> None:
-    """Route the ``eoharvest`` loggers (and httpx's) to stderr through the redacting filter."""
+    """Route the ``eoharvest`` loggers (and httpx's) to stderr through the redacting filter.
+
+    Records still propagate to the root logger, which has no handler in the CLI."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
@@ -59,6 +70,5 @@ def configure_logging(level: str = "WARNING", *, json_lines: bool = False, strea
                 logger.removeHandler(old)
         handler._eoharvest = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.propagate = False
         # Third-party wire logs stay quiet unless DEBUG was asked for explicitly.
         logger.setLevel(numeric if name == "eoharvest" else max(numeric, logging.WARNING))

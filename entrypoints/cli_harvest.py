@@ -1,0 +1,136 @@
+"""`eoharvest harvest`: search -> catalog -> verified download, with a summary table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from eoharvest.application.harvest import HarvestReport, harvest
+from eoharvest.domain.aoi import aoi_summary, parse_aoi
+from eoharvest.domain.errors import EoharvestError, InputError
+from eoharvest.entrypoints.cli_common import aoi_argument, echo_json
+from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.progress import ProgressBars
+
+PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "stac")
+
+
+@click.command()
+@click.option("--provider", type=click.Choice(PROVIDERS), default="earth-search", show_default=True,
+              help="Where to search. 'stac' is any STAC API given with --stac-url.")
+@click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
+@click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
+              help="Platform name or alias (repeatable): Sentinel-2, S2, Landsat-8, ...")
+@click.option("--aoi", required=True, help="WKT, GeoJSON, 'west,south,east,north', or a vector file path.")
+@click.option("--start", default=None, help="Start date (UTC), e.g. 2024-05-11.")
+@click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
+@click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
+@click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
+@click.option("--product-type", default=None, help="Product type/level, e.g. L1C for Sentinel-2.")
+@click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
+@click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
+@click.option("--outdir", type=click.Path(file_okay=False), default=None,
+              help="Archive directory (default: the configured download directory).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes.")
+@click.option("--download/--no-download", default=True, show_default=True, help="Download, or only catalog.")
+@click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
+@click.option("--workers", type=click.IntRange(1, 32), default=None, help="Parallel downloads (default 4).")
+@click.option("--fix-geometry", is_flag=True, help="Repair a self-intersecting AOI instead of failing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def harvest_command(obj: AppContext, **opts: Any) -> None:
+    """Search, record every result in the catalog, download what the archive does not have yet,
+    verify it, and print a summary (found / new / already had / downloaded / failed)."""
+    services = obj.services()
+    parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    url = opts["stac_url"] or _provider_url(obj, opts["provider"])
+    if opts["provider"] == "stac" and not opts["stac_url"]:
+        raise InputError("--provider stac needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")
+    name = opts["provider"] if opts["provider"] != "stac" else None
+    source = services.stac_source(url, name=name)
+    api = services.sensor_api(source)
+    options: dict[str, Any] = {}
+    if opts["product_type"]:
+        options["product_type"] = opts["product_type"]
+    if opts["collections"]:
+        options["collections"] = list(opts["collections"])
+    search = api.scenes(
+        platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
+        end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,
+    )
+    outdir = Path(opts["outdir"] or obj.settings.download.directory)
+    if not opts["as_json"]:
+        click.echo(f"searching {source.name} for {', '.join(opts['platforms'])}; {aoi_summary(parsed)}", err=True)
+    extra: dict[str, Any] = {}
+    if opts["assets"]:
+        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+    if opts["workers"]:
+        extra["max_workers"] = opts["workers"]
+    with ProgressBars(enabled=None if not opts["as_json"] else False) as bars:
+        services.progress = bars
+        report = harvest(
+            search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],
+            overwrite=opts["overwrite"], clock=services.clock, **extra,
+        )
+    _print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path))
+    if report.failures:
+        first = report.failures[0].error
+        raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)
+
+
+def _provider_url(obj: AppContext, provider: str) -> str:
+    endpoints = obj.settings.endpoints
+    return {
+        "earth-search": endpoints.stac_url,
+        "planetary-computer": endpoints.planetary_computer_url,
+        "cdse-stac": endpoints.cdse_stac_url,
+        "stac": endpoints.stac_url,
+    }[provider]
+
+
+def _bytes(report: HarvestReport) -> int:
+    total = 0
+    for result in report.results:
+        if result.skipped:
+            continue
+        for path in result.out_files:
+            try:
+                total += os.path.getsize(path)
+            except OSError:
+                pass
+    return total
+
+
+def _print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog: str) -> None:
+    data = {
+        "found": report.found,
+        "new_in_catalog": report.new,
+        "already_had": report.already_had,
+        "downloaded": report.downloaded,
+        "failed": report.failed,
+        "bytes": _bytes(report),
+        "seconds": round(report.seconds, 2),
+        "outdir": str(outdir),
+        "catalog": catalog,
+        "failures": [{"scene_id": f.scene_id, "error": str(f.error)} for f in report.failures],
+    }
+    if as_json:
+        echo_json(data)
+        return
+    table = Table(title="eoharvest harvest")
+    for column in ("found", "new", "already had", "downloaded", "failed", "bytes", "time"):
+        table.add_column(column, justify="right")
+    table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
+                  str(report.failed), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"archive: {outdir}   catalog: {catalog}")
+    for failure in report.failures:
+        console.print(f"[red]failed[/red] {failure.scene_id}: {failure.error}", markup=True, highlight=False)

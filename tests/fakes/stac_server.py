@@ -1,0 +1,162 @@
+"""A loopback STAC API built from the recorded Earth Search responses.
+
+It serves the recorded landing page and items (URLs rewritten to itself), pages like Earth
+Search does (POST next links with ``merge: false`` and only a ``next`` token in the body, so a
+client that does not merge its original query loses its filters), honours ``collections`` and
+the ``query`` extension for ``eo:cloud_cover``, and serves deterministic synthetic bytes for
+every asset, with ``file:size`` and a SHA-256 ``file:checksum`` multihash that match them.
+Geometry and datetime are not filtered: the recorded items are from elsewhere and other dates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from corpus import load
+
+ES_ROOT = "https://earth-search.aws.element84.com/v1"
+ITEM_FILES = (
+    "02_search_cql2_cloud_cover_page1.json",
+    "03_search_page2_via_next_token.json",
+    "04_search_two_collections_point_page1.json",
+    "13_eodag_search_s2.json",
+)
+
+
+def asset_bytes(path: str) -> bytes:
+    """Deterministic content for an asset path: 20-120 KiB derived from its SHA-256."""
+    seed = hashlib.sha256(path.encode()).digest()
+    size = 20_000 + int.from_bytes(seed[:2], "big") % 100_000
+    blocks = []
+    counter = 0
+    while sum(len(b) for b in blocks) < size:
+        blocks.append(hashlib.sha256(seed + counter.to_bytes(8, "big")).digest())
+        counter += 1
+    return b"".join(blocks)[:size]
+
+
+class FakeStacServer:
+    """``with FakeStacServer() as stac: stac.url`` -> an Earth-Search-like API on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+        self.asset_hits: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self.items = self._load_items()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> FakeStacServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- data ------------------------------------------------------------------------------
+    def _rewrite(self, text: str) -> str:
+        base = self.url.rsplit("/v1", 1)[0]
+        text = text.replace(ES_ROOT, self.url)
+        for host in ("https://sentinel-cogs.s3.us-west-2.amazonaws.com", "https://e84-earth-search-sentinel-data.s3.us-west-2.amazonaws.com"):
+            text = text.replace(host, f"{base}/assets/{urlsplit(host).hostname}")
+        return text
+
+    def _load_items(self) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for name in ITEM_FILES:
+            page = json.loads(self._rewrite(json.dumps(load("stac_earth_search", name))))
+            for item in page["features"]:
+                for asset in item.get("assets", {}).values():
+                    href = asset.get("href", "")
+                    if "/assets/" in href:
+                        data = asset_bytes(urlsplit(href).path)
+                        asset["file:size"] = len(data)
+                        asset["file:checksum"] = "1220" + hashlib.sha256(data).hexdigest()
+                seen.setdefault(item["id"], item)
+        return list(seen.values())
+
+    def expected_asset(self, href: str) -> bytes:
+        return asset_bytes(urlsplit(href).path)
+
+    def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        items = self.items
+        if body.get("collections"):
+            items = [i for i in items if i.get("collection") in body["collections"]]
+        cloud = (body.get("query") or {}).get("eo:cloud_cover")
+        if cloud:
+            def ok(item: dict[str, Any]) -> bool:
+                value = item["properties"].get("eo:cloud_cover")
+                if value is None:
+                    return False
+                return value >= cloud.get("gte", -1) and value <= cloud.get("lte", 101)
+            items = [i for i in items if ok(i)]
+        limit = int(body.get("limit", 10))
+        start = int(body.get("next", 0))
+        page = items[start : start + limit]
+        links = [{"rel": "root", "href": self.url, "type": "application/json"}]
+        if start + limit < len(items):
+            links.append({"rel": "next", "method": "POST", "href": f"{self.url}/search", "merge": False,
+                          "body": {"next": str(start + limit)}})
+        return {
+            "type": "FeatureCollection",
+            "numberMatched": len(items),
+            "numberReturned": len(page),
+            "context": {"limit": limit, "matched": len(items), "returned": len(page)},
+            "features": page,
+            "links": links,
+        }
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (extra or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = urlsplit(self.path).path
+                fake.requests.append(("GET", path, None))
+                if path.rstrip("/") == "/v1":
+                    landing = fake._rewrite(json.dumps(load("stac_earth_search", "01_landing_v1.json")))
+                    self._send(200, landing.encode(), "application/json")
+                elif path.startswith("/assets/"):
+                    fake.asset_hits.append(path)
+                    data = asset_bytes(path)
+                    etag = '"' + hashlib.md5(data).hexdigest() + '"'
+                    self._send(200, data, "image/tiff", {"ETag": etag, "Accept-Ranges": "bytes"})
+                else:
+                    self._send(404, b'{"code":"NotFound","description":"Not Found"}', "application/json")
+
+            do_HEAD = do_GET
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.requests.append(("POST", urlsplit(self.path).path, body))
+                if urlsplit(self.path).path == "/v1/search":
+                    self._send(200, json.dumps(fake.search(body)).encode(), "application/geo+json")
+                else:
+                    self._send(404, b'{"code":"NotFound","description":"Not Found"}', "application/json")
+
+        return Handler
