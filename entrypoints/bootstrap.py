@@ -30,6 +30,7 @@ from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
 from eoharvest.domain.ports import Clock, Credentials, SceneSource, VectorReader
 from eoharvest.domain.retry import RetryPolicy
+from eoharvest.entrypoints.logs import install_log_redaction
 
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -192,6 +193,7 @@ def build(
     """Wire everything for ``settings``. ``transport`` (an httpx transport) lets tests route all
     HTTP traffic to loopback fakes or an ``httpx.MockTransport``; ``catalog_factory`` swaps the
     SpatiaLite catalog for another repository (tests, PostGIS later)."""
+    install_log_redaction()
     return Services(
         settings=settings,
         clock=clock or SystemClock(),

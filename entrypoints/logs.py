@@ -42,6 +42,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+# Loggers that create records we must scrub at the source, whoever handles them (a library
+# user's own handlers and pytest's caplog included): httpx logs every request URL, and a
+# signed URL carries its token in the query string.
+_SOURCE_LOGGERS = ("httpx", "httpcore.http11", "httpcore.connection", "httpcore.http2", "apscheduler")
+
+
+def install_log_redaction() -> None:
+    """Scrub secrets from records at the loggers that create them (idempotent)."""
+    names = list(_SOURCE_LOGGERS) + [
+        name for name in logging.Logger.manager.loggerDict if name == "eoharvest" or name.startswith("eoharvest.")
+    ]
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
 def remove_handlers() -> None:
     """Detach the handlers :func:`configure_logging` added (tests, embedding applications)."""
     for name in ("eoharvest", "httpx", "httpcore", "apscheduler"):

@@ -70,6 +70,17 @@ class FetchOutcome:
     restarts: int = 0
 
 
+def _peek(response: httpx.Response) -> bytes:
+    """The first bytes of a small body (to name what an unexpected answer is), else nothing."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= 64 * 1024:
+        try:
+            return response.read()[:512]
+        except httpx.HTTPError:
+            return b""
+    return b""
+
+
 class _Transient(Exception):
     """An attempt failed in a way another attempt may fix."""
 
@@ -260,18 +271,20 @@ class TransferEngine:
         """Returns (offset to write from, total size or None) or raises."""
         status = response.status_code
         if status == 200:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else spec.size
+            if spec.size is not None and total is not None and total != spec.size:
+                # Often an error page served with 200: retried like one (T-12), and the
+                # partial we already have is kept for the next ranged request.
+                reason = wrong_content_reason(
+                    _peek(response), response.headers.get("Content-Type"), spec.media_type
+                ) or f"server announces {total} bytes, the provider's metadata says {spec.size}"
+                raise _Transient(reason, cause=IntegrityError(f"{spec.dest.name}: {reason}"))
             if offset:
                 log.info("%s: server sent the whole file instead of a range; restarting", spec.dest.name)
                 counts.restarts += 1
                 part.truncate()
             self._remember_validators(part, sidecar, response)
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else spec.size
-            if spec.size is not None and total is not None and total != spec.size:
-                raise IntegrityError(
-                    f"{spec.dest.name}: server announces {total} bytes, the provider's metadata says {spec.size}",
-                    hint="the product may have been re-published; search again",
-                )
             return 0, total
         if status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
