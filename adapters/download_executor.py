@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 from eoharvest.adapters.archive_safety import ArchiveLimits, safe_filename
 from eoharvest.adapters.archives import extract_archive, verify_archive
+from eoharvest.adapters.download_reconcile import reconcile_directory
+from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.http.hashing import file_digest
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
 from eoharvest.application.download_plan import AvailableFile, plan_scene
@@ -72,6 +74,7 @@ class SceneDownloadExecutor:
         **extra: Any,
     ) -> DownloadResult:
         scene_dir = Path(outdir) / safe_filename(scene.product_key or scene.scene_id, what="product name")
+        reconcile_directory(scene_dir)
         plan = plan_scene(scene, descriptors, self._available(scene), exists=os.path.exists, overwrite=overwrite)
         if plan.nothing_to_fetch and plan.reuse:
             log.info("%s is already in the archive: %s", scene.product_key, ", ".join(plan.reuse))
@@ -119,6 +122,7 @@ class SceneDownloadExecutor:
                     dest.unlink()
             local = kept or (files[0] if files else str(dest))
             self._state(file_id, "available", local_path=local, sha256=sha256)
+            crash_point("after-commit")
             return files, kept
         except InsufficientSpace:
             self._state(file_id, "paused")

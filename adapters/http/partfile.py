@@ -8,10 +8,13 @@ import errno
 import fcntl
 import json
 import os
+import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eoharvest.adapters.failpoints import crash_point
 from eoharvest.domain.errors import InsufficientSpace, TransferError
 
 
@@ -47,15 +50,19 @@ class PartFile:
     def lock(self) -> None:
         self.part.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise TransferError(
-                f"{self.final.name} is being downloaded by another eoharvest process",
-                hint="wait for it to finish",
-            ) from None
-        self._lock_fd = fd
+        # A few short retries: a reconciliation pass may hold the lock for a moment.
+        for _ in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock_fd = fd
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+        os.close(fd)
+        raise TransferError(
+            f"{self.final.name} is being downloaded by another eoharvest process",
+            hint="wait for it to finish",
+        )
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -93,8 +100,10 @@ class PartFile:
         """fsync the part, rename it over the final name, fsync the directory, drop the sidecar."""
         with open(self.part, "rb+") as f:
             os.fsync(f.fileno())
+        crash_point("after-fsync")
         os.replace(self.part, self.final)
         _fsync_dir(self.final.parent)
+        crash_point("after-rename")
         self.discard_sidecar()
         _fsync_dir(self.final.parent)
         return self.final
@@ -124,8 +133,6 @@ def _fsync_dir(directory: Path) -> None:
 
 def check_free_space(directory: Path, needed: int, margin: int) -> None:
     """Pre-flight: refuse a transfer that cannot fit (T-07)."""
-    import shutil
-
     directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(directory).free
     if needed + margin > free:
