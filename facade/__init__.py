@@ -6,73 +6,55 @@ The public API follows the pci.downloaders design: a provider (``StacAPI``, ...)
 verification, resumption and de-duplication against the catalog.
 """
 
-from eoharvest.application.downloading import (
-    BulkDownloader,
-    Downloader,
-    DownloadSummary,
-    download_all,
-)
-from eoharvest.application.sensor_api import Scenes, SearchIterator, SensorAPI, SensorWebAPI
-from eoharvest.domain.errors import (
-    AuthError,
-    CatalogBusy,
-    CatalogError,
-    DownloadCancelled,
-    DownloadError,
-    EoharvestError,
-    InputError,
-    InsufficientSpace,
-    IntegrityError,
-    ProviderResponseError,
-    RetryExhausted,
-    TooSlow,
-    UnsafeArchive,
-    UnsafeContent,
-    UnsafeFilename,
-    UnsafeURL,
-    UnsupportedEnvironment,
-)
-from eoharvest.domain.footprint import Footprint
-from eoharvest.domain.models import Checksum, DownloadResult, FailedDownload, Scene
-from eoharvest.domain.query import SearchQuery
-from eoharvest.entrypoints.api import SENSOR_REGISTRY, AggregateSensorAPI, Copernicus, StacAPI
+import importlib
+from typing import Any
+
+# Names are imported on first use (PEP 562), so `import eoharvest.adapters.http...` or the CLI
+# do not pay for every provider and the catalog stack at start-up.
+_EXPORTS = {
+    "BulkDownloader": "eoharvest.application.downloading",
+    "Downloader": "eoharvest.application.downloading",
+    "DownloadSummary": "eoharvest.application.downloading",
+    "download_all": "eoharvest.application.downloading",
+    "Scenes": "eoharvest.application.sensor_api",
+    "SearchIterator": "eoharvest.application.sensor_api",
+    "SensorAPI": "eoharvest.application.sensor_api",
+    "SensorWebAPI": "eoharvest.application.sensor_api",
+    "Footprint": "eoharvest.domain.footprint",
+    "Checksum": "eoharvest.domain.models",
+    "DownloadResult": "eoharvest.domain.models",
+    "FailedDownload": "eoharvest.domain.models",
+    "Scene": "eoharvest.domain.models",
+    "SearchQuery": "eoharvest.domain.query",
+    "SENSOR_REGISTRY": "eoharvest.entrypoints.api",
+    "AggregateSensorAPI": "eoharvest.entrypoints.api",
+    "Copernicus": "eoharvest.entrypoints.api",
+    "StacAPI": "eoharvest.entrypoints.api",
+    **{
+        name: "eoharvest.domain.errors"
+        for name in (
+            "AuthError", "CatalogBusy", "CatalogError", "DownloadCancelled", "DownloadError",
+            "EoharvestError", "InputError", "InsufficientSpace", "IntegrityError",
+            "ProviderResponseError", "RetryExhausted", "TooSlow", "UnsafeArchive", "UnsafeContent",
+            "UnsafeFilename", "UnsafeURL", "UnsupportedEnvironment",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eoharvest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AggregateSensorAPI",
-    "AuthError",
-    "BulkDownloader",
-    "CatalogBusy",
-    "CatalogError",
-    "Checksum",
-    "Copernicus",
-    "DownloadCancelled",
-    "DownloadError",
-    "DownloadResult",
-    "DownloadSummary",
-    "Downloader",
-    "EoharvestError",
-    "FailedDownload",
-    "Footprint",
-    "InputError",
-    "InsufficientSpace",
-    "IntegrityError",
-    "ProviderResponseError",
-    "RetryExhausted",
-    "SENSOR_REGISTRY",
-    "Scene",
-    "Scenes",
-    "SearchIterator",
-    "SearchQuery",
-    "SensorAPI",
-    "SensorWebAPI",
-    "StacAPI",
-    "TooSlow",
-    "UnsafeArchive",
-    "UnsafeContent",
-    "UnsafeFilename",
-    "UnsafeURL",
-    "UnsupportedEnvironment",
-    "download_all",
-]
+__all__ = sorted(_EXPORTS)

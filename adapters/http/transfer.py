@@ -20,6 +20,7 @@ from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher
 from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
 from eoharvest.adapters.http.sending import send_guarded
+from eoharvest.adapters.http.sink import PipelinedSink
 from eoharvest.application.clock import SystemClock
 from eoharvest.domain.content import wrong_content_reason
 from eoharvest.domain.errors import (
@@ -339,7 +340,7 @@ class TransferEngine:
         window_bytes = 0
         first = True
         try:
-            with part.open_for_append() as out:
+            with PipelinedSink(part.open_for_append(), hasher) as sink:
                 # No re-chunking: bytes are written as they arrive, so a reset loses nothing.
                 for chunk in response.iter_raw():
                     if first and offset == 0:
@@ -347,8 +348,7 @@ class TransferEngine:
                         if reason:
                             raise _Transient(reason, cause=ProviderResponseError(f"{spec.dest.name}: {reason}"))
                     first = False
-                    out.write(chunk)
-                    hasher.update(chunk)
+                    sink.write(chunk)
                     written += len(chunk)
                     window_bytes += len(chunk)
                     if progress:
@@ -363,7 +363,6 @@ class TransferEngine:
                                 cause=TooSlow(f"{spec.dest.name}: {rate:.0f} B/s is below {self.limits.min_throughput} B/s"),
                             )
                         window_start, window_bytes = now, 0
-                out.flush()
         except OSError as exc:
             if is_disk_full(exc):
                 raise InsufficientSpace(

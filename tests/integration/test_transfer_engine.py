@@ -177,10 +177,11 @@ def test_a_checksum_mismatch_is_never_published(tmp_path):
     assert not s.dest.exists()
 
 
-def test_a_size_mismatch_announced_by_the_server_is_an_integrity_error(tmp_path):
+def test_a_size_mismatch_announced_by_the_server_is_retried_then_an_integrity_error(tmp_path):
     s = spec(tmp_path, size=len(BODY) + 1)
-    with pytest.raises(IntegrityError, match="metadata says"):
+    with pytest.raises(RetryExhausted, match="metadata says") as info:
         engine_for(Origin()).fetch(s)
+    assert isinstance(info.value.__cause__, IntegrityError)
     assert not s.dest.exists() and leftovers(tmp_path) == []
 
 
