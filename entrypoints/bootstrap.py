@@ -28,6 +28,7 @@ from eoharvest.application.clock import SystemClock
 from eoharvest.application.downloading import source_downloader_factory
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
+from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import Clock, Credentials, SceneSource, VectorReader
 from eoharvest.domain.retry import RetryPolicy
 from eoharvest.entrypoints.logs import install_log_redaction
@@ -50,6 +51,7 @@ class Services:
     _engines: dict[str, TransferEngine] = field(default_factory=dict, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _sources: dict[str, SceneSource] = field(default_factory=dict, repr=False)
 
     # -- shared resources ----------------------------------------------------------------
     def http(self) -> httpx.Client:
@@ -152,6 +154,29 @@ class Services:
         credentials = LayeredCredentials.from_endpoints(self.settings.endpoints, explicit=explicit)
         source = build_copernicus_source(self.http(), self.settings, credentials, self.clock, totp=totp)
         self.register_engine(source.name, self.settings.endpoints.cdse_download_url, auth=source.download_auth)
+        return source
+
+    def source_for(self, provider: str) -> SceneSource:
+        """The source that delivered scenes of ``provider`` (as recorded in the catalog)."""
+        if provider in self._sources:
+            return self._sources[provider]
+        endpoints = self.settings.endpoints
+        stac_urls = {
+            "earth-search": endpoints.stac_url,
+            "stac": endpoints.stac_url,
+            "planetary-computer": endpoints.planetary_computer_url,
+            "cdse-stac": endpoints.cdse_stac_url,
+        }
+        if provider == "copernicus":
+            source: SceneSource = self.copernicus_source()
+        elif provider in stac_urls:
+            source = self.stac_source(stac_urls[provider], name=provider)
+        else:
+            raise InputError(
+                f"no provider named {provider!r} is configured",
+                hint=f"known providers: {', '.join(['copernicus', *stac_urls])}",
+            )
+        self._sources[provider] = source
         return source
 
     # -- lifecycle ------------------------------------------------------------------------------

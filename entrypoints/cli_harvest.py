@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from eoharvest.application.harvest import HarvestReport, harvest
+from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
-from eoharvest.domain.errors import EoharvestError, InputError
-from eoharvest.entrypoints.cli_common import aoi_argument, echo_json
+from eoharvest.domain.errors import InputError
+from eoharvest.entrypoints.cli_common import aoi_argument
+from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
 
@@ -79,10 +77,8 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
             search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],
             overwrite=opts["overwrite"], clock=services.clock, **extra,
         )
-    _print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path))
-    if report.failures:
-        first = report.failures[0].error
-        raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)
+    print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest harvest")
+    exit_for_failures(report)
 
 
 def _provider_url(obj: AppContext, provider: str) -> str:
@@ -93,44 +89,3 @@ def _provider_url(obj: AppContext, provider: str) -> str:
         "cdse-stac": endpoints.cdse_stac_url,
         "stac": endpoints.stac_url,
     }[provider]
-
-
-def _bytes(report: HarvestReport) -> int:
-    total = 0
-    for result in report.results:
-        if result.skipped:
-            continue
-        for path in result.out_files:
-            try:
-                total += os.path.getsize(path)
-            except OSError:
-                pass
-    return total
-
-
-def _print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog: str) -> None:
-    data = {
-        "found": report.found,
-        "new_in_catalog": report.new,
-        "already_had": report.already_had,
-        "downloaded": report.downloaded,
-        "failed": report.failed,
-        "bytes": _bytes(report),
-        "seconds": round(report.seconds, 2),
-        "outdir": str(outdir),
-        "catalog": catalog,
-        "failures": [{"scene_id": f.scene_id, "error": str(f.error)} for f in report.failures],
-    }
-    if as_json:
-        echo_json(data)
-        return
-    table = Table(title="eoharvest harvest")
-    for column in ("found", "new", "already had", "downloaded", "failed", "bytes", "time"):
-        table.add_column(column, justify="right")
-    table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
-                  str(report.failed), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
-    console = Console(soft_wrap=True)
-    console.print(table)
-    console.print(f"archive: {outdir}   catalog: {catalog}")
-    for failure in report.failures:
-        console.print(f"[red]failed[/red] {failure.scene_id}: {failure.error}", markup=True, highlight=False)

@@ -71,3 +71,24 @@ def test_the_main_job_catalogs_downloads_verifies_and_then_has_nothing_left_to_d
     assert again["downloaded"] == 0 and again["already_had"] == report["found"]
     assert again["new_in_catalog"] == 0
     assert stac.asset_hits == hits_after_first  # nothing fetched the second time
+
+
+def test_catalog_only_harvest_then_download_by_query_and_by_id(stac, tmp_path):
+    env_args = ("--no-download",)
+    first = run_main_job(stac, tmp_path, *env_args)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["downloaded"] == 0 and stac.asset_hits == []
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")},
+        "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "EOHARVEST_STAC_URL": stac.url, "EOHARVEST_CATALOG": str(tmp_path / "catalog.db"),
+        "EOHARVEST_DOWNLOAD_DIR": str(tmp_path / "archive"),
+    }
+    by_query = subprocess.run([str(BIN), "download", "--where", "cloud < 25", "--assets", "visual", "--json"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert by_query.returncode == 0, by_query.stderr
+    report = json.loads(by_query.stdout)
+    assert report["found"] == 1 and report["downloaded"] == 1  # only T24MXV has cloud < 25
+    missing = subprocess.run([str(BIN), "download", "--provider", "earth-search", "--id", "nope", "--json"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "not in the catalog" in missing.stderr

@@ -1,0 +1,95 @@
+"""`eoharvest download`: fetch catalogued scenes (by id or by a catalog query), verified and
+dedup-aware. Search and download in one go is `eoharvest harvest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.application.downloading import download_all
+from eoharvest.application.harvest import HarvestReport
+from eoharvest.domain.aoi import parse_aoi
+from eoharvest.domain.errors import InputError
+from eoharvest.domain.models import Scene
+from eoharvest.entrypoints.cli_common import aoi_argument
+from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
+from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.progress import ProgressBars
+
+
+@click.command()
+@click.option("--id", "ids", multiple=True, help="Scene id as catalogued (repeatable); needs --provider.")
+@click.option("--provider", default=None, help="Provider of --id scenes, or a filter on the query.")
+@click.option("--aoi", default=None, help="Only scenes intersecting this AOI (any AOI form).")
+@click.option("--start", default=None, help="Acquired on or after this date (UTC).")
+@click.option("--end", default=None, help="Acquired on or before this date (UTC).")
+@click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
+@click.option("--platform", "platforms", multiple=True, help="Platform (repeatable).")
+@click.option("--state", "states", multiple=True, help="Download state (repeatable), e.g. none, failed.")
+@click.option("--where", default=None, help="Filter expression, e.g. \"cloud < 20 AND platform = 'Sentinel-2'\".")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many scenes.")
+@click.option("--assets", default=None, help="Comma-separated STAC assets (default: all data assets).")
+@click.option("--outdir", type=click.Path(file_okay=False), default=None, help="Archive directory.")
+@click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
+@click.option("--workers", type=click.IntRange(1, 32), default=None, help="Parallel downloads (default 4).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def download_command(obj: AppContext, **opts: Any) -> None:
+    """Download catalogued scenes that are not yet in the archive.
+
+    Select them by id (`--provider copernicus --id S2A_...`) or with the same filters as
+    `eoharvest catalog query`. Each product is verified (size, provider checksum, archive
+    structure) before it appears at its final path; products already verified anywhere in the
+    archive are skipped.
+    """
+    services = obj.services()
+    catalog = services.catalog()
+    scenes = _select(obj, catalog, opts)
+    outdir = Path(opts["outdir"] or obj.settings.download.directory)
+    extra: dict[str, Any] = {}
+    if opts["assets"]:
+        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+    if opts["workers"]:
+        extra["max_workers"] = opts["workers"]
+    bound = [scene.bind_downloader(services.downloader_factory(services.source_for(scene.provider))) for scene in scenes]
+    report = HarvestReport(found=len(bound))
+    started = services.clock.monotonic()
+    with ProgressBars(enabled=None if not opts["as_json"] else False) as bars:
+        services.progress = bars
+        if bound:
+            summary = download_all(bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, **extra)
+            report.results, report.failures = list(summary.results), list(summary.failures)
+    report.already_had = sum(1 for r in report.results if r.skipped)
+    report.downloaded = len(report.results) - report.already_had
+    report.failed = len(report.failures)
+    report.seconds = services.clock.monotonic() - started
+    print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest download")
+    exit_for_failures(report)
+
+
+def _select(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
+    if opts["ids"]:
+        if not opts["provider"]:
+            raise InputError("--id needs --provider", hint="scene ids are unique per provider; see `eoharvest catalog query`")
+        scenes = []
+        for scene_id in opts["ids"]:
+            scene = catalog.get_scene(opts["provider"], scene_id)
+            if scene is None:
+                raise InputError(
+                    f"scene {scene_id!r} of {opts['provider']!r} is not in the catalog",
+                    hint="search for it first with `eoharvest harvest --no-download`",
+                )
+            scenes.append(scene)
+        return scenes
+    aoi = None
+    if opts["aoi"]:
+        aoi = parse_aoi(aoi_argument(opts["aoi"]), reader=obj.services().vector_reader).footprint
+    criteria = CatalogFilter.create(
+        aoi=aoi, start=opts["start"], end=opts["end"], cloud_max=opts["cloud_max"],
+        platforms=opts["platforms"], providers=[opts["provider"]] if opts["provider"] else (),
+        states=opts["states"], where=opts["where"], limit=opts["limit"],
+    )
+    return [record.scene for record in catalog.query(criteria)]

@@ -1,0 +1,63 @@
+"""Summary output shared by `eoharvest harvest` and `eoharvest download`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from eoharvest.application.harvest import HarvestReport
+from eoharvest.domain.errors import EoharvestError
+from eoharvest.entrypoints.cli_common import echo_json
+
+
+def _bytes(report: HarvestReport) -> int:
+    total = 0
+    for result in report.results:
+        if result.skipped:
+            continue
+        for path in result.out_files:
+            try:
+                total += os.path.getsize(path)
+            except OSError:
+                pass
+    return total
+
+
+def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog: str, title: str) -> None:
+    """The summary table (or JSON) of a harvest or download run."""
+    data = {
+        "found": report.found,
+        "new_in_catalog": report.new,
+        "already_had": report.already_had,
+        "downloaded": report.downloaded,
+        "failed": report.failed,
+        "bytes": _bytes(report),
+        "seconds": round(report.seconds, 2),
+        "outdir": str(outdir),
+        "catalog": catalog,
+        "failures": [{"scene_id": f.scene_id, "error": str(f.error)} for f in report.failures],
+    }
+    if as_json:
+        echo_json(data)
+        return
+    table = Table(title=title)
+    for column in ("found", "new", "already had", "downloaded", "failed", "bytes", "time"):
+        table.add_column(column, justify="right")
+    table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
+                  str(report.failed), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"archive: {outdir}   catalog: {catalog}")
+    for failure in report.failures:
+        console.print(f"[red]failed[/red] {failure.scene_id}: {failure.error}", markup=True, highlight=False)
+
+
+def exit_for_failures(report: HarvestReport) -> None:
+    """Exit with the first failure's code (so cron and scripts notice), 0 when all went well."""
+    if report.failures:
+        first = report.failures[0].error
+        raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)
