@@ -306,9 +306,9 @@ class SourceBackedSensorAPI(SensorWebAPI):
 
     ``downloader_factory(scene, **extra_params)`` builds the Downloader that
     ``scene.downloader()`` returns for the scenes this API yields. When the source does not filter
-    cloud cover itself (``source.filters_cloud`` is False or absent), scenes outside the cloud range
-    are dropped here; scenes without a cloud value (SAR) are kept. Because the provider's count then
-    includes dropped scenes, ``total`` is None for such searches.
+    cloud cover itself (neither ``page.cloud_filtered`` nor ``source.filters_cloud``), ``total`` is
+    None, because the provider's count includes scenes dropped here. Scenes outside the cloud range
+    are always dropped here (scenes without a cloud value, such as SAR, are kept).
     """
 
     def __init__(
@@ -338,9 +338,11 @@ class SourceBackedSensorAPI(SensorWebAPI):
         page = self.source.search_page(query, ref)
         scenes: Iterable[Scene] = page.scenes
         total = page.total
-        if query.has_cloud_filter and not getattr(self.source, "filters_cloud", False):
+        if query.has_cloud_filter:
+            # Always re-checked here: servers have ignored filters they did not declare.
             scenes = [s for s in scenes if query.cloud_accepts(s.cloudcover_percentage)]
-            total = None
+            if not (page.cloud_filtered or getattr(self.source, "filters_cloud", False)):
+                total = None
         return Scenes(
             [self._prepare(scene) for scene in scenes], total=total, next_ref=page.next_ref
         )

@@ -164,6 +164,8 @@ class SearchPage:
     scenes: tuple[Scene, ...]
     total: int | None = None
     next_ref: Any = None
+    #: the provider applied the query's cloud range itself, so ``total`` already reflects it
+    cloud_filtered: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scenes", tuple(self.scenes))

@@ -49,7 +49,6 @@ class PageRequest:
 class StacSource:
     """A ``SceneSource`` over one STAC API root URL."""
 
-    filters_cloud = False  # the API layer always re-checks; see the module docstring
 
     def __init__(
         self,
@@ -181,7 +180,13 @@ class StacSource:
             log.warning("%s: %d item(s) without id skipped on this page", self.name, skipped)
         context = data.get("context") if isinstance(data.get("context"), Mapping) else {}
         total = data.get("numberMatched", context.get("matched"))
-        return SearchPage(tuple(scenes), total if isinstance(total, int) else None, self._next(data, request))
+        sent = json.loads(request.body) if request.body else {}
+        return SearchPage(
+            tuple(scenes),
+            total if isinstance(total, int) else None,
+            self._next(data, request),
+            cloud_filtered="query" in sent or "filter" in sent,
+        )
 
     def _next(self, data: Mapping[str, Any], request: PageRequest) -> PageRequest | None:
         if not data["features"]:
