@@ -11,12 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
+from eoharvest.domain.download_states import FILE_STATES
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.query import parse_datetime
 
-DOWNLOAD_STATES = (
-    "none", "queued", "fetching", "verifying", "finalizing", "available", "paused", "failed",
-)  # fmt: skip
+DOWNLOAD_STATES = FILE_STATES
 
 _OPS = {
     "text": {"=", "!=", "<", "<=", ">", ">=", "like", "notlike", "in", "notin"},

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from eoharvest.application.catalog_fields import DOWNLOAD_STATES, Expr, sort_field
 from eoharvest.application.catalog_where import parse_where
+from eoharvest.domain.download_states import scene_state
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene
@@ -112,6 +113,15 @@ class CatalogRecord:
 
 
 @dataclass(frozen=True)
+class AvailableFileRecord:
+    """A verified local copy of one file of a product (from whichever provider fetched it)."""
+
+    path: str
+    provider: str
+    name: str
+
+
+@dataclass(frozen=True)
 class CatalogStats:
     """Counts for `eoharvest catalog stats`."""
 
@@ -126,8 +136,4 @@ class CatalogStats:
 
 def state_of(file_states: Sequence[str]) -> str:
     """A scene's download state from its files': the most advanced one wins."""
-    order = ("available", "finalizing", "verifying", "fetching", "queued", "paused", "failed")
-    for state in order:
-        if state in file_states:
-            return state
-    return "none"
+    return scene_state(file_states)

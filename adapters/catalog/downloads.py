@@ -10,19 +10,20 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.rows import checksum_columns, to_naive_utc
-from eoharvest.adapters.catalog.tables import FILE_STATES, download_jobs, files, scenes
+from eoharvest.adapters.catalog.tables import download_jobs, files, scenes
+from eoharvest.application.catalog_queries import AvailableFileRecord
+from eoharvest.domain.download_states import (
+    AVAILABLE,
+    FILE_STATES,
+    TRANSITIONS,
+    UNLEASED,
+    WITH_ERROR,
+    can_move,
+    next_states,
+)
 from eoharvest.domain.errors import CatalogError
 
-#: state -> states it may move to. "queued" again is how leases expire and files get re-fetched.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"fetching", "paused", "failed"}),
-    "fetching": frozenset({"fetching", "verifying", "paused", "failed", "queued"}),
-    "verifying": frozenset({"finalizing", "fetching", "failed", "queued"}),
-    "finalizing": frozenset({"available", "failed", "queued"}),
-    "paused": frozenset({"queued", "failed"}),
-    "failed": frozenset({"queued"}),
-    "available": frozenset({"queued"}),
-}
+__all__ = ["TRANSITIONS"]
 
 
 def record_file(
@@ -61,7 +62,7 @@ def set_file_state(
     if state not in FILE_STATES:
         raise CatalogError(f"unknown file state {state!r}", hint=f"states: {', '.join(FILE_STATES)}")
     values: dict[str, Any] = {"state": state, "updated_at": to_naive_utc(now)}
-    if state == "available":
+    if state == AVAILABLE:
         if not local_path or not sha256:
             raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
         values.update(local_path=local_path, sha256=sha256.lower(), verified_at=to_naive_utc(now))
@@ -71,13 +72,23 @@ def set_file_state(
 
 
 def available_files(conn: Connection, product_key: str) -> list[str]:
+    return [r.path for r in available_file_records(conn, product_key)]
+
+
+def available_file_records(conn: Connection, product_key: str) -> list[AvailableFileRecord]:
+    """Verified files of ``product_key`` from any provider whose local path is set, oldest first."""
     stmt = (
-        select(files.c.local_path)
+        select(files.c.local_path, scenes.c.provider, files.c.name)
         .join(scenes, scenes.c.id == files.c.scene_pk)
-        .where(scenes.c.product_key == product_key, files.c.state == "available")
+        .where(
+            scenes.c.product_key == product_key,
+            files.c.state == AVAILABLE,
+            files.c.local_path.is_not(None),
+            files.c.local_path != "",
+        )
         .order_by(files.c.id)
     )
-    return [p for p in conn.execute(stmt).scalars() if p]
+    return [AvailableFileRecord(path, provider, name) for path, provider, name in conn.execute(stmt)]
 
 
 def local_paths(conn: Connection, scene_pks: Sequence[int]) -> dict[int, list[str]]:
@@ -86,7 +97,7 @@ def local_paths(conn: Connection, scene_pks: Sequence[int]) -> dict[int, list[st
         chunk = scene_pks[start : start + 500]
         stmt = (
             select(files.c.scene_pk, files.c.local_path)
-            .where(files.c.scene_pk.in_(chunk), files.c.state == "available")
+            .where(files.c.scene_pk.in_(chunk), files.c.state == AVAILABLE)
             .order_by(files.c.id)
         )
         for pk, path in conn.execute(stmt):
@@ -143,19 +154,19 @@ def transition(
     current = job_state(conn, job_id)
     if current is None:
         raise CatalogError(f"download job {job_id} does not exist")
-    if state not in TRANSITIONS.get(current, frozenset()):
+    if not can_move(current, state):
         raise CatalogError(
             f"download job {job_id} cannot go from {current} to {state}",
-            hint=f"from {current} it may go to {', '.join(sorted(TRANSITIONS[current])) or 'nowhere'}",
+            hint=f"from {current} it may go to {', '.join(next_states(current)) or 'nowhere'}",
         )
     stamp = to_naive_utc(now)
     values: dict[str, Any] = {"state": state, "updated_at": stamp}
-    if state in ("queued", "available", "failed", "paused"):
+    if state in UNLEASED:
         values.update(lease_owner=None, lease_until=None)
-    if state in ("failed", "paused"):
+    if state in WITH_ERROR:
         values.update(error_class=error_class, error_message=error_message)
     conn.execute(update(download_jobs).where(download_jobs.c.id == job_id).values(values))
-    if state != "available":  # available needs the path and hash: set_file_state does that
+    if state != AVAILABLE:  # available needs the path and hash: set_file_state does that
         _sync_file(conn, job_id, state, stamp)
 
 

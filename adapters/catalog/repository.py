@@ -11,16 +11,26 @@ from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from eoharvest.adapters.catalog import downloads
-from eoharvest.adapters.catalog.rows import scene_from_row, scene_rows
+from eoharvest.adapters.catalog import bulk, downloads
+from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_from_row, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
-from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord, CatalogStats
+from eoharvest.application.catalog_queries import (
+    AvailableFileRecord,
+    CatalogFilter,
+    CatalogRecord,
+    CatalogStats,
+)
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
 
-BATCH = 500
+#: Scenes per write transaction: large enough to amortise the commit, short enough (tens of
+#: milliseconds) that other writers waiting in BEGIN IMMEDIATE are not starved.
+BATCH = 10_000
+#: From this many scenes a transaction bypasses SpatiaLite's per-row triggers and maintains the
+#: R*Tree with one statement (see :mod:`eoharvest.adapters.catalog.bulk`).
+BULK_MIN = 1_000
 _UPDATABLE = [c.name for c in scenes.columns if c.name not in ("id", "provider", "scene_id", "first_seen")]
 
 
@@ -56,6 +66,7 @@ class SpatialiteCatalog:
         self.created = created
         self._dialect = engines.reader.dialect.name
         self._upsert = _upsert_statement(self._dialect)
+        self.bulk_min = BULK_MIN
 
     # -- scenes -------------------------------------------------------------------------
     def upsert_scenes(self, scenes_in: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
@@ -73,6 +84,10 @@ class SpatialiteCatalog:
         return new
 
     def _upsert_batch(self, batch: Sequence[Scene], now: datetime) -> int:
+        if self._dialect == "sqlite":
+            encoded = encode_scenes(batch, now)
+            with self._write() as conn:
+                return bulk.upsert(conn, encoded, db_datetime(now), bypass_triggers=len(encoded.values) >= self.bulk_min)
         rows = scene_rows(batch, now)
         keys = [(r["provider"], r["scene_id"]) for r in rows]
         with self._write() as conn:
@@ -180,6 +195,11 @@ class SpatialiteCatalog:
         """Local paths of verified files of this product from any provider (dedup)."""
         with self._engines.reader.connect() as conn:
             return downloads.available_files(conn, product_key)
+
+    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+        """Verified ("available") files of this product from any provider whose local path is set."""
+        with self._engines.reader.connect() as conn:
+            return downloads.available_file_records(conn, product_key)
 
     def enqueue_download(self, file_id: int) -> int:
         """Queue a download job for a file; returns the job id."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -83,6 +85,94 @@ def scene_rows(scenes: Iterable[Scene], now: datetime) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+#: Columns written by :func:`encode_scenes`, in tuple order (``footprint`` is WKB; the SQL wraps
+#: it in GeomFromWKB). ``id``, ``first_seen`` are handled by the repository.
+ENCODED_COLUMNS = (
+    "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start", "acq_end",
+    "cloud_cover", "size", "online", "links", "checksums", "raw", "footprint", "geometry_valid",
+    "last_seen",
+)  # fmt: skip
+_ENCODER = json.JSONEncoder(**_COMPACT)  # one encoder: json.dumps(**kwargs) builds one per call
+_MULTI_PREFIX = b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"  # little-endian MultiPolygon of 1 part
+_POLYGON, _MULTIPOLYGON = 3, 6
+
+
+@dataclass(frozen=True)
+class EncodedScenes:
+    """Driver-ready parameters of a batch of scenes, unique by identity (the last copy wins)."""
+
+    keys: list[tuple[str, str]]
+    values: list[tuple[Any, ...]]
+
+
+def db_datetime(value: datetime | None) -> str | None:
+    """A datetime as SQLAlchemy stores it in SQLite: naive UTC, always with microseconds.
+
+    The exact format matters: filters compare these strings lexically.
+    """
+    if value is None:
+        return None
+    naive = to_naive_utc(value)
+    assert naive is not None
+    return naive.isoformat(" ", "microseconds")
+
+
+def footprint_wkbs(scenes: Sequence[Scene]) -> tuple[list[bytes | None], list[bool]]:
+    """2-D little-endian MultiPolygon WKB of each footprint (None if none) and its validity."""
+    geoms = np.array([s.footprint.geometry if s.footprint else None for s in scenes], dtype=object)
+    types = shapely.get_type_id(geoms)
+    odd = ~np.isin(types, (_POLYGON, _MULTIPOLYGON)) & (types >= 0)
+    if odd.any():  # collections and the like: keep their areal parts
+        geoms[odd] = [as_multipolygon(g) for g in geoms[odd]]
+        types = shapely.get_type_id(geoms)
+    empty = shapely.is_empty(geoms)
+    geoms[empty] = None
+    wkbs = shapely.to_wkb(geoms, output_dimension=2, byte_order=1)
+    valid = shapely.is_valid(geoms)
+    out: list[bytes | None] = []
+    for wkb, type_id in zip(wkbs.tolist(), types.tolist()):
+        # A Polygon's WKB becomes a 1-part MultiPolygon by prefixing the collection header.
+        out.append(None if wkb is None else (_MULTI_PREFIX + wkb if type_id == _POLYGON else wkb))
+    return out, [bool(v) and w is not None for v, w in zip(valid.tolist(), out)]
+
+
+def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
+    """Insert parameters for ``scenes`` as tuples in :data:`ENCODED_COLUMNS` order."""
+    by_identity: dict[tuple[str, str], Scene] = {}
+    for scene in scenes:
+        by_identity[(scene.provider, scene.scene_id)] = scene
+    unique = list(by_identity.values())
+    if not unique:
+        return EncodedScenes([], [])
+    wkbs, valid = footprint_wkbs(unique)
+    seen = db_datetime(now)
+    encode = _ENCODER.encode
+    values = []
+    for scene, wkb, ok in zip(unique, wkbs, valid):
+        raw = scene.raw
+        values.append(
+            (
+                scene.provider,
+                scene.scene_id,
+                scene.product_key or scene.scene_id,
+                scene.scene_key,
+                scene.platformname,
+                db_datetime(scene.acq_date),
+                db_datetime(_acq_end(scene)) if raw else None,
+                scene.cloudcover_percentage,
+                scene.size,
+                1 if scene.online else 0,
+                encode({"hrefs": scene.download_links, "names": scene.filenames}),
+                encode([[c.algorithm, c.value, c.source] for c in scene.checksums]) if scene.checksums else "[]",
+                encode(_plain(raw)) if raw else "{}",
+                wkb,
+                1 if ok else 0,
+                seen,
+            )
+        )
+    return EncodedScenes(list(by_identity), values)
 
 
 def _acq_end(scene: Scene) -> datetime | None:

@@ -24,9 +24,10 @@ from eoharvest.adapters.catalog.rows import to_naive_utc
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, scenes_rtree
 from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not
 from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.download_states import PROGRESS_ORDER
 from eoharvest.domain.footprint import Footprint
 
-_STATE_ORDER = ("available", "finalizing", "verifying", "fetching", "queued", "paused", "failed")
+_STATE_ORDER = PROGRESS_ORDER
 
 
 def download_state() -> Label[Any]:
@@ -121,10 +122,21 @@ def spatial_clause(aoi: Footprint, predicate: str, dialect: str) -> ColumnElemen
 
 
 def filter_clauses(criteria: CatalogFilter, dialect: str) -> list[ColumnElement[bool]]:
-    """All conditions of ``criteria`` (AND-ed by the caller)."""
+    """All conditions of ``criteria`` (AND-ed by the caller).
+
+    SQLite tests the terms of a WHERE in the order written, so the R*Tree candidate set comes
+    first and the exact (GEOS) spatial predicate last, after the cheap column filters.
+    """
     conds: list[ColumnElement[bool]] = []
+    exact: list[ColumnElement[bool]] = []
     if criteria.aoi is not None:
-        conds.append(spatial_clause(criteria.aoi, criteria.predicate, dialect))
+        spatial = spatial_clause(criteria.aoi, criteria.predicate, dialect)
+        if dialect == "sqlite":
+            prefilter, test = spatial.clauses  # type: ignore[attr-defined]
+            conds.append(prefilter)
+            exact.append(test)
+        else:
+            exact.append(spatial)
     if criteria.start is not None:
         conds.append(scenes.c.acq_start >= to_naive_utc(criteria.start))
     if criteria.end is not None:
@@ -142,6 +154,7 @@ def filter_clauses(criteria: CatalogFilter, dialect: str) -> list[ColumnElement[
         conds.append(download_state().in_(criteria.states))
     if criteria.where is not None:
         conds.append(where_clause(criteria.where))
+    conds.extend(exact)
     return conds or [true()]
 
 

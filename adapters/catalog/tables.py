@@ -21,11 +21,13 @@ from sqlalchemy import (
     Text,
 )
 
+from eoharvest.domain.download_states import FILE_STATES, JOB_STATES
+
 SRID = 4326
 
-#: Download states (reliability plan 6.3); "none" means nothing was asked for yet.
-JOB_STATES = ("queued", "fetching", "verifying", "finalizing", "available", "paused", "failed")
-FILE_STATES = ("none", *JOB_STATES)
+# Download states (reliability plan 6.3) live in eoharvest.domain.download_states.
+__all__ = ["FILE_STATES", "JOB_STATES", "SRID", "metadata", "scenes", "files", "searches",
+           "download_jobs", "download_attempts", "scenes_rtree"]  # fmt: skip
 
 metadata = MetaData()
 

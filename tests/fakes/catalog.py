@@ -9,15 +9,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from eoharvest.adapters.catalog.downloads import TRANSITIONS
 from eoharvest.adapters.catalog.rows import as_multipolygon
 from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
-from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord, CatalogStats, state_of
+from eoharvest.application.catalog_queries import (
+    AvailableFileRecord,
+    CatalogFilter,
+    CatalogRecord,
+    CatalogStats,
+    state_of,
+)
+from eoharvest.domain.download_states import AVAILABLE, FILE_STATES, can_move
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
-
-FILE_STATES = ("none", *TRANSITIONS)
 
 
 @dataclass
@@ -172,8 +176,15 @@ class InMemoryCatalog:
         f.state = state
 
     def available_files(self, product_key: str) -> list[str]:
-        rows = {r.id for r in self.rows.values() if r.scene.product_key == product_key}
-        return [f.local_path for f in self.files.values() if f.scene_row in rows and f.state == "available" and f.local_path]
+        return [r.path for r in self.available_file_records(product_key)]
+
+    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+        providers = {r.id: r.scene.provider for r in self.rows.values() if r.scene.product_key == product_key}
+        return [
+            AvailableFileRecord(f.local_path, providers[f.scene_row], f.name)
+            for f in sorted(self.files.values(), key=lambda f: f.id)
+            if f.scene_row in providers and f.state == AVAILABLE and f.local_path
+        ]
 
     def enqueue_download(self, file_id: int) -> int:
         job_id = len(self.jobs) + 1
@@ -194,7 +205,7 @@ class InMemoryCatalog:
         job = self.jobs.get(job_id)
         if job is None:
             raise CatalogError(f"download job {job_id} does not exist")
-        if state not in TRANSITIONS[job["state"]]:
+        if not can_move(job["state"], state):
             raise CatalogError(f"download job {job_id} cannot go from {job['state']} to {state}")
         job["state"] = state
         if state != "available":

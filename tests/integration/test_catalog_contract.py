@@ -105,6 +105,28 @@ def test_available_files_finds_verified_files_of_a_product_from_any_provider(cat
     assert catalog.available_files("other") == []
 
 
+def test_available_file_records_name_path_provider_and_file_of_verified_copies(catalog):
+    catalog.upsert_scenes([catalog_scene("u1", provider="cdse", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("e1", provider="earth-search", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("o1", provider="cdse", product_key="Q")])
+    f1 = catalog.record_file("earth-search", "e1", "P.zip", size=10)
+    f2 = catalog.record_file("cdse", "u1", "P_MTL.txt")
+    f3 = catalog.record_file("cdse", "u1", "P_queued.zip")
+    f4 = catalog.record_file("cdse", "o1", "Q.zip")
+    assert catalog.available_file_records("P") == []
+    catalog.set_file_state(f1, "available", local_path="/data/P.zip", sha256="CD" * 32)
+    catalog.set_file_state(f2, "available", local_path="/data/P_MTL.txt", sha256="ab" * 32)
+    catalog.enqueue_download(f3)
+    catalog.set_file_state(f4, "available", local_path="/data/Q.zip", sha256="ef" * 32)
+    records = catalog.available_file_records("P")
+    assert [(r.path, r.provider, r.name) for r in records] == [
+        ("/data/P.zip", "earth-search", "P.zip"),
+        ("/data/P_MTL.txt", "cdse", "P_MTL.txt"),
+    ]
+    assert [r.path for r in records] == catalog.available_files("P")
+    assert catalog.available_file_records("missing") == []
+
+
 def test_recording_a_file_of_an_unknown_scene_is_a_catalog_error(catalog):
     with pytest.raises(CatalogError, match="not in the catalog"):
         catalog.record_file("cdse", "nope", "x.zip")

@@ -1,0 +1,141 @@
+"""Scene upserts on the driver connection, with a fast path for large batches.
+
+Every statement here is fixed text; all values are bound parameters.
+
+The caller holds a ``BEGIN IMMEDIATE`` transaction, so no other writer can insert or update
+scenes between the identity lookup and the writes: existing identities are updated in place by
+id (``first_seen`` kept), new ones inserted with the next free ids.
+
+SpatiaLite maintains the footprint's R*Tree, geometry constraint and layer timestamps with
+per-row triggers; inserting into a large R*Tree one row at a time in random spatial order is
+most of the cost of an ingest. For a large batch (``bypass_triggers``) those triggers are
+dropped inside the transaction and their work is done once per batch instead:
+
+* the R*Tree entries of the batch's rows are replaced with one ``INSERT ... SELECT`` reading
+  the stored footprints (so the index always matches what was stored, updates included);
+* the type/SRID constraint holds by construction: every footprint is bound as 2-D MultiPolygon
+  WKB and decoded with ``GeomFromWKB(?, 4326)``;
+* ``geometry_columns_time`` gets one timestamp update.
+
+The triggers are re-created from their own stored SQL before commit. Schema changes in SQLite
+are transactional, so a failure or crash rolls back to the original triggers and no other
+connection ever sees the catalog without them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from eoharvest.adapters.catalog.rows import ENCODED_COLUMNS, EncodedScenes
+from eoharvest.adapters.catalog.tables import SRID
+
+#: SpatiaLite's per-row triggers on scenes.footprint that a bulk write takes over. The delete
+#: trigger is never bypassed (bulk writes do not delete).
+BYPASSED_TRIGGERS = (
+    "ggi_scenes_footprint",  # geometry type / SRID check on insert
+    "ggu_scenes_footprint",  # ... on update
+    "tmi_scenes_footprint",  # geometry_columns_time.last_insert
+    "tmu_scenes_footprint",  # geometry_columns_time.last_update
+    "gii_scenes_footprint",  # R*Tree entry on insert
+    "giu_scenes_footprint",  # R*Tree entry on update
+)
+RTREE = "idx_scenes_footprint"
+
+_GEOM = f"GeomFromWKB(?, {SRID})"
+_INSERT_COLUMNS = ("id", *ENCODED_COLUMNS, "first_seen")
+_INSERT = "INSERT INTO scenes ({}) VALUES ({})".format(
+    ", ".join(_INSERT_COLUMNS),
+    ", ".join(_GEOM if c == "footprint" else "?" for c in _INSERT_COLUMNS),
+)
+_UPDATED_COLUMNS = ENCODED_COLUMNS[2:]  # not the identity
+_UPDATE = "UPDATE scenes SET {} WHERE id = ?".format(
+    ", ".join(f"{c} = {_GEOM}" if c == "footprint" else f"{c} = ?" for c in _UPDATED_COLUMNS)
+)
+# CROSS JOIN keeps json_each as the outer loop: one unique-index probe per key.
+_LOOKUP = (
+    "SELECT j.key, s.id FROM json_each(?) AS j CROSS JOIN scenes AS s "
+    "ON s.provider = json_extract(j.value, '$[0]') AND s.scene_id = json_extract(j.value, '$[1]')"
+)
+_MBR = "id, MbrMinX(footprint), MbrMaxX(footprint), MbrMinY(footprint), MbrMaxY(footprint)"
+_RTREE_RANGE = (
+    f"INSERT OR REPLACE INTO {RTREE} (pkid, xmin, xmax, ymin, ymax) "
+    f"SELECT {_MBR} FROM scenes WHERE id BETWEEN ? AND ? AND footprint IS NOT NULL"
+)
+_RTREE_ONE = (
+    f"INSERT OR REPLACE INTO {RTREE} (pkid, xmin, xmax, ymin, ymax) "
+    f"SELECT {_MBR} FROM scenes WHERE id = ? AND footprint IS NOT NULL"
+)
+_RTREE_DELETE = f"DELETE FROM {RTREE} WHERE pkid = ?"
+_TOUCH = (
+    "UPDATE geometry_columns_time SET {} = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+    "WHERE lower(f_table_name) = 'scenes' AND lower(f_geometry_column) = 'footprint'"
+)
+
+
+def upsert(conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool) -> int:
+    """Insert or update ``batch`` in the caller's write transaction; returns how many were new."""
+    if not batch.values:
+        return 0
+    dbapi = conn.dialect.dbapi
+    try:
+        return _upsert(conn, batch, seen, bypass_triggers)
+    except dbapi.Error as exc:  # type: ignore[union-attr]
+        # As SQLAlchemy would raise it, so "database is locked" still becomes CatalogBusy.
+        raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=conn.dialect) from exc  # type: ignore[union-attr]
+
+
+def _upsert(conn: Connection, batch: EncodedScenes, seen: str | None, bypass_triggers: bool) -> int:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        found = dict(cursor.execute(_LOOKUP, (json.dumps(batch.keys),)).fetchall())
+        (top,) = cursor.execute("SELECT coalesce(max(id), 0) FROM scenes").fetchone()
+        first = top + 1
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        updated_ids: list[tuple[int]] = []
+        for index, values in enumerate(batch.values):
+            scene_pk = found.get(index)
+            if scene_pk is None:
+                inserts.append((first + len(inserts), *values, seen))
+            else:
+                updates.append((*values[2:], scene_pk))
+                updated_ids.append((scene_pk,))
+        suspended = _suspend_triggers(cursor) if bypass_triggers else []
+        if inserts:
+            cursor.executemany(_INSERT, inserts)
+        if updates:
+            cursor.executemany(_UPDATE, updates)
+        if suspended:
+            names = {name for name, _ in suspended}
+            if inserts and "gii_scenes_footprint" in names:
+                cursor.execute(_RTREE_RANGE, (first, first + len(inserts) - 1))
+            if updates and "giu_scenes_footprint" in names:
+                cursor.executemany(_RTREE_DELETE, updated_ids)
+                cursor.executemany(_RTREE_ONE, updated_ids)
+            if inserts and "tmi_scenes_footprint" in names:
+                cursor.execute(_TOUCH.format("last_insert"))
+            if updates and "tmu_scenes_footprint" in names:
+                cursor.execute(_TOUCH.format("last_update"))
+            for _, sql in suspended:
+                cursor.execute(sql)
+        return len(inserts)
+    finally:
+        cursor.close()
+
+
+def _suspend_triggers(cursor: Any) -> list[tuple[str, str]]:
+    """Drop the bypassed triggers that exist; returns their (name, SQL) to re-create them."""
+    marks = ", ".join("?" for _ in BYPASSED_TRIGGERS)
+    found = cursor.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'scenes' "
+        f"AND name IN ({marks}) ORDER BY name",
+        BYPASSED_TRIGGERS,
+    ).fetchall()
+    for name, _ in found:
+        assert name in BYPASSED_TRIGGERS  # identifiers come from our own list, never from data
+        cursor.execute(f'DROP TRIGGER "{name}"')
+    return found

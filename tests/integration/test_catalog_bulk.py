@@ -1,0 +1,110 @@
+"""Large upserts: SpatiaLite's per-row triggers bypassed, the R*Tree kept exact and complete."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fakes import catalog_scene
+from shapely.geometry import Polygon
+from sqlalchemy import text
+
+from eoharvest.adapters.catalog import bulk, open_catalog
+from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.footprint import Footprint
+
+T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+N = 3000
+
+
+def grid(n: int, *, dx: float = 0.0, prefix: str = "s", **extra):
+    return [
+        catalog_scene(f"{prefix}{i}", bbox=(i % 100 + dx, i // 100 - 40, i % 100 + dx + 0.5, i // 100 - 39.5),
+                      when=T0 + timedelta(minutes=i), **extra)  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def triggers(repo) -> dict[str, str]:
+    with repo.reader.connect() as conn:
+        rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'scenes'"))
+        return dict(rows.all())
+
+
+def health(repo) -> dict:
+    with repo.reader.connect() as conn:
+        return {
+            "index_ok": conn.execute(text("SELECT CheckSpatialIndex('scenes', 'footprint')")).scalar(),
+            "rtree_rows": conn.execute(text("SELECT count(*) FROM idx_scenes_footprint")).scalar(),
+            "with_footprint": conn.execute(text("SELECT count(*) FROM scenes WHERE footprint IS NOT NULL")).scalar(),
+            "orphans": conn.execute(
+                text("SELECT count(*) FROM idx_scenes_footprint WHERE pkid NOT IN (SELECT id FROM scenes)")
+            ).scalar(),
+        }
+
+
+@pytest.fixture(params=["bulk", "per-row"])
+def repo(request, tmp_path):
+    catalog = open_catalog(tmp_path / "c.db")
+    catalog.bulk_min = 1 if request.param == "bulk" else 10**9
+    yield catalog
+    catalog.close()
+
+
+def test_a_large_ingest_keeps_the_spatial_index_exact_and_the_triggers(repo):
+    before = triggers(repo)
+    assert set(bulk.BYPASSED_TRIGGERS) <= set(before)
+    assert repo.upsert_scenes(grid(N)) == N
+    assert triggers(repo) == before
+    assert health(repo) == {"index_ok": 1, "rtree_rows": N, "with_footprint": N, "orphans": 0}
+    found = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.1, -39.9, 5.2, -39.8), distinct_products=False))
+    assert [r.scene.scene_id for r in found] == ["s5"]
+    with repo.reader.connect() as conn:
+        stamp = conn.execute(text("SELECT last_insert FROM geometry_columns_time WHERE f_table_name = 'scenes'"))
+        assert stamp.scalar() is not None
+
+
+def test_re_upserting_moved_and_removed_footprints_updates_their_index_entries(repo):
+    repo.upsert_scenes(grid(N), seen_at=T0)
+    moved = grid(N, dx=0.25)
+    moved[7] = dataclasses.replace(moved[7], footprint=None)
+    mixed = moved + grid(500, prefix="new")
+    assert repo.upsert_scenes(mixed, seen_at=T0 + timedelta(days=1)) == 500
+    assert repo.count() == N + 500
+    assert health(repo) == {"index_ok": 1, "rtree_rows": N + 499, "with_footprint": N + 499, "orphans": 0}
+    # s5 spans 5.25..5.75 now: found east of its old box, not in the strip it left.
+    east = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.6, -39.9, 5.7, -39.8), distinct_products=False))
+    west = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.05, -39.9, 5.2, -39.8), distinct_products=False))
+    assert "s5" in [r.scene.scene_id for r in east]
+    assert "s5" not in [r.scene.scene_id for r in west]
+    [record] = repo.query(CatalogFilter.create(where="scene_id = 's5'", distinct_products=False))
+    assert (record.first_seen, record.last_seen) == (T0, T0 + timedelta(days=1))
+    assert repo.get_scene("cdse", "s7").footprint is None
+    assert repo.upsert_scenes(mixed) == 0
+
+
+def test_a_failing_bulk_write_rolls_back_rows_and_triggers(tmp_path, monkeypatch):
+    with open_catalog(tmp_path / "c.db") as repo:
+        repo.bulk_min = 1
+        before = triggers(repo)
+        monkeypatch.setattr(bulk, "_RTREE_RANGE", "INSERT INTO no_such_table VALUES (?, ?)")
+        with pytest.raises(Exception, match="no_such_table"):
+            repo.upsert_scenes(grid(50))
+        assert repo.count() == 0
+        assert triggers(repo) == before
+        monkeypatch.undo()
+        assert repo.upsert_scenes(grid(50)) == 50
+        assert health(repo)["index_ok"] == 1
+
+
+def test_z_footprints_are_stored_flat_and_times_in_sqlalchemy_format(repo):
+    z = Footprint(Polygon([(0, 0, 5), (1, 0, 5), (1, 1, 5), (0, 1, 5), (0, 0, 5)]))
+    assert repo.upsert_scenes([catalog_scene("z", footprint=z)]) == 1
+    got = repo.get_scene("cdse", "z").footprint.geometry
+    assert got.geom_type == "MultiPolygon" and not got.has_z
+    with repo.reader.connect() as conn:
+        row = conn.execute(text("SELECT acq_start, CoordDimension(footprint) FROM scenes")).one()
+    assert tuple(row) == ("2024-05-01 10:30:00.000000", "XY")
+    exact = repo.query(CatalogFilter.create(start=T0, end=T0, distinct_products=False))
+    assert [r.scene.scene_id for r in exact] == ["z"]
