@@ -58,11 +58,13 @@ def _register_commands() -> None:
     from eoharvest.entrypoints.cli_config import config, platforms
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
+    from eoharvest.entrypoints.cli_verify import verify_command
 
     for command in (aoi, catalog, config, platforms):
         cli.add_command(command)
     cli.add_command(harvest_command, name="harvest")
     cli.add_command(download_command, name="download")
+    cli.add_command(verify_command, name="verify")
 
 
 _register_commands()
@@ -73,8 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="eoharvest", standalone_mode=False)
-        return 0
+        # Without standalone mode click returns a command's Exit code instead of raising it.
+        code = cli.main(args=args, prog_name="eoharvest", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except EoharvestError as exc:
         if debug:
             traceback.print_exc()

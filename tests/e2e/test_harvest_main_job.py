@@ -92,3 +92,44 @@ def test_catalog_only_harvest_then_download_by_query_and_by_id(stac, tmp_path):
     missing = subprocess.run([str(BIN), "download", "--provider", "earth-search", "--id", "nope", "--json"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "not in the catalog" in missing.stderr
+
+
+def test_verify_finds_a_changed_and_a_missing_file_and_repair_makes_them_fetched_again(stac, tmp_path):
+    assert run_main_job(stac, tmp_path).returncode == 0
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")},
+        "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "EOHARVEST_STAC_URL": stac.url, "EOHARVEST_CATALOG": str(tmp_path / "catalog.db"),
+        "EOHARVEST_DOWNLOAD_DIR": str(tmp_path / "archive"),
+    }
+
+    def verify(*args):
+        return subprocess.run([str(BIN), "verify", "--json", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    clean = verify()
+    assert clean.returncode == 0 and json.loads(clean.stdout)["ok"] == 3
+    first, second, _ = sorted((tmp_path / "archive").rglob("visual.tif"))
+    with open(first, "r+b") as f:  # bit rot
+        f.seek(100)
+        f.write(b"\x00")
+    second.unlink()
+    broken = verify()
+    assert broken.returncode == 5
+    report = json.loads(broken.stdout)
+    assert report["mismatched"] == [str(first)] and report["missing"] == [str(second)]
+    fixed = verify("--repair")
+    assert fixed.returncode == 0 and json.loads(fixed.stdout)["repaired"] == 2
+    assert not first.exists()
+    again = run_main_job(stac, tmp_path)
+    assert json.loads(again.stdout)["downloaded"] == 2
+    assert verify().returncode == 0
+
+
+def test_a_harvest_with_a_failed_download_reports_it_and_exits_with_its_code(stac, tmp_path):
+    stac.missing_assets.add("T24MXV")
+    result = run_main_job(stac, tmp_path)
+    assert result.returncode == 4  # ProviderResponseError: HTTP 404
+    report = json.loads(result.stdout)
+    assert report["downloaded"] == 2 and report["failed"] == 1
+    assert "HTTP 404" in report["failures"][0]["error"]
+    assert "Traceback" not in result.stderr

@@ -46,6 +46,7 @@ class FakeStacServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, Any]] = []
         self.asset_hits: list[str] = []
+        self.missing_assets: set[str] = set()  # asset paths containing one of these answer 404
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
@@ -140,6 +141,8 @@ class FakeStacServer:
                 if path.rstrip("/") == "/v1":
                     landing = fake._rewrite(json.dumps(load("stac_earth_search", "01_landing_v1.json")))
                     self._send(200, landing.encode(), "application/json")
+                elif path.startswith("/assets/") and any(m in path for m in fake.missing_assets):
+                    self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
                 elif path.startswith("/assets/"):
                     fake.asset_hits.append(path)
                     data = asset_bytes(path)

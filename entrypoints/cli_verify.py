@@ -1,0 +1,63 @@
+"""`eoharvest verify`: re-hash archived files against the catalog; report or repair."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from eoharvest.adapters.catalog.verification import stored_files
+from eoharvest.adapters.http.hashing import file_digest
+from eoharvest.application.verify import repair, verify_files
+from eoharvest.domain.download_states import FAILED
+from eoharvest.entrypoints.cli_common import echo_json
+from eoharvest.entrypoints.context import AppContext
+
+EXIT_PROBLEMS = 5  # IntegrityError's code: the archive does not match the catalog
+
+
+def _kind(path: str) -> str:
+    if os.path.isdir(path):
+        return "dir"
+    return "file" if os.path.isfile(path) else "missing"
+
+
+def _remove(path: str) -> None:
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        pass
+
+
+@click.command()
+@click.option("--product", default=None, help="Only this product key.")
+@click.option("--repair", "do_repair", is_flag=True,
+              help="Delete corrupt files and mark broken copies as failed, so they are fetched again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
+    """Re-hash every file the catalog calls available and compare it with the SHA-256 recorded
+    when it was downloaded. Exits 5 if a file is missing or changed (0 after --repair)."""
+    catalog = obj.services().catalog()
+    report = verify_files(stored_files(catalog, product), kind_of=_kind, sha256_of=file_digest)
+    if do_repair and report.problems:
+        repair(report, mark_failed=lambda file_id: catalog.set_file_state(file_id, FAILED), remove=_remove)
+    data = {
+        "checked": report.checked, "ok": report.ok, "extracted_only": report.extracted,
+        "mismatched": [f.local_path for f in report.mismatched], "missing": [f.local_path for f in report.missing],
+        "repaired": report.repaired,
+    }
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(f"checked {report.checked}: {report.ok} ok, {len(report.mismatched)} changed, "
+                   f"{len(report.missing)} missing, {report.extracted} extracted-only")
+        for item in report.mismatched:
+            click.echo(f"changed: {item.local_path} ({item.product_key})")
+        for item in report.missing:
+            click.echo(f"missing: {item.local_path} ({item.product_key})")
+        if report.repaired:
+            click.echo(f"repaired {report.repaired}: run the download again to fetch them")
+    if report.problems and not do_repair:
+        raise click.exceptions.Exit(EXIT_PROBLEMS)
