@@ -71,8 +71,14 @@ class SceneDownloadExecutor:
         overwrite: bool = False,
         stopped_func: Callable[[], bool] | None = None,
         skip_error: bool = False,
+        progress: Progress | None = None,
         **extra: Any,
     ) -> DownloadResult:
+        """Fetch ``descriptors`` of ``scene`` into ``<outdir>/<product key>/``.
+
+        ``progress(file_name, bytes_done, total_or_None)`` is called as bytes arrive (it
+        defaults to the executor's own callback)."""
+        progress = progress or self.progress
         scene_dir = Path(outdir) / safe_filename(scene.product_key or scene.scene_id, what="product name")
         reconcile_directory(scene_dir)
         plan = plan_scene(scene, descriptors, self._available(scene), exists=os.path.exists, overwrite=overwrite)
@@ -84,14 +90,14 @@ class SceneDownloadExecutor:
         out_files: list[str] = list(plan.reuse)
         archives: list[str] = []
         for descriptor in plan.fetch:
-            files, archive = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped_func)
+            files, archive = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped_func, progress)
             out_files.extend(files)
             if archive:
                 archives.append(archive)
         return DownloadResult(out_files, scene, archives or None)
 
     # -- one file ----------------------------------------------------------------------------
-    def _fetch_one(self, scene, descriptor, scene_dir, overwrite, stopped):  # type: ignore[no-untyped-def]
+    def _fetch_one(self, scene, descriptor, scene_dir, overwrite, stopped, progress):  # type: ignore[no-untyped-def]
         name = safe_filename(descriptor.filename, what="file name from the provider")
         dest = scene_dir / name
         archive = self.extract_archives and is_archive(descriptor)
@@ -108,7 +114,7 @@ class SceneDownloadExecutor:
         validate = (lambda part: verify_archive(part, limits=self.archive_limits)) if archive else None
         try:
             outcome = self.engine_for(scene.provider).fetch(
-                spec, overwrite=overwrite, stopped=stopped, progress=self.progress, validate=validate
+                spec, overwrite=overwrite, stopped=stopped, progress=progress, validate=validate
             )
             sha256 = outcome.sha256 or file_digest(dest)
             files = [str(dest)]

@@ -22,7 +22,7 @@ from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
 from eoharvest.adapters.providers.copernicus import CdseSource, build_copernicus_source
 from eoharvest.adapters.providers.pc_signing import SasSigner
 from eoharvest.adapters.providers.stac import StacSource
-from eoharvest.adapters.providers.stac_collections import flavour_for
+from eoharvest.adapters.providers.stac_collections import FLAVOURS, flavour_for
 from eoharvest.adapters.vector_files import OgrVectorReader
 from eoharvest.application.clock import SystemClock
 from eoharvest.application.downloading import source_downloader_factory
@@ -136,7 +136,9 @@ class Services:
     def stac_source(self, url: str | None = None, *, name: str | None = None, flavour: str | None = None) -> StacSource:
         """A STAC API source (default: the configured ``stac_url``, Earth Search)."""
         base = url or self.settings.endpoints.stac_url
-        flavour = flavour or flavour_for(base)
+        # A provider name that is a known flavour wins over guessing from the URL, so a mirror
+        # (or a test server) of Planetary Computer still gets its assets signed.
+        flavour = flavour or (name if name in FLAVOURS else flavour_for(base))
         provider = name or (flavour if flavour != "generic" else "stac")
         api = self.json_api(provider, base)
         signer = None
