@@ -144,10 +144,7 @@ class SceneDownloadExecutor:
     def _available(self, scene: Scene) -> list[AvailableFile]:
         if self.catalog is None or not scene.product_key:
             return []
-        records = getattr(self.catalog, "available_file_records", None)
-        if records is not None:
-            return [AvailableFile(r.path, r.provider, r.name) for r in records(scene.product_key)]
-        return [AvailableFile(p, "", Path(p).name) for p in self.catalog.available_files(scene.product_key)]
+        return list(self.catalog.available_file_records(scene.product_key))
 
     def _record(self, scene: Scene, descriptor: DownloadDescriptor, name: str) -> int | None:
         if self.catalog is None:

@@ -16,16 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Callable, Sequence
 
+from eoharvest.application.catalog_queries import AvailableFileRecord as AvailableFile
 from eoharvest.domain.models import DownloadDescriptor, Scene
-
-
-@dataclass(frozen=True)
-class AvailableFile:
-    """A verified file of some product, as the catalog knows it."""
-
-    path: str
-    provider: str
-    name: str
 
 
 @dataclass(frozen=True)

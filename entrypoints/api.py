@@ -14,6 +14,7 @@ from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSens
 from eoharvest.application.registry import SensorRegistry
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
+from eoharvest.domain.ports import SceneSource
 from eoharvest.entrypoints.bootstrap import Services, build
 from eoharvest.entrypoints.config import load_settings
 
@@ -22,6 +23,14 @@ class _ProviderAPI(SourceBackedSensorAPI):
     """Common plumbing: own the Services, close them with the API."""
 
     _services: Services
+
+    def _wire(self, services: Services, source: SceneSource, *, catalog: bool) -> None:
+        self._services = services
+        super().__init__(
+            source,
+            aoi_reader=services.vector_reader,
+            downloader_factory=services.downloader_factory(source, use_catalog=catalog),
+        )
 
     def close(self) -> None:
         """Close network connections and the catalog."""
@@ -54,13 +63,8 @@ class StacAPI(_ProviderAPI):
         catalog: bool = True,
         name: str | None = None,
     ) -> None:
-        self._services = build(settings or load_settings(), transport=transport)
-        source = self._services.stac_source(url, name=name)
-        super().__init__(
-            source,
-            aoi_reader=self._services.vector_reader,
-            downloader_factory=self._services.downloader_factory(source, use_catalog=catalog),
-        )
+        services = build(settings or load_settings(), transport=transport)
+        self._wire(services, services.stac_source(url, name=name), catalog=catalog)
 
     @classmethod
     def create_instance(cls, **kwargs: Any) -> StacAPI | None:
@@ -92,13 +96,8 @@ class Copernicus(_ProviderAPI):
         transport: Any = None,
         catalog: bool = True,
     ) -> None:
-        self._services = build(settings or load_settings(), transport=transport)
-        source = self._services.copernicus_source(user, password, totp=totp)
-        super().__init__(
-            source,
-            aoi_reader=self._services.vector_reader,
-            downloader_factory=self._services.downloader_factory(source, use_catalog=catalog),
-        )
+        services = build(settings or load_settings(), transport=transport)
+        self._wire(services, services.copernicus_source(user, password, totp=totp), catalog=catalog)
 
     @classmethod
     def create_instance(cls, **kwargs: Any) -> Copernicus | None:

@@ -23,6 +23,7 @@ import pytest
 from eoharvest.adapters import archives
 from eoharvest.adapters.archives import ArchiveLimits, extract_archive, inspect_archive, verify_archive
 from eoharvest.domain.errors import InputError, InsufficientSpace, IntegrityError, UnsafeArchive
+from mounts import small_tmpfs as mounted_tmpfs
 
 SAFE = "S2A_MSIL2A_20240101T101421_N0510_R022_T32TQM_20240101T121314.SAFE"
 LANDSAT = "LC08_L2SP_190025_20240101_20240110_02_T1"
@@ -488,19 +489,8 @@ def test_a_full_disk_during_extraction_is_insufficient_space_and_removes_staging
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "256k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_a_real_full_filesystem_during_extraction_leaves_it_as_it_was(tmp_path, small_tmpfs, monkeypatch):

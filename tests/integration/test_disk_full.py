@@ -1,8 +1,6 @@
 """T-07: a full disk pauses the download with InsufficientSpace, fast and without retries."""
 
-import os
 import shutil
-import subprocess
 import time
 
 import httpx
@@ -15,22 +13,14 @@ from eoharvest.domain.errors import InsufficientSpace
 from eoharvest.domain.models import Checksum
 from eoharvest.domain.retry import RetryPolicy
 from faultserver.fixtures import fault_server, fault_server_factory  # noqa: F401
+from mounts import small_tmpfs
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 1 MiB tmpfs (needs root; skipped where mounting is not permitted)."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    """A real 1 MiB filesystem."""
+    with small_tmpfs(tmp_path / "small", "1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def engine():
