@@ -11,7 +11,7 @@ from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from eoharvest.adapters.catalog import bulk, downloads
+from eoharvest.adapters.catalog import bulk, downloads, fast_query
 from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_from_row, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
@@ -112,6 +112,13 @@ class SpatialiteCatalog:
 
     def query(self, criteria: CatalogFilter) -> list[CatalogRecord]:
         """Scenes matching ``criteria``, sorted and limited, with state and verified files."""
+        if self._dialect == "sqlite":
+            return fast_query.query(self._engines.reader, criteria)
+        return self.query_sqlalchemy(criteria)
+
+    def query_sqlalchemy(self, criteria: CatalogFilter) -> list[CatalogRecord]:
+        """:meth:`query` on SQLAlchemy Core: the portable path (PostGIS), and the reference the
+        SQLite fast path (:mod:`eoharvest.adapters.catalog.fast_query`) is tested against."""
         conds = filter_clauses(criteria, self._dialect)
         columns = [*_SCENE_COLUMNS, _FOOTPRINT_WKB, download_state()]
         if criteria.distinct_products:

@@ -12,7 +12,6 @@ import io
 import os
 import shutil
 import struct
-import subprocess
 import tarfile
 import time
 import zipfile
