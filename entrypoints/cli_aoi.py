@@ -41,6 +41,4 @@ def check(obj: AppContext, value: str, fix_geometry: bool, as_json: bool) -> Non
             }
         )
         return
-    for warning in parsed.warnings:
-        click.echo(f"warning: {warning}", err=True)
     click.echo(aoi_summary(parsed))

@@ -46,8 +46,6 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     verify it, and print a summary (found / new / already had / downloaded / failed)."""
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
-    for warning in parsed.warnings:
-        click.echo(f"warning: {warning}", err=True)
     url = opts["stac_url"] or _provider_url(obj, opts["provider"])
     if opts["provider"] == "stac" and not opts["stac_url"]:
         raise InputError("--provider stac needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")

@@ -1,0 +1,191 @@
+"""Antimeridian handling for lon/lat geometries: unwrap, split at ±180, and summarise.
+
+A ring whose consecutive vertices jump by more than 180° of longitude is read as crossing the
+antimeridian by the short way (RFC 7946 §3.1.9), so ``170 → -170`` is a 20° step east, not a
+340° step west. Such rings are first *unwrapped* into continuous longitudes (``170 → 190``),
+and the result is then *split* into parts that each lie within [-180, 180].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.affinity import translate
+from shapely.geometry import LinearRing, LineString, MultiLineString, MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from eoharvest.domain.errors import InputError
+
+_HALF_TURN = 180.0
+
+
+def _shifts(x: np.ndarray) -> np.ndarray:
+    """Per step, the whole turn that makes it the short way round (0 for most steps).
+
+    A step between two points that both lie on ±180 is a move along that meridian or a pole,
+    not a crossing, so the world box (-180..180) keeps its width.
+    """
+    steps = np.diff(x)
+    on_edge = np.abs(x) == _HALF_TURN
+    along_edge = on_edge[:-1] & on_edge[1:]
+    shifts = np.where(steps > _HALF_TURN, -360.0, np.where(steps < -_HALF_TURN, 360.0, 0.0))
+    shifts[along_edge] = 0.0
+    return shifts
+
+
+def _unwrap_x(x: np.ndarray) -> np.ndarray:
+    """Longitudes with every jump of more than 180° replaced by the short way round."""
+    if len(x) < 2:
+        return x
+    shifts = _shifts(x)
+    if not shifts.any():
+        return x
+    return x + np.concatenate(([0.0], np.cumsum(shifts)))
+
+
+def _unwrap_coords(coords: np.ndarray, *, closed: bool) -> np.ndarray:
+    raw_x = coords[:, 0]
+    x = _unwrap_x(raw_x)
+    if x is raw_x:
+        return coords
+    if closed and abs(x[-1] - x[0]) > 1e-9:
+        # The ring winds once round the globe: it encloses a pole, which lon/lat cannot express.
+        raise InputError(
+            f"AOI ring goes all the way round the globe (longitudes from {coords[:, 0].min():g} "
+            f"to {coords[:, 0].max():g}), so it encloses a pole",
+            hint="split the area at the pole or give it as a bbox west,south,east,north",
+        )
+    return np.column_stack((x, coords[:, 1]))
+
+
+def _center_near(coords: np.ndarray, target: float) -> np.ndarray:
+    """Shift a ring by whole turns so its middle is closest to ``target`` longitude."""
+    middle = (coords[:, 0].min() + coords[:, 0].max()) / 2
+    turns = round((target - middle) / 360.0)
+    if turns == 0:
+        return coords
+    return np.column_stack((coords[:, 0] + 360.0 * turns, coords[:, 1]))
+
+
+def unwrap(geometry: BaseGeometry) -> BaseGeometry:
+    """The geometry with continuous longitudes (may extend past ±180); others are returned as is."""
+    if isinstance(geometry, Polygon):
+        raw_shell = shapely.get_coordinates(geometry.exterior)
+        shell = _unwrap_coords(raw_shell, closed=True)
+        if shell is raw_shell and not geometry.interiors:
+            return geometry
+        middle = (shell[:, 0].min() + shell[:, 0].max()) / 2
+        holes = [
+            _center_near(_unwrap_coords(shapely.get_coordinates(h), closed=True), middle)
+            for h in geometry.interiors
+        ]
+        return Polygon(shell, holes)
+    if isinstance(geometry, LineString) and not isinstance(geometry, LinearRing):
+        return LineString(_unwrap_coords(shapely.get_coordinates(geometry), closed=False))
+    if isinstance(geometry, (MultiPolygon, MultiLineString)):
+        return type(geometry)([unwrap(part) for part in geometry.geoms])
+    return geometry
+
+
+def needs_unwrap(geometry: BaseGeometry) -> bool:
+    """True when some ring or line jumps by more than 180° between consecutive vertices."""
+    for part in shapely.get_parts(geometry):
+        if isinstance(part, Polygon):
+            lines = [part.exterior, *part.interiors]
+        elif isinstance(part, LineString):
+            lines = [part]
+        else:
+            continue
+        for line in lines:
+            x = shapely.get_coordinates(line)[:, 0]
+            if len(x) > 1 and _shifts(x).any():
+                return True
+    return False
+
+
+def split(geometry: BaseGeometry) -> BaseGeometry:
+    """Cut an unwrapped geometry at ±180 and shift the pieces back into [-180, 180].
+
+    Only pieces of the input's own dimension are kept (a polygon touching the cut line does not
+    leave a stray line behind).
+    """
+    minx, _, maxx, _ = geometry.bounds
+    if minx >= -_HALF_TURN and maxx <= _HALF_TURN:
+        return geometry
+    dimension = shapely.get_dimensions(geometry)
+    pieces: list[BaseGeometry] = []
+    for turns in (-1, 0, 1):
+        west, east = -180.0 + 360 * turns, 180.0 + 360 * turns
+        if dimension == 1:  # a plain rectangle clip is exact for lines (overlay can misplace cuts)
+            piece = shapely.clip_by_rect(geometry, west, -90.0, east, 90.0)
+        else:
+            piece = geometry.intersection(shapely.box(west, -90.0, east, 90.0))
+        for part in shapely.get_parts(piece):
+            if not part.is_empty and shapely.get_dimensions(part) == dimension:
+                pieces.append(translate(part, xoff=-360.0 * turns))
+    if dimension == 2:
+        return MultiPolygon([p for p in pieces if isinstance(p, Polygon)])
+    if dimension == 1:
+        return MultiLineString([p for p in pieces if isinstance(p, LineString)])
+    return shapely.union_all(pieces)
+
+
+def _wrapped_span(geometry: BaseGeometry) -> tuple[float, float] | None:
+    """(west, east) with west > east when the parts sit on both sides of ±180, else None.
+
+    The parts' longitude intervals are placed on the circle; the AOI's extent is the circle minus
+    its largest empty gap. When that gap is not the one across ±180, the AOI crosses ±180.
+    """
+    parts = shapely.get_parts(geometry)
+    if len(parts) < 2:
+        return None
+    bounds = shapely.bounds(parts)
+    merged: list[list[float]] = []
+    for west, east in sorted(zip(bounds[:, 0], bounds[:, 2])):
+        if merged and west <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], east)
+        else:
+            merged.append([west, east])
+    wrap_gap = merged[0][0] + 360.0 - merged[-1][1]
+    gaps = [(merged[i + 1][0] - merged[i][1], i) for i in range(len(merged) - 1)]
+    if not gaps:
+        return None
+    widest, i = max(gaps)
+    if widest <= wrap_gap:
+        return None
+    return (merged[i + 1][0], merged[i][1])
+
+
+def crosses_antimeridian(geometry: BaseGeometry) -> bool:
+    """True for a split geometry whose parts are nearer each other across ±180 than across 0."""
+    return _wrapped_span(geometry) is not None
+
+
+def wrapped_bbox(geometry: BaseGeometry) -> tuple[float, float, float, float]:
+    """(west, south, east, north); west > east when the geometry crosses the antimeridian."""
+    minx, miny, maxx, maxy = geometry.bounds
+    span = _wrapped_span(geometry)
+    if span is None:
+        return (minx, miny, maxx, maxy)
+    return (span[0], miny, span[1], maxy)
+
+
+def centroid(geometry: BaseGeometry) -> tuple[float, float]:
+    """Centroid (lon, lat); for a split geometry it is taken on the rejoined shape, not near 0°."""
+    span = _wrapped_span(geometry)
+    if span is None:
+        return _centroid(geometry)
+    west = span[0]
+    parts = [
+        p if p.bounds[0] >= west else translate(p, xoff=360.0) for p in shapely.get_parts(geometry)
+    ]
+    lon, lat = _centroid(shapely.GeometryCollection(parts))
+    return (lon - 360.0 if lon > _HALF_TURN else lon, lat)
+
+
+def _centroid(geometry: BaseGeometry) -> tuple[float, float]:
+    c = geometry.centroid
+    if c.is_empty:  # a sliver with (numerically) no area or length: average its vertices
+        x, y = shapely.get_coordinates(geometry).mean(axis=0)
+        return (float(x), float(y))
+    return (c.x, c.y)
