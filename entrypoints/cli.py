@@ -27,14 +27,15 @@ EXIT_HELP = __doc__.split("\n\n", 1)[1].strip()
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes: " + " ".join(EXIT_HELP.split()),
+    epilog=" ".join(EXIT_HELP.split()),
 )
 @cli_group_options
 @click.version_option(package_name="eoharvest", prog_name="eoharvest")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
-    """Search Copernicus, NASA CMR, USGS, Planet and any STAC API; download scenes so every
-    file is verified; keep an offline, queryable catalog of everything seen and fetched.
+    """Search any STAC API (Earth Search, Planetary Computer, CDSE STAC) and the Copernicus Data
+    Space Ecosystem; download scenes so every file is verified; keep an offline, queryable
+    catalog of everything seen and fetched.
 
     Settings come from the config file (see `eoharvest config path`), EOHARVEST_* environment
     variables and these options, in increasing priority.

@@ -15,12 +15,13 @@ from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
 
-PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "stac")
+PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "copernicus", "stac")
 
 
 @click.command()
 @click.option("--provider", type=click.Choice(PROVIDERS), default="earth-search", show_default=True,
-              help="Where to search. 'stac' is any STAC API given with --stac-url.")
+              help="Where to search: a STAC API ('stac' is any STAC API given with --stac-url) or "
+                   "'copernicus' (CDSE OData; downloads need an account, see the README).")
 @click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
 @click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
               help="Platform name or alias (repeatable): Sentinel-2, S2, Landsat-8, ...")
@@ -46,11 +47,15 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     verify it, and print a summary (found / new / already had / downloaded / failed)."""
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
-    url = opts["stac_url"] or _provider_url(obj, opts["provider"])
-    if opts["provider"] == "stac" and not opts["stac_url"]:
+    provider = opts["provider"]
+    if provider == "stac" and not opts["stac_url"]:
         raise InputError("--provider stac needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")
-    name = opts["provider"] if opts["provider"] != "stac" else None
-    source = services.stac_source(url, name=name)
+    if opts["stac_url"] and provider == "copernicus":
+        raise InputError("--stac-url does not apply to --provider copernicus", hint="set EOHARVEST_CDSE_ODATA_URL instead")
+    if opts["stac_url"]:
+        source = services.stac_source(opts["stac_url"], name=None if provider == "stac" else provider)
+    else:
+        source = services.source_for(provider)
     api = services.sensor_api(source)
     options: dict[str, Any] = {}
     if opts["product_type"]:
@@ -79,11 +84,3 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     exit_for_failures(report)
 
 
-def _provider_url(obj: AppContext, provider: str) -> str:
-    endpoints = obj.settings.endpoints
-    return {
-        "earth-search": endpoints.stac_url,
-        "planetary-computer": endpoints.planetary_computer_url,
-        "cdse-stac": endpoints.cdse_stac_url,
-        "stac": endpoints.stac_url,
-    }[provider]

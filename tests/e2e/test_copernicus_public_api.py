@@ -79,3 +79,24 @@ def test_the_registry_builds_copernicus_from_the_reference_keywords(cdse, tmp_pa
     aggregate = AggregateSensorAPI(copernicus_username=cdse.username, copernicus_password=cdse.password)
     scenes = list(aggregate.scenes(platformname="Sentinel-2", start_date="2024-06-01", end_date="2024-06-10"))
     assert [s.provider for s in scenes] == ["copernicus"]
+
+
+def test_the_cli_harvests_from_copernicus_with_credentials_from_the_environment(cdse, tmp_path, monkeypatch, capsys):
+    import json
+
+    from eoharvest.entrypoints.cli import main
+
+    for key, value in {
+        "EOHARVEST_CDSE_TOKEN_URL": cdse.token_url, "EOHARVEST_CDSE_ODATA_URL": cdse.odata_url,
+        "EOHARVEST_CDSE_DOWNLOAD_URL": cdse.download_url, "EOHARVEST_CATALOG": str(tmp_path / "c.db"),
+        "EOHARVEST_COPERNICUS_USERNAME": cdse.username, "EOHARVEST_COPERNICUS_PASSWORD": cdse.password,
+        "HOME": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(key, value)
+    code = main(["harvest", "--provider", "copernicus", "--aoi", "-79.4,43.8,-79.3,43.9", "--start", "2024-06-01",
+                 "--end", "2024-06-10", "--outdir", str(tmp_path / "a"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    report = json.loads(out.out)
+    assert report["found"] == 1 and report["downloaded"] == 1
+    assert cdse.password not in out.err + out.out
