@@ -153,6 +153,14 @@ def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
     }  # fmt: skip
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: latencies mean little on a busy machine."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def report(n: int, r: dict[str, float]) -> None:
     """One table per size: eoharvest beside raw SpatiaLite, the ratio, and the issue's targets."""
     ingest_ok = r["eoh_rate"] >= 0.5 * r["raw_rate"] and r["eoh_rate"] >= 20_000
@@ -166,7 +174,7 @@ def report(n: int, r: dict[str, float]) -> None:
         ("size (B/scene)", f"{r['eoh_bytes']:.0f}", f"{r['raw_bytes']:.0f}", r["eoh_bytes"] / r["raw_bytes"],
          f"<= 2048: {'met' if r['eoh_bytes'] <= 2048 else 'MISSED'}"),
     ]  # fmt: skip
-    print(f"N={n:,}   (mean query hits {r['hits']:.1f})")
+    print(f"N={n:,}   (mean query hits {r['hits']:.1f}; load average {load_average()})")
     print(f"  {'':18} {'eoharvest':>10} {'raw':>10} {'ratio':>6}   target")
     for name, eoh, raw, ratio, target in rows:
         print(f"  {name:18} {eoh:>10} {raw:>10} {ratio:6.2f}   {target}")
