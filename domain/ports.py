@@ -120,6 +120,22 @@ class CatalogRepository(Protocol):
     def saved_searches(self) -> dict[str, Mapping[str, Any]]:
         ...
 
+    def remove_search(self, name: str) -> bool:
+        """Delete a saved search and its sync state; False if there was none."""
+        ...
+
+    def search_states(self) -> dict[str, Any]:
+        """The sync state (``domain.watch.SearchState``) of every saved search that has one."""
+        ...
+
+    def put_search_state(self, name: str, state: Any) -> bool:
+        """Commit a saved search's ``SearchState``; False if the search no longer exists."""
+        ...
+
+    def verified_bytes_since(self, since: datetime) -> int:
+        """Bytes of files verified (made available) at or after ``since``."""
+        ...
+
     def close(self) -> None:
         ...
 

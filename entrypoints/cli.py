@@ -57,15 +57,19 @@ def _register_commands() -> None:
     from eoharvest.entrypoints.cli_aoi import aoi
     from eoharvest.entrypoints.cli_catalog import catalog
     from eoharvest.entrypoints.cli_config import config, platforms
+    from eoharvest.entrypoints.cli_daemon import daemon
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
     from eoharvest.entrypoints.cli_verify import verify_command
+    from eoharvest.entrypoints.cli_watch import watch
 
     for command in (aoi, catalog, config, platforms):
         cli.add_command(command)
     cli.add_command(harvest_command, name="harvest")
     cli.add_command(download_command, name="download")
     cli.add_command(verify_command, name="verify")
+    cli.add_command(watch)
+    cli.add_command(daemon)
 
 
 _register_commands()

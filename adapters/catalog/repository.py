@@ -268,6 +268,35 @@ class SpatialiteCatalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- sync daemon state (revision 0002) ------------------------------------------------
+    def search_states(self) -> dict[str, Any]:
+        """SearchState of every saved search that has run, by name."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._engines.reader.connect() as conn:
+            return sync_state.states(conn)
+
+    def put_search_state(self, name: str, state: Any) -> bool:
+        """Commit a search's SearchState in one short write; False if the search is gone."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._write() as conn:
+            return sync_state.put(conn, name, state, _utcnow())
+
+    def remove_search(self, name: str) -> bool:
+        """Delete a saved search and its state; False if there was none."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._write() as conn:
+            return sync_state.remove(conn, name)
+
+    def verified_bytes_since(self, since: datetime) -> int:
+        """Bytes of files verified (made available) at or after ``since``."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._engines.reader.connect() as conn:
+            return sync_state.verified_bytes_since(conn, since)
+
 
 class _WriteTransaction:
     """``engine.begin()`` that reports a lock held past the busy timeout as CatalogBusy."""

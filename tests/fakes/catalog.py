@@ -224,6 +224,27 @@ class InMemoryCatalog:
     def close(self) -> None:
         self.closed = True
 
+    # -- sync daemon state ---------------------------------------------------------------
+    def _sync_states(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("sync_states", {})
+
+    def search_states(self) -> dict[str, Any]:
+        return {name: state for name, state in sorted(self._sync_states().items()) if name in self.searches}
+
+    def put_search_state(self, name: str, state: Any) -> bool:
+        if name not in self.searches:
+            return False
+        self._sync_states()[name] = state
+        return True
+
+    def remove_search(self, name: str) -> bool:
+        self._sync_states().pop(name, None)
+        return self.searches.pop(name, None) is not None
+
+    def verified_bytes_since(self, since: datetime) -> int:
+        """The fake keeps no verification times: every available file counts as verified since."""
+        return sum(f.size or 0 for f in self.files.values() if f.state == AVAILABLE)
+
 
 def _cloud_ok(cloud: float | None, c: CatalogFilter) -> bool:
     if cloud is None:

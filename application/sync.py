@@ -1,0 +1,134 @@
+"""One incremental pass of a saved search: search from the watermark (minus the overlap),
+upsert, download what the archive lacks, then commit the new watermark.
+
+Nothing here talks to the network or the database directly: scenes come from a
+:class:`SearchOpener`, state goes through the ``CatalogRepository`` port. The state is written
+once, after the pass, so a pass interrupted anywhere (crash, SIGKILL, cancel) leaves the old
+watermark in place and the next pass searches the same window again: upserts are idempotent
+and downloads skip verified files and resume partial ones, so nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+
+from eoharvest.application.harvest import HarvestReport, harvest
+from eoharvest.domain.errors import DownloadCancelled
+from eoharvest.domain.models import Scene
+from eoharvest.domain.ports import CatalogRepository, Clock
+from eoharvest.domain.watch import (
+    SavedSearch,
+    SearchState,
+    WatchDefinition,
+    backoff_delay,
+    next_watermark,
+    window_start,
+)
+
+log = logging.getLogger("eoharvest.sync")
+
+#: CDSE allows 4 concurrent downloads per account; other providers use ``max_per_provider``.
+DEFAULT_PROVIDER_LIMITS: Mapping[str, int] = {"copernicus": 4}
+
+
+class SearchOpener(Protocol):
+    """Turns a saved search and a window start into scenes (a provider search, lazily paged)."""
+
+    def __call__(self, definition: WatchDefinition, start: datetime | None) -> Iterable[Scene]:
+        ...
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Where downloads go and how many run at once."""
+
+    outdir: str
+    max_workers: int = 4
+    max_per_provider: int = 4
+    provider_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PROVIDER_LIMITS))
+    use_threads: bool = True
+
+    def download_params(self, definition: WatchDefinition) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "max_workers": self.max_workers,
+            "max_per_provider": self.max_per_provider,
+            "provider_limits": dict(self.provider_limits),
+        }
+        if definition.assets:
+            params["assets"] = list(definition.assets)
+        return params
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one committed pass did, and the state it committed."""
+
+    report: HarvestReport
+    start: datetime | None
+    state: SearchState
+    failed_errors: tuple[BaseException, ...] = ()
+
+
+def load_saved_searches(catalog: CatalogRepository) -> dict[str, SavedSearch]:
+    """Every saved search with its definition and its state (default state if never run)."""
+    states = catalog.search_states()
+    return {
+        name: SavedSearch(name, WatchDefinition.from_json(query), True, states.get(name, SearchState()))
+        for name, query in catalog.saved_searches().items()
+    }
+
+
+def run_pass(
+    search: SavedSearch,
+    *,
+    catalog: CatalogRepository,
+    open_search: SearchOpener,
+    clock: Clock,
+    options: SyncOptions,
+    cancel_requested: Callable[[], bool] = lambda: False,
+) -> PassResult:
+    """Run one pass and commit its state. Raises on search/catalog errors (nothing committed)
+    and :class:`DownloadCancelled` when ``cancel_requested()`` turns true (nothing committed)."""
+    definition, state = search.definition, search.state
+    start = window_start(definition, state)
+    acquired: dict[str, datetime | None] = {}
+
+    def remember(scene: Scene) -> None:
+        acquired[scene.scene_id] = scene.acq_date
+
+    log.info("pass %s: searching %s from %s", search.name, definition.provider, start.isoformat() if start else "the beginning")
+    scenes = _until_cancelled(open_search(definition, start), cancel_requested)
+    report = harvest(
+        scenes, catalog, outdir=options.outdir, download=definition.download, use_threads=options.use_threads,
+        cancel_requested=cancel_requested, clock=clock, on_scene=remember, **options.download_params(definition),
+    )  # fmt: skip
+    if cancel_requested():
+        raise DownloadCancelled(f"pass of {search.name} cancelled")
+    failed_times = [acquired.get(f.scene_id) for f in report.failures]
+    watermark = next_watermark(state.watermark, acquired.values(), failed_times)
+    now = clock.now()
+    if report.failures:
+        first = report.failures[0]
+        message = f"{len(report.failures)} download(s) failed; first: {first.scene_id}: {first.error}"
+        retry = now + backoff_delay(definition.every, state.failures + 1)
+        new_state = state.failed(now, message, retry, watermark=watermark)
+    else:
+        new_state = state.succeeded(now, definition.every, watermark, report.found, report.new, report.downloaded)
+    catalog.put_search_state(search.name, new_state)  # the commit point of the pass
+    log.info(
+        "pass %s: found %d, new %d, downloaded %d, already had %d, failed %d; watermark %s",
+        search.name, report.found, report.new, report.downloaded, report.already_had, report.failed,
+        watermark.isoformat() if watermark else None,
+    )  # fmt: skip
+    return PassResult(report, start, new_state, tuple(f.error for f in report.failures))
+
+
+def _until_cancelled(scenes: Iterable[Scene], cancel_requested: Callable[[], bool]) -> Iterator[Scene]:
+    """The search phase honours cancellation between scenes (pages are fetched lazily)."""
+    for scene in scenes:
+        if cancel_requested():
+            raise DownloadCancelled("search cancelled")
+        yield scene

@@ -1,0 +1,172 @@
+"""Runs saved-search passes with failure handling: per-search exponential backoff, per-provider
+backoff (an outage does not hammer the provider), and a pause on authentication errors.
+
+The daemon's scheduler calls :meth:`SyncService.run_scheduled` on every tick of a search's
+interval; the tick is skipped while the search or its provider is backing off or paused.
+``eoharvest watch run`` calls :meth:`SyncService.run_now`, which ignores backoff and lifts a pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from eoharvest.application.sync import PassResult, SearchOpener, SyncOptions, load_saved_searches, run_pass
+from eoharvest.domain.errors import AuthError, CatalogError, DownloadCancelled, InputError
+from eoharvest.domain.ports import CatalogRepository, Clock
+from eoharvest.domain.watch import DEFAULT_BACKOFF_CAP, SavedSearch, backoff_delay
+
+log = logging.getLogger("eoharvest.sync")
+
+PROVIDER_BACKOFF_BASE = timedelta(minutes=1)
+PROVIDER_BACKOFF_CAP = timedelta(hours=1)
+
+
+@dataclass
+class ProviderGate:
+    """In-memory health of each provider: consecutive failures, blocked-until, auth pause.
+
+    Lives as long as the daemon process; a restart forgets it (and so resumes paused providers).
+    """
+
+    base: timedelta = PROVIDER_BACKOFF_BASE
+    cap: timedelta = PROVIDER_BACKOFF_CAP
+    failures: dict[str, int] = field(default_factory=dict)
+    blocked_until: dict[str, datetime] = field(default_factory=dict)
+    paused: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refusal(self, provider: str, now: datetime) -> str | None:
+        """Why a pass for ``provider`` must not start now, or None."""
+        with self._lock:
+            if provider in self.paused:
+                return f"paused: {self.paused[provider]}"
+            until = self.blocked_until.get(provider)
+            if until is not None and now < until:
+                return f"provider {provider} is backing off until {until.isoformat()}"
+        return None
+
+    def succeeded(self, provider: str) -> None:
+        with self._lock:
+            self.failures.pop(provider, None)
+            self.blocked_until.pop(provider, None)
+
+    def failed(self, provider: str, now: datetime) -> datetime:
+        with self._lock:
+            count = self.failures[provider] = self.failures.get(provider, 0) + 1
+            delay = min(self.base * 2 ** min(count - 1, 20), self.cap)
+            self.blocked_until[provider] = now + delay
+            return now + delay
+
+    def pause(self, provider: str, reason: str) -> None:
+        with self._lock:
+            self.paused[provider] = reason
+
+    def resume(self, provider: str) -> None:
+        with self._lock:
+            self.paused.pop(provider, None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``status``: ok, failed, paused, skipped or cancelled."""
+
+    name: str
+    status: str
+    detail: str = ""
+    result: PassResult | None = None
+
+
+class SyncService:
+    """Pass runner over the catalog port; one instance per process (CLI command or daemon)."""
+
+    def __init__(
+        self,
+        catalog: CatalogRepository,
+        open_search: SearchOpener,
+        *,
+        clock: Clock,
+        options: SyncOptions,
+        gate: ProviderGate | None = None,
+        backoff_cap: timedelta = DEFAULT_BACKOFF_CAP,
+    ) -> None:
+        self.catalog = catalog
+        self.open_search = open_search
+        self.clock = clock
+        self.options = options
+        self.gate = gate or ProviderGate()
+        self.backoff_cap = backoff_cap
+
+    def search(self, name: str) -> SavedSearch:
+        saved = load_saved_searches(self.catalog).get(name)
+        if saved is None:
+            raise InputError(f"no saved search named {name!r}", hint="see `eoharvest watch list`")
+        return saved
+
+    def run_now(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
+        """One pass now, whatever the schedule says; lifts an authentication pause."""
+        saved = self.search(name)
+        self.gate.resume(saved.definition.provider)
+        return self._run(saved, cancel_requested)
+
+    def run_scheduled(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
+        """A scheduler tick: run the pass unless the search or its provider must wait."""
+        try:
+            saved = self.search(name)
+        except InputError:
+            return Outcome(name, "skipped", "the saved search was removed")
+        now = self.clock.now()
+        refusal = self.gate.refusal(saved.definition.provider, now)
+        retry_at = saved.state.next_run_at
+        # Slack: a jittered tick may come a little before the backoff ends; it should still run.
+        slack = saved.definition.every * 0.1 + timedelta(seconds=1)
+        if refusal is None and saved.state.failures and retry_at and now + slack < retry_at:
+            refusal = f"backing off after {saved.state.failures} failure(s) until {retry_at.isoformat()}"
+        if refusal is not None:
+            log.info("pass %s skipped: %s", name, refusal)
+            return Outcome(name, "skipped", refusal)
+        return self._run(saved, cancel_requested)
+
+    def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool]) -> Outcome:
+        provider = saved.definition.provider
+        try:
+            result = run_pass(saved, catalog=self.catalog, open_search=self.open_search, clock=self.clock,
+                              options=self.options, cancel_requested=cancel_requested)  # fmt: skip
+        except DownloadCancelled:
+            log.warning("pass %s cancelled; its window is searched again next time", saved.name)
+            return Outcome(saved.name, "cancelled")
+        except AuthError as exc:
+            return self._pause(saved, exc)
+        except Exception as exc:  # noqa: BLE001 - one search's failure must not stop the daemon
+            return self._fail(saved, exc, provider_fault=not isinstance(exc, (InputError, CatalogError)))
+        auth = next((e for e in result.failed_errors if isinstance(e, AuthError)), None)
+        if auth is not None:
+            return self._pause(saved, auth)
+        if result.failed_errors:
+            self.gate.failed(provider, self.clock.now())
+            return Outcome(saved.name, "failed", result.state.last_error or "", result)
+        self.gate.succeeded(provider)
+        return Outcome(saved.name, "ok", "", result)
+
+    def _fail(self, saved: SavedSearch, exc: Exception, *, provider_fault: bool) -> Outcome:
+        now = self.clock.now()
+        delay = backoff_delay(saved.definition.every, saved.state.failures + 1, self.backoff_cap)
+        message = f"{type(exc).__name__}: {exc}"
+        if provider_fault:
+            self.gate.failed(saved.definition.provider, now)
+        self.catalog.put_search_state(saved.name, saved.state.failed(now, message, now + delay))
+        log.error("pass %s failed (%d in a row), next try in %s: %s", saved.name, saved.state.failures + 1, delay, message)
+        return Outcome(saved.name, "failed", message)
+
+    def _pause(self, saved: SavedSearch, exc: Exception) -> Outcome:
+        provider = saved.definition.provider
+        reason = (f"authentication with {provider} failed: {exc}; fix the credentials, then run "
+                  f"`eoharvest watch run {saved.name}` or restart the daemon")  # fmt: skip
+        self.gate.pause(provider, reason)
+        now = self.clock.now()
+        self.catalog.put_search_state(saved.name, saved.state.failed(now, str(exc), now + saved.definition.every, paused=reason))
+        log.error("pass %s: %s; searches of %s are paused", saved.name, reason, provider)
+        return Outcome(saved.name, "paused", reason)

@@ -1,0 +1,149 @@
+"""Incremental passes and their failure handling, over the in-memory catalog and a fake clock."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fakes import FakeClock, InMemoryCatalog, catalog_scene
+
+from eoharvest.application.sync import SyncOptions
+from eoharvest.application.sync_service import SyncService
+from eoharvest.domain.errors import AuthError, ProviderResponseError
+from eoharvest.domain.watch import WatchDefinition
+
+DAY = timedelta(days=1)
+T0 = datetime(2025, 8, 1, 13, tzinfo=timezone.utc)
+AOI = {"type": "Polygon", "coordinates": [[[10, 45], [11, 45], [11, 46], [10, 46], [10, 45]]]}
+
+
+class Provider:
+    """A provider whose catalogue the test grows; records each window it was asked for."""
+
+    def __init__(self):
+        self.scenes = {}
+        self.starts = []
+        self.error = None
+
+    def publish(self, scene_id, when, cloud=10.0, provider="earth-search"):
+        self.scenes[scene_id] = catalog_scene(scene_id, when=when, cloud=cloud, provider=provider)
+
+    def __call__(self, definition, start):
+        self.starts.append(start)
+        if self.error:
+            raise self.error
+        return [s for s in self.scenes.values() if start is None or s.acq_date >= start]
+
+
+@pytest.fixture
+def env(tmp_path):
+    catalog, provider, clock = InMemoryCatalog(), Provider(), FakeClock(T0 + 30 * DAY)
+    service = SyncService(catalog, provider, clock=clock, options=SyncOptions(outdir=str(tmp_path)))
+    return catalog, provider, clock, service
+
+
+def save(catalog, name="s2", provider="earth-search"):
+    d = WatchDefinition(provider=provider, platforms=("Sentinel-2",), aoi=AOI, every=timedelta(hours=1),
+                        download=False)  # fmt: skip
+    catalog.save_search(name, d.to_json())
+
+
+def test_new_scenes_appearing_between_passes_are_picked_up_exactly_once(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.publish("a", T0)
+    provider.publish("b", T0 + DAY)
+    first = service.run_now("s2")
+    assert (first.status, first.result.report.new) == ("ok", 2)
+    provider.publish("c", T0 + 5 * DAY)
+    second = service.run_now("s2")
+    assert (second.result.report.found, second.result.report.new) == (3, 1)  # two again, in the overlap
+    assert provider.starts == [None, T0 + DAY - 2 * DAY]  # from the watermark minus the overlap
+    assert catalog.count() == 3
+    assert catalog.search_states()["s2"].watermark == T0 + 5 * DAY
+
+
+def test_a_scene_republished_inside_the_overlap_updates_its_row_and_is_not_duplicated(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.publish("a", T0)
+    provider.publish("b", T0 + DAY)
+    service.run_now("s2")
+    provider.publish("b", T0 + DAY, cloud=55.0)  # reprocessed: same id and acquisition time
+    again = service.run_now("s2")
+    assert (again.result.report.found, again.result.report.new) == (2, 0)
+    assert catalog.count() == 2
+    assert catalog.get_scene("earth-search", "b").cloudcover_percentage == 55.0
+
+
+def test_a_failing_search_backs_off_exponentially_and_commits_no_watermark(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.error = ProviderResponseError("503 from the provider")
+    outcome = service.run_scheduled("s2")
+    state = catalog.search_states()["s2"]
+    assert outcome.status == "failed" and "503" in state.last_error
+    assert (state.failures, state.watermark, state.next_run_at) == (1, None, clock.now() + timedelta(hours=1))
+    clock.advance(3600)
+    service.gate.blocked_until.clear()  # isolate the per-search backoff from the provider's
+    service.run_scheduled("s2")
+    assert catalog.search_states()["s2"].next_run_at == clock.now() + timedelta(hours=2)
+    clock.advance(3600)  # only half of the two-hour backoff has passed
+    service.gate.blocked_until.clear()
+    assert service.run_scheduled("s2").status == "skipped"
+    provider.error = None
+    provider.publish("a", T0)
+    assert service.run_now("s2").status == "ok"
+    assert catalog.search_states()["s2"].failures == 0
+
+
+def test_a_provider_outage_holds_back_every_search_of_that_provider_only(env):
+    catalog, provider, clock, service = env
+    save(catalog, "one")
+    save(catalog, "two")
+    save(catalog, "cdse", provider="copernicus")
+    provider.error = ProviderResponseError("connection refused")
+    assert service.run_scheduled("one").status == "failed"
+    skipped = service.run_scheduled("two")
+    assert skipped.status == "skipped" and "backing off" in skipped.detail
+    assert len(provider.starts) == 1  # the provider was not asked again
+    assert service.run_scheduled("cdse").status == "failed"  # another provider is still tried
+    clock.advance(61)
+    provider.error = None
+    assert service.run_scheduled("two").status == "ok"
+
+
+def test_an_auth_error_pauses_the_providers_searches_until_watch_run(env):
+    catalog, provider, clock, service = env
+    save(catalog, "one")
+    save(catalog, "two")
+    provider.error = AuthError("401: token refused")
+    paused = service.run_scheduled("one")
+    assert paused.status == "paused" and "eoharvest watch run one" in paused.detail
+    assert catalog.search_states()["one"].paused
+    clock.advance(30 * 86400)
+    assert service.run_scheduled("two").status == "skipped"
+    assert len(provider.starts) == 1
+    provider.error = None
+    assert service.run_now("two").status == "ok"  # an explicit run lifts the pause
+    assert service.run_scheduled("one").status == "ok"
+    assert catalog.search_states()["one"].paused is None
+
+
+def test_a_cancelled_pass_commits_nothing_and_the_next_pass_searches_the_same_window(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.publish("a", T0)
+    service.run_now("s2")
+    provider.publish("b", T0 + 3 * DAY)
+    before = catalog.search_states()["s2"]
+    assert service.run_now("s2", cancel_requested=lambda: True).status == "cancelled"
+    assert catalog.search_states()["s2"] == before
+    service.run_now("s2")
+    assert provider.starts[-1] == provider.starts[-2] == T0 - 2 * DAY
+    assert catalog.count() == 2
+
+
+def test_a_removed_search_is_skipped_by_the_scheduler(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    assert catalog.remove_search("s2") and not catalog.remove_search("s2")
+    assert service.run_scheduled("s2").status == "skipped"
