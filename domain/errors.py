@@ -15,6 +15,7 @@
     │   └── UnsafeURL (8)
     ├── CatalogError (9)                    the catalog cannot do what was asked
     │   └── CatalogBusy (9)
+    │       └── DaemonAlreadyRunning (9)    another daemon holds this catalog
     ├── UnsupportedEnvironment (10)         no SpatiaLite, catalog on a network filesystem, ...
     ├── DownloadError (cause's code, or 1)  reference API: one scene failed (scene_id, msg)
     └── DownloadCancelled (130)             the caller asked to stop
@@ -111,6 +112,10 @@ class CatalogError(EoharvestError):
 
 class CatalogBusy(CatalogError):
     """Another writer held the catalog for longer than the busy timeout."""
+
+
+class DaemonAlreadyRunning(CatalogBusy):
+    """Another ``eoharvest daemon`` holds this catalog's daemon lock."""
 
 
 class UnsupportedEnvironment(EoharvestError):

@@ -13,11 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from eoharvest.domain.errors import CatalogBusy
+from eoharvest.domain.errors import DaemonAlreadyRunning
 
-
-class DaemonAlreadyRunning(CatalogBusy):
-    """Another daemon holds the catalog's daemon lock (exit code 9, like every CatalogBusy)."""
+__all__ = ["DaemonAlreadyRunning", "DaemonLock", "holder", "lock_path"]
 
 
 def lock_path(catalog_path: Path | str) -> Path:
