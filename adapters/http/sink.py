@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import BinaryIO, Callable
 
 from eoharvest.adapters.http.hashing import MultiHasher
 
 _DONE = object()
+MAX_HOLD_SECONDS = 0.25
 
 
 class _Stage:
@@ -42,8 +44,9 @@ class PipelinedSink:
 
     Leaving the block waits until every byte is written and hashed, closes the file, and
     re-raises a write error (e.g. ENOSPC), which then takes precedence over whatever
-    interrupted the transfer. Bytes are handed over in ~1 MiB blocks, so the threads switch
-    (and pass the GIL) about once per MiB instead of once per socket read.
+    interrupted the transfer. Bytes are handed over in ~1 MiB blocks (or every 0.25 s on a slow
+    link), so the threads switch (and pass the GIL) about once per MiB instead of once per
+    socket read.
     """
 
     def __init__(self, out: BinaryIO, hasher: MultiHasher, max_pending: int = 4, batch: int = 1 << 20) -> None:
@@ -51,6 +54,7 @@ class PipelinedSink:
         self._batch = batch
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._handed_at = time.monotonic()
         self._writer = _Stage("eoharvest-write", out.write, max_pending)
         self._hasher = _Stage("eoharvest-hash", hasher.update, max_pending)
 
@@ -64,13 +68,15 @@ class PipelinedSink:
             raise self._writer.error
         self._pending.append(chunk)
         self._pending_size += len(chunk)
-        if self._pending_size >= self._batch:
+        # A slow transfer still reaches the disk a few times a second (resumable after a crash).
+        if self._pending_size >= self._batch or time.monotonic() - self._handed_at >= MAX_HOLD_SECONDS:
             self._hand_over()
 
     def _hand_over(self) -> None:
         if self._pending:
             block = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
             self._pending, self._pending_size = [], 0
+            self._handed_at = time.monotonic()
             self._writer.queue.put(block)
             self._hasher.queue.put(block)
 
