@@ -26,6 +26,11 @@ PLATFORM_ALIASES: dict[str, tuple[str, ...]] = {
     "SkySat": ("SkySatCollect", "SkySatScene"),
     "RapidEye": ("REOrthoTile", "REScene"),
     "NAIP": (),
+    "SMOS": (),
+    "ENVISAT": ("Envisat", "MERIS", "ASAR"),
+    "COP-DEM": ("Copernicus DEM", "DEM"),
+    "CCM": ("Copernicus Contributing Missions",),
+    "GLOBAL-MOSAICS": ("Sentinel Global Mosaics", "S2 Global Mosaics"),
 }
 
 

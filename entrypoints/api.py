@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eoharvest.adapters.providers.cdse_query import COLLECTIONS as CDSE_COLLECTIONS
 from eoharvest.adapters.providers.stac_collections import FLAVOURS
 from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSensorAPI
 from eoharvest.application.registry import SensorRegistry
@@ -84,7 +85,7 @@ class Copernicus(_ProviderAPI):
     """
 
     provider_name = "copernicus"
-    PLATFORMS = ("Sentinel-1", "Sentinel-2", "Sentinel-3", "Sentinel-5P", "Sentinel-6")
+    PLATFORMS = tuple(CDSE_COLLECTIONS)
 
     def __init__(
         self,

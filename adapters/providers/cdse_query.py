@@ -30,11 +30,16 @@ COLLECTIONS: dict[str, str] = {
     "Landsat-5": "LANDSAT-5",
     "Landsat-7": "LANDSAT-7",
     "Landsat-8": "LANDSAT-8",
+    "SMOS": "SMOS",
+    "ENVISAT": "ENVISAT",
+    "COP-DEM": "COP-DEM",
+    "CCM": "CCM",
+    "GLOBAL-MOSAICS": "GLOBAL-MOSAICS",
 }
 # Collections whose Attributes(...) list a cloudCover DoubleAttribute (S2, S3 OLCI/SLSTR).
 CLOUD_ATTRIBUTE = frozenset({"Sentinel-2", "Sentinel-3"})
 # Radar, atmosphere and altimetry: no cloud cover at all; a cloud filter is ignored for them.
-NO_CLOUD = frozenset({"Sentinel-1", "Sentinel-5P", "Sentinel-6"})
+NO_CLOUD = frozenset({"Sentinel-1", "Sentinel-5P", "Sentinel-6", "SMOS", "COP-DEM", "GLOBAL-MOSAICS"})
 
 _PRODUCT_TYPE_PLATFORM = (
     (re.compile(r"^S2MSI"), "Sentinel-2"),
