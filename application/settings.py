@@ -47,6 +47,9 @@ class HttpSettings:
     # refused; a provider configured on loopback or a LAN may hand them out.
     allow_private_targets: bool = False
     ca_bundle: str | None = None
+    # A proxy for every request (EOHARVEST_PROXY). HTTPS_PROXY and .netrc are deliberately not
+    # picked up implicitly (trust_env=False), so credentials never travel by accident.
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,15 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     /usr/bin/python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 spec="$ROOT"
 [ -n "$EXTRAS" ] && spec="$ROOT[$EXTRAS]"
+log="$VENV/pip-install.log"
 # Strict editable install: the layer folders map into eoharvest.* and tools like import-linter
-# can see them; re-run after adding a module (scripts/test.sh always does).
-"$VENV/bin/python" -m pip install -q -e "$spec" --config-settings editable_mode=strict
+# can see them; re-run after adding a module (scripts/test.sh always does). pip's chatter goes to
+# a log, shown only if the install fails.
+if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
+       && "$VENV/bin/python" -m pip install -q -e "$spec" --config-settings editable_mode=strict; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "eoharvest setup: pip install failed (full log: $log)" >&2
+    exit 1
+fi

@@ -23,6 +23,7 @@ def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = 
         follow_redirects=False,
         trust_env=False,
         verify=settings.ca_bundle or True,
+        proxy=settings.proxy or None,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),

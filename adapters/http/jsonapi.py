@@ -82,9 +82,13 @@ class JsonApi:
             delay = self.policy.delay(attempt, retry_after, self._rng)
             elapsed = self.clock.monotonic() - started
             if not self.policy.allows(attempt, elapsed, delay):
+                hint = (
+                    "cannot connect: check the network, the provider's URL in the settings, and set EOHARVEST_PROXY if you need a proxy"
+                    if reason in ("ConnectError", "ConnectTimeout")
+                    else "the provider may be down or rate-limiting; try again later"
+                )
                 raise RetryExhausted(
-                    f"{self.provider}: {method} {self._show(url)} failed {attempt} times; last: {reason}",
-                    hint="the provider may be down or rate-limiting; try again later",
+                    f"{self.provider}: {method} {self._show(url)} failed {attempt} times; last: {reason}", hint=hint
                 )
             log.warning("%s: %s %s: %s; retrying in %.1f s", self.provider, method, self._show(url), reason, delay)
             self.clock.sleep(delay)
