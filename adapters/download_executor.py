@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,14 +20,13 @@ from eoharvest.adapters.download_reconcile import reconcile_directory
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.http.hashing import file_digest
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
-from eoharvest.application.download_plan import AvailableFile, plan_scene
+from eoharvest.application.download_plan import ARCHIVE_SUFFIXES, AvailableFile, plan_scene
 from eoharvest.domain.errors import DownloadCancelled, InsufficientSpace
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
 from eoharvest.domain.redaction import redact
 
 log = logging.getLogger("eoharvest.download")
 
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 ARCHIVE_TYPES = ("application/zip", "application/x-zip-compressed", "application/x-tar", "application/gzip")
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -61,6 +61,8 @@ class SceneDownloadExecutor:
         self.keep_archives = keep_archives
         self.archive_limits = archive_limits
         self.progress = progress
+        self._locks_guard = threading.Lock()
+        self._product_locks: dict[str, threading.Lock] = {}
 
     def fetch(
         self,
@@ -80,6 +82,16 @@ class SceneDownloadExecutor:
         defaults to the executor's own callback)."""
         progress = progress or self.progress
         scene_dir = Path(outdir) / safe_filename(scene.product_key or scene.scene_id, what="product name")
+        # One product at a time per directory: the same product found at two providers must
+        # not be planned twice and fetched into the same files concurrently.
+        with self._product_lock(scene_dir):
+            return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, progress)
+
+    def _product_lock(self, scene_dir: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._product_locks.setdefault(str(scene_dir), threading.Lock())
+
+    def _fetch_product(self, scene, descriptors, scene_dir, overwrite, stopped_func, progress):  # type: ignore[no-untyped-def]
         reconcile_directory(scene_dir)
         plan = plan_scene(scene, descriptors, self._available(scene), exists=os.path.exists, overwrite=overwrite)
         if plan.nothing_to_fetch and plan.reuse:
@@ -110,6 +122,7 @@ class SceneDownloadExecutor:
             checksums=descriptor.checksums,
             media_type=descriptor.media_type,
             provider=scene.provider,
+            refresh_url=descriptor.refresh_url,
         )
         validate = (lambda part: verify_archive(part, limits=self.archive_limits)) if archive else None
         try:

@@ -2,11 +2,11 @@
 
 Rules (dedup across providers, by product key):
 * ``overwrite`` fetches everything again.
-* A verified copy of the product from **another** provider counts as "already in the archive":
-  nothing is fetched (the same product from Earth Search, Planetary Computer and CDSE is one
-  product).
-* From the **same** provider, files already verified are reused and only the missing ones are
-  fetched (asking for more assets later fetches just those).
+* A verified **whole-product archive** of the product (a zip/tar from any provider) stands in
+  for everything: nothing is fetched (the same product from Earth Search, Planetary Computer
+  and CDSE is one product).
+* Otherwise files are matched by name: verified copies are reused, whichever provider fetched
+  them, and only the missing ones are fetched (asking for more assets later fetches just those).
 * A catalog record whose file is gone from disk does not count: the file is fetched again.
 """
 
@@ -18,6 +18,9 @@ from typing import Callable, Sequence
 
 from eoharvest.application.catalog_queries import AvailableFileRecord as AvailableFile
 from eoharvest.domain.models import DownloadDescriptor, Scene
+
+#: Names of files that hold a whole product (a SAFE zip, a Landsat tar bundle).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,10 @@ def plan_scene(
     if overwrite:
         return ScenePlan((), tuple(descriptors))
     present = [f for f in available if exists(f.path)]
-    foreign = [f for f in present if f.provider != scene.provider]
-    if foreign:
-        return ScenePlan(tuple(f.path for f in foreign), ())
-    own = {PurePath(f.name).name: f.path for f in present}
-    reuse = tuple(own[d.filename] for d in descriptors if d.filename in own)
-    fetch = tuple(d for d in descriptors if d.filename not in own)
+    whole = [f for f in present if f.name.lower().endswith(ARCHIVE_SUFFIXES)]
+    if whole:
+        return ScenePlan(tuple(f.path for f in whole), ())
+    by_name = {PurePath(f.name).name: f.path for f in present}
+    reuse = tuple(by_name[d.filename] for d in descriptors if d.filename in by_name)
+    fetch = tuple(d for d in descriptors if d.filename not in by_name)
     return ScenePlan(reuse, fetch)

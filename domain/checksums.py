@@ -29,7 +29,9 @@ _ALIASES = {
 
 def normalise_algorithm(name: str) -> str:
     lowered = name.strip().lower()
-    return _ALIASES.get(lowered, lowered.replace("-", ""))
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    return Checksum.usable(lowered, "1").algorithm  # type: ignore[union-attr]
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:

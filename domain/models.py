@@ -40,7 +40,15 @@ class Checksum:
             int(cleaned, 16)
         except ValueError:
             return None
-        return Checksum(algorithm.strip().lower().replace("-", ""), cleaned, source)
+        return Checksum(_algorithm_name(algorithm), cleaned, source)
+
+
+def _algorithm_name(name: str) -> str:
+    """hashlib-style names: ``SHA-256`` -> ``sha256``, ``SHA3-256`` -> ``sha3_256``."""
+    lowered = name.strip().lower()
+    if lowered.startswith("sha3"):
+        return "sha3_" + lowered[4:].lstrip("-_")
+    return lowered.replace("-", "").replace("_", "")
 
 
 DownloaderFactory = Callable[..., Any]
@@ -180,6 +188,8 @@ class DownloadDescriptor:
     size: int | None = None
     checksums: tuple[Checksum, ...] = ()
     media_type: str | None = None
+    #: for signed links: returns a freshly signed URL when the signed one is refused
+    refresh_url: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checksums", tuple(self.checksums))

@@ -55,10 +55,11 @@ class Services:
 
     # -- shared resources ----------------------------------------------------------------
     def http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = make_client(self.settings.http, transport=self.transport)
-            self._closers.append(self._client.close)
-        return self._client
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings.http, transport=self.transport)
+                self._closers.append(self._client.close)
+            return self._client
 
     def catalog(self) -> Any:
         """The catalog repository, opened (and migrated) on first use."""

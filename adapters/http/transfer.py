@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 import random
 import re
-from dataclasses import dataclass
+import socket
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from eoharvest.adapters.http.auth import NoAuth
 from eoharvest.adapters.http.guard import UrlGuard
-from eoharvest.adapters.http.hashing import MultiHasher
+from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
 from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
 from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.adapters.http.sink import PipelinedSink
@@ -57,6 +60,20 @@ class FetchSpec:
     checksums: tuple[Checksum, ...] = ()
     media_type: str | None = None
     provider: str = ""
+    #: gives a freshly signed URL (Planetary Computer SAS) when the signed one was refused
+    refresh_url: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def verifiable(self) -> tuple[Checksum, ...]:
+        """The checksums this engine can compute (others are only informative)."""
+        return tuple(c for c in self.checksums if c.algorithm in supported_algorithms())
+
+
+def url_identity(url: str) -> str:
+    """The URL without query or fragment: what a partial download is a prefix of. Signed links
+    differ only in their query (tokens, expiry), and tokens must never be written to disk."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,39 @@ def _peek(response: httpx.Response) -> bytes:
     return b""
 
 
+class _CancelWatchdog:
+    """Closes the response when ``stopped()`` turns true, so a read stalled inside the socket
+    is interrupted at once instead of after the read timeout."""
+
+    POLL = 0.2
+
+    def __init__(self, stopped: Callable[[], bool], response: httpx.Response) -> None:
+        self.fired = False
+        self._done = threading.Event()
+        self._stopped = stopped
+        self._response = response
+        self._thread = threading.Thread(target=self._run, name="eoharvest-cancel", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.POLL):
+            if self._stopped():
+                self.fired = True
+                # close() alone does not wake a thread blocked in recv(); shutdown() does.
+                stream = self._response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class _Transient(Exception):
     """An attempt failed in a way another attempt may fix."""
 
@@ -105,6 +155,11 @@ class _Counts:
     attempts: int = 0
     resumes: int = 0
     restarts: int = 0
+    resigned: bool = False
+
+
+class _Resign(Exception):
+    """A signed link was refused (expired token): sign it again, once per fetch."""
 
 
 @dataclass(frozen=True)
@@ -155,13 +210,41 @@ class TransferEngine:
         ProviderResponseError, UnsafeURL, InsufficientSpace or DownloadCancelled.
         """
         if spec.dest.exists() and not overwrite:
-            return FetchOutcome(spec.dest, spec.dest.stat().st_size, None, None, skipped=True)
+            existing = self._check_existing(spec, validate)
+            if existing is not None:
+                return existing
         part = PartFile(spec.dest)
         part.lock()
         try:
             return self._fetch_locked(spec, part, stopped or (lambda: False), progress, validate)
         finally:
             part.unlock()
+
+    def _check_existing(self, spec: FetchSpec, validate: Validator | None) -> FetchOutcome | None:
+        """An existing final file counts only if it passes the same checks as a new download;
+        one that does not (truncated, changed, corrupt) is removed and fetched again."""
+        size = spec.dest.stat().st_size
+        problem = None
+        if spec.size is not None and size != spec.size:
+            problem = f"{size} bytes instead of {spec.size}"
+        digests: dict[str, str] = {}
+        if problem is None:
+            hasher = MultiHasher(c.algorithm for c in spec.verifiable)
+            hasher.update_from_file(spec.dest, size)
+            digests = hasher.hexdigests()
+            bad = [c.algorithm for c in spec.verifiable if digests.get(c.algorithm) != c.value]
+            problem = f"{bad[0]} does not match" if bad else None
+        if problem is None and validate is not None:
+            try:
+                validate(spec.dest)
+            except EoharvestError as exc:
+                problem = str(exc)
+        if problem is not None:
+            log.warning("%s exists but fails verification (%s); fetching it again", spec.dest, problem)
+            spec.dest.unlink()
+            return None
+        verified = next((f"{c.algorithm}:{c.source}" for c in spec.verifiable), None)
+        return FetchOutcome(spec.dest, size, digests.get("sha256") or file_digest(spec.dest), verified, skipped=True)
 
     # -- the retry loop ------------------------------------------------------------------
     def _fetch_locked(self, spec, part, stopped, progress, validate) -> FetchOutcome:  # type: ignore[no-untyped-def]
@@ -186,6 +269,11 @@ class TransferEngine:
                     return FetchOutcome(
                         path, size, sha256, verified, False, counts.attempts, counts.resumes, counts.restarts
                     )
+                except _Resign:
+                    counts.resigned = True
+                    spec = replace(spec, url=spec.refresh_url())
+                    log.info("%s: the signed link was refused; signed it again", spec.dest.name)
+                    continue
                 except _Transient as failure:
                     elapsed = self.clock.monotonic() - started
                     delay = 0.0 if failure.immediate else self.policy.delay(
@@ -211,7 +299,7 @@ class TransferEngine:
         if (
             existing is not None
             and part.size() > 0
-            and existing.url == spec.url
+            and existing.url == url_identity(spec.url)
             and existing.expected_size == spec.size
             and existing.checksums == expected
         ):
@@ -219,7 +307,7 @@ class TransferEngine:
         if part.size() > 0:
             log.info("%s: discarding a partial that belongs to another request", spec.dest.name)
             part.truncate()
-        sidecar = Sidecar(url=spec.url, expected_size=spec.size, checksums=expected, provider=spec.provider)
+        sidecar = Sidecar(url=url_identity(spec.url), expected_size=spec.size, checksums=expected, provider=spec.provider)
         part.save_sidecar(sidecar)
         return sidecar
 
@@ -229,7 +317,7 @@ class TransferEngine:
         headers = {"Accept-Encoding": "identity"}
         if offset > 0:
             validator = sidecar.strong_etag or (sidecar.last_modified if not sidecar.etag else None)
-            if validator is None and not spec.checksums:
+            if validator is None and not spec.verifiable:
                 # Without a validator or a checksum nothing could tell a stale prefix apart.
                 part.truncate()
                 offset = 0
@@ -245,6 +333,8 @@ class TransferEngine:
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc) from None
         try:
+            if response.status_code in (401, 403) and spec.refresh_url is not None and not counts.resigned:
+                raise _Resign()
             offset, total = self._interpret_status(spec, part, sidecar, response, offset, counts)
             # Hash in-stream; only a resumed prefix is read back from disk.
             hasher = MultiHasher(c.algorithm for c in spec.checksums)
@@ -339,6 +429,7 @@ class TransferEngine:
         window_start = self.clock.monotonic()
         window_bytes = 0
         first = True
+        watchdog = _CancelWatchdog(stopped, response)
         try:
             with PipelinedSink(part.open_for_append(), hasher) as sink:
                 # No re-chunking: bytes are written as they arrive, so a reset loses nothing.
@@ -370,8 +461,14 @@ class TransferEngine:
                     hint="free some space; the partial download is kept and will resume",
                 ) from None
             raise
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.StreamClosed) as exc:
+            if watchdog.fired:
+                raise DownloadCancelled(f"download of {spec.dest.name} cancelled; the partial is kept for resuming") from None
             raise _Transient(f"transfer interrupted after {written} bytes: {type(exc).__name__}", cause=exc) from None
+        finally:
+            watchdog.stop()
+        if watchdog.fired:
+            raise DownloadCancelled(f"download of {spec.dest.name} cancelled; the partial is kept for resuming")
         if first and offset == 0 and total:
             raise _Transient("empty body")
         if total is not None and offset + written < total:

@@ -28,21 +28,23 @@ class SasSigner:
         self._tokens: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.fetches = 0
 
-    def __call__(self, href: str) -> str:
+    def __call__(self, href: str, *, fresh: bool = False) -> str:
+        """``href`` signed with the container's SAS token; ``fresh`` fetches a new token even if
+        the cached one has not expired (after the blob service refused it)."""
         parts = urlsplit(href)
         host = parts.hostname or ""
         if not host.endswith(".blob.core.windows.net") or "sig=" in parts.query:
             return href  # not an Azure blob, or already signed
         account = host.split(".", 1)[0]
         container = parts.path.lstrip("/").split("/", 1)[0]
-        token = self._token(account, container)
+        token = self._token(account, container, fresh)
         return f"{href}{'&' if parts.query else '?'}{token}"
 
-    def _token(self, account: str, container: str) -> str:
+    def _token(self, account: str, container: str, fresh: bool = False) -> str:
         key = (account, container)
         with self._lock:
             cached = self._tokens.get(key)
-            if cached and cached[1] - self.clock.now() > REFRESH_MARGIN:
+            if cached and not fresh and cached[1] - self.clock.now() > REFRESH_MARGIN:
                 return cached[0]
             data: Any = self.api.get(f"{self.sas_url}/token/{account}/{container}")
             self.fetches += 1

@@ -93,7 +93,12 @@ class StacSource:
                 log.warning("%s: asset %s of %s is only on S3 (requester pays); skipped", self.name, key, scene.scene_id)
                 continue
             if self.signer is not None:
-                descriptor = _with_url(descriptor, self.signer(descriptor.url))
+                unsigned, signer = descriptor.url, self.signer
+                descriptor = replace(
+                    descriptor,
+                    url=signer(unsigned),
+                    refresh_url=lambda href=unsigned: signer(href, fresh=True),  # type: ignore[call-arg]
+                )
             descriptors.append(descriptor)
         if not descriptors:
             raise ProviderResponseError(
@@ -200,7 +205,12 @@ class StacSource:
                 # Merge the original query with the link body: Earth Search's merge:false bodies
                 # carry only the token and would silently drop the filters (§8.2).
                 base = json.loads(request.body) if request.body else {}
-                merged = {**base, **(link.get("body") or {})}
+                extra = link.get("body") or {}
+                if not isinstance(extra, Mapping):
+                    raise ProviderResponseError(
+                        f"{self.name}: next link body is not a JSON object: {str(extra)[:80]!r}"
+                    )
+                merged = {**base, **extra}
                 return PageRequest("POST", href, json.dumps(merged, sort_keys=True))
             return PageRequest("GET", href)
         return None
@@ -211,6 +221,3 @@ def _outside_requested_platforms(scene: Scene, query: SearchQuery) -> bool:
         return False
     return scene.platformname in PLATFORM_ALIASES and scene.platformname not in query.platforms
 
-
-def _with_url(descriptor: DownloadDescriptor, url: str) -> DownloadDescriptor:
-    return replace(descriptor, url=url)

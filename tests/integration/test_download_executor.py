@@ -74,8 +74,8 @@ def test_a_second_run_and_another_provider_reuse_the_verified_copy(tmp_path):
     ex = executor(files, catalog)
     ex.fetch(scene, [desc("visual.tif", TIF)], str(tmp_path))
     again = ex.fetch(scene, [desc("visual.tif", TIF)], str(tmp_path))
-    other = make_scene("S2B_MSIL2A_T1", provider="copernicus", product_key="S2B_MSIL2A_T1")
-    cross = ex.fetch(other, [desc("S2B_MSIL2A_T1.zip", b"zip")], str(tmp_path))
+    other = make_scene("S2B_MSIL2A_T1", provider="planetary-computer", product_key="S2B_MSIL2A_T1")
+    cross = ex.fetch(other, [desc("visual.tif", TIF)], str(tmp_path))
     assert again.skipped and cross.skipped
     assert files.hits == ["visual.tif"]
 
@@ -116,3 +116,20 @@ def test_hostile_file_names_from_providers_are_refused(tmp_path):
     with pytest.raises(UnsafeFilename):
         executor(Files({})).fetch(scene, [DownloadDescriptor("http://127.0.0.1:1/x", "../../.bashrc")], str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_product_from_two_providers_at_once_is_fetched_once(tmp_path):
+    import threading
+
+    files = Files({"visual.tif": TIF})
+    ex = executor(files, InMemoryCatalog())
+    scenes = [make_scene(f"S2B_T1_{p}", provider=p, product_key="S2B_MSIL2A_T1") for p in ("earth-search", "planetary-computer")]
+    results = []
+    threads = [threading.Thread(target=lambda s=s: results.append(ex.fetch(s, [desc("visual.tif", TIF)], str(tmp_path))))
+               for s in scenes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(r.skipped for r in results) == [False, True]
+    assert files.hits == ["visual.tif"]

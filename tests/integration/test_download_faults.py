@@ -340,3 +340,17 @@ def test_t14_canary_secrets_never_appear_in_logs_or_errors(fault_server_factory,
     assert tokens.token not in text
     for sidecar in tmp_path.glob("*.json"):
         assert tokens.token not in sidecar.read_text()
+
+
+def test_cancelling_interrupts_a_stalled_read_at_once(fault_server, tmp_path):
+    from eoharvest.domain.errors import DownloadCancelled
+
+    (name,) = add_files(fault_server, 1)
+    fault_server.script(name, ["stall:seconds=20"])
+    engine, client = make_engine(read_timeout=15.0)
+    deadline = time.monotonic() + 0.5
+    started = time.monotonic()
+    with client, pytest.raises(DownloadCancelled):
+        engine.fetch(spec_for(fault_server, name, tmp_path), stopped=lambda: time.monotonic() > deadline)
+    assert time.monotonic() - started < 0.5 + 1.0
+    assert (tmp_path / f"{name}.part").stat().st_size > 0

@@ -196,3 +196,14 @@ def test_an_expiring_sas_token_is_refreshed():
     signer(href)
     signer(href)
     assert signer.fetches == 2
+
+
+def test_a_next_link_body_that_is_not_an_object_is_a_provider_response_error():
+    page = load("stac_earth_search", "04_search_two_collections_point_page1.json")
+    page["links"][0]["body"] = "token=abc"
+    api = JsonApi(httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=page))),
+                  guard=UrlGuard(allow_private=True, resolver=lambda h, p: ["93.184.216.34"]), provider="stac")
+    src = StacSource(api, ES, name="earth-search")
+    src._conformance = frozenset()
+    with pytest.raises(ProviderResponseError, match="not a JSON object"):
+        src.search_page(SearchQuery.create(platforms=("Sentinel-2",)), PageRequest("POST", f"{ES}/search", "{}"))

@@ -285,11 +285,46 @@ def test_cancellation_keeps_the_partial_for_resuming(tmp_path):
     assert outcome.path.read_bytes() == BODY and outcome.resumes == 1
 
 
-def test_an_existing_final_file_is_skipped_unless_overwrite(tmp_path):
+def test_an_existing_verified_final_file_is_skipped_unless_overwrite(tmp_path):
     s = spec(tmp_path)
-    s.dest.write_bytes(b"already here")
-    assert engine_for(Origin()).fetch(s).skipped
-    assert engine_for(Origin()).fetch(s, overwrite=True).path.read_bytes() == BODY
+    s.dest.write_bytes(BODY)
+    origin = Origin()
+    outcome = engine_for(origin).fetch(s)
+    assert outcome.skipped and outcome.sha256 == SHA256 and origin.requests == []
+    assert engine_for(origin).fetch(s, overwrite=True).path.read_bytes() == BODY
+    assert len(origin.requests) == 1
+
+
+@pytest.mark.parametrize("content", [b"truncated", BODY[:-1] + b"X"])
+def test_an_existing_final_file_that_fails_verification_is_fetched_again(tmp_path, content):
+    s = spec(tmp_path)
+    s.dest.write_bytes(content)
+    outcome = engine_for(Origin()).fetch(s)
+    assert not outcome.skipped and s.dest.read_bytes() == BODY
+
+
+def test_a_partial_of_a_signed_link_resumes_after_the_token_changed(tmp_path):
+    origin = Origin(["cut@30000"])
+    s = spec(tmp_path, url="http://127.0.0.1:1/file?sig=CANARY-SIG-1")
+    with pytest.raises(RetryExhausted):
+        engine_for(origin, policy=RetryPolicy(max_attempts=1)).fetch(s)
+    sidecar = (tmp_path / "scene.zip.part.json").read_text()
+    assert "CANARY-SIG-1" not in sidecar  # tokens never reach the disk
+    again = engine_for(origin).fetch(spec(tmp_path, url="http://127.0.0.1:1/file?sig=CANARY-SIG-2"))
+    assert again.resumes == 1 and again.path.read_bytes() == BODY
+
+
+def test_a_refused_signed_link_is_signed_again_once(tmp_path):
+    origin = Origin(["status:403"])
+    signed = []
+
+    def resign():
+        signed.append(1)
+        return "http://127.0.0.1:1/file?sig=fresh"
+
+    outcome = engine_for(origin).fetch(spec(tmp_path, url="http://127.0.0.1:1/file?sig=old", refresh_url=resign))
+    assert signed == [1] and outcome.path.read_bytes() == BODY
+    assert origin.requests[-1].url.query == b"sig=fresh"
 
 
 def test_a_failing_validator_discards_the_bytes(tmp_path):

@@ -16,9 +16,19 @@ def test_with_nothing_in_the_archive_everything_is_fetched():
     assert p.fetch == (VISUAL, B04) and p.reuse == ()
 
 
-def test_a_copy_from_another_provider_means_nothing_is_fetched():
-    p = plan([AvailableFile("/a/S2B_MSIL2A_X/S2B_MSIL2A_X.zip", "copernicus", "S2B_MSIL2A_X.zip")])
-    assert p.nothing_to_fetch and p.reuse == ("/a/S2B_MSIL2A_X/S2B_MSIL2A_X.zip",)
+def test_a_whole_product_archive_from_another_provider_means_nothing_is_fetched():
+    p = plan([AvailableFile("/a/S2B_MSIL2A_X/S2B_MSIL2A_X.SAFE.zip", "copernicus", "S2B_MSIL2A_X.SAFE.zip")])
+    assert p.nothing_to_fetch and p.reuse == ("/a/S2B_MSIL2A_X/S2B_MSIL2A_X.SAFE.zip",)
+
+
+def test_another_providers_copy_of_a_different_asset_does_not_stand_in_for_the_one_asked():
+    p = plan([AvailableFile("/a/S2B_MSIL2A_X/TCI.tif", "planetary-computer", "TCI.tif")])
+    assert p.fetch == (VISUAL, B04) and p.reuse == ()
+
+
+def test_the_same_asset_name_from_another_provider_is_reused():
+    p = plan([AvailableFile("/a/S2B_MSIL2A_X/visual.tif", "planetary-computer", "visual.tif")])
+    assert p.fetch == (B04,) and p.reuse == ("/a/S2B_MSIL2A_X/visual.tif",)
 
 
 def test_from_the_same_provider_only_missing_files_are_fetched():
@@ -27,7 +37,7 @@ def test_from_the_same_provider_only_missing_files_are_fetched():
 
 
 def test_a_record_whose_file_is_gone_does_not_count():
-    p = plan([AvailableFile("/gone/visual.tif", "copernicus", "visual.tif")], exists=lambda p: False)
+    p = plan([AvailableFile("/gone/visual.tif", "earth-search", "visual.tif")], exists=lambda p: False)
     assert p.fetch == (VISUAL, B04)
 
 

@@ -82,3 +82,8 @@ def test_download_result_and_failed_download_follow_the_reference():
     assert failed.error.args == ("network down",)
     assert "network down" in failed.format()
     assert "network down" in repr(failed)
+
+
+@pytest.mark.parametrize("name, expected", [("SHA3-256", "sha3_256"), ("sha-256", "sha256"), ("MD5", "md5"), ("BLAKE3", "blake3")])
+def test_checksum_algorithm_names_follow_hashlib(name, expected):
+    assert Checksum.usable(name, "ab12").algorithm == expected
