@@ -405,17 +405,23 @@ def extract_archive(
     expected_members: Iterable[str] | None = None,
     overwrite: bool = False,
     staging_parent: str | os.PathLike[str] | None = None,
+    verified: bool = False,
 ) -> list[Path]:
     """Safely extract ``path`` into ``dest_dir``; return the extracted file paths in archive order.
 
-    Inspects and verifies first (see ``verify_archive``), checks free space, extracts into a
+    Inspects and verifies first (see ``verify_archive``; with ``verified=True``, because the
+    caller just ran ``verify_archive`` on these bytes, only the cheap inspection is repeated and
+    the member CRCs are still checked while extracting), checks free space, extracts into a
     fresh ``.staging-*`` directory in ``staging_parent`` (default: ``dest_dir``, which must be on
     the same filesystem), creating every file with ``open(..., 'xb')`` after a containment
     check, then renames the top-level entries into ``dest_dir``. An existing entry is an
     InputError unless ``overwrite``. On any failure the staging directory is removed and
     ``dest_dir`` is left as it was; a full disk raises InsufficientSpace.
     """
-    report = verify_archive(path, expected_members=expected_members, limits=limits)
+    if verified and expected_members is None:
+        report = inspect_archive(path, limits)
+    else:
+        report = verify_archive(path, expected_members=expected_members, limits=limits)
     dest = Path(dest_dir)
     tops = list(dict.fromkeys(m.name.split("/", 1)[0] for m in report.members))
     created = not dest.exists()

@@ -133,7 +133,8 @@ class SceneDownloadExecutor:
             files = [str(dest)]
             kept: str | None = None
             if archive:
-                extracted = extract_archive(dest, scene_dir, limits=self.archive_limits, overwrite=True)
+                # The engine verified these bytes before the rename (validate); don't do it twice.
+                extracted = extract_archive(dest, scene_dir, limits=self.archive_limits, overwrite=True, verified=True)
                 files = [str(p) for p in extracted]
                 if self.keep_archives:
                     kept = str(dest)
