@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from eoharvest.domain.checksums import from_multihash
-from eoharvest.domain.errors import ProviderResponseError
+from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, DownloadDescriptor, Scene
 from eoharvest.domain.platforms import PLATFORM_ALIASES, canonical_platform
@@ -16,12 +17,19 @@ from eoharvest.domain.product_keys import product_key, scene_key
 from eoharvest.domain.query import parse_datetime
 from eoharvest.domain.urls import resolve_link
 
+log = logging.getLogger("eoharvest.stac")
+
 NON_DATA_ROLES = frozenset({"thumbnail", "overview", "metadata", "tiles", "visual-preview", "rendered_preview"})
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """Provider JSON is data: a member that should be an object but is not counts as empty."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def item_product_key(item: Mapping[str, Any]) -> str:
     """ESA/USGS product name from the item's properties, never from provider-specific ids (§10)."""
-    props = item.get("properties") or {}
+    props = _mapping(item.get("properties"))
     for field in ("s2:product_uri", "s1:product_identifier", "landsat:product_id"):
         value = props.get(field)
         if isinstance(value, str) and value:
@@ -31,7 +39,7 @@ def item_product_key(item: Mapping[str, Any]) -> str:
 
 def item_platform(item: Mapping[str, Any], fallback: str | None) -> str:
     """Canonical platform from ``platform`` (``sentinel-2a``, ``landsat-8``) or ``constellation``."""
-    props = item.get("properties") or {}
+    props = _mapping(item.get("properties"))
     for value in (props.get("platform"), props.get("constellation")):
         if isinstance(value, str) and value:
             text = value.strip()
@@ -49,21 +57,20 @@ def scene_from_stac_item(
     item: Mapping[str, Any], *, provider: str, base_url: str, platform: str | None = None
 ) -> Scene:
     """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use (B-29)."""
-    if not isinstance(item, Mapping) or not item.get("id"):
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), (str, int)) or item.get("id") in ("", True):
         raise ProviderResponseError(f"{provider}: STAC item without an id")
-    props = item.get("properties") or {}
+    props = _mapping(item.get("properties"))
     when = props.get("datetime") or props.get("start_datetime")
     try:
         acquired = parse_datetime(when, name="item datetime") if when else None
     except Exception:  # noqa: BLE001 - a bad date loses the date, not the item
         acquired = None
-    geometry = item.get("geometry")
-    footprint = Footprint.from_geojson(geometry) if geometry else None
+    footprint = _footprint(item.get("geometry"), provider, item["id"])
     cloud = _cloud(props.get("eo:cloud_cover"))
     links = [
-        resolve_link(_item_url(item, base_url), asset["href"])
-        for asset in (item.get("assets") or {}).values()
-        if isinstance(asset, Mapping) and asset.get("href")
+        resolve_link(_item_url(item, base_url), str(asset["href"]))
+        for asset in _mapping(item.get("assets")).values()
+        if isinstance(asset, Mapping) and isinstance(asset.get("href"), str) and asset["href"]
     ]
     name = item_product_key(item)
     return Scene(
@@ -81,6 +88,17 @@ def scene_from_stac_item(
     )
 
 
+def _footprint(geometry: Any, provider: str, item_id: Any) -> Footprint | None:
+    """The item's geometry; an unreadable one is dropped (B-31), the item is kept."""
+    if not geometry:
+        return None
+    try:
+        return Footprint.from_geojson(geometry)
+    except (InputError, Exception):  # noqa: BLE001 - shapely raises several types on junk
+        log.warning("%s: item %s has an unreadable geometry; kept without footprint", provider, item_id)
+        return None
+
+
 def _cloud(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -92,15 +110,16 @@ def _cloud(value: Any) -> float | None:
 
 
 def _item_url(item: Mapping[str, Any], base_url: str) -> str:
-    for link in item.get("links") or []:
-        if isinstance(link, Mapping) and link.get("rel") == "self" and link.get("href"):
-            return resolve_link(base_url, str(link["href"]))
+    links = item.get("links")
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, Mapping) and link.get("rel") == "self" and isinstance(link.get("href"), str):
+            return resolve_link(base_url, link["href"])
     return base_url
 
 
 def select_assets(item: Mapping[str, Any], wanted: Iterable[str] | None) -> dict[str, Mapping[str, Any]]:
     """The assets to download: those named in ``wanted`` (case-insensitive), else every data asset."""
-    assets = {k: v for k, v in (item.get("assets") or {}).items() if isinstance(v, Mapping)}
+    assets = {str(k): v for k, v in _mapping(item.get("assets")).items() if isinstance(v, Mapping)}
     if wanted:
         by_lower = {k.lower(): k for k in assets}
         chosen: dict[str, Mapping[str, Any]] = {}
@@ -117,20 +136,23 @@ def select_assets(item: Mapping[str, Any], wanted: Iterable[str] | None) -> dict
                 hint=f"available assets: {', '.join(sorted(assets))}",
             )
         return chosen
-    return {
-        k: v for k, v in assets.items()
-        if not (set(v.get("roles") or []) & NON_DATA_ROLES) or "data" in (v.get("roles") or [])
-    }
+    def roles(asset: Mapping[str, Any]) -> set[str]:
+        value = asset.get("roles")
+        return {r for r in value if isinstance(r, str)} if isinstance(value, list) else set()
+
+    return {k: v for k, v in assets.items() if not (roles(v) & NON_DATA_ROLES) or "data" in roles(v)}
 
 
 def asset_descriptor(key: str, asset: Mapping[str, Any], *, item_url: str) -> DownloadDescriptor | None:
     """Descriptor for one asset; ``s3://`` hrefs use their https alternate, else None (skipped)."""
-    href = str(asset.get("href") or "")
+    href = asset.get("href")
+    if not isinstance(href, str) or not href:
+        return None
     if href.startswith("s3://"):
-        alternate = ((asset.get("alternate") or {}).get("https") or {}).get("href")
-        if not alternate:
+        alternate = _mapping(_mapping(asset.get("alternate")).get("https")).get("href")
+        if not isinstance(alternate, str) or not alternate:
             return None
-        href = str(alternate)
+        href = alternate
     url = resolve_link(item_url, href)
     checksums: list[Checksum] = []
     raw_checksum = asset.get("file:checksum")
@@ -139,13 +161,14 @@ def asset_descriptor(key: str, asset: Mapping[str, Any], *, item_url: str) -> Do
         if decoded:
             checksums.append(decoded)
     size = asset.get("file:size")
+    media = asset.get("type")
     extension = posixpath.splitext(urlsplit(url).path)[1][:10]
     return DownloadDescriptor(
         url=url,
         filename=f"{key}{extension}",
-        size=int(size) if isinstance(size, int) and size >= 0 else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         checksums=tuple(checksums),
-        media_type=asset.get("type"),
+        media_type=media if isinstance(media, str) else None,
     )
 
 
@@ -154,6 +177,6 @@ def item_self_url(item: Mapping[str, Any], base_url: str) -> str:
 
 
 def item_datetime(item: Mapping[str, Any]) -> datetime | None:
-    props = item.get("properties") or {}
+    props = _mapping(item.get("properties"))
     value = props.get("datetime") or props.get("start_datetime")
     return parse_datetime(value) if value else None
