@@ -26,7 +26,7 @@ from eoharvest.adapters.providers.stac_items import (
     scene_from_stac_item,
     select_assets,
 )
-from eoharvest.domain.errors import InputError, ProviderResponseError
+from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.platforms import PLATFORM_ALIASES
 from eoharvest.domain.query import SearchQuery
@@ -67,6 +67,7 @@ class StacSource:
         self.page_size = page_size
         self.signer = signer
         self._conformance: frozenset[str] | None = None
+        self._collections: frozenset[str] | None = None
 
     # -- SceneSource -------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
@@ -115,6 +116,19 @@ class StacSource:
             self._conformance = frozenset(str(c) for c in (classes or []))
         return self._conformance
 
+    def collection_ids(self) -> frozenset[str] | None:
+        """The server's collection ids (first page of /collections), or None if it will not say."""
+        if self._collections is None:
+            try:
+                data = self.api.get(f"{self.base_url}/collections")
+            except (ProviderResponseError, AuthError):
+                self._collections = frozenset({"?"})  # unknown: keep the default names
+            else:
+                listed = data.get("collections") if isinstance(data, Mapping) else None
+                ids = {str(c.get("id")) for c in listed or [] if isinstance(c, Mapping) and c.get("id")}
+                self._collections = frozenset(ids) if ids else frozenset({"?"})
+        return None if self._collections == frozenset({"?"}) else self._collections
+
     def _supports(self, fragment: str) -> bool:
         return any(fragment in c for c in self.conformance())
 
@@ -124,7 +138,9 @@ class StacSource:
         if collections:
             body["collections"] = [collections] if isinstance(collections, str) else list(collections)
         else:
-            body["collections"] = collections_for(self.flavour, query.platforms, query.options.get("product_type"))
+            body["collections"] = collections_for(
+                self.flavour, query.platforms, query.options.get("product_type"), self.collection_ids()
+            )
         if query.aoi is not None:
             body["intersects"] = query.aoi.geojson
         if query.start or query.end:

@@ -35,6 +35,13 @@ FLAVOURS: dict[str, dict[str, dict[str, str]]] = {
 }
 FLAVOURS["generic"] = FLAVOURS["earth-search"]
 
+# When a server does not have a collection, these stand-ins (in order) hold the same products.
+ALTERNATES: dict[str, tuple[str, ...]] = {
+    "sentinel-2-c1-l2a": ("sentinel-2-l2a",),
+    "sentinel-2-l2a": ("sentinel-2-c1-l2a",),
+    "sentinel-1-grd": ("sentinel-1-grd-cog",),
+}
+
 # Radar platforms have no cloud cover: a cloud filter is ignored for them with a warning (B-20).
 SAR_PLATFORMS = frozenset({"Sentinel-1"})
 
@@ -52,9 +59,13 @@ def flavour_for(url: str) -> str:
 
 
 def collections_for(
-    flavour: str, platforms: tuple[str, ...], product_type: str | None = None
+    flavour: str,
+    platforms: tuple[str, ...],
+    product_type: str | None = None,
+    available: frozenset[str] | None = None,
 ) -> list[str]:
-    """Collection ids for these platforms (deduplicated, in order)."""
+    """Collection ids for these platforms (deduplicated, in order). ``available`` (the server's
+    own collection ids, when it lists them) swaps a missing collection for a stand-in."""
     table: Mapping[str, Mapping[str, str]] = FLAVOURS[flavour]
     chosen: list[str] = []
     for platform in platforms:
@@ -72,6 +83,8 @@ def collections_for(
                     hint=f"choose one of: {', '.join(t for t in types if t) or '(none)'}, "
                     "or pass collections=[...]",
                 )
+        if available is not None and collection not in available:
+            collection = next((alt for alt in ALTERNATES.get(collection, ()) if alt in available), collection)
         if collection not in chosen:
             chosen.append(collection)
     return chosen

@@ -207,3 +207,27 @@ def test_a_next_link_body_that_is_not_an_object_is_a_provider_response_error():
     src._conformance = frozenset()
     with pytest.raises(ProviderResponseError, match="not a JSON object"):
         src.search_page(SearchQuery.create(platforms=("Sentinel-2",)), PageRequest("POST", f"{ES}/search", "{}"))
+
+
+def test_a_server_without_the_preferred_collection_gets_its_stand_in():
+    def handler(request):
+        if request.url.path.endswith("/collections"):
+            return httpx.Response(200, json={"collections": [{"id": "sentinel-2-l2a"}, {"id": "naip"}]})
+        if request.method == "GET":
+            return httpx.Response(200, text=load_text("stac_earth_search", "01_landing_v1.json"))
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"type": "FeatureCollection", "features": [], "links": []})
+
+    sent = []
+    source(handler, ES).search_page(SearchQuery.create(platforms=("Sentinel-2",)), None)
+    assert sent[0]["collections"] == ["sentinel-2-l2a"]
+
+
+def test_the_recorded_earth_search_collection_list_keeps_the_current_collection():
+    rec = Recorder([
+        (lambda r, b: str(r.url).endswith("/collections"), "stac_earth_search", "09_collections.json"),
+        (is_landing(ES), "stac_earth_search", "01_landing_v1.json"),
+        (lambda r, b: r.method == "POST", "stac_earth_search", "05_search_page2_empty.json"),
+    ])
+    source(rec, ES).search_page(SearchQuery.create(platforms=("Sentinel-2",)), None)
+    assert [b for m, u, b in rec.requests if m == "POST"][0]["collections"] == ["sentinel-2-c1-l2a"]
