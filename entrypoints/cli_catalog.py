@@ -98,14 +98,19 @@ def _print_table(records: list[CatalogRecord]) -> None:
     from rich.table import Table
 
     table = Table(show_lines=False)
-    for heading in ("product", "provider", "platform", "acquired (UTC)", "cloud %", "state"):
-        table.add_column(heading)
+    # Product keys are what users copy into `download --id`: never truncate them.
+    table.add_column("product", no_wrap=True, overflow="ignore")
+    for heading in ("provider", "platform", "acquired (UTC)", "cloud %", "state"):
+        table.add_column(heading, no_wrap=True)
     for r in records:
         s = r.scene
         cloud = "" if s.cloudcover_percentage is None else f"{s.cloudcover_percentage:.1f}"
         acquired = s.acq_date.strftime("%Y-%m-%d %H:%M") if s.acq_date else ""
         table.add_row(s.product_key or s.scene_id, s.provider, s.platformname, acquired, cloud, r.download_state)
-    Console(soft_wrap=True).print(table)
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 200)  # piped output: keep one scene per line
+    console.print(table)
     click.echo(f"{len(records)} scene(s)", err=True)
 
 

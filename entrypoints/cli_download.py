@@ -21,7 +21,8 @@ from eoharvest.entrypoints.progress import ProgressBars
 
 
 @click.command()
-@click.option("--id", "ids", multiple=True, help="Scene id as catalogued (repeatable); needs --provider.")
+@click.option("--id", "ids", multiple=True,
+              help="Scene id or product key as shown by `catalog query` (repeatable); needs --provider.")
 @click.option("--provider", default=None, help="Provider of --id scenes, or a filter on the query.")
 @click.option("--aoi", default=None, help="Only scenes intersecting this AOI (any AOI form).")
 @click.option("--start", default=None, help="Acquired on or after this date (UTC).")
@@ -76,7 +77,7 @@ def _select(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
             raise InputError("--id needs --provider", hint="scene ids are unique per provider; see `eoharvest catalog query`")
         scenes = []
         for scene_id in opts["ids"]:
-            scene = catalog.get_scene(opts["provider"], scene_id)
+            scene = catalog.get_scene(opts["provider"], scene_id) or _by_product_key(catalog, opts["provider"], scene_id)
             if scene is None:
                 raise InputError(
                     f"scene {scene_id!r} of {opts['provider']!r} is not in the catalog",
@@ -84,6 +85,22 @@ def _select(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
                 )
             scenes.append(scene)
         return scenes
+    return _query(obj, catalog, opts)
+
+
+def _by_product_key(catalog: Any, provider: str, key: str) -> Scene | None:
+    """The provider's scene of product ``key`` (what `catalog query` shows), if catalogued."""
+    criteria = CatalogFilter.create(providers=[provider], where=f"product_key = {_quoted(key)}", limit=1)
+    records = catalog.query(criteria)
+    return records[0].scene if records else None
+
+
+def _quoted(value: str) -> str:
+    # The --where parser binds the value; only its own quoting needs escaping here.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _query(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
     aoi = None
     if opts["aoi"]:
         aoi = parse_aoi(aoi_argument(opts["aoi"]), reader=obj.services().vector_reader).footprint
