@@ -90,7 +90,7 @@ def test_catalog_only_harvest_then_download_by_query_and_by_id(stac, tmp_path):
     report = json.loads(by_query.stdout)
     assert report["found"] == 1 and report["downloaded"] == 1  # only T24MXV has cloud < 25
     key = next((tmp_path / "archive").iterdir()).name  # a product key, as `catalog query` shows
-    again = subprocess.run([str(BIN), "download", "--provider", "earth-search", "--id", key, "--json"],
+    again = subprocess.run([str(BIN), "download", "--provider", "earth-search", "--id", key, "--assets", "visual", "--json"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["already_had"] == 1
