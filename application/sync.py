@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 from eoharvest.application.harvest import HarvestReport, harvest
-from eoharvest.domain.errors import DownloadCancelled
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository, Clock
 from eoharvest.domain.watch import (
@@ -73,12 +73,20 @@ class PassResult:
 
 
 def load_saved_searches(catalog: CatalogRepository) -> dict[str, SavedSearch]:
-    """Every saved search with its definition and its state (default state if never run)."""
+    """Every readable saved search with its definition and state (default state if never run).
+
+    A definition that no longer parses (edited by hand, written by another version) is skipped
+    with an error in the log; it must not stop every other search."""
     states = catalog.search_states()
-    return {
-        name: SavedSearch(name, WatchDefinition.from_json(query), True, states.get(name, SearchState()))
-        for name, query in catalog.saved_searches().items()
-    }
+    searches: dict[str, SavedSearch] = {}
+    for name, query in catalog.saved_searches().items():
+        try:
+            definition = WatchDefinition.from_json(query)
+        except (EoharvestError, KeyError, TypeError, ValueError) as exc:
+            log.error("saved search %r cannot be read and is skipped: %s", name, exc)
+            continue
+        searches[name] = SavedSearch(name, definition, True, states.get(name, SearchState()))
+    return searches
 
 
 def run_pass(

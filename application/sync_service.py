@@ -37,6 +37,8 @@ class ProviderGate:
     failures: dict[str, int] = field(default_factory=dict)
     blocked_until: dict[str, datetime] = field(default_factory=dict)
     paused: dict[str, str] = field(default_factory=dict)
+    #: the saved search whose pass hit the auth error, per paused provider
+    paused_by: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def refusal(self, provider: str, now: datetime) -> str | None:
@@ -61,13 +63,19 @@ class ProviderGate:
             self.blocked_until[provider] = now + delay
             return now + delay
 
-    def pause(self, provider: str, reason: str) -> None:
+    def pause(self, provider: str, reason: str, search: str = "") -> None:
         with self._lock:
             self.paused[provider] = reason
+            self.paused_by[provider] = search
 
     def resume(self, provider: str) -> None:
         with self._lock:
             self.paused.pop(provider, None)
+            self.paused_by.pop(provider, None)
+
+    def pausing_search(self, provider: str) -> str | None:
+        with self._lock:
+            return self.paused_by.get(provider) if provider in self.paused else None
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class SyncService:
         except InputError:
             return Outcome(name, "skipped", "the saved search was removed")
         now = self.clock.now()
+        self._lift_pause_cleared_elsewhere(saved.definition.provider)
         refusal = self.gate.refusal(saved.definition.provider, now)
         retry_at = saved.state.next_run_at
         # Slack: a jittered tick may come a little before the backoff ends; it should still run.
@@ -129,6 +138,16 @@ class SyncService:
             log.info("pass %s skipped: %s", name, refusal)
             return Outcome(name, "skipped", refusal)
         return self._run(saved, cancel_requested)
+
+    def _lift_pause_cleared_elsewhere(self, provider: str) -> None:
+        """`eoharvest watch run` in another process clears the stored pause; follow it here."""
+        origin = self.gate.pausing_search(provider)
+        if origin is None:
+            return
+        state = self.catalog.search_states().get(origin)
+        if state is None or state.paused is None:
+            log.info("searches of %s resume: the pause was lifted (watch run or removal)", provider)
+            self.gate.resume(provider)
 
     def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool]) -> Outcome:
         provider = saved.definition.provider
@@ -165,7 +184,7 @@ class SyncService:
         provider = saved.definition.provider
         reason = (f"authentication with {provider} failed: {exc}; fix the credentials, then run "
                   f"`eoharvest watch run {saved.name}` or restart the daemon")  # fmt: skip
-        self.gate.pause(provider, reason)
+        self.gate.pause(provider, reason, saved.name)
         now = self.clock.now()
         self.catalog.put_search_state(saved.name, saved.state.failed(now, str(exc), now + saved.definition.every, paused=reason))
         log.error("pass %s: %s; searches of %s are paused", saved.name, reason, provider)

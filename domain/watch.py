@@ -154,6 +154,9 @@ def next_watermark(current: datetime | None, seen: Iterable[datetime | None],
                    failed: Iterable[datetime | None] = ()) -> datetime | None:  # fmt: skip
     """The newest acquisition seen, held back to the oldest scene whose download failed (so the
     next window, which starts ``overlap`` earlier, searches it again). Never moves backwards."""
+    failed = list(failed)
+    if any(t is None for t in failed):
+        return current  # a failed scene without a time: only the old window is sure to cover it
     times = [t for t in seen if t is not None]
     candidate = max(times) if times else None
     held = [t for t in failed if t is not None]

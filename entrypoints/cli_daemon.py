@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from datetime import datetime, time, timezone
 from typing import Any
 
@@ -45,11 +46,20 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
     if ctx.invoked_subcommand is not None:
         return
     obj: AppContext = ctx.obj
+    # Signals first: a SIGTERM while the catalog opens or migrates must still end in exit 0.
+    stop_requested = threading.Event()
+    install_stop_signals(stop_requested.set)
     with DaemonLock(obj.settings.catalog_path):
         services = obj.services()
+        services.catalog()
+        if stop_requested.is_set():
+            click.echo("eoharvest daemon: stopped before it started", err=True)
+            return
         runner = SyncDaemon(sync_service(services, gate=ProviderGate()), max_parallel_passes=parallel,
                             refresh_seconds=refresh)  # fmt: skip
         install_stop_signals(runner.request_stop)
+        if stop_requested.is_set():
+            runner.request_stop()
         runner.start()
         click.echo(f"eoharvest daemon: serving {obj.settings.catalog_path} (pid {os.getpid()})", err=True)
         runner.wait_until_stopped()

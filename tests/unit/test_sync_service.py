@@ -147,3 +147,23 @@ def test_a_removed_search_is_skipped_by_the_scheduler(env):
     save(catalog)
     assert catalog.remove_search("s2") and not catalog.remove_search("s2")
     assert service.run_scheduled("s2").status == "skipped"
+
+
+def test_a_pause_lifted_by_watch_run_in_another_process_is_followed_by_the_daemon(env, tmp_path):
+    catalog, provider, clock, daemon_service = env
+    save(catalog, "one")
+    save(catalog, "two")
+    provider.error = AuthError("401: token refused")
+    assert daemon_service.run_scheduled("one").status == "paused"
+    provider.error = None
+    cli_service = SyncService(catalog, provider, clock=clock, options=SyncOptions(outdir=str(tmp_path)))
+    assert cli_service.run_now("one").status == "ok"  # `eoharvest watch run one` in the CLI
+    clock.advance(2 * 3600)
+    assert daemon_service.run_scheduled("two").status == "ok"
+
+
+def test_an_unreadable_saved_search_does_not_stop_the_others(env):
+    catalog, provider, clock, service = env
+    save(catalog, "good")
+    catalog.save_search("broken", {"provider": "earth-search", "every": "0s"})
+    assert service.run_scheduled("good").status == "ok"

@@ -82,3 +82,13 @@ def test_success_clears_failures_and_failure_counts_them():
     assert (failed.failures, failed.last_error) == (2, "again")
     ok = failed.succeeded(T, timedelta(hours=1), T, found=3, new=1, downloaded=1)
     assert (ok.failures, ok.last_error, ok.next_run_at, ok.last_new) == (0, None, T + timedelta(hours=1), 1)
+
+
+def test_a_failed_scene_without_a_time_keeps_the_watermark_where_it_was():
+    from datetime import datetime, timedelta, timezone
+
+    from eoharvest.domain.watch import next_watermark
+
+    t = datetime(2025, 8, 1, tzinfo=timezone.utc)
+    assert next_watermark(t, [t + timedelta(days=10), None], failed=[None]) == t
+    assert next_watermark(None, [t, t + timedelta(days=10)], failed=[None]) is None
