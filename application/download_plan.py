@@ -21,6 +21,15 @@ from eoharvest.domain.models import DownloadDescriptor, Scene
 
 #: Names of files that hold a whole product (a SAFE zip, a Landsat tar bundle).
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+#: Media types of such archives (a descriptor may have a generic name but say what it is).
+ARCHIVE_TYPES = ("application/zip", "application/x-zip-compressed", "application/x-tar", "application/gzip")
+
+
+def is_archive(descriptor: DownloadDescriptor) -> bool:
+    """True when the file is a product archive that is verified and unpacked after download."""
+    name = descriptor.filename.lower()
+    media = (descriptor.media_type or "").split(";")[0].strip().lower()
+    return name.endswith(ARCHIVE_SUFFIXES) or media in ARCHIVE_TYPES
 
 
 @dataclass(frozen=True)

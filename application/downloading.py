@@ -8,12 +8,10 @@ polled at least every :data:`POLL_INTERVAL` seconds.
 from __future__ import annotations
 
 import abc
-import inspect
 import logging
 from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
 
 from eoharvest.application.bulk import BulkRun, RunOptions
-from eoharvest.application.clock import SystemClock
 from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.models import (
     Activation,
@@ -35,7 +33,8 @@ DEFAULT_ACTIVATION_TIMEOUT = 3600.0
 
 
 class Fetcher(Protocol):
-    """Port: writes a scene's files into ``outdir`` (transfer, verification, extraction)."""
+    """Writes a scene's files into ``outdir`` (transfer, verification, extraction); implemented
+    by :class:`eoharvest.application.scene_download.SceneDownloadService`."""
 
     def fetch(
         self,
@@ -45,10 +44,14 @@ class Fetcher(Protocol):
         *,
         overwrite: bool = False,
         stopped_func: Callable[[], bool] | None = None,
-        **extra: Any,
+        skip_error: bool = False,
     ) -> DownloadResult:
         """Fetch every descriptor; raise DownloadCancelled soon after ``stopped_func()`` is True."""
         ...
+
+
+#: The extra download parameters ``SourceDownloader.download`` understands.
+DOWNLOAD_PARAMS = frozenset({"assets"})
 
 
 class Downloader(abc.ABC):
@@ -125,8 +128,8 @@ class SourceDownloader(Downloader):
         if stopped_func is not None and stopped_func():
             raise DownloadCancelled(f"download of {self.scene_id} cancelled")
         params = {**self.extra_params, **extra_params}
-        assets = params.pop("assets", None)
-        descriptors = list(self._descriptors(assets))
+        _refuse_unknown(params)
+        descriptors = list(self._descriptors(params.get("assets")))
         return self.fetcher.fetch(
             self.scene,
             descriptors,
@@ -134,21 +137,35 @@ class SourceDownloader(Downloader):
             overwrite=overwrite,
             stopped_func=stopped_func,
             skip_error=skip_error,
-            **params,
         )
 
-    def _descriptors(self, assets: Any) -> Sequence[DownloadDescriptor]:
-        """The source's files; ``assets`` (a list of asset names) only for sources that have them."""
+    def _descriptors(self, assets: object) -> Sequence[DownloadDescriptor]:
+        """The source's files; ``assets`` (asset names) only for sources that declare them."""
         if assets is None:
             return self.source.download_descriptors(self.scene)
-        if "assets" not in inspect.signature(self.source.download_descriptors).parameters:
+        if not self.source.capabilities.asset_selection:
             raise InputError(
                 f"{self.scene.provider or 'this provider'} delivers whole products; "
-                f"asset selection {list(assets)!r} is not supported",
+                f"asset selection {assets!r} is not supported",
                 hint="leave out assets/--assets for this provider",
             )
-        names = [assets] if isinstance(assets, str) else list(assets)
+        if isinstance(assets, str):
+            names = [assets]
+        elif isinstance(assets, (list, tuple, set, frozenset)) and all(isinstance(a, str) for a in assets):
+            names = list(assets)
+        else:
+            raise InputError(f"assets {assets!r} must be a list of asset names", hint="e.g. assets=['visual', 'B04']")
         return self.source.download_descriptors(self.scene, assets=names)
+
+
+def _refuse_unknown(params: dict[str, Any]) -> None:
+    unknown = sorted(set(params) - DOWNLOAD_PARAMS)
+    if unknown:
+        raise InputError(
+            f"unknown download parameter(s): {', '.join(unknown)}",
+            hint="known: assets, and for download_all also max_workers, max_per_provider, "
+            "provider_limits, activation_wait, activation_timeout",
+        )
 
 
 def source_downloader_factory(
@@ -207,11 +224,11 @@ class BulkDownloader:
         scenes: Iterable[Scene],
         scene_filter: Callable[[Scene], bool] | None = None,
         *,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self.scenes = scenes
         self.scene_filter = scene_filter
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clock = clock
 
     def download_all(
         self,
@@ -267,6 +284,7 @@ class BulkDownloader:
             },
             download_params=extra,
         )
+        _refuse_unknown(extra)  # before any download starts
         summary = DownloadSummary([], [])
         run = BulkRun(
             self.scenes,
@@ -300,7 +318,7 @@ def download_all(
     use_threads: bool = True,
     cancel_requested: Callable[[], bool] | None = None,
     *,
-    clock: Clock | None = None,
+    clock: Clock,
     **extra_params: Any,
 ) -> DownloadSummary:
     """Download all the scenes into ``outdir`` and return ``DownloadSummary(results, failures)``.

@@ -86,6 +86,7 @@ def harvest(
             skip_error=True,
             use_threads=use_threads,
             cancel_requested=cancel_requested,
+            clock=clock,
             **download_params,
         )
         report.results = list(summary.results)

@@ -306,7 +306,7 @@ class SourceBackedSensorAPI(SensorWebAPI):
 
     ``downloader_factory(scene, **extra_params)`` builds the Downloader that
     ``scene.downloader()`` returns for the scenes this API yields. When the source does not filter
-    cloud cover itself (neither ``page.cloud_filtered`` nor ``source.filters_cloud``), ``total`` is
+    cloud cover itself (neither ``page.cloud_filtered`` nor ``source.capabilities.server_cloud_filter``), ``total`` is
     None, because the provider's count includes scenes dropped here. Scenes outside the cloud range
     are always dropped here (scenes without a cloud value, such as SAR, are kept).
     """
@@ -341,7 +341,7 @@ class SourceBackedSensorAPI(SensorWebAPI):
         if query.has_cloud_filter:
             # Always re-checked here: servers have ignored filters they did not declare.
             scenes = [s for s in scenes if query.cloud_accepts(s.cloudcover_percentage)]
-            if not (page.cloud_filtered or getattr(self.source, "filters_cloud", False)):
+            if not (page.cloud_filtered or self.source.capabilities.server_cloud_filter):
                 total = None
         return Scenes(
             [self._prepare(scene) for scene in scenes], total=total, next_ref=page.next_ref

@@ -30,8 +30,6 @@ from eoharvest.domain.watch import (
 
 log = logging.getLogger("eoharvest.sync")
 
-#: CDSE allows 4 concurrent downloads per account; other providers use ``max_per_provider``.
-DEFAULT_PROVIDER_LIMITS: Mapping[str, int] = {"copernicus": 4}
 
 
 class SearchOpener(Protocol):
@@ -48,7 +46,8 @@ class SyncOptions:
     outdir: str
     max_workers: int = 4
     max_per_provider: int = 4
-    provider_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PROVIDER_LIMITS))
+    #: per-provider caps below ``max_per_provider`` (from the provider table's entries)
+    provider_limits: Mapping[str, int] = field(default_factory=dict)
     use_threads: bool = True
 
     def download_params(self, definition: WatchDefinition) -> dict[str, Any]:

@@ -176,11 +176,14 @@ def part2(tmp: Path, files: int, file_size: int, rate: float) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import httpx
 
-    from eoharvest.adapters.download_executor import SceneDownloadExecutor
+    from eoharvest import download_all
     from eoharvest.adapters.http.guard import UrlGuard
     from eoharvest.adapters.http.transfer import TransferEngine
-    from eoharvest.application.downloading import download_all, source_downloader_factory
+    from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
+    from eoharvest.application.downloading import source_downloader_factory
+    from eoharvest.application.scene_download import SceneDownloadService
     from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene
+    from eoharvest.domain.providers import BASIC
 
     src = tmp / "src2"
     src.mkdir()
@@ -190,17 +193,18 @@ def part2(tmp: Path, files: int, file_size: int, rate: float) -> dict:
 
         class Source:
             name = "bench"
+            capabilities = BASIC
 
             def activate(self, scene):
                 return Activation(True)
 
-            def download_descriptors(self, scene):
+            def download_descriptors(self, scene, assets=None):
                 name = scene.scene_id + ".bin"
                 return [DownloadDescriptor(f"{server.url}/{name}", name, size=file_size,
                                            checksums=(Checksum("sha256", shas[name], "bench"),))]
 
         source = Source()
-        factory = source_downloader_factory(source, SceneDownloadExecutor(lambda p: engine))
+        factory = source_downloader_factory(source, SceneDownloadService(ProviderTransfers(lambda p: engine), SafeArchives()))
         scenes = [Scene("Bench", f"f{i}", None, None, None, provider="bench").bind_downloader(factory)
                   for i in range(files)]
         t0 = time.monotonic()

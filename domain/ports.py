@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from shapely.geometry.base import BaseGeometry
 
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
+
+#: ``progress(file_name, bytes_done, total_or_None)``, called as bytes arrive.
+Progress = Callable[[str, int, "int | None"], None]
 
 
 @runtime_checkable
@@ -21,6 +25,8 @@ class SceneSource(Protocol):
     """A provider's search and download-preparation API."""
 
     name: str
+    #: declared by the provider's table entry; the application checks it before relying on a feature
+    capabilities: ProviderCapabilities
 
     def supported_platforms(self) -> Sequence[str]:
         """Canonical platform names this source can search."""
@@ -34,9 +40,9 @@ class SceneSource(Protocol):
         """Ask for (or check) the scene's availability for download."""
         ...
 
-    def download_descriptors(self, scene: Scene) -> Sequence[DownloadDescriptor]:
-        """The files to fetch for this scene. Sources whose products are sets of assets (STAC)
-        also take ``assets=[names]`` to fetch only those."""
+    def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> Sequence[DownloadDescriptor]:
+        """The files to fetch for this scene; ``assets`` (names) only when
+        ``capabilities.asset_selection`` is declared, else it must be None."""
         ...
 
 
@@ -200,4 +206,49 @@ class VectorReader(Protocol):
     """Reads vector files (shapefile, GeoPackage, GeoJSON, KML, ...)."""
 
     def read(self, path: str, layer: str | int | None = None) -> VectorLayer:
+        ...
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """A file that is complete and verified at its final path."""
+
+    path: str
+    sha256: str
+    #: it was already there, verified, and nothing was transferred
+    existing: bool = False
+
+
+class FileTransfer(Protocol):
+    """Moves one provider file to a final path: resumable, verified, fsynced, renamed into place."""
+
+    def prepare_directory(self, directory: str) -> None:
+        """Finish or remove what a killed process left half-done in ``directory``."""
+        ...
+
+    def fetch(
+        self,
+        provider: str,
+        descriptor: DownloadDescriptor,
+        dest: str,
+        *,
+        overwrite: bool = False,
+        stopped: Callable[[], bool] | None = None,
+        progress: Progress | None = None,
+        validate: Callable[[str], None] | None = None,
+    ) -> TransferResult:
+        """Fetch ``descriptor`` to ``dest`` with ``provider``'s credentials; ``validate(part)``
+        checks the complete bytes before they are renamed into place (raise to refuse them)."""
+        ...
+
+
+class ArchiveHandler(Protocol):
+    """Checks and unpacks product archives (zip, tar) without letting them escape their folder."""
+
+    def verify(self, path: str) -> None:
+        """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
+        ...
+
+    def extract(self, archive: str, into: str) -> Sequence[str]:
+        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths."""
         ...

@@ -3,34 +3,43 @@
 Each class builds its own adapters with :func:`eoharvest.entrypoints.bootstrap.build` from the
 user's settings (config file + ``EOHARVEST_*`` variables) unless ``settings`` is given.
 Downloads are verified, resumable, and recorded in the catalog (``catalog=False`` to skip it).
+``SENSOR_REGISTRY`` is derived from the provider table: every entry's ``public_classes``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from eoharvest.adapters.providers.cdse_query import COLLECTIONS as CDSE_COLLECTIONS
-from eoharvest.adapters.providers.stac_collections import FLAVOURS
+from eoharvest.adapters.clock import SystemClock
+from eoharvest.adapters.providers.table import PROVIDERS, spec_for
+from eoharvest.application import downloading as _downloading
 from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSensorAPI
 from eoharvest.application.registry import SensorRegistry
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
-from eoharvest.domain.ports import SceneSource
+from eoharvest.domain.models import Scene
+from eoharvest.domain.ports import Clock, Credentials, Progress
 from eoharvest.entrypoints.bootstrap import Services, build
 from eoharvest.entrypoints.config import load_settings
 
 
 class _ProviderAPI(SourceBackedSensorAPI):
-    """Common plumbing: own the Services, close them with the API."""
+    """Common plumbing: build the Services, connect the provider, close them with the API."""
 
+    provider_name: str
     _services: Services
 
-    def _wire(self, services: Services, source: SceneSource, *, catalog: bool) -> None:
+    def _wire(
+        self, settings: Settings | None, transport: Any, *, catalog: bool, progress: Progress | None, **connect: Any
+    ) -> None:
+        services = build(settings or load_settings(), transport=transport)
         self._services = services
+        source = services.connect(self.provider_name, **connect)
+        downloads = services.scene_downloads(use_catalog=catalog, progress=progress)
         super().__init__(
             source,
             aoi_reader=services.vector_reader,
-            downloader_factory=services.downloader_factory(source, use_catalog=catalog),
+            downloader_factory=_downloading.source_downloader_factory(source, downloads),
         )
 
     def close(self) -> None:
@@ -50,10 +59,11 @@ class StacAPI(_ProviderAPI):
     ``StacAPI()`` uses the configured ``stac_url``; ``StacAPI("https://.../v1")`` another server.
     Planetary Computer asset links are signed automatically. ``download(assets=[...])`` (or
     ``download_all(..., assets=[...])``) picks assets; by default every data asset is fetched.
+    ``progress(file_name, bytes_done, total_or_None)`` is called as bytes arrive.
     """
 
     provider_name = "stac"
-    PLATFORMS = tuple(FLAVOURS["earth-search"])
+    PLATFORMS = spec_for("stac").platforms
 
     def __init__(
         self,
@@ -63,9 +73,12 @@ class StacAPI(_ProviderAPI):
         transport: Any = None,
         catalog: bool = True,
         name: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
-        services = build(settings or load_settings(), transport=transport)
-        self._wire(services, services.stac_source(url, name=name), catalog=catalog)
+        if name is not None:
+            self.provider_name = name  # a provider-table entry: earth-search, planetary-computer, ...
+            spec_for(name)
+        self._wire(settings, transport, catalog=catalog, progress=progress, url=url)
 
     @classmethod
     def create_instance(cls, **kwargs: Any) -> StacAPI | None:
@@ -85,7 +98,7 @@ class Copernicus(_ProviderAPI):
     """
 
     provider_name = "copernicus"
-    PLATFORMS = tuple(CDSE_COLLECTIONS)
+    PLATFORMS = spec_for("copernicus").platforms
 
     def __init__(
         self,
@@ -96,22 +109,32 @@ class Copernicus(_ProviderAPI):
         settings: Settings | None = None,
         transport: Any = None,
         catalog: bool = True,
+        progress: Progress | None = None,
     ) -> None:
-        services = build(settings or load_settings(), transport=transport)
-        self._wire(services, services.copernicus_source(user, password, totp=totp), catalog=catalog)
+        explicit = Credentials(user, password, "arguments") if user and password else None
+        self._wire(settings, transport, catalog=catalog, progress=progress, credentials=explicit, totp=totp)
 
     @classmethod
     def create_instance(cls, **kwargs: Any) -> Copernicus | None:
         """For SENSOR_REGISTRY: keywords ``copernicus_username`` and ``copernicus_password``."""
-        user, password = kwargs.get("copernicus_username"), kwargs.get("copernicus_password")
+        credentials = spec_for("copernicus").credentials
+        assert credentials is not None
+        user, password = (kwargs.get(name) for name in credentials.kwargs)
         if not (user and password):
             return None
         return cls(user, password, totp=kwargs.get("copernicus_totp"))
 
 
-SENSOR_REGISTRY = SensorRegistry()
-SENSOR_REGISTRY.register(Copernicus, "copernicus")
-SENSOR_REGISTRY.register(StacAPI, "stac")
+def _registry() -> SensorRegistry:
+    registry = SensorRegistry()
+    classes = {cls.__name__: cls for cls in (StacAPI, Copernicus)}
+    for spec in PROVIDERS:
+        for class_name in spec.public_classes:
+            registry.register(classes[class_name], spec.name)
+    return registry
+
+
+SENSOR_REGISTRY = _registry()
 
 
 class AggregateSensorAPI(_AggregateSensorAPI):
@@ -119,3 +142,33 @@ class AggregateSensorAPI(_AggregateSensorAPI):
     merges the results, one scene per product across providers."""
 
     default_registry = SENSOR_REGISTRY
+
+
+class BulkDownloader(_downloading.BulkDownloader):
+    __doc__ = _downloading.BulkDownloader.__doc__
+
+    def __init__(
+        self, scenes: Iterable[Scene], scene_filter: Callable[[Scene], bool] | None = None, *, clock: Clock | None = None
+    ) -> None:
+        super().__init__(scenes, scene_filter, clock=clock or SystemClock())
+
+
+def download_all(
+    scenes: Iterable[Scene],
+    outdir: str,
+    overwrite: bool = False,
+    skip_error: bool = False,
+    scene_filter: Callable[[Scene], bool] | None = None,
+    use_threads: bool = True,
+    cancel_requested: Callable[[], bool] | None = None,
+    *,
+    clock: Clock | None = None,
+    **extra_params: Any,
+) -> _downloading.DownloadSummary:
+    return _downloading.download_all(
+        scenes, outdir, overwrite, skip_error, scene_filter, use_threads, cancel_requested,
+        clock=clock or SystemClock(), **extra_params,
+    )  # fmt: skip
+
+
+download_all.__doc__ = _downloading.download_all.__doc__

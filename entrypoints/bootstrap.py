@@ -1,39 +1,58 @@
 """The one composition root: builds adapters from Settings and wires them into services.
 
 CLI, daemon, the public API classes and tests all call :func:`build`; nothing else constructs
-adapters, and nothing is constructed at import time. Every resource is created on first use.
+HTTP clients, transfer engines, catalogs or providers, and nothing is constructed at import
+time. Every resource is created on first use. Providers come from the provider table
+(``adapters/providers/table.py``): ``Services`` is the ``ProviderWiring`` their ``connect``
+functions build on, so every JSON client and download engine gets the settings' retry policy,
+timeouts, proxy and URL guard.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
+from eoharvest.adapters.clock import SystemClock
 from eoharvest.adapters.credentials import LayeredCredentials
-from eoharvest.adapters.download_executor import SceneDownloadExecutor
-from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.client import make_client
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
-from eoharvest.adapters.providers.copernicus import CdseSource, build_copernicus_source
-from eoharvest.adapters.providers.pc_signing import SasSigner
-from eoharvest.adapters.providers.stac import StacSource
-from eoharvest.adapters.providers.stac_collections import FLAVOURS, flavour_for
+from eoharvest.adapters.providers.table import PROVIDERS, ProviderSpec, credential_specs, spec_for
+from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, ProviderConnection
+from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.adapters.vector_files import OgrVectorReader
-from eoharvest.application.clock import SystemClock
 from eoharvest.application.downloading import source_downloader_factory
+from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
 from eoharvest.domain.errors import InputError
-from eoharvest.domain.ports import Clock, Credentials, SceneSource, VectorReader
+from eoharvest.domain.ports import CatalogRepository, Clock, Credentials, Progress, SceneSource, VectorReader
 from eoharvest.domain.retry import RetryPolicy
 from eoharvest.entrypoints.logs import install_log_redaction
 
-Progress = Callable[[str, int, "int | None"], None]
+CatalogFactory = Callable[[Any], CatalogRepository]
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Parallelism for bulk downloads: the settings' limits, capped by each provider's own."""
+
+    max_workers: int
+    max_per_provider: int
+    provider_limits: Mapping[str, int]
+
+    def as_params(self) -> dict[str, Any]:
+        return {
+            "max_workers": self.max_workers,
+            "max_per_provider": self.max_per_provider,
+            "provider_limits": dict(self.provider_limits),
+        }
 
 
 @dataclass
@@ -44,14 +63,15 @@ class Services:
     clock: Clock
     vector_reader: VectorReader
     transport: Any = None
-    catalog_factory: Callable[[Any], Any] | None = None
-    progress: Progress | None = None
-    _catalog: Any = field(default=None, repr=False)
+    catalog_factory: CatalogFactory | None = None
+    credentials_store: LayeredCredentials | None = None
+    _catalog: CatalogRepository | None = field(default=None, repr=False)
     _client: httpx.Client | None = field(default=None, repr=False)
-    _engines: dict[str, TransferEngine] = field(default_factory=dict, repr=False)
+    _connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
+    _download_connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
+    _transfers: ProviderTransfers | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    _sources: dict[str, SceneSource] = field(default_factory=dict, repr=False)
 
     # -- shared resources ----------------------------------------------------------------
     def http(self) -> httpx.Client:
@@ -61,23 +81,21 @@ class Services:
                 self._closers.append(self._client.close)
             return self._client
 
-    def catalog(self) -> Any:
+    def catalog(self) -> CatalogRepository:
         """The catalog repository, opened (and migrated) on first use."""
         with self._lock:
-            return self._open_catalog()
+            if self._catalog is None:
+                if self.catalog_factory is not None:
+                    self._catalog = self.catalog_factory(self.settings.catalog_path)
+                else:
+                    from eoharvest.adapters.catalog import open_catalog
 
-    def _open_catalog(self) -> Any:
-        if self._catalog is None:
-            if self.catalog_factory is not None:
-                self._catalog = self.catalog_factory(self.settings.catalog_path)
-            else:
-                from eoharvest.adapters.catalog import open_catalog
-
-                self._catalog = open_catalog(self.settings.catalog_path)
-            self._closers.append(self._catalog.close)
-        return self._catalog
+                    self._catalog = open_catalog(self.settings.catalog_path)
+                self._closers.append(self._catalog.close)
+            return self._catalog
 
     def retry_policy(self) -> RetryPolicy:
+        """``[http] max_retries`` retries, i.e. ``max_retries + 1`` attempts, for every request."""
         h = self.settings.http
         return RetryPolicy(
             max_attempts=h.max_retries + 1, max_seconds=h.retry_max_seconds, retry_after_cap=h.retry_after_cap
@@ -86,14 +104,64 @@ class Services:
     def guard_for(self, endpoint: str) -> UrlGuard:
         return UrlGuard.for_endpoint(endpoint, allow_private_targets=self.settings.http.allow_private_targets)
 
-    def json_api(self, provider: str, endpoint: str, auth: httpx.Auth | None = None) -> JsonApi:
-        return JsonApi(self.http(), guard=self.guard_for(endpoint), provider=provider, auth=auth, clock=self.clock)
+    # -- ProviderWiring (what provider packages build on) ------------------------------------
+    def endpoint(self, setting: str) -> str:
+        value = getattr(self.settings.endpoints, setting, None)
+        if not isinstance(value, str) or not value:
+            raise InputError(f"endpoint setting {setting!r} is not configured", hint="see `eoharvest config show`")
+        return value
 
-    # -- downloads -----------------------------------------------------------------------------
-    def register_engine(self, provider: str, endpoint: str, auth: ScopedAuth | None = None) -> TransferEngine:
-        """The transfer engine of ``provider``: its URL guard and (origin-scoped) credentials."""
+    def json_api(self, provider: str, endpoint: str, *, error_hint: ErrorHint | None = None) -> JsonApi:
+        return JsonApi(
+            self.http(), guard=self.guard_for(endpoint), provider=provider, policy=self.retry_policy(),
+            clock=self.clock, error_hint=error_hint,
+        )  # fmt: skip
+
+    def find_credentials(self, key: str, explicit: Credentials | None = None) -> FoundCredentials:
+        if explicit is not None:
+            store = LayeredCredentials(hosts=self._netrc_hosts(), explicit={key: explicit})
+        else:
+            store = self.credentials_store or LayeredCredentials(hosts=self._netrc_hosts())
+        return FoundCredentials(store.get(key), list(store.searched(key)))
+
+    def _netrc_hosts(self) -> dict[str, str]:
+        """Each provider's netrc machine: the host of its configured login endpoint."""
+        return {c.key: urlsplit(self.endpoint(c.login_endpoint)).hostname or "" for c in credential_specs()}
+
+    # -- providers ------------------------------------------------------------------------------
+    def connect(self, provider: str, *, url: str | None = None, **options: Any) -> SceneSource:
+        """Connect ``provider`` (a provider-table name). Without ``url`` or options the
+        connection is shared by everything in this process that uses that provider."""
+        spec = spec_for(provider)
+        shared = url is None and not options
+        with self._lock:
+            if shared and provider in self._connections:
+                return self._connections[provider].source
+        connection = spec.connect_with(self, url=url, **options)
+        with self._lock:
+            if shared:
+                connection = self._connections.setdefault(provider, connection)
+            # Scenes carry their source's name; the newest connection under that name holds the
+            # credentials and endpoint their downloads use.
+            self._download_connections[connection.source.name] = connection
+        return connection.source
+
+    def source_for(self, provider: str) -> SceneSource:
+        """The source that delivered scenes of ``provider`` (as recorded in the catalog)."""
+        return self.connect(provider)
+
+    def _engine_for(self, provider: str) -> TransferEngine:
+        with self._lock:
+            connection = self._download_connections.get(provider)
+        if connection is None:
+            self.connect(provider)  # scenes read from the catalog: connect by provider name
+            connection = self._download_connections[provider]
+        return self.transfer_engine(connection.download_endpoint, auth=connection.download_auth)
+
+    def transfer_engine(self, endpoint: str, *, auth: httpx.Auth | None = None) -> TransferEngine:
+        """A download engine for files of ``endpoint``'s provider with the settings' limits."""
         h = self.settings.http
-        engine = TransferEngine(
+        return TransferEngine(
             self.http(),
             guard=self.guard_for(endpoint),
             auth=auth,
@@ -106,81 +174,47 @@ class Services:
             ),
             clock=self.clock,
         )
-        self._engines[provider] = engine
-        return engine
 
-    def engine_for(self, provider: str) -> TransferEngine:
-        try:
-            return self._engines[provider]
-        except KeyError:
-            raise LookupError(f"no transfer engine registered for provider {provider!r}") from None
+    # -- downloads -----------------------------------------------------------------------------
+    def transfers(self) -> ProviderTransfers:
+        with self._lock:
+            if self._transfers is None:
+                self._transfers = ProviderTransfers(self._engine_for)
+            return self._transfers
 
-    def executor(self, *, use_catalog: bool = True) -> SceneDownloadExecutor:
-        return SceneDownloadExecutor(
-            self.engine_for,
-            self.catalog() if use_catalog else None,
+    def scene_downloads(self, *, use_catalog: bool = True, progress: Progress | None = None) -> SceneDownloadService:
+        """The dedup-aware scene download use case (with ``use_catalog``, the catalog is opened
+        when the first download starts)."""
+        return SceneDownloadService(
+            self.transfers(),
+            SafeArchives(),
+            self.catalog if use_catalog else None,
             keep_archives=self.settings.download.keep_archives,
-            progress=self.progress,
+            progress=progress,
         )
 
-    def sensor_api(self, source: SceneSource, *, use_catalog: bool = True) -> SourceBackedSensorAPI:
-        """The reference API over ``source``; downloads go through the verified engine."""
+    def sensor_api(self, source: SceneSource, downloads: SceneDownloadService | None = None) -> SourceBackedSensorAPI:
+        """The reference API over ``source``; downloads go through ``downloads`` (default: the
+        catalogued, verified download use case, built when the first download starts)."""
         return SourceBackedSensorAPI(
-            source, aoi_reader=self.vector_reader, downloader_factory=self.downloader_factory(source, use_catalog=use_catalog)
+            source, aoi_reader=self.vector_reader, downloader_factory=self.downloader_factory(source, downloads)
         )
 
-    def downloader_factory(self, source: SceneSource, *, use_catalog: bool = True) -> Callable[..., Any]:
+    def downloader_factory(self, source: SceneSource, downloads: SceneDownloadService | None = None) -> Callable[..., Any]:
         """``factory(scene, **extra) -> Downloader`` for scenes of ``source``."""
-        return source_downloader_factory(source, _LazyExecutor(lambda: self.executor(use_catalog=use_catalog)))
+        return source_downloader_factory(source, downloads or self.scene_downloads())
 
-    # -- providers ------------------------------------------------------------------------------
-    def stac_source(self, url: str | None = None, *, name: str | None = None, flavour: str | None = None) -> StacSource:
-        """A STAC API source (default: the configured ``stac_url``, Earth Search)."""
-        base = url or self.settings.endpoints.stac_url
-        # A provider name that is a known flavour wins over guessing from the URL, so a mirror
-        # (or a test server) of Planetary Computer still gets its assets signed.
-        flavour = flavour or (name if name in FLAVOURS else flavour_for(base))
-        provider = name or (flavour if flavour != "generic" else "stac")
-        api = self.json_api(provider, base)
-        signer = None
-        if flavour == "planetary-computer":
-            sas_url = self.settings.endpoints.planetary_computer_sas_url
-            signer = SasSigner(self.json_api(provider, sas_url), sas_url, self.clock)
-        self.register_engine(provider, base)
-        return StacSource(api, base, name=provider, flavour=flavour, signer=signer)
-
-    def copernicus_source(
-        self, user: str | None = None, password: str | None = None, *, totp: str | None = None
-    ) -> CdseSource:
-        """The CDSE OData source; credentials from the arguments, else environment, netrc, keyring."""
-        explicit = {"copernicus": Credentials(user, password, "arguments")} if user and password else None
-        credentials = LayeredCredentials.from_endpoints(self.settings.endpoints, explicit=explicit)
-        source = build_copernicus_source(self.http(), self.settings, credentials, self.clock, totp=totp)
-        self.register_engine(source.name, self.settings.endpoints.cdse_download_url, auth=source.download_auth)
-        return source
-
-    def source_for(self, provider: str) -> SceneSource:
-        """The source that delivered scenes of ``provider`` (as recorded in the catalog)."""
-        if provider in self._sources:
-            return self._sources[provider]
-        endpoints = self.settings.endpoints
-        stac_urls = {
-            "earth-search": endpoints.stac_url,
-            "stac": endpoints.stac_url,
-            "planetary-computer": endpoints.planetary_computer_url,
-            "cdse-stac": endpoints.cdse_stac_url,
+    def download_limits(self, workers: int | None = None) -> DownloadLimits:
+        """``[download] max_workers`` (or ``workers``) threads, ``per_provider_limit`` per
+        provider, lowered where a provider table entry allows fewer parallel downloads."""
+        d = self.settings.download
+        per_provider = max(1, d.per_provider_limit)
+        limits = {
+            spec.name: min(per_provider, spec.max_concurrent_downloads)
+            for spec in PROVIDERS
+            if spec.max_concurrent_downloads is not None
         }
-        if provider == "copernicus":
-            source: SceneSource = self.copernicus_source()
-        elif provider in stac_urls:
-            source = self.stac_source(stac_urls[provider], name=provider)
-        else:
-            raise InputError(
-                f"no provider named {provider!r} is configured",
-                hint=f"known providers: {', '.join(['copernicus', *stac_urls])}",
-            )
-        self._sources[provider] = source
-        return source
+        return DownloadLimits(max(1, workers or d.max_workers), per_provider, limits)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -194,19 +228,9 @@ class Services:
         self.close()
 
 
-class _LazyExecutor:
-    """Defers building the executor (and opening the catalog) until a download really starts."""
-
-    def __init__(self, make: Callable[[], SceneDownloadExecutor]) -> None:
-        self._make = make
-        self._executor: SceneDownloadExecutor | None = None
-        self._lock = threading.Lock()
-
-    def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            if self._executor is None:
-                self._executor = self._make()
-        return self._executor.fetch(*args, **kwargs)
+def spec_of(provider: str) -> ProviderSpec:
+    """The provider-table entry of ``provider`` (for entrypoints that describe providers)."""
+    return spec_for(provider)
 
 
 def build(
@@ -215,12 +239,13 @@ def build(
     transport: Any = None,
     clock: Clock | None = None,
     vector_reader: VectorReader | None = None,
-    catalog_factory: Callable[[Any], Any] | None = None,
-    progress: Progress | None = None,
+    catalog_factory: CatalogFactory | None = None,
+    credentials: LayeredCredentials | None = None,
 ) -> Services:
     """Wire everything for ``settings``. ``transport`` (an httpx transport) lets tests route all
     HTTP traffic to loopback fakes or an ``httpx.MockTransport``; ``catalog_factory`` swaps the
-    SpatiaLite catalog for another repository (tests, PostGIS later)."""
+    SpatiaLite catalog for another repository (tests, PostGIS later); ``credentials`` replaces
+    the environment/netrc/keyring lookup (tests)."""
     install_log_redaction()
     return Services(
         settings=settings,
@@ -228,5 +253,5 @@ def build(
         vector_reader=vector_reader or OgrVectorReader(),
         transport=transport,
         catalog_factory=catalog_factory,
-        progress=progress,
+        credentials_store=credentials,
     )

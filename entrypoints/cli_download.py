@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.adapters.providers.table import provider_names
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
@@ -23,7 +24,8 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.command()
 @click.option("--id", "ids", multiple=True,
               help="Scene id or product key as shown by `catalog query` (repeatable); needs --provider.")
-@click.option("--provider", default=None, help="Provider of --id scenes, or a filter on the query.")
+@click.option("--provider", type=click.Choice(provider_names()), default=None,
+              help="Provider of --id scenes, or a filter on the query.")
 @click.option("--aoi", default=None, help="Only scenes intersecting this AOI (any AOI form).")
 @click.option("--start", default=None, help="Acquired on or after this date (UTC).")
 @click.option("--end", default=None, help="Acquired on or before this date (UTC).")
@@ -35,7 +37,8 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--assets", default=None, help="Comma-separated STAC assets (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None, help="Archive directory.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
-@click.option("--workers", type=click.IntRange(1, 32), default=None, help="Parallel downloads (default 4).")
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Parallel downloads (default: [download] max_workers, 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def download_command(obj: AppContext, **opts: Any) -> None:
@@ -50,18 +53,22 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     catalog = services.catalog()
     scenes = _select(obj, catalog, opts)
     outdir = Path(opts["outdir"] or obj.settings.download.directory)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
         extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
-    if opts["workers"]:
-        extra["max_workers"] = opts["workers"]
-    bound = [scene.bind_downloader(services.downloader_factory(services.source_for(scene.provider))) for scene in scenes]
+    bars = ProgressBars(enabled=None if not opts["as_json"] else False)
+    downloads = services.scene_downloads(progress=bars)
+    bound = [
+        scene.bind_downloader(services.downloader_factory(services.source_for(scene.provider), downloads))
+        for scene in scenes
+    ]
     report = HarvestReport(found=len(bound))
     started = services.clock.monotonic()
-    with ProgressBars(enabled=None if not opts["as_json"] else False) as bars:
-        services.progress = bars
+    with bars:
         if bound:
-            summary = download_all(bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, **extra)
+            summary = download_all(
+                bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock, **extra
+            )
             report.results, report.failures = list(summary.results), list(summary.failures)
     report.already_had = sum(1 for r in report.results if r.skipped)
     report.downloaded = len(report.results) - report.already_had

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from eoharvest.adapters.providers.table import provider_names, spec_for
 from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
 from eoharvest.domain.errors import InputError
@@ -15,11 +16,9 @@ from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
 
-PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "copernicus", "stac")
-
 
 @click.command()
-@click.option("--provider", type=click.Choice(PROVIDERS), default="earth-search", show_default=True,
+@click.option("--provider", type=click.Choice(provider_names()), default="earth-search", show_default=True,
               help="Where to search: a STAC API ('stac' is any STAC API given with --stac-url) or "
                    "'copernicus' (CDSE OData; downloads need an account, see the README).")
 @click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
@@ -38,7 +37,8 @@ PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "copernicus", "s
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes.")
 @click.option("--download/--no-download", default=True, show_default=True, help="Download, or only catalog.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
-@click.option("--workers", type=click.IntRange(1, 32), default=None, help="Parallel downloads (default 4).")
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Parallel downloads (default: [download] max_workers, 4).")
 @click.option("--fix-geometry", is_flag=True, help="Repair a self-intersecting AOI instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
@@ -48,15 +48,14 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
     provider = opts["provider"]
-    if provider == "stac" and not opts["stac_url"]:
-        raise InputError("--provider stac needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")
-    if opts["stac_url"] and provider == "copernicus":
-        raise InputError("--stac-url does not apply to --provider copernicus", hint="set EOHARVEST_CDSE_ODATA_URL instead")
-    if opts["stac_url"]:
-        source = services.stac_source(opts["stac_url"], name=None if provider == "stac" else provider)
-    else:
-        source = services.source_for(provider)
-    api = services.sensor_api(source)
+    spec = spec_for(provider)
+    if spec.takes_url and not opts["stac_url"]:
+        raise InputError(f"--provider {provider} needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")
+    if opts["stac_url"] and spec.kind != "stac":
+        raise InputError(f"--stac-url does not apply to --provider {provider}", hint="set EOHARVEST_CDSE_ODATA_URL instead")
+    source = services.connect(provider, url=opts["stac_url"]) if opts["stac_url"] else services.source_for(provider)
+    bars = ProgressBars(enabled=None if not opts["as_json"] else False)
+    api = services.sensor_api(source, services.scene_downloads(progress=bars))
     options: dict[str, Any] = {}
     if opts["product_type"]:
         options["product_type"] = opts["product_type"]
@@ -69,13 +68,10 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     outdir = Path(opts["outdir"] or obj.settings.download.directory)
     if not opts["as_json"]:
         click.echo(f"searching {source.name} for {', '.join(opts['platforms'])}; {aoi_summary(parsed)}", err=True)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
         extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
-    if opts["workers"]:
-        extra["max_workers"] = opts["workers"]
-    with ProgressBars(enabled=None if not opts["as_json"] else False) as bars:
-        services.progress = bars
+    with bars:
         report = harvest(
             search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],
             overwrite=opts["overwrite"], clock=services.clock, **extra,

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from eoharvest.adapters.providers.table import spec_for
 from eoharvest.application.sync import load_saved_searches
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.errors import EoharvestError, InputError
@@ -70,9 +71,8 @@ def add(obj: AppContext, name: str, **opts: Any) -> None:
 
 
 def _platforms(services: Any, provider: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    if provider == "copernicus":  # building the CDSE source looks up credentials: not needed here
-        return canonical_platforms(list(names))
-    return canonical_platforms(list(names), services.source_for(provider).supported_platforms())
+    # From the provider table: connecting would look up credentials, which saving does not need.
+    return canonical_platforms(list(names), spec_for(provider).platforms or None)
 
 
 @watch.command("list")

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable
 
+from eoharvest.adapters.providers.table import provider_names
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -14,8 +15,8 @@ from eoharvest.domain.models import Scene
 from eoharvest.domain.watch import WatchDefinition
 from eoharvest.entrypoints.bootstrap import Services
 
-#: Providers a saved search may use (as ``Services.source_for`` knows them).
-WATCH_PROVIDERS = ("earth-search", "planetary-computer", "cdse-stac", "stac", "copernicus")
+#: Providers a saved search may use: every provider-table entry.
+WATCH_PROVIDERS = provider_names()
 
 
 class ProviderSearches:
@@ -47,11 +48,12 @@ class ProviderSearches:
 
 
 def sync_options(services: Services, *, use_threads: bool = True) -> SyncOptions:
-    download = services.settings.download
+    limits = services.download_limits()
     return SyncOptions(
-        outdir=str(download.directory),
-        max_workers=download.max_workers,
-        max_per_provider=download.per_provider_limit,
+        outdir=str(services.settings.download.directory),
+        max_workers=limits.max_workers,
+        max_per_provider=limits.max_per_provider,
+        provider_limits=dict(limits.provider_limits),
         use_threads=use_threads,
     )
 

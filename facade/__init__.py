@@ -12,10 +12,10 @@ from typing import Any
 # Names are imported on first use (PEP 562), so `import eoharvest.adapters.http...` or the CLI
 # do not pay for every provider and the catalog stack at start-up.
 _EXPORTS = {
-    "BulkDownloader": "eoharvest.application.downloading",
+    "BulkDownloader": "eoharvest.entrypoints.api",
     "Downloader": "eoharvest.application.downloading",
     "DownloadSummary": "eoharvest.application.downloading",
-    "download_all": "eoharvest.application.downloading",
+    "download_all": "eoharvest.entrypoints.api",
     "Scenes": "eoharvest.application.sensor_api",
     "SearchIterator": "eoharvest.application.sensor_api",
     "SensorAPI": "eoharvest.application.sensor_api",

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query
 from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_from_row, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
@@ -197,6 +198,8 @@ class SpatialiteCatalog:
         """Move a file to ``state``; "available" needs the local path and its SHA-256."""
         with self._write() as conn:
             downloads.set_file_state(conn, file_id, state, local_path, sha256, _utcnow())
+        if state == "available":
+            crash_point("after-commit")  # kill -9 trials: the file is verified and recorded
 
     def available_files(self, product_key: str) -> list[str]:
         """Local paths of verified files of this product from any provider (dedup)."""

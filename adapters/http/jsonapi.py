@@ -11,7 +11,7 @@ import httpx
 
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.sending import send_guarded
-from eoharvest.application.clock import SystemClock
+from eoharvest.adapters.clock import SystemClock
 from eoharvest.domain.errors import AuthError, ProviderResponseError, RetryExhausted
 from eoharvest.domain.ports import Clock
 from eoharvest.domain.redaction import redact

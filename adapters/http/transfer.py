@@ -24,7 +24,7 @@ from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_
 from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
 from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.adapters.http.sink import PipelinedSink
-from eoharvest.application.clock import SystemClock
+from eoharvest.adapters.clock import SystemClock
 from eoharvest.domain.content import wrong_content_reason
 from eoharvest.domain.errors import (
     AuthError,

@@ -24,6 +24,7 @@ from eoharvest.domain.models import (
     SearchPage,
 )
 from eoharvest.domain.ports import Credentials, VectorLayer
+from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 
 T0 = datetime(2019, 5, 11, 10, 30, tzinfo=timezone.utc)
@@ -84,7 +85,7 @@ class FakeSceneSource:
         self.total = total
         self.next_refs = list(next_refs) if next_refs is not None else None
         self.page_factory = page_factory
-        self.filters_cloud = filters_cloud
+        self.capabilities = ProviderCapabilities(server_cloud_filter=filters_cloud)
         self.fail_on = dict(fail_on or {})
         self.ready_after = dict(ready_after or {})
         self.refuse = dict(refuse or {})
@@ -122,7 +123,8 @@ class FakeSceneSource:
             return Activation(False, "offline, retrieval requested", retry_after=self.retry_after)
         return Activation(True)
 
-    def download_descriptors(self, scene: Scene) -> Sequence[DownloadDescriptor]:
+    def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> Sequence[DownloadDescriptor]:
+        assert assets is None, "the fake declares no asset selection"
         names = scene.filenames or (f"{scene.scene_id}.zip",)
         return [DownloadDescriptor(f"https://fake.invalid/{n}", n) for n in names]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 
 from eoharvest.adapters.catalog import open_catalog
-from eoharvest.adapters.download_executor import SceneDownloadExecutor
+from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
+from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import TransferEngine
 from eoharvest.domain.models import Checksum, DownloadDescriptor, Scene
@@ -26,7 +27,8 @@ def main() -> None:
         time.sleep(spec["sleep_per_chunk"])
 
     with open_catalog(Path(spec["catalog"])) as catalog:
-        executor = SceneDownloadExecutor(lambda provider: engine, catalog, progress=throttle)
+        executor = SceneDownloadService(ProviderTransfers(lambda provider: engine), SafeArchives(), lambda: catalog,
+                                        progress=throttle)
         for f in spec["files"]:
             scene = Scene("Test", f["product"], None, None, None, provider="fault", product_key=f["product"])
             descriptor = DownloadDescriptor(f["url"], f["name"], size=f["size"],

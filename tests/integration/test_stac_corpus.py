@@ -5,7 +5,7 @@ import json
 import pytest
 
 from corpus import corpus_files, load
-from eoharvest.adapters.providers.stac_items import asset_descriptor, item_self_url, scene_from_stac_item, select_assets
+from eoharvest.adapters.providers.stac.items import asset_descriptor, item_self_url, scene_from_stac_item, select_assets
 
 FOLDERS = ["stac_earth_search", "stac_planetary_computer", "cdse_stac"]
 FILES = [(folder, path.name) for folder in FOLDERS for path in corpus_files(folder)]

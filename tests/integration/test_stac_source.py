@@ -10,8 +10,8 @@ import pytest
 from corpus import load, load_text
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.adapters.providers.pc_signing import SasSigner
-from eoharvest.adapters.providers.stac import PageRequest, StacSource
+from eoharvest.adapters.providers.stac.signing import SasSigner
+from eoharvest.adapters.providers.stac.search import PageRequest, StacSource
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.query import SearchQuery
@@ -170,7 +170,7 @@ def test_planetary_computer_assets_are_signed_and_tokens_cached():
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
     api = JsonApi(client, guard=UrlGuard(allow_private=True), provider="pc")
-    from eoharvest.application.clock import SystemClock
+    from eoharvest.adapters.clock import SystemClock
 
     signer = SasSigner(api, "https://planetarycomputer.microsoft.com/api/sas/v1", SystemClock())
     href = "https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/60/V/UK/x.tif"
@@ -188,7 +188,7 @@ def test_an_expiring_sas_token_is_refreshed():
     def handler(request):
         return httpx.Response(200, json={"token": "st=1&sig=abc", "msft:expiry": expiries.pop(0).isoformat()})
 
-    from eoharvest.application.clock import SystemClock
+    from eoharvest.adapters.clock import SystemClock
 
     api = JsonApi(httpx.Client(transport=httpx.MockTransport(handler)), guard=UrlGuard(allow_private=True), provider="pc")
     signer = SasSigner(api, "https://pc/api/sas/v1", SystemClock())

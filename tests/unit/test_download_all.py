@@ -15,8 +15,8 @@ from fakes import (
     make_scene,
 )
 
-from eoharvest.application.clock import SystemClock
-from eoharvest.application.downloading import BulkDownloader, DownloadSummary, download_all
+from eoharvest.adapters.clock import SystemClock
+from eoharvest import BulkDownloader, DownloadSummary, download_all
 from eoharvest.domain.errors import (
     DownloadCancelled,
     DownloadError,
@@ -276,11 +276,17 @@ def test_without_a_tight_limit_downloads_of_one_provider_overlap(tmp_path):
     assert fetcher.max_concurrent["fake"] == 4
 
 
-def test_extra_params_reach_the_fetcher_but_orchestration_params_do_not(tmp_path):
+def test_orchestration_params_do_not_reach_the_fetcher(tmp_path):
     fetcher = FakeFetcher()
-    download_all(scenes_of("a", fetcher=fetcher), str(tmp_path), max_workers=2,
-                 activation_timeout=10, checksum_policy="strict")
-    assert fetcher.extra == [{"skip_error": False, "checksum_policy": "strict"}]
+    download_all(scenes_of("a", fetcher=fetcher), str(tmp_path), max_workers=2, activation_timeout=10)
+    assert fetcher.extra == [{"skip_error": False}]
+
+
+def test_an_unknown_download_parameter_is_refused_before_anything_is_fetched(tmp_path):
+    fetcher = FakeFetcher()
+    with pytest.raises(InputError, match="checksum_policy"):
+        download_all(scenes_of("a", fetcher=fetcher), str(tmp_path), checksum_policy="strict")
+    assert fetcher.extra == []
 
 
 @pytest.mark.parametrize("option", [{"max_workers": 0}, {"max_per_provider": "two"},

@@ -5,8 +5,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eoharvest.adapters.providers.cdse_items import scene_from_odata_product
-from eoharvest.adapters.providers.stac_items import asset_descriptor, scene_from_stac_item, select_assets
+from eoharvest.adapters.providers.copernicus.items import scene_from_odata_product
+from eoharvest.adapters.providers.stac.items import asset_descriptor, scene_from_stac_item, select_assets
 from eoharvest.domain.checksums import from_multihash
 from eoharvest.domain.errors import EoharvestError
 

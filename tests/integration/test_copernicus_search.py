@@ -9,8 +9,8 @@ import pytest
 from corpus import load_text
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.adapters.providers.cdse_errors import odata_error_hint
-from eoharvest.adapters.providers.copernicus import CdsePage, CdseSource
+from eoharvest.adapters.providers.copernicus.errors import odata_error_hint
+from eoharvest.adapters.providers.copernicus.source import CdsePage, CdseSource
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.query import SearchQuery

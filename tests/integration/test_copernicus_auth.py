@@ -10,7 +10,7 @@ import pytest
 from corpus import load, load_text
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.adapters.providers.cdse_auth import CdseTokenSource, shared_token_source
+from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource, shared_token_source
 from eoharvest.domain.errors import AuthError
 from eoharvest.domain.ports import Credentials
 from eoharvest.domain.retry import RetryPolicy

@@ -1,4 +1,4 @@
-"""The real clock: what the application uses for time and waiting unless a test injects another."""
+"""The real clock (a ``domain.ports.Clock``): what runs unless a test injects another."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SceneDownloadExecutor: transfer + archive checks + catalog states, over MockTransport origins."""
+"""SceneDownloadService: transfer + archive checks + catalog states, over MockTransport origins."""
 
 import hashlib
 import io
@@ -8,7 +8,8 @@ import zipfile
 import httpx
 import pytest
 
-from eoharvest.adapters.download_executor import SceneDownloadExecutor
+from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
+from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
 from eoharvest.domain.errors import IntegrityError, RetryExhausted, UnsafeFilename
@@ -50,7 +51,8 @@ def executor(handler, catalog=None, **kw):
     client = httpx.Client(transport=httpx.MockTransport(handler))
     engine = TransferEngine(client, guard=UrlGuard(allow_private=True), policy=RetryPolicy(max_attempts=2, base_delay=0.001),
                             limits=TransferLimits())
-    return SceneDownloadExecutor(lambda provider: engine, catalog, **kw)
+    return SceneDownloadService(ProviderTransfers(lambda provider: engine), SafeArchives(),
+                                (lambda: catalog) if catalog is not None else None, **kw)
 
 
 def desc(name, data, **kw):

@@ -191,4 +191,8 @@ def shared_token_source(
         source = _SHARED.get(key)
         if source is None:
             source = _SHARED[key] = CdseTokenSource(api, token_url, credentials, clock=clock, totp=totp)
+        elif source.api.client.is_closed:
+            # The process that logged in closed its client (a closed Copernicus() instance);
+            # keep the tokens, send further token requests through the caller's live client.
+            source.api = api
         return source

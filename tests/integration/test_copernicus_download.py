@@ -11,13 +11,14 @@ import pytest
 from eoharvest.adapters.credentials import LayeredCredentials, provider_hosts
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
-from eoharvest.adapters.providers.copernicus import build_copernicus_source
-from eoharvest.application.clock import SystemClock
+from eoharvest.adapters.clock import SystemClock
 from eoharvest.application.settings import Endpoints, Settings
 from eoharvest.domain.errors import AuthError
 from eoharvest.domain.ports import Credentials
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.retry import RetryPolicy
+from eoharvest.adapters.providers.table import spec_for
+from eoharvest.entrypoints.bootstrap import build
 from fakes import FakeClock
 from fakes.cdse_server import CdseFake
 
@@ -38,8 +39,9 @@ class Wired:
         explicit = {"copernicus": Credentials(fake.username, password or fake.password)} if credentials else {}
         store = LayeredCredentials(explicit=explicit, environ={}, hosts=provider_hosts(settings.endpoints),
                                    home=tmp_path, keyring_module=False)
-        self.client = httpx.Client(trust_env=False, follow_redirects=False)
-        self.source = build_copernicus_source(self.client, settings, store, clock)
+        self.services = build(settings, credentials=store, clock=clock)
+        self.client = self.services.http()  # closing it closes everything the services opened
+        self.source = self.services.connect("copernicus")
         self.engine = TransferEngine(self.client, guard=UrlGuard(allow_private=True), auth=self.source.download_auth,
                                      policy=RetryPolicy(max_attempts=8, base_delay=0.05, max_delay=0.5), clock=clock)
         self.tmp_path = tmp_path
@@ -86,7 +88,7 @@ def test_a_product_found_by_search_downloads_and_is_verified_by_its_odata_md5(tm
     assert outcome.path.name == NAME.format(0) + ".zip" and outcome.size == SIZE
     assert fake.grant_counts() == {"password": 1}
     assert all(a.startswith("Bearer CANARY-TOKEN-") for a in fake.download_auth)
-    assert wired.source.max_concurrent_downloads == 4
+    assert spec_for("copernicus").max_concurrent_downloads == 4
 
 
 def test_a_token_expiring_mid_download_is_refreshed_exactly_once(tmp_path):

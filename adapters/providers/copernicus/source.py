@@ -17,12 +17,11 @@ from typing import Any, Mapping, Sequence
 import httpx
 
 from eoharvest.adapters.http.auth import ScopedAuth
-from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.adapters.providers import cdse_query as q
-from eoharvest.adapters.providers.cdse_auth import CdseTokenSource, shared_token_source
-from eoharvest.adapters.providers.cdse_errors import MAX_SKIP, odata_error_hint
-from eoharvest.adapters.providers.cdse_items import (
+from eoharvest.adapters.providers.copernicus import query as q
+from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource
+from eoharvest.adapters.providers.copernicus.errors import MAX_SKIP
+from eoharvest.adapters.providers.copernicus.items import (
     content_start,
     download_filename,
     product_url,
@@ -30,12 +29,14 @@ from eoharvest.adapters.providers.cdse_items import (
 )
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
-from eoharvest.domain.ports import Clock, CredentialsProvider
+from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
-from eoharvest.domain.retry import RetryPolicy
 from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.copernicus")
+
+#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none (B-20).
+COPERNICUS_CAPABILITIES = ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True)
 
 OFFLINE_REASON = (
     "product is offline (Online: false); CDSE cannot order it through OData, STAC or S3 — "
@@ -63,8 +64,6 @@ class CdseSource:
     """A ``SceneSource`` over the CDSE OData catalogue and the zipper download service."""
 
     name = "copernicus"
-    filters_cloud = True  # server-side for S2/S3, here for Landsat; ignored for SAR (B-20)
-    max_concurrent_downloads = 4  # CDSE: a 5th parallel download gets 429 "Max session number exceeded"
 
     def __init__(
         self,
@@ -77,6 +76,7 @@ class CdseSource:
         page_size: int = q.MAX_TOP,
         order: str = "desc",
         max_skip: int = MAX_SKIP,
+        capabilities: ProviderCapabilities = COPERNICUS_CAPABILITIES,
     ) -> None:
         if order not in ("asc", "desc"):
             raise InputError(f"order {order!r} must be 'asc' or 'desc'")
@@ -88,6 +88,7 @@ class CdseSource:
         self.page_size = max(1, min(int(page_size), q.MAX_TOP))
         self.order = order
         self.max_skip = max_skip
+        self.capabilities = capabilities
 
     # -- SceneSource ----------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
@@ -111,7 +112,12 @@ class CdseSource:
             return Activation(ready=False, reason=OFFLINE_REASON, permanent=True)
         return Activation(ready=True)
 
-    def download_descriptors(self, scene: Scene) -> list[DownloadDescriptor]:
+    def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
+        if assets is not None:
+            raise InputError(
+                f"copernicus delivers whole products; asset selection {list(assets)!r} is not supported",
+                hint="leave out assets/--assets for this provider",
+            )
         if self.tokens is None:
             raise AuthError(self.missing_credentials, hint="copernicus downloads need a free CDSE account")
         product_id, name = scene.raw.get("Id"), scene.raw.get("Name")
@@ -224,36 +230,3 @@ class CdseSource:
         log.info("copernicus: $skip limit reached; continuing with products up to %s", q.odata_time(tail_time))
         url = self._url(query, bound=tail_time, count=False)
         return CdsePage(url, False, tail_time, frozenset(tail_ids), tail_time, frozenset(tail_ids))
-
-
-def build_copernicus_source(
-    client: httpx.Client,
-    settings: Any,
-    credentials: CredentialsProvider,
-    clock: Clock,
-    *,
-    totp: str | None = None,
-) -> CdseSource:
-    """Wire a CdseSource from ``Settings``: catalogue API (no token needed to search), and when
-    credentials exist, the process-wide token source for downloads (``source.download_auth``)."""
-    endpoints, http = settings.endpoints, settings.http
-    policy = RetryPolicy(
-        max_attempts=max(1, http.max_retries), max_seconds=http.retry_max_seconds, retry_after_cap=http.retry_after_cap
-    )
-
-    def api_for(url: str) -> JsonApi:
-        guard = UrlGuard.for_endpoint(url, allow_private_targets=http.allow_private_targets)
-        return JsonApi(client, guard=guard, provider="copernicus", policy=policy, clock=clock, error_hint=odata_error_hint)
-
-    found = credentials.get("copernicus")
-    tokens = None
-    if found is not None:
-        tokens = shared_token_source(api_for(endpoints.cdse_token_url), endpoints.cdse_token_url, found, clock=clock, totp=totp)
-    missing = "no credentials for copernicus: looked in " + "; ".join(credentials.searched("copernicus"))
-    return CdseSource(
-        api_for(endpoints.cdse_odata_url),
-        odata_url=endpoints.cdse_odata_url,
-        download_url=endpoints.cdse_download_url,
-        tokens=tokens,
-        missing_credentials=missing,
-    )

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.adapters.providers.stac_collections import (
+from eoharvest.adapters.providers.stac.collections import (
     FLAVOURS,
     SAR_PLATFORMS,
     collections_for,
     flavour_for,
 )
-from eoharvest.adapters.providers.stac_items import (
+from eoharvest.adapters.providers.stac.items import (
     asset_descriptor,
     item_self_url,
     scene_from_stac_item,
@@ -29,12 +29,17 @@ from eoharvest.adapters.providers.stac_items import (
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.platforms import PLATFORM_ALIASES
+from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.stac")
 
 Signer = Callable[[str], str]
+
+#: Whether a server filters cloud cover depends on its conformance classes, so each page says
+#: so itself (``SearchPage.cloud_filtered``) instead of a blanket capability.
+STAC_CAPABILITIES = ProviderCapabilities(asset_selection=True)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class StacSource:
         flavour: str | None = None,
         page_size: int = 100,
         signer: Signer | None = None,
+        capabilities: ProviderCapabilities = STAC_CAPABILITIES,
     ) -> None:
         self.api = api
         self.base_url = base_url.rstrip("/")
@@ -66,6 +72,7 @@ class StacSource:
         self.flavour = flavour or flavour_for(base_url)
         self.page_size = page_size
         self.signer = signer
+        self.capabilities = capabilities
         self._conformance: frozenset[str] | None = None
         self._collections: frozenset[str] | None = None
 

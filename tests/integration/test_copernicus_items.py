@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from corpus import corpus_files, load
-from eoharvest.adapters.providers.cdse_errors import describe_error, is_skip_limit_error, odata_error_hint
-from eoharvest.adapters.providers.cdse_items import download_filename, scene_from_odata_product
+from eoharvest.adapters.providers.copernicus.errors import describe_error, is_skip_limit_error, odata_error_hint
+from eoharvest.adapters.providers.copernicus.items import download_filename, scene_from_odata_product
 from eoharvest.domain.errors import UnsafeFilename
 
 CDSE_FILES = [(p.parent.name, p.name) for folder in ("cdse_odata", "cdse_auth") for p in corpus_files(folder)]

@@ -1,0 +1,188 @@
+"""The dedup-aware download of one scene: plan, record, transfer, verify, extract, record.
+
+This is the use case behind ``scene.downloader().download(...)``. It talks to the world only
+through ports: a ``FileTransfer`` moves bytes (resumable, verified, renamed into place), an
+``ArchiveHandler`` checks and unpacks product archives, and the optional ``CatalogRepository``
+makes downloads dedup-aware and records every state change. Files land in
+``<outdir>/<product key>/<file name>``, the same folder whichever provider delivered them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from eoharvest.application.download_plan import AvailableFile, is_archive, plan_scene
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InsufficientSpace
+from eoharvest.domain.filenames import safe_filename
+from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
+from eoharvest.domain.ports import ArchiveHandler, CatalogRepository, FileTransfer, Progress
+from eoharvest.domain.redaction import redact
+
+log = logging.getLogger("eoharvest.download")
+
+Stopped = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    files: list[str]
+    archive: str | None
+
+
+class SceneDownloadService:
+    """Implements the application's ``Fetcher`` port for every provider.
+
+    ``progress`` (given at construction) is told about bytes as they arrive. ``open_catalog``
+    is called when the first download starts (a search-only session never opens the catalog);
+    without it downloads still verify and resume, but do not know what the archive already has.
+    """
+
+    def __init__(
+        self,
+        transfer: FileTransfer,
+        archives: ArchiveHandler,
+        open_catalog: Callable[[], CatalogRepository] | None = None,
+        *,
+        extract_archives: bool = True,
+        keep_archives: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
+        self.transfer = transfer
+        self.archives = archives
+        self._open_catalog = open_catalog
+        self.catalog: CatalogRepository | None = None
+        self.extract_archives = extract_archives
+        self.keep_archives = keep_archives
+        self.progress = progress
+        self._locks_guard = threading.Lock()
+        self._product_locks: dict[str, threading.Lock] = {}
+
+    def fetch(
+        self,
+        scene: Scene,
+        descriptors: Sequence[DownloadDescriptor],
+        outdir: str,
+        *,
+        overwrite: bool = False,
+        stopped_func: Stopped | None = None,
+        skip_error: bool = False,
+    ) -> DownloadResult:
+        """Fetch ``descriptors`` of ``scene`` into ``<outdir>/<product key>/``.
+
+        With ``skip_error`` a file that fails does not stop the scene's other files: they are
+        fetched, verified and recorded, and the first failure is raised afterwards (so the scene
+        is still reported as failed). Cancellation and a full disk always stop at once.
+        """
+        scene_dir = Path(outdir) / safe_filename(scene.product_key or scene.scene_id, what="product name")
+        # One product at a time per directory: the same product found at two providers must
+        # not be planned twice and fetched into the same files concurrently.
+        with self._locks_guard:
+            if self.catalog is None and self._open_catalog is not None:
+                self.catalog = self._open_catalog()
+        with self._product_lock(scene_dir):
+            return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, skip_error)
+
+    def _product_lock(self, scene_dir: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._product_locks.setdefault(str(scene_dir), threading.Lock())
+
+    def _fetch_product(
+        self,
+        scene: Scene,
+        descriptors: Sequence[DownloadDescriptor],
+        scene_dir: Path,
+        overwrite: bool,
+        stopped: Stopped | None,
+        skip_error: bool,
+    ) -> DownloadResult:
+        self.transfer.prepare_directory(str(scene_dir))
+        plan = plan_scene(scene, descriptors, self._available(scene), exists=os.path.exists, overwrite=overwrite)
+        if plan.nothing_to_fetch and plan.reuse:
+            log.info("%s is already in the archive: %s", scene.product_key, ", ".join(plan.reuse))
+            return DownloadResult(list(plan.reuse), scene, skipped=True)
+        out_files: list[str] = list(plan.reuse)
+        archives: list[str] = []
+        first_error: EoharvestError | Exception | None = None
+        for descriptor in plan.fetch:
+            try:
+                fetched = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped)
+            except (DownloadCancelled, InsufficientSpace):
+                raise
+            except Exception as exc:
+                if not skip_error:
+                    raise
+                log.warning("%s: %s failed (%s); fetching the scene's other files", scene.scene_id, descriptor.filename, exc)
+                first_error = first_error or exc
+                continue
+            out_files.extend(fetched.files)
+            if fetched.archive:
+                archives.append(fetched.archive)
+        if first_error is not None:
+            raise first_error
+        return DownloadResult(out_files, scene, archives or None)
+
+    def _fetch_one(
+        self, scene: Scene, descriptor: DownloadDescriptor, scene_dir: Path, overwrite: bool, stopped: Stopped | None
+    ) -> _Fetched:
+        name = safe_filename(descriptor.filename, what="file name from the provider")
+        dest = scene_dir / name
+        archive = self.extract_archives and is_archive(descriptor)
+        file_id = self._record(scene, descriptor, name)
+        self._state(file_id, "fetching")
+        try:
+            result = self.transfer.fetch(
+                scene.provider, descriptor, str(dest), overwrite=overwrite, stopped=stopped,
+                progress=self.progress, validate=self.archives.verify if archive else None,
+            )
+            files = [result.path]
+            kept: str | None = None
+            if archive:
+                # The transfer verified these bytes before the rename (validate); extract only.
+                files = list(self.archives.extract(result.path, str(scene_dir)))
+                if self.keep_archives:
+                    kept = result.path
+                else:
+                    os.unlink(result.path)
+            local = kept or (files[0] if files else result.path)
+            self._state(file_id, "available", local_path=local, sha256=result.sha256)
+            return _Fetched(files, kept)
+        except InsufficientSpace:
+            self._state(file_id, "paused")
+            raise
+        except DownloadCancelled:
+            self._state(file_id, "queued")
+            raise
+        except Exception:
+            self._state(file_id, "failed")
+            raise
+
+    # -- catalog bookkeeping (all optional: the API works without a catalog) ------------------
+    def _available(self, scene: Scene) -> list[AvailableFile]:
+        if self.catalog is None or not scene.product_key:
+            return []
+        return list(self.catalog.available_file_records(scene.product_key))
+
+    def _record(self, scene: Scene, descriptor: DownloadDescriptor, name: str) -> int | None:
+        if self.catalog is None:
+            return None
+        # The scene row was written when it was found (harvest, daemon) or read from the
+        # catalog (download); a scene that only the public API has seen is recorded here.
+        if self.catalog.get_scene(scene.provider, scene.scene_id) is None:
+            self.catalog.upsert_scenes([scene])
+        return self.catalog.record_file(
+            scene.provider,
+            scene.scene_id,
+            name,
+            href=redact(descriptor.url),
+            size=descriptor.size,
+            checksum=descriptor.checksums[0] if descriptor.checksums else None,
+        )
+
+    def _state(self, file_id: int | None, state: str, *, local_path: str | None = None, sha256: str | None = None) -> None:
+        if self.catalog is not None and file_id is not None:
+            self.catalog.set_file_state(file_id, state, local_path=local_path, sha256=sha256)

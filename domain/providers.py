@@ -1,0 +1,28 @@
+"""What a provider can do, declared once in its provider-table entry instead of being sniffed.
+
+The application asks these questions of a ``SceneSource`` (``source.capabilities``) before it
+relies on a feature, so an unsupported request fails up front with a clear ``InputError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    """Declared features of one provider API."""
+
+    #: products are sets of named assets and ``download_descriptors(scene, assets=[...])`` picks some
+    asset_selection: bool = False
+    #: some products must be ordered/activated before they can be downloaded
+    needs_activation: bool = False
+    #: the provider always applies the cloud range itself (or drops its count when it cannot),
+    #: so a search's ``total`` stays true; sources that decide per page set ``SearchPage.cloud_filtered``
+    server_cloud_filter: bool = False
+    #: searches can be restricted by publication (ingestion) time, not only acquisition time
+    publication_time_filter: bool = False
+
+
+#: What a source that declares nothing can do: whole products, no server-side cloud filter.
+BASIC = ProviderCapabilities()
