@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -9,15 +11,21 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
+import eoharvest.migrations
 from eoharvest.domain.errors import CatalogError
 
-SCRIPT_LOCATION = "eoharvest:migrations"
+# The folder of the imported package, not "eoharvest:migrations": Alembic resolves that form
+# by joining "migrations" onto the folder of `eoharvest`, which is wrong whenever the layers
+# are mapped from separate folders (a default editable install serves `eoharvest` from facade/
+# and the migrations from migrations/ through an import hook).
+SCRIPT_LOCATION = Path(eoharvest.migrations.__file__).resolve().parent
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic Config pointing at the packaged migrations, bound to ``connection``."""
     config = Config()
-    config.set_main_option("script_location", SCRIPT_LOCATION)
+    # Config values go through configparser interpolation: a literal "%" must be doubled.
+    config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
