@@ -2,7 +2,7 @@
 
 Every secret found is registered with :data:`SECRETS` so it is masked wherever it shows up.
 Netrc files are checked for owner and mode by us, because Python's ``netrc`` module only does
-so for the default ``~/.netrc`` and never for ``$NETRC`` (test plan B-24).
+so for the default ``~/.netrc`` and never for ``$NETRC``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from eoharvest.domain.errors import AuthError
 from eoharvest.domain.ports import Credentials
@@ -42,23 +41,12 @@ def _default_keys(provider: str) -> ProviderKeys:
     return ProviderKeys(f"{prefix}_USERNAME", f"{prefix}_PASSWORD")
 
 
-def provider_hosts(endpoints: Any) -> dict[str, str]:
-    """The netrc machine of each provider: the host of its token or login URL."""
-    urls = {
-        "copernicus": endpoints.cdse_token_url,
-        "cmr": endpoints.earthdata_login_url,
-        "usgs": endpoints.usgs_m2m_url,
-        "planet": endpoints.planet_url,
-    }
-    return {name: (urlsplit(url).hostname or "") for name, url in urls.items()}
-
-
 class LayeredCredentials:
     """Looks up credentials in order: explicit arguments, environment variables, the netrc
     entry for the provider's host, and keyring (only when the package is importable).
 
     ``explicit`` maps a provider to the Credentials given as arguments; ``hosts`` maps a provider
-    to its netrc machine name (see :func:`provider_hosts`); ``keyring_module`` replaces the
+    to its netrc machine name (the provider table's ``netrc_hosts``); ``keyring_module`` replaces the
     ``keyring`` package (tests pass a fake; ``False`` disables keyring).
     """
 
@@ -77,11 +65,6 @@ class LayeredCredentials:
         self.home = home
         self._keyring = _import_keyring() if keyring_module is None else keyring_module or None
 
-    @classmethod
-    def from_endpoints(cls, endpoints: Any, **kwargs: Any) -> LayeredCredentials:
-        """Netrc machines taken from the configured endpoint URLs (``Settings.endpoints``)."""
-        return cls(hosts=provider_hosts(endpoints), **kwargs)
-
     # -- CredentialsProvider ----------------------------------------------------------------
     def get(self, provider: str) -> Credentials | None:
         """The first complete credentials found, or None. Raises AuthError for an unsafe netrc."""
@@ -94,7 +77,7 @@ class LayeredCredentials:
         return None
 
     def require(self, provider: str) -> Credentials:
-        """Like :meth:`get`, but a missing entry is an AuthError naming every place looked in (B-22)."""
+        """Like :meth:`get`, but a missing entry is an AuthError naming every place looked in."""
         found = self.get(provider)
         if found is None:
             raise AuthError(
@@ -179,7 +162,7 @@ class LayeredCredentials:
 
 
 def check_private_file(path: Path) -> None:
-    """Refuse a secrets file owned by someone else or readable by group/others (B-24)."""
+    """Refuse a secrets file owned by someone else or readable by group/others."""
     info = path.stat()
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise AuthError(

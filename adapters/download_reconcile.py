@@ -1,4 +1,4 @@
-"""Startup reconciliation of a download directory (invariant I2, T-06).
+"""Startup reconciliation of a download directory.
 
 Finishes or removes what a killed process left half-done, never touching a partial that a
 live process holds (each ``.part`` is flock'ed by its writer):

@@ -1,4 +1,4 @@
-"""Crash points for the kill -9 tests (T-06): ``EOHARVEST_CRASH_AT=<name>`` makes the process
+"""Crash points for the kill -9 tests (tests/integration/test_kill9.py): ``EOHARVEST_CRASH_AT=<name>`` makes the process
 SIGKILL itself when it reaches that step. Unset (always, outside tests) it costs one lookup."""
 
 from __future__ import annotations

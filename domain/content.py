@@ -1,4 +1,4 @@
-"""Recognise wrong content served with 200: login pages and "not ready" JSON (T-12)."""
+"""Recognise wrong content served with 200: login pages and "not ready" JSON."""
 
 from __future__ import annotations
 

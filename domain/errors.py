@@ -124,8 +124,8 @@ class UnsupportedEnvironment(EoharvestError):
     exit_code = 10
 
 
-#: The test plan's name for UnsupportedEnvironment.
-EnvironmentError = UnsupportedEnvironment  # noqa: A001 - deliberate, see the test plan
+#: Another name for UnsupportedEnvironment (it shadows the builtin alias of OSError only here).
+EnvironmentError = UnsupportedEnvironment  # noqa: A001 - deliberate: the documented name
 
 
 class DownloadError(EoharvestError):

@@ -1,4 +1,4 @@
-"""Product and scene keys: how one product is recognised across providers (protocol notes §10).
+"""Product and scene keys: how one product is recognised across providers (the ESA/USGS product name).
 
 The product key is the ESA/USGS product name without extension; the scene key is coarser and
 stays the same when a product is re-processed under a new baseline.

@@ -82,7 +82,7 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
 
 
 def escape_control(text: str) -> str:
-    """Make control characters and ANSI escapes visible, so they cannot forge log lines (B-49)."""
+    """Make control characters and ANSI escapes visible, so they cannot forge log lines."""
     return "".join(
         ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
         for ch in text

@@ -1,4 +1,4 @@
-"""URL rules for provider-supplied links (section 4.4 of the test plan): pure checks, no DNS."""
+"""URL rules for provider-supplied links: pure checks, no DNS."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def check_url_shape(url: str) -> Origin:
 
 
 def resolve_link(base_url: str, href: str) -> str:
-    """An href (possibly relative, B-52) made absolute against the document it came from."""
+    """An href (possibly relative, RFC 3986 §5) made absolute against the document it came from."""
     return urljoin(base_url, href)
 
 

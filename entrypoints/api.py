@@ -87,10 +87,51 @@ class StacAPI(_ProviderAPI):
         return cls(url) if url else None
 
 
-class Copernicus(_ProviderAPI):
+class CredentialedAPI(_ProviderAPI):
+    """A provider whose downloads (or searches) need an account: ``Cls(user, password)``.
+
+    Without arguments the credentials come from ``EOHARVEST_<PROVIDER>_USERNAME``/``_PASSWORD``
+    (``_API_KEY`` for key-based providers), the netrc entry of the provider's login host (mode
+    0600) or the keyring. Other keyword arguments are the provider's own connection options.
+    """
+
+    def __init__(
+        self,
+        user: str | None = None,
+        password: str | None = None,
+        *,
+        settings: Settings | None = None,
+        transport: Any = None,
+        catalog: bool = True,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> None:
+        explicit = Credentials(user, password, "arguments") if password else None
+        self._wire(settings, transport, catalog=catalog, progress=progress, credentials=explicit, **options)
+
+    @classmethod
+    def create_instance(cls, **kwargs: Any) -> CredentialedAPI | None:
+        """For SENSOR_REGISTRY: the credential keywords of the provider's table entry (e.g.
+        ``copernicus_username``/``copernicus_password``); ``<provider>_<option>`` keywords are
+        passed on as connection options (e.g. ``copernicus_totp``)."""
+        spec = spec_for(cls.provider_name)
+        assert spec.credentials is not None
+        values = [kwargs.get(name) for name in spec.credentials.kwargs]
+        if not values or not values[-1]:
+            return None
+        user = values[0] if len(values) > 1 else None
+        prefix = f"{spec.credentials.key}_"
+        options = {
+            key[len(prefix):]: value for key, value in kwargs.items()
+            if key.startswith(prefix) and key not in spec.credentials.kwargs and value is not None
+        }  # fmt: skip
+        return cls(user, values[-1], **options)
+
+
+class Copernicus(CredentialedAPI):
     """Copernicus Data Space Ecosystem (OData catalogue, Keycloak tokens, zipper downloads).
 
-    ``Copernicus(user, password)``; without arguments the credentials come from
+    ``Copernicus(user, password, totp=None)``; without arguments the credentials come from
     ``EOHARVEST_COPERNICUS_USERNAME``/``_PASSWORD``, ``~/.netrc`` (machine
     identity.dataspace.copernicus.eu, mode 0600) or the keyring. Searching needs no account;
     downloading does. Products with ``Online: false`` cannot be ordered through OData and are
@@ -100,37 +141,30 @@ class Copernicus(_ProviderAPI):
     provider_name = "copernicus"
     PLATFORMS = spec_for("copernicus").platforms
 
-    def __init__(
-        self,
-        user: str | None = None,
-        password: str | None = None,
-        *,
-        totp: str | None = None,
-        settings: Settings | None = None,
-        transport: Any = None,
-        catalog: bool = True,
-        progress: Progress | None = None,
-    ) -> None:
-        explicit = Credentials(user, password, "arguments") if user and password else None
-        self._wire(settings, transport, catalog=catalog, progress=progress, credentials=explicit, totp=totp)
 
-    @classmethod
-    def create_instance(cls, **kwargs: Any) -> Copernicus | None:
-        """For SENSOR_REGISTRY: keywords ``copernicus_username`` and ``copernicus_password``."""
-        credentials = spec_for("copernicus").credentials
-        assert credentials is not None
-        user, password = (kwargs.get(name) for name in credentials.kwargs)
-        if not (user and password):
-            return None
-        return cls(user, password, totp=kwargs.get("copernicus_totp"))
+#: Public classes written out here; any other name in the table gets a generated class.
+_WRITTEN = {cls.__name__: cls for cls in (StacAPI, Copernicus)}
+
+
+def public_class(name: str) -> type[_ProviderAPI]:
+    """The public class ``name`` of a provider-table entry (generated on first use)."""
+    if name not in _WRITTEN:
+        spec = next((s for s in PROVIDERS if name in s.public_classes), None)
+        if spec is None:
+            raise AttributeError(name)
+        if spec.credentials is None:
+            raise TypeError(f"{name}: only providers with credentials get a generated class")
+        doc = f"{spec.summary}. {CredentialedAPI.__doc__}"
+        attributes = {"provider_name": spec.name, "PLATFORMS": spec.platforms, "__doc__": doc, "__module__": __name__}
+        _WRITTEN[name] = type(name, (CredentialedAPI,), attributes)
+    return _WRITTEN[name]
 
 
 def _registry() -> SensorRegistry:
     registry = SensorRegistry()
-    classes = {cls.__name__: cls for cls in (StacAPI, Copernicus)}
     for spec in PROVIDERS:
         for class_name in spec.public_classes:
-            registry.register(classes[class_name], spec.name)
+            registry.register(public_class(class_name), spec.name)
     return registry
 
 
@@ -172,3 +206,11 @@ def download_all(
 
 
 download_all.__doc__ = _downloading.download_all.__doc__
+
+
+def __getattr__(name: str) -> Any:
+    # Generated public classes (provider-table entries without a written-out class).
+    try:
+        return public_class(name)
+    except (AttributeError, TypeError):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,7 +22,7 @@ from eoharvest.adapters.http.client import make_client
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
-from eoharvest.adapters.providers.table import PROVIDERS, ProviderSpec, credential_specs, spec_for
+from eoharvest.adapters.providers.table import PROVIDERS, netrc_hosts, spec_for
 from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, ProviderConnection
 from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.adapters.vector_files import OgrVectorReader
@@ -118,15 +117,12 @@ class Services:
         )  # fmt: skip
 
     def find_credentials(self, key: str, explicit: Credentials | None = None) -> FoundCredentials:
+        hosts = netrc_hosts(self.settings.endpoints)
         if explicit is not None:
-            store = LayeredCredentials(hosts=self._netrc_hosts(), explicit={key: explicit})
+            store = LayeredCredentials(hosts=hosts, explicit={key: explicit})
         else:
-            store = self.credentials_store or LayeredCredentials(hosts=self._netrc_hosts())
+            store = self.credentials_store or LayeredCredentials(hosts=hosts)
         return FoundCredentials(store.get(key), list(store.searched(key)))
-
-    def _netrc_hosts(self) -> dict[str, str]:
-        """Each provider's netrc machine: the host of its configured login endpoint."""
-        return {c.key: urlsplit(self.endpoint(c.login_endpoint)).hostname or "" for c in credential_specs()}
 
     # -- providers ------------------------------------------------------------------------------
     def connect(self, provider: str, *, url: str | None = None, **options: Any) -> SceneSource:
@@ -226,11 +222,6 @@ class Services:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def spec_of(provider: str) -> ProviderSpec:
-    """The provider-table entry of ``provider`` (for entrypoints that describe providers)."""
-    return spec_for(provider)
 
 
 def build(

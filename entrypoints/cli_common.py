@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import click
+
+from eoharvest.adapters.providers.table import PROVIDERS, provider_names
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,3 +53,12 @@ def aoi_argument(value: str) -> object:
         except ValueError:
             pass
     return value
+
+
+def provider_option(default: str | None = "earth-search", help_prefix: str = "Where to search") -> Callable[[F], F]:
+    """``--provider``: a choice of the provider table's names, each explained in the help."""
+    described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS)
+    return click.option(
+        "--provider", type=click.Choice(provider_names()), default=default, show_default=default is not None,
+        help=f"{help_prefix}. {described}.",
+    )

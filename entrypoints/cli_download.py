@@ -9,13 +9,12 @@ from typing import Any
 import click
 
 from eoharvest.application.catalog_queries import CatalogFilter
-from eoharvest.adapters.providers.table import provider_names
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.models import Scene
-from eoharvest.entrypoints.cli_common import aoi_argument
+from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
@@ -24,8 +23,7 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.command()
 @click.option("--id", "ids", multiple=True,
               help="Scene id or product key as shown by `catalog query` (repeatable); needs --provider.")
-@click.option("--provider", type=click.Choice(provider_names()), default=None,
-              help="Provider of --id scenes, or a filter on the query.")
+@provider_option(default=None, help_prefix="Provider of --id scenes, or a filter on the query")
 @click.option("--aoi", default=None, help="Only scenes intersecting this AOI (any AOI form).")
 @click.option("--start", default=None, help="Acquired on or after this date (UTC).")
 @click.option("--end", default=None, help="Acquired on or before this date (UTC).")

@@ -7,20 +7,18 @@ from typing import Any
 
 import click
 
-from eoharvest.adapters.providers.table import provider_names, spec_for
+from eoharvest.adapters.providers.table import PROVIDERS, spec_for
 from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
 from eoharvest.domain.errors import InputError
-from eoharvest.entrypoints.cli_common import aoi_argument
+from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
 
 
 @click.command()
-@click.option("--provider", type=click.Choice(provider_names()), default="earth-search", show_default=True,
-              help="Where to search: a STAC API ('stac' is any STAC API given with --stac-url) or "
-                   "'copernicus' (CDSE OData; downloads need an account, see the README).")
+@provider_option()
 @click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
 @click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
               help="Platform name or alias (repeatable): Sentinel-2, S2, Landsat-8, ...")
@@ -50,7 +48,8 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     provider = opts["provider"]
     spec = spec_for(provider)
     if spec.takes_url and not opts["stac_url"]:
-        raise InputError(f"--provider {provider} needs --stac-url", hint="or choose earth-search / planetary-computer / cdse-stac")
+        named = " / ".join(s.name for s in PROVIDERS if s.kind == spec.kind and not s.takes_url)
+        raise InputError(f"--provider {provider} needs --stac-url", hint=f"or choose {named}")
     if opts["stac_url"] and spec.kind != "stac":
         raise InputError(f"--stac-url does not apply to --provider {provider}", hint="set EOHARVEST_CDSE_ODATA_URL instead")
     source = services.connect(provider, url=opts["stac_url"]) if opts["stac_url"] else services.source_for(provider)

@@ -20,10 +20,10 @@ from eoharvest.domain.watch import (
     format_interval,
     parse_interval,
 )
-from eoharvest.entrypoints.cli_common import aoi_argument, echo_json
+from eoharvest.entrypoints.cli_common import aoi_argument, echo_json, provider_option
 from eoharvest.entrypoints.cli_report import print_report
 from eoharvest.entrypoints.context import AppContext
-from eoharvest.entrypoints.sync_wiring import WATCH_PROVIDERS, sync_service
+from eoharvest.entrypoints.sync_wiring import sync_service
 
 
 @click.group()
@@ -33,7 +33,7 @@ def watch() -> None:
 
 @watch.command("add")
 @click.argument("name")
-@click.option("--provider", type=click.Choice(WATCH_PROVIDERS), default="earth-search", show_default=True)
+@provider_option()
 @click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
               help="Platform name or alias (repeatable).")
 @click.option("--aoi", required=True, help="WKT, GeoJSON, 'west,south,east,north', or a vector file path.")

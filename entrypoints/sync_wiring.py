@@ -7,7 +7,6 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable
 
-from eoharvest.adapters.providers.table import provider_names
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -15,8 +14,6 @@ from eoharvest.domain.models import Scene
 from eoharvest.domain.watch import WatchDefinition
 from eoharvest.entrypoints.bootstrap import Services
 
-#: Providers a saved search may use: every provider-table entry.
-WATCH_PROVIDERS = provider_names()
 
 
 class ProviderSearches:

@@ -44,6 +44,12 @@ _EXPORTS = {
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
+    if module is None and name[:1].isupper():
+        # A public class of a provider-table entry (eoharvest.entrypoints.api builds it).
+        from eoharvest.adapters.providers.table import PROVIDERS
+
+        if any(name in spec.public_classes for spec in PROVIDERS):
+            module = "eoharvest.entrypoints.api"
     if module is None:
         raise AttributeError(f"module 'eoharvest' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

@@ -1,4 +1,4 @@
-"""UrlGuard: checks every URL (and every redirect hop) before a request is sent (I5, T-10, B-51)."""
+"""UrlGuard: checks every URL (and every redirect hop) before a request is sent."""
 
 from __future__ import annotations
 

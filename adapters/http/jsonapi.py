@@ -1,4 +1,4 @@
-"""JSON requests to provider APIs: guarded, bounded retries, size limits, clear errors (B-27, B-28, B-35)."""
+"""JSON requests to provider APIs: guarded, bounded retries, size limits, clear errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Part files and sidecars: bytes go to ``<final>.part`` beside the final name, with a JSON
-sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir) (I1).
+sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def check_free_space(directory: Path, needed: int, margin: int) -> None:
-    """Pre-flight: refuse a transfer that cannot fit (T-07)."""
+    """Pre-flight: refuse a transfer that cannot fit."""
     directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(directory).free
     if needed + margin > free:

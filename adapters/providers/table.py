@@ -3,7 +3,7 @@
 The CLI's ``--provider`` choices (``harvest``, ``download``, ``watch add``), the composition
 root's ``source_for``, ``SENSOR_REGISTRY`` / ``AggregateSensorAPI`` and the netrc machines of
 credentials are all derived from :data:`PROVIDERS`. Adding a provider means one entry here, one
-package under ``adapters/providers/`` with a ``connect(wiring, spec, ...)`` function, and one
+package under ``adapters/providers/`` whose ``connect`` module has ``connect(wiring, spec, ...)``, and one
 loopback fake under ``tests/fakes/`` (see docs/architecture.md).
 
 A provider family whose public classes differ only by dataset (the USGS Landsat family:
@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
-from eoharvest.adapters.providers import copernicus, stac
-from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
+import importlib
+from typing import TYPE_CHECKING
+
+from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
+from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
+from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.providers import ProviderCapabilities
 
-Connect = Callable[..., ProviderConnection]
+if TYPE_CHECKING:
+    from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,10 @@ class ProviderSpec:
     """One provider: its name, protocol family, endpoints, credentials, limits and features."""
 
     name: str
-    #: protocol family: the package whose ``connect`` builds the source
+    #: protocol family: the package under adapters/providers/ whose ``connect.connect`` builds
+    #: the source (imported only when a provider is connected, so listing providers stays cheap)
     kind: str
     summary: str
-    connect: Connect
     #: ``Settings.endpoints`` field names; the first is the search endpoint
     endpoints: tuple[str, ...]
     capabilities: ProviderCapabilities
@@ -59,7 +65,10 @@ class ProviderSpec:
     platforms: tuple[str, ...] = ()
 
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
-        return self.connect(wiring, self, **options)
+        """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
+        module = importlib.import_module(f"eoharvest.adapters.providers.{self.kind}.connect")
+        connect: Callable[..., ProviderConnection] = module.connect
+        return connect(wiring, self, **options)
 
 
 # Cloud filtering on a STAC server depends on its conformance classes: each page says so.
@@ -68,34 +77,33 @@ _STAC = ProviderCapabilities(asset_selection=True)
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="earth-search", kind="stac", summary="Element 84 Earth Search (STAC, no account)",
-        connect=stac.connect, endpoints=("stac_url",), capabilities=_STAC, flavour="earth-search",
-        platforms=stac.platforms("earth-search"),
+        endpoints=("stac_url",), capabilities=_STAC, flavour="earth-search",
+        platforms=tuple(STAC_FLAVOURS["earth-search"]),
     ),
     ProviderSpec(
         name="planetary-computer", kind="stac", summary="Microsoft Planetary Computer (STAC, signed links)",
-        connect=stac.connect, endpoints=("planetary_computer_url", "planetary_computer_sas_url"),
-        capabilities=_STAC, flavour="planetary-computer", platforms=stac.platforms("planetary-computer"),
+        endpoints=("planetary_computer_url", "planetary_computer_sas_url"),
+        capabilities=_STAC, flavour="planetary-computer", platforms=tuple(STAC_FLAVOURS["planetary-computer"]),
     ),
     ProviderSpec(
         name="cdse-stac", kind="stac", summary="Copernicus Data Space STAC",
-        connect=stac.connect, endpoints=("cdse_stac_url",), capabilities=_STAC, flavour="cdse-stac",
-        platforms=stac.platforms("cdse-stac"),
+        endpoints=("cdse_stac_url",), capabilities=_STAC, flavour="cdse-stac",
+        platforms=tuple(STAC_FLAVOURS["cdse-stac"]),
     ),
     ProviderSpec(
         name="copernicus", kind="copernicus", summary="Copernicus Data Space OData (downloads need an account)",
-        connect=copernicus.connect,
         endpoints=("cdse_odata_url", "cdse_download_url", "cdse_token_url"),
         capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True),
         credentials=CredentialSpec("copernicus", "cdse_token_url", ("copernicus_username", "copernicus_password")),
         # CDSE: a 5th parallel download of one account gets 429 "Max session number exceeded"
         max_concurrent_downloads=4,
         public_classes=("Copernicus",),
-        platforms=copernicus.platforms(),
+        platforms=tuple(COPERNICUS_COLLECTIONS),
     ),
     ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",
-        connect=stac.connect, endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
-        public_classes=("StacAPI",), platforms=stac.platforms("generic"),
+        endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
+        public_classes=("StacAPI",), platforms=tuple(STAC_FLAVOURS["generic"]),
     ),
 )
 
@@ -124,3 +132,8 @@ def spec_for(name: str) -> ProviderSpec:
 def credential_specs() -> tuple[CredentialSpec, ...]:
     """Every provider's credential lookup (built and planned providers)."""
     return tuple(s.credentials for s in PROVIDERS if s.credentials) + PLANNED_CREDENTIALS
+
+
+def netrc_hosts(endpoints: Endpoints) -> dict[str, str]:
+    """Each credentials key's netrc machine: the host of its configured login endpoint."""
+    return {c.key: urlsplit(getattr(endpoints, c.login_endpoint)).hostname or "" for c in credential_specs()}

@@ -6,11 +6,11 @@ import zipfile
 
 import pytest
 
-import fakes.cdse_server as cdse_server
+import fakes.copernicus_server as cdse_server
 from eoharvest import AggregateSensorAPI, Copernicus, download_all
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.entrypoints.config import load_settings
-from fakes.cdse_server import CdseFake
+from fakes.copernicus_server import CdseFake
 
 NAME = "S2A_MSIL2A_20240604T155911_N0510_R097_T17TPJ_20240604T215029.SAFE"
 

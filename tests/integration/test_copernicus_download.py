@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from eoharvest.adapters.credentials import LayeredCredentials, provider_hosts
+from eoharvest.adapters.credentials import LayeredCredentials
+from eoharvest.adapters.providers.table import netrc_hosts
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
 from eoharvest.adapters.clock import SystemClock
@@ -20,7 +21,7 @@ from eoharvest.domain.retry import RetryPolicy
 from eoharvest.adapters.providers.table import spec_for
 from eoharvest.entrypoints.bootstrap import build
 from fakes import FakeClock
-from fakes.cdse_server import CdseFake
+from fakes.copernicus_server import CdseFake
 
 SIZE = 200_000
 NAME = "S2B_MSIL2A_20240604T101559_N0510_R065_T32TMS_20240604T1201{:02d}.SAFE"
@@ -37,7 +38,7 @@ class Wired:
         settings = Settings(endpoints=Endpoints(cdse_token_url=fake.token_url, cdse_odata_url=fake.odata_url,
                                                 cdse_download_url=fake.download_url))
         explicit = {"copernicus": Credentials(fake.username, password or fake.password)} if credentials else {}
-        store = LayeredCredentials(explicit=explicit, environ={}, hosts=provider_hosts(settings.endpoints),
+        store = LayeredCredentials(explicit=explicit, environ={}, hosts=netrc_hosts(settings.endpoints),
                                    home=tmp_path, keyring_module=False)
         self.services = build(settings, credentials=store, clock=clock)
         self.client = self.services.http()  # closing it closes everything the services opened

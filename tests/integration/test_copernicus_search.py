@@ -15,7 +15,7 @@ from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.retry import RetryPolicy
-from fakes.cdse_server import CdseFake
+from fakes.copernicus_server import CdseFake
 
 ODATA = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from eoharvest.adapters.credentials import LayeredCredentials, provider_hosts
+from eoharvest.adapters.credentials import LayeredCredentials
+from eoharvest.adapters.providers.table import netrc_hosts
 from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import AuthError
 from eoharvest.domain.ports import Credentials
@@ -34,7 +35,7 @@ class FakeKeyring:
 
 
 def store(tmp_path, environ=None, keyring=False, **kw):
-    return LayeredCredentials(environ=environ or {}, hosts=provider_hosts(Endpoints()), home=tmp_path,
+    return LayeredCredentials(environ=environ or {}, hosts=netrc_hosts(Endpoints()), home=tmp_path,
                               keyring_module=keyring, **kw)
 
 
@@ -45,8 +46,8 @@ def write_netrc(path, text, mode=0o600):
 
 
 def test_the_netrc_machine_is_the_host_of_the_configured_token_url():
-    assert provider_hosts(Endpoints())["copernicus"] == HOST
-    assert provider_hosts(Endpoints(cdse_token_url="http://127.0.0.1:9/token"))["copernicus"] == "127.0.0.1"
+    assert netrc_hosts(Endpoints())["copernicus"] == HOST
+    assert netrc_hosts(Endpoints(cdse_token_url="http://127.0.0.1:9/token"))["copernicus"] == "127.0.0.1"
 
 
 def test_explicit_arguments_win_over_the_environment(tmp_path):

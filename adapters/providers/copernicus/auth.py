@@ -1,4 +1,4 @@
-"""CDSE Keycloak tokens: one password login, then refresh-token renewals (protocol notes §2).
+"""CDSE Keycloak tokens: one password login, then refresh-token renewals (OAuth 2.0, RFC 6749 §4.3 and §6).
 
 The access token lives ~600 s and the refresh token ~3600 s. Every new token counts as a CDSE
 session (max 100), so the token is cached, renewed with the refresh token shortly before it

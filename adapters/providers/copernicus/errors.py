@@ -1,4 +1,4 @@
-"""Recognising CDSE error bodies and turning them into hints (protocol notes §2, §3.3, §4.4).
+"""Recognising CDSE error bodies and turning them into hints.
 
 Three shapes occur: OData validation errors ``{"detail": [{"type","loc","msg",...}]}`` (422),
 zipper errors ``{"code": "DAT-ZIP-...", "message": ...}`` and Keycloak errors

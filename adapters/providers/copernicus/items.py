@@ -1,4 +1,4 @@
-"""Pure mapping of CDSE OData products to Scenes (protocol notes §3.4, §10)."""
+"""Pure mapping of CDSE OData products to Scenes."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Building CDSE OData search URLs (protocol notes §3.2, §3.3, §7). Pure functions.
+"""Building CDSE OData search URLs (OData 4.01 URL conventions). Pure functions.
 
 One ``$filter`` covers every requested platform: a clause per collection, joined with ``or``,
 so that the cloud-cover condition applies only to collections that have a ``cloudCover``
-attribute (a SAR collection with a cloud condition would return nothing, B-20).
+attribute (a SAR collection with a cloud condition would return nothing).
 """
 
 from __future__ import annotations
@@ -15,31 +15,12 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 
+from eoharvest.adapters.providers.copernicus.collections import CLOUD_ATTRIBUTE, COLLECTIONS, NO_CLOUD
 from eoharvest.domain.antimeridian import split
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
 
 MAX_TOP = 1000
-
-COLLECTIONS: dict[str, str] = {
-    "Sentinel-1": "SENTINEL-1",
-    "Sentinel-2": "SENTINEL-2",
-    "Sentinel-3": "SENTINEL-3",
-    "Sentinel-5P": "SENTINEL-5P",
-    "Sentinel-6": "SENTINEL-6",
-    "Landsat-5": "LANDSAT-5",
-    "Landsat-7": "LANDSAT-7",
-    "Landsat-8": "LANDSAT-8",
-    "SMOS": "SMOS",
-    "ENVISAT": "ENVISAT",
-    "COP-DEM": "COP-DEM",
-    "CCM": "CCM",
-    "GLOBAL-MOSAICS": "GLOBAL-MOSAICS",
-}
-# Collections whose Attributes(...) list a cloudCover DoubleAttribute (S2, S3 OLCI/SLSTR).
-CLOUD_ATTRIBUTE = frozenset({"Sentinel-2", "Sentinel-3"})
-# Radar, atmosphere and altimetry: no cloud cover at all; a cloud filter is ignored for them.
-NO_CLOUD = frozenset({"Sentinel-1", "Sentinel-5P", "Sentinel-6", "SMOS", "COP-DEM", "GLOBAL-MOSAICS"})
 
 _PRODUCT_TYPE_PLATFORM = (
     (re.compile(r"^S2MSI"), "Sentinel-2"),
@@ -129,7 +110,7 @@ def build_filter(
 
 
 def search_url(base_url: str, filter_text: str, *, order: str, top: int, count: bool) -> str:
-    """A Products search URL; ``$orderby`` is always set, or pages are unordered (§3.2)."""
+    """A Products search URL; ``$orderby`` is always set, or pages are unordered."""
     params = [
         ("$filter", filter_text),
         ("$orderby", f"ContentDate/Start {order}"),

@@ -1,4 +1,4 @@
-"""Copernicus Data Space Ecosystem: OData search, zipper downloads (protocol notes §3, §4).
+"""Copernicus Data Space Ecosystem: OData search, zipper downloads.
 
 Paging follows ``@odata.nextLink`` (without its ``$count=true``) under a fixed
 ``$orderby=ContentDate/Start``. CDSE refuses ``$skip`` above 10000, so when a search runs
@@ -35,7 +35,7 @@ from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.copernicus")
 
-#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none (B-20).
+#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none.
 COPERNICUS_CAPABILITIES = ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True)
 
 OFFLINE_REASON = (

@@ -42,7 +42,7 @@ ALTERNATES: dict[str, tuple[str, ...]] = {
     "sentinel-1-grd": ("sentinel-1-grd-cog",),
 }
 
-# Radar platforms have no cloud cover: a cloud filter is ignored for them with a warning (B-20).
+# Radar platforms have no cloud cover: a cloud filter is ignored for them with a warning.
 SAR_PLATFORMS = frozenset({"Sentinel-1"})
 
 

@@ -28,7 +28,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def item_product_key(item: Mapping[str, Any]) -> str:
-    """ESA/USGS product name from the item's properties, never from provider-specific ids (§10)."""
+    """ESA/USGS product name from the item's properties, never from provider-specific ids."""
     props = _mapping(item.get("properties"))
     for field in ("s2:product_uri", "s1:product_identifier", "landsat:product_id"):
         value = props.get(field)
@@ -56,7 +56,7 @@ def item_platform(item: Mapping[str, Any], fallback: str | None) -> str:
 def scene_from_stac_item(
     item: Mapping[str, Any], *, provider: str, base_url: str, platform: str | None = None
 ) -> Scene:
-    """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use (B-29)."""
+    """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use."""
     if not isinstance(item, Mapping) or not isinstance(item.get("id"), (str, int)) or item.get("id") in ("", True):
         raise ProviderResponseError(f"{provider}: STAC item without an id")
     props = _mapping(item.get("properties"))
@@ -89,7 +89,7 @@ def scene_from_stac_item(
 
 
 def _footprint(geometry: Any, provider: str, item_id: Any) -> Footprint | None:
-    """The item's geometry; an unreadable one is dropped (B-31), the item is kept."""
+    """The item's geometry; an unreadable one is dropped, the item is kept."""
     if not geometry:
         return None
     try:

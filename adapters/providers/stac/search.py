@@ -3,7 +3,8 @@
 Search is a POST to ``/search``. Server-side cloud filtering uses CQL2 only when the landing page
 declares filter conformance, else the ``query`` extension; the API layer re-checks cloud cover on
 every item anyway, because servers have ignored filters they did not declare (Earth Search).
-Paging follows ``rel=next`` links in every observed shape (notes §8.2).
+Paging follows ``rel=next`` links in every shape seen in the wild (GET links, POST links with a
+body or a merge flag; STAC API - Item Search, "Paging").
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ class StacSource:
             method = str(link.get("method") or "GET").upper()
             if method == "POST":
                 # Merge the original query with the link body: Earth Search's merge:false bodies
-                # carry only the token and would silently drop the filters (§8.2).
+                # carry only the token and would silently drop the filters.
                 base = json.loads(request.body) if request.body else {}
                 extra = link.get("body") or {}
                 if not isinstance(extra, Mapping):

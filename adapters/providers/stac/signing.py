@@ -1,5 +1,5 @@
 """Planetary Computer SAS signing: blob hrefs get a token from the SAS API, cached until shortly
-before it expires (tokens live about 45 minutes; notes §8.4)."""
+before it expires (tokens live about 45 minutes)."""
 
 from __future__ import annotations
 
