@@ -112,10 +112,10 @@ class AggregateSensorAPI(SensorAPI):
         self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
 
     @hybridmethod
-    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # noqa: N805
+    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N805
         """The union of the platforms of every aggregated API (or registered class)."""
         if isinstance(self_or_cls, type):
-            registry = self_or_cls.default_registry
+            registry: SensorRegistry | None = getattr(self_or_cls, "default_registry")
             return _union(c.supported_platformnames() for c in registry or ())
         return _union(i.supported_platformnames() for i in self_or_cls.instances)
 

@@ -118,9 +118,9 @@ class BulkRun:
             while True:
                 self._raise_if_cancelled()
                 for future in [f for f in in_flight if f.done()]:
-                    job = in_flight.pop(future)
+                    done = in_flight.pop(future)
                     error = future.exception()
-                    self._settle(job, None if error else future.result(), error)
+                    self._settle(done, None if error else future.result(), error)
                 while pool is None or len(in_flight) < self._opts.max_workers:
                     job = self._next_job()
                     if job is None:

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import types
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
 
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.errors import ProviderResponseError
@@ -84,6 +84,17 @@ def _hashable(ref: Any) -> Any:
     except TypeError:
         return ("repr", repr(ref))
     return ref
+
+
+class SceneSearch(Protocol):
+    """What ``SensorAPI.scenes`` returns: scenes, lazily, and the provider's count if known."""
+
+    @property
+    def total(self) -> int | None: ...
+
+    def __iter__(self) -> Iterator[Scene]: ...
+
+    def __next__(self) -> Scene: ...
 
 
 class SearchIterator:
@@ -194,7 +205,7 @@ class SensorAPI(abc.ABC):
         cloud_min: Any = None,
         cloud_max: Any = None,
         **kwargs: Any,
-    ) -> SearchIterator:
+    ) -> SceneSearch:
         """An iterator over the scenes that meet the criteria.
 
         ``platformname`` is one name or a list (any case, aliases such as ``"S2"`` accepted; None
@@ -327,11 +338,12 @@ class SourceBackedSensorAPI(SensorWebAPI):
         """The provider name of the underlying source."""
         return self.source.name
 
+    # A classmethod in the base class; here also callable on an instance (see hybridmethod).
     @hybridmethod
-    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # noqa: N805
+    def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N805
         """The canonical names of the platforms this API (its source) supports."""
         if isinstance(self_or_cls, type):
-            return tuple(self_or_cls.PLATFORMS)
+            return tuple(getattr(self_or_cls, "PLATFORMS"))
         return tuple(self_or_cls.source.supported_platforms())
 
     def query_page(self, query: SearchQuery, ref: Any) -> Scenes:

@@ -75,7 +75,8 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         """A plain nested dict (for `eoharvest config show`); holds no secrets by design."""
-        return _to_dict(self)
+        result: dict[str, Any] = _to_dict(self)
+        return result
 
 
 def _to_dict(obj: Any) -> Any:

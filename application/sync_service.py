@@ -59,7 +59,7 @@ class ProviderGate:
     def failed(self, provider: str, now: datetime) -> datetime:
         with self._lock:
             count = self.failures[provider] = self.failures.get(provider, 0) + 1
-            delay = min(self.base * 2 ** min(count - 1, 20), self.cap)
+            delay: timedelta = min(self.base * 2 ** min(count - 1, 20), self.cap)
             self.blocked_until[provider] = now + delay
             return now + delay
 

@@ -8,6 +8,8 @@ and the result is then *split* into parts that each lie within [-180, 180].
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import shapely
 from shapely.affinity import translate
@@ -82,8 +84,10 @@ def unwrap(geometry: BaseGeometry) -> BaseGeometry:
         return Polygon(shell, holes)
     if isinstance(geometry, LineString) and not isinstance(geometry, LinearRing):
         return LineString(_unwrap_coords(shapely.get_coordinates(geometry), closed=False))
-    if isinstance(geometry, (MultiPolygon, MultiLineString)):
-        return type(geometry)([unwrap(part) for part in geometry.geoms])
+    if isinstance(geometry, MultiPolygon):
+        return MultiPolygon([cast(Polygon, unwrap(part)) for part in geometry.geoms])
+    if isinstance(geometry, MultiLineString):
+        return MultiLineString([cast(LineString, unwrap(part)) for part in geometry.geoms])
     return geometry
 
 

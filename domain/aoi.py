@@ -200,8 +200,9 @@ def _legacy_crs(member: Any) -> str | None:
         return None
     props = member.get("properties") if isinstance(member, Mapping) else None
     if isinstance(props, Mapping):
-        if member.get("type") == "name" and isinstance(props.get("name"), str):
-            return props["name"]
+        name = props.get("name")
+        if member.get("type") == "name" and isinstance(name, str):
+            return name
         if member.get("type") == "EPSG" and isinstance(props.get("code"), int):
             return f"EPSG:{props['code']}"
     raise InputError(

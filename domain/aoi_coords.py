@@ -93,7 +93,7 @@ def _ring(coords: Any, what: str, warn: Warn) -> np.ndarray:
     return arr
 
 
-def _polygon(rings: Any, what: str, warn: Warn) -> BaseGeometry:
+def _polygon(rings: Any, what: str, warn: Warn) -> shapely.Polygon:
     if not isinstance(rings, (list, tuple)):
         raise InputError(f"{what}: coordinates must be a list of rings, got {preview(rings)}")
     if not rings:
@@ -102,7 +102,7 @@ def _polygon(rings: Any, what: str, warn: Warn) -> BaseGeometry:
     return shapely.Polygon(checked[0], checked[1:])
 
 
-def _line(coords: Any, what: str, warn: Warn) -> BaseGeometry:
+def _line(coords: Any, what: str, warn: Warn) -> shapely.LineString:
     arr = _positions(coords, what, warn)
     if len(arr) == 0:
         return shapely.LineString()

@@ -157,7 +157,7 @@ class DownloadCancelled(EoharvestError):
 
 
 EXIT_CODES: dict[type[EoharvestError], int] = {
-    cls: cls.exit_code  # type: ignore[misc]
+    cls: cls.exit_code
     for cls in (
         InputError,
         AuthError,

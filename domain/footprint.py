@@ -50,10 +50,9 @@ class Footprint:
     @classmethod
     def from_geojson(cls, obj: str | dict[str, Any]) -> Footprint:
         """From a GeoJSON geometry (as a dict or a JSON string)."""
-        if isinstance(obj, str):
-            obj = json.loads(obj)
+        parsed: Any = json.loads(obj) if isinstance(obj, str) else obj
         try:
-            return cls(shape(obj))
+            return cls(shape(parsed))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"not a GeoJSON geometry: {str(obj)[:80]}: {exc}") from None
 
@@ -73,7 +72,8 @@ class Footprint:
     @property
     def geojson(self) -> dict[str, Any]:
         """The geometry as a GeoJSON dict (lists, not tuples, so it serialises as written)."""
-        return json.loads(shapely.to_geojson(self.geometry))
+        parsed: dict[str, Any] = json.loads(shapely.to_geojson(self.geometry))
+        return parsed
 
     @property
     def __geo_interface__(self) -> dict[str, Any]:
@@ -89,7 +89,11 @@ class Footprint:
     def part_bboxes(self) -> list[tuple[float, float, float, float]]:
         """One bbox per part; an antimeridian-split AOI gives two narrow boxes, not one wide one."""
         parts = getattr(self.geometry, "geoms", [self.geometry])
-        return [tuple(p.bounds) for p in parts]  # type: ignore[misc]
+        boxes: list[tuple[float, float, float, float]] = []
+        for part in parts:
+            west, south, east, north = part.bounds
+            boxes.append((west, south, east, north))
+        return boxes
 
     @property
     def centroid(self) -> tuple[float, float]:

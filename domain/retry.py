@@ -48,8 +48,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay before retry number ``attempt`` (1-based): random in [d/2, d], d = base * 2^(n-1)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        r = (rng or random).random()
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** max(attempt - 1, 0)))
+        r = rng.random() if rng is not None else random.random()
         return ceiling / 2 + r * ceiling / 2
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:

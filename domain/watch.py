@@ -171,4 +171,5 @@ def backoff_delay(every: timedelta, failures: int, cap: timedelta = DEFAULT_BACK
     """Delay before retrying after ``failures`` consecutive failures: the interval doubled per
     failure, capped at ``cap`` (but never shorter than the interval itself)."""
     exponent = min(max(failures - 1, 0), 30)
-    return max(every, min(every * (2**exponent), cap))
+    doubled: timedelta = every * (2**exponent)
+    return max(every, min(doubled, cap))
