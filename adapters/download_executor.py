@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from eoharvest.adapters.archive_safety import ArchiveLimits, safe_filename
-from eoharvest.adapters.archives import extract_archive, verify_archive
+from eoharvest.adapters.archives import ArchiveLimits, extract_archive, verify_archive
 from eoharvest.adapters.download_reconcile import reconcile_directory
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.http.hashing import file_digest
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
+from eoharvest.adapters.safe_names import safe_filename
 from eoharvest.application.download_plan import ARCHIVE_SUFFIXES, AvailableFile, plan_scene
 from eoharvest.domain.errors import DownloadCancelled, InsufficientSpace
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
