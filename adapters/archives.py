@@ -1,17 +1,18 @@
-"""Inspect, verify and extract downloaded scene archives (zip, tar, tar.gz, tar.bz2, tar.xz).
+"""Verify and extract downloaded scene archives (zip, tar, tar.gz, tar.bz2, tar.xz).
 
-Order of work, each step before any byte is extracted:
-  1. ``inspect_archive``: the format by magic bytes, every member's name, type and declared size
-     against ``ArchiveLimits`` (links, devices, setuid, traversal, duplicates, bombs, overlaps).
+Order of work; the first two steps finish before any byte is extracted:
+  1. ``inspect_archive`` (in ``eoharvest.adapters.archive_inspection``): the format by magic
+     bytes, every member's name, type and declared size against ``ArchiveLimits`` (links,
+     devices, setuid, traversal, duplicates, bombs, overlaps).
   2. ``verify_archive``: every member read to the end (CRC / compressed stream integrity), a
      plain tar's end-of-archive marker, expected members, and a SAFE manifest's file list and
      checksums.
   3. ``extract_archive``: into a staging directory next to the destination, then renamed into
      place; on any failure the staging directory is removed and the destination is unchanged.
 
-Policy (reliability-test-plan 4.1, T-13, T-17): scene archives never need links, devices, FIFOs
-or setuid/setgid/sticky bits, so an archive holding any of them is rejected whole rather than
-"cleaned". Modes, owners and times stored in the archive are never applied.
+Policy: scene archives never need links, devices, FIFOs or setuid/setgid/sticky bits, so an
+archive holding any of them is rejected whole rather than "cleaned". Modes, owners and times
+stored in the archive are never applied.
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ from typing import IO, Iterable
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from eoharvest.adapters.archive_safety import (
+from eoharvest.adapters.archive_inspection import (
+    CORRUPT_ERRORS,
     ArchiveLimits,
     ArchiveMember,
     ArchiveReport,
-    TAR_MODES,
     check_tar_entry,
     inspect_archive,
     is_root_entry,
-    validate_member_name,
+    open_tar,
 )
+from eoharvest.domain.filenames import validate_member_name
 from eoharvest.domain.errors import (
     EoharvestError,
     InputError,
@@ -64,8 +66,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-# What the compression and container libraries raise on truncated or corrupt input.
-_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 _MANIFEST = re.compile(r"^[^/]+\.(?:SAFE/manifest\.safe|SEN3/xfdumanifest\.xml)$", re.I)
 _DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA3256": "sha3_256"}
@@ -206,16 +206,16 @@ def _verify_zip(report: ArchiveReport) -> None:
                 _check_digest(report, current, digest, checks)
     except EoharvestError:
         raise
-    except _CORRUPT as err:
+    except CORRUPT_ERRORS as err:
         raise _corrupt(report, current, err) from err
 
 
 def _verify_tar(report: ArchiveReport) -> None:
     current = last = None
     try:
-        with tarfile.open(report.path, TAR_MODES[report.kind]) as tf:
+        with open_tar(report.path, report.kind) as tf:
             checks = _manifest_checks(report, tf)
-        with tarfile.open(report.path, TAR_MODES[report.kind]) as tf:
+        with open_tar(report.path, report.kind) as tf:
             for _ in range(report.entry_count + 1):
                 info = tf.next()
                 if info is None:
@@ -240,7 +240,7 @@ def _verify_tar(report: ArchiveReport) -> None:
                 )
     except EoharvestError:
         raise
-    except _CORRUPT as err:
+    except CORRUPT_ERRORS as err:
         raise _corrupt(report, current, err, after=last) from err
 
 
@@ -313,7 +313,7 @@ def _extract_into(report: ArchiveReport, staging: Path) -> None:
             opener = zf.open
             _extract_entries(report, root, by_source, entries, opener, None)
     else:
-        with tarfile.open(report.path, TAR_MODES[report.kind]) as tf:
+        with open_tar(report.path, report.kind) as tf:
             _extract_entries(report, root, by_source, None, tf.extractfile, tf)
 
 

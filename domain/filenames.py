@@ -1,15 +1,20 @@
-"""Names from the network, vetted before they become a local path component.
+"""Names from the network, vetted before they may become a local path.
 
-A local path is always built from the product key or the provider's download descriptor; such
-names are data until they pass :func:`safe_filename`. Pure string rules: nothing here touches
-the filesystem.
+Two kinds of name: a single path component (``safe_filename``: a product directory, a file
+name from a provider's download descriptor) and the relative path of an archive member
+(``validate_member_name``, with ``collision_key`` for names that would merge on case-insensitive
+or normalising filesystems). Nothing here touches the filesystem; a name that fails is rejected
+with its value shown escaped, never repaired. These are domain rules: the application
+checks product and file names before a download, and archive inspection
+(``eoharvest.adapters.archive_inspection``) applies the member rules to a whole member list.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from eoharvest.domain.errors import UnsafeFilename
+from eoharvest.domain.errors import UnsafeArchive, UnsafeFilename
 from eoharvest.domain.redaction import escape_control
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux ext4/xfs, and NTFS's 255 UTF-16 units roughly
@@ -22,7 +27,6 @@ _WINDOWS_RESERVED = frozenset(
 )
 # Characters Windows forbids in a name; ':' also covers drive letters and NTFS streams.
 _WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
-_SEPARATORS = frozenset("/\\") | _WINDOWS_FORBIDDEN
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -85,3 +89,45 @@ def safe_filename(name: str, *, what: str = "file name") -> str:
             hint="eoharvest names files after the scene id; report the provider's value if it recurs",
         )
     return name
+
+
+def validate_member_name(name: str) -> str:
+    """Return the normalised relative path of an archive member, or raise UnsafeArchive.
+
+    Rejects absolute paths, ``..`` components, backslashes, drive letters or ':', NUL and other
+    control characters, components over 255 bytes and paths over 4096 bytes. ``.`` and empty
+    components (``./a``, ``a//b``) and a trailing ``/`` are dropped from the result.
+    """
+    problem = None
+    parts: list[str] = []
+    if not isinstance(name, str) or not name:
+        problem = "it is empty"
+    elif (bad := _control_char(name)) is not None:
+        problem = f"it contains the control character {escape_control(bad)}"
+    elif "\\" in name:
+        problem = "it contains a backslash"
+    elif name.startswith("/"):
+        problem = "it is an absolute path"
+    elif _DRIVE.match(name) or ":" in name:
+        problem = "it contains a drive letter or ':'"
+    elif len(name.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        problem = f"it is longer than {MAX_PATH_BYTES} bytes"
+    else:
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            problem = "it contains a '..' component"
+        elif any(_too_long(p) for p in parts):
+            problem = f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
+        elif not parts:
+            problem = "it names no file"
+    if problem:
+        raise UnsafeArchive(
+            f"unsafe archive member '{_shown(str(name))}': {problem}",
+            hint="the archive was not extracted; report the product to the provider",
+        )
+    return "/".join(parts)
+
+
+def collision_key(path: str) -> str:
+    """The key under which two member paths collide on case-insensitive or normalising filesystems."""
+    return unicodedata.normalize("NFC", path).casefold()

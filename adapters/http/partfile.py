@@ -1,5 +1,6 @@
 """Part files and sidecars: bytes go to ``<final>.part`` beside the final name, with a JSON
-sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir).
+sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir), so the
+final name only ever holds a complete file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.domain.errors import InsufficientSpace, TransferError
@@ -92,7 +93,7 @@ class PartFile:
         with open(self.part, "r+b") as f:
             f.truncate(0)
 
-    def open_for_append(self):  # type: ignore[no-untyped-def]
+    def open_for_append(self) -> BinaryIO:
         return open(self.part, "ab")
 
     # -- publish -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Verified, resumable HTTP transfers (invariants I1, I3, I4 of the test plan).
+"""Verified, resumable HTTP transfers.
 
 One call to :meth:`TransferEngine.fetch` either leaves a complete, size- and hash-checked file
 at its final path, or raises and leaves at most a resumable ``.part`` (+ sidecar) beside it.
@@ -13,7 +13,7 @@ import socket
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -150,16 +150,12 @@ class _Transient(Exception):
         self.cause = cause
 
 
-@dataclass
-class _Counts:
-    attempts: int = 0
-    resumes: int = 0
-    restarts: int = 0
-    resigned: bool = False
-
-
 class _Resign(Exception):
-    """A signed link was refused (expired token): sign it again, once per fetch."""
+    """A signed link was refused (expired token): sign it again with ``refresh``, once per fetch."""
+
+    def __init__(self, refresh: Callable[[], str]) -> None:
+        super().__init__("the signed link was refused")
+        self.refresh = refresh
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,11 @@ class TransferLimits:
 
 
 class TransferEngine:
-    """Streams to a part file, resumes with Range + If-Range, verifies, then renames."""
+    """Streams to a part file, resumes with Range + If-Range, verifies, then renames.
+
+    The engine holds what every fetch shares (client, URL guard, auth, retry policy, limits,
+    clock); each call to :meth:`fetch` runs a :class:`_Fetch` for the one file it moves.
+    """
 
     def __init__(
         self,
@@ -193,7 +193,6 @@ class TransferEngine:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
 
-    # -- public ------------------------------------------------------------------------
     def fetch(
         self,
         spec: FetchSpec,
@@ -216,7 +215,7 @@ class TransferEngine:
         part = PartFile(spec.dest)
         part.lock()
         try:
-            return self._fetch_locked(spec, part, stopped or (lambda: False), progress, validate)
+            return _Fetch(self, spec, part, stopped or _never, progress, validate).run()
         finally:
             part.unlock()
 
@@ -246,20 +245,52 @@ class TransferEngine:
         verified = next((f"{c.algorithm}:{c.source}" for c in spec.verifiable), None)
         return FetchOutcome(spec.dest, size, digests.get("sha256") or file_digest(spec.dest), verified, skipped=True)
 
+
+def _never() -> bool:
+    return False
+
+
+class _Fetch:
+    """One file being fetched into its locked part file: the retry loop and each attempt.
+
+    Holds what belongs to this file (spec, part file, sidecar, the caller's hooks, counters);
+    the engine's shared parts are read through ``self.engine``.
+    """
+
+    def __init__(
+        self,
+        engine: TransferEngine,
+        spec: FetchSpec,
+        part: PartFile,
+        stopped: Callable[[], bool],
+        progress: Progress | None,
+        validate: Validator | None,
+    ) -> None:
+        self.engine = engine
+        self.spec = spec  # replaced by a freshly signed one after a refused signed link
+        self.part = part
+        self.stopped = stopped
+        self.progress = progress
+        self.validate = validate
+        self.attempts = 0
+        self.resumes = 0
+        self.restarts = 0
+        self.resigned = False
+        self.sidecar = self._adopt_or_reset()
+
     # -- the retry loop ------------------------------------------------------------------
-    def _fetch_locked(self, spec, part, stopped, progress, validate) -> FetchOutcome:  # type: ignore[no-untyped-def]
-        sidecar = self._adopt_or_reset(spec, part)
-        started = self.clock.monotonic()
-        counts = _Counts()
+    def run(self) -> FetchOutcome:
+        engine, part = self.engine, self.part
+        started = engine.clock.monotonic()
         try:
             while True:
-                self._check_stopped(stopped, spec)
-                counts.attempts += 1
+                self._check_stopped()
+                self.attempts += 1
                 try:
-                    sha256, verified = self._attempt(spec, part, sidecar, stopped, progress, counts)
-                    if validate is not None:
+                    sha256, verified = self._attempt()
+                    if self.validate is not None:
                         try:
-                            validate(part.part)
+                            self.validate(part.part)
                         except EoharvestError:
                             part.discard()  # bytes matched but the content is unusable: never resume it
                             raise
@@ -267,33 +298,34 @@ class TransferEngine:
                     path = part.publish()
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
-                        path, size, sha256, verified, False, counts.attempts, counts.resumes, counts.restarts
+                        path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts
                     )
-                except _Resign:
-                    counts.resigned = True
-                    spec = replace(spec, url=spec.refresh_url())
-                    log.info("%s: the signed link was refused; signed it again", spec.dest.name)
+                except _Resign as resign:
+                    self.resigned = True
+                    self.spec = replace(self.spec, url=resign.refresh())
+                    log.info("%s: the signed link was refused; signed it again", self.spec.dest.name)
                     continue
                 except _Transient as failure:
-                    elapsed = self.clock.monotonic() - started
-                    delay = 0.0 if failure.immediate else self.policy.delay(
-                        counts.attempts, failure.retry_after, self.rng
+                    elapsed = engine.clock.monotonic() - started
+                    delay = 0.0 if failure.immediate else engine.policy.delay(
+                        self.attempts, failure.retry_after, engine.rng
                     )
-                    if not self.policy.allows(counts.attempts, elapsed, delay):
+                    if not engine.policy.allows(self.attempts, elapsed, delay):
                         raise RetryExhausted(
-                            f"{spec.dest.name}: gave up after {counts.attempts} attempts in {elapsed:.0f} s; "
+                            f"{self.spec.dest.name}: gave up after {self.attempts} attempts in {elapsed:.0f} s; "
                             f"last error: {failure.reason}",
                             hint="the partial download is kept; run the same command again to resume",
                         ) from failure.cause
-                    log.warning("%s: %s; retrying in %.1f s", spec.dest.name, failure.reason, delay)
-                    self._sleep(delay, stopped, spec)
+                    log.warning("%s: %s; retrying in %.1f s", self.spec.dest.name, failure.reason, delay)
+                    self._sleep(delay)
         finally:
             # Keep a non-empty partial for resuming; never leave empty or orphaned leftovers.
             if not part.part.exists() or part.size() == 0:
                 part.discard()
 
-    def _adopt_or_reset(self, spec: FetchSpec, part: PartFile) -> Sidecar:
+    def _adopt_or_reset(self) -> Sidecar:
         """Keep a partial only if its sidecar says it is a prefix of this very file."""
+        spec, part = self.spec, self.part
         expected = {c.algorithm: c.value for c in spec.checksums}
         existing = part.load_sidecar()
         if (
@@ -312,7 +344,9 @@ class TransferEngine:
         return sidecar
 
     # -- one attempt -----------------------------------------------------------------------
-    def _attempt(self, spec, part, sidecar, stopped, progress, counts) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    def _attempt(self) -> tuple[str, str | None]:
+        """One request: resume or start, stream the body, verify. Returns (sha256, verified with)."""
+        spec, part, sidecar = self.spec, self.part, self.sidecar
         offset = part.size()
         headers = {"Accept-Encoding": "identity"}
         if offset > 0:
@@ -323,71 +357,73 @@ class TransferEngine:
                 offset = 0
             else:
                 headers["Range"] = f"bytes={offset}-"
-                counts.resumes += 1
+                self.resumes += 1
                 if validator:
                     headers["If-Range"] = validator
         if spec.size is not None:
-            check_free_space(spec.dest.parent, spec.size - offset, self.limits.free_space_margin)
+            check_free_space(spec.dest.parent, spec.size - offset, self.engine.limits.free_space_margin)
         try:
-            response = self._send(spec.url, headers)
+            response = self._send(headers)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc) from None
         try:
-            if response.status_code in (401, 403) and spec.refresh_url is not None and not counts.resigned:
-                raise _Resign()
-            offset, total = self._interpret_status(spec, part, sidecar, response, offset, counts)
+            if response.status_code in (401, 403) and spec.refresh_url is not None and not self.resigned:
+                raise _Resign(spec.refresh_url)
+            offset, total = self._interpret_status(response, offset)
             # Hash in-stream; only a resumed prefix is read back from disk.
             hasher = MultiHasher(c.algorithm for c in spec.checksums)
             if offset:
                 hasher.update_from_file(part.part, offset)
             if total is None or offset < total:
-                self._stream_body(spec, part, response, offset, total, stopped, progress, hasher)
+                self._stream_body(response, offset, total, hasher)
         finally:
             response.close()
-        return self._verify(spec, part, sidecar, total, hasher)
+        return self._verify(total, hasher)
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _send(self, headers: dict[str, str]) -> httpx.Response:
+        engine = self.engine
         return send_guarded(
-            self.client,
+            engine.client,
             "GET",
-            url,
-            guard=self.guard,
-            auth=self.auth,
-            max_redirects=self.limits.max_redirects,
+            self.spec.url,
+            guard=engine.guard,
+            auth=engine.auth,
+            max_redirects=engine.limits.max_redirects,
             stream=True,
             headers=headers,
         )
 
-    def _interpret_status(self, spec, part, sidecar, response, offset, counts):  # type: ignore[no-untyped-def]
+    def _interpret_status(self, response: httpx.Response, offset: int) -> tuple[int, int | None]:
         """Returns (offset to write from, total size or None) or raises."""
+        spec, sidecar = self.spec, self.sidecar
         status = response.status_code
         if status == 200:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else spec.size
             if spec.size is not None and total is not None and total != spec.size:
-                # Often an error page served with 200: retried like one (T-12), and the
-                # partial we already have is kept for the next ranged request.
+                # Often an error page served with 200: retried like one, and the partial we
+                # already have is kept for the next ranged request.
                 reason = wrong_content_reason(
                     _peek(response), response.headers.get("Content-Type"), spec.media_type
                 ) or f"server announces {total} bytes, the provider's metadata says {spec.size}"
                 raise _Transient(reason, cause=IntegrityError(f"{spec.dest.name}: {reason}"))
             if offset:
                 log.info("%s: server sent the whole file instead of a range; restarting", spec.dest.name)
-                counts.restarts += 1
-                part.truncate()
-            self._remember_validators(part, sidecar, response)
+                self.restarts += 1
+                self.part.truncate()
+            self._remember_validators(response)
             return 0, total
         if status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-            expected_total = spec.size or (sidecar.expected_size if sidecar else None)
+            expected_total = spec.size or sidecar.expected_size
             if (
                 not offset
                 or match is None
                 or int(match.group(1)) != offset
                 or (match.group(3) != "*" and expected_total is not None and int(match.group(3)) != expected_total)
             ):
-                counts.restarts += 1
-                self._reset(part, sidecar)
+                self.restarts += 1
+                self._reset()
                 raise _Transient(
                     f"unusable Content-Range {response.headers.get('Content-Range')!r} for offset {offset}",
                     immediate=True,
@@ -395,21 +431,21 @@ class TransferEngine:
             total = int(match.group(3)) if match.group(3) != "*" else expected_total
             return offset, total
         if status == 416:
-            match = _UNSATISFIED_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-            if offset and match and int(match.group(1)) == offset:
+            unsatisfied = _UNSATISFIED_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+            if offset and unsatisfied and int(unsatisfied.group(1)) == offset:
                 return offset, offset  # already complete; verification decides
-            counts.restarts += 1
-            self._reset(part, sidecar)
+            self.restarts += 1
+            self._reset()
             raise _Transient("range not satisfiable", immediate=True)
-        self._raise_for_status(spec, response)
-        raise AssertionError("unreachable")
+        self._raise_for_status(response)
 
-    def _raise_for_status(self, spec: FetchSpec, response: httpx.Response) -> None:
+    def _raise_for_status(self, response: httpx.Response) -> NoReturn:
+        engine = self.engine
         status = response.status_code
-        where = f"{spec.dest.name}: HTTP {status} from {response.url.host}"
+        where = f"{self.spec.dest.name}: HTTP {status} from {response.url.host}"
         if is_retryable_status(status):
             retry_after = parse_retry_after(
-                response.headers.get("Retry-After"), now=self.clock.now(), cap=self.policy.retry_after_cap
+                response.headers.get("Retry-After"), now=engine.clock.now(), cap=engine.policy.retry_after_cap
             )
             raise _Transient(f"HTTP {status}", retry_after=retry_after)
         if status == 401:
@@ -418,76 +454,78 @@ class TransferEngine:
             raise AuthError(f"{where}: access denied", hint="the account may lack the licence/EULA or permission for this product")
         raise ProviderResponseError(f"{where} for {redact(str(response.url))[:200]}")
 
-    @staticmethod
-    def _remember_validators(part: PartFile, sidecar: Sidecar, response: httpx.Response) -> None:
-        sidecar.etag = response.headers.get("ETag")
-        sidecar.last_modified = response.headers.get("Last-Modified")
-        part.save_sidecar(sidecar)
+    def _remember_validators(self, response: httpx.Response) -> None:
+        self.sidecar.etag = response.headers.get("ETag")
+        self.sidecar.last_modified = response.headers.get("Last-Modified")
+        self.part.save_sidecar(self.sidecar)
 
-    def _stream_body(self, spec, part, response, offset, total, stopped, progress, hasher) -> None:  # type: ignore[no-untyped-def]
+    def _stream_body(self, response: httpx.Response, offset: int, total: int | None, hasher: MultiHasher) -> None:
+        # The loop runs once per received chunk: everything it reads is bound to a local first.
+        name, media_type = self.spec.dest.name, self.spec.media_type
+        stopped, progress = self.stopped, self.progress
+        clock, limits = self.engine.clock, self.engine.limits
         written = 0
-        window_start = self.clock.monotonic()
+        window_start = clock.monotonic()
         window_bytes = 0
         first = True
         watchdog = _CancelWatchdog(stopped, response)
         try:
-            with PipelinedSink(part.open_for_append(), hasher) as sink:
+            with PipelinedSink(self.part.open_for_append(), hasher) as sink:
                 # No re-chunking: bytes are written as they arrive, so a reset loses nothing.
                 for chunk in response.iter_raw():
                     if first and offset == 0:
-                        reason = wrong_content_reason(chunk, response.headers.get("Content-Type"), spec.media_type)
+                        reason = wrong_content_reason(chunk, response.headers.get("Content-Type"), media_type)
                         if reason:
-                            raise _Transient(reason, cause=ProviderResponseError(f"{spec.dest.name}: {reason}"))
+                            raise _Transient(reason, cause=ProviderResponseError(f"{name}: {reason}"))
                     first = False
                     sink.write(chunk)
                     written += len(chunk)
                     window_bytes += len(chunk)
                     if progress:
-                        progress(spec.dest.name, offset + written, total)
-                    self._check_stopped(stopped, spec)
-                    now = self.clock.monotonic()
-                    if now - window_start >= self.limits.throughput_window:
+                        progress(name, offset + written, total)
+                    if stopped():
+                        raise self._cancelled()
+                    now = clock.monotonic()
+                    if now - window_start >= limits.throughput_window:
                         rate = window_bytes / (now - window_start)
-                        if rate < self.limits.min_throughput:
+                        if rate < limits.min_throughput:
                             raise _Transient(
                                 f"too slow: {rate:.0f} B/s over {now - window_start:.0f} s",
-                                cause=TooSlow(f"{spec.dest.name}: {rate:.0f} B/s is below {self.limits.min_throughput} B/s"),
+                                cause=TooSlow(f"{name}: {rate:.0f} B/s is below {limits.min_throughput} B/s"),
                             )
                         window_start, window_bytes = now, 0
         except OSError as exc:
             if is_disk_full(exc):
                 raise InsufficientSpace(
-                    f"disk full while writing {part.part}",
+                    f"disk full while writing {self.part.part}",
                     hint="free some space; the partial download is kept and will resume",
                 ) from None
             raise
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.StreamClosed) as exc:
             if watchdog.fired:
-                raise DownloadCancelled(f"download of {spec.dest.name} cancelled; the partial is kept for resuming") from None
+                raise self._cancelled() from None
             raise _Transient(f"transfer interrupted after {written} bytes: {type(exc).__name__}", cause=exc) from None
         finally:
             watchdog.stop()
         if watchdog.fired:
-            raise DownloadCancelled(f"download of {spec.dest.name} cancelled; the partial is kept for resuming")
+            raise self._cancelled()
         if first and offset == 0 and total:
             raise _Transient("empty body")
         if total is not None and offset + written < total:
             raise _Transient(f"body ended early: {offset + written} of {total} bytes")
 
-    @staticmethod
-    def _reset(part: PartFile, sidecar: Sidecar) -> None:
+    def _reset(self) -> None:
         """Start over: empty the partial (keeping the locked inode) and forget its validators."""
-        part.truncate()
-        sidecar.etag = sidecar.last_modified = None
-        part.save_sidecar(sidecar)
+        self.part.truncate()
+        self.sidecar.etag = self.sidecar.last_modified = None
+        self.part.save_sidecar(self.sidecar)
 
-    def _verify(
-        self, spec: FetchSpec, part: PartFile, sidecar: Sidecar, total: int | None, hasher: MultiHasher
-    ) -> tuple[str, str | None]:
-        size = part.size()
+    def _verify(self, total: int | None, hasher: MultiHasher) -> tuple[str, str | None]:
+        spec = self.spec
+        size = self.part.size()
         expected = spec.size if spec.size is not None else total
         if expected is not None and size != expected:
-            self._reset(part, sidecar)
+            self._reset()
             raise _Transient(
                 f"size {size} does not match the expected {expected}",
                 cause=IntegrityError(f"{spec.dest.name}: {size} bytes instead of {expected}"),
@@ -499,7 +537,7 @@ class TransferEngine:
             if got is None:
                 continue
             if got != checksum.value:
-                self._reset(part, sidecar)
+                self._reset()
                 raise _Transient(
                     f"{checksum.algorithm} mismatch",
                     cause=IntegrityError(
@@ -510,16 +548,19 @@ class TransferEngine:
         return digests["sha256"], verified
 
     # -- waiting and cancellation ------------------------------------------------------------
-    def _check_stopped(self, stopped: Callable[[], bool], spec: FetchSpec) -> None:
-        if stopped():
-            raise DownloadCancelled(f"download of {spec.dest.name} cancelled; the partial is kept for resuming")
+    def _cancelled(self) -> DownloadCancelled:
+        return DownloadCancelled(f"download of {self.spec.dest.name} cancelled; the partial is kept for resuming")
 
-    def _sleep(self, seconds: float, stopped: Callable[[], bool], spec: FetchSpec) -> None:
-        deadline = self.clock.monotonic() + seconds
+    def _check_stopped(self) -> None:
+        if self.stopped():
+            raise self._cancelled()
+
+    def _sleep(self, seconds: float) -> None:
+        clock = self.engine.clock
+        deadline = clock.monotonic() + seconds
         while True:
-            self._check_stopped(stopped, spec)
-            left = deadline - self.clock.monotonic()
+            self._check_stopped()
+            left = deadline - clock.monotonic()
             if left <= 0:
                 return
-            self.clock.sleep(min(left, 0.2))
-
+            clock.sleep(min(left, 0.2))

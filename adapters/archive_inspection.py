@@ -1,230 +1,39 @@
-"""Names and archives from the network, vetted before anything is written.
+"""Archive inspection: the whole member list of a zip or tar vetted before any byte is extracted.
 
-Names: server file names, provider titles and archive members. Archives: ``inspect_archive``
-reads only the member list (headers, central directory) and rejects hostile archives; the
-integrity checks and the extraction live in ``eoharvest.adapters.archives``.
-
-The name functions touch no filesystem. A local path is always built from the scene id or the
-download descriptor; names from ``Content-Disposition``, a provider ``title`` or an archive are
-data, validated here before they may become a single path component (or, for archive members, a
-relative path inside a staging directory). See reliability-test-plan 4.1, 4.2 and B-36..B-50.
+``inspect_archive`` reads only headers and the zip central directory. It rejects an archive
+whole (``UnsafeArchive``) for links, devices, FIFOs, setuid/setgid/sticky bits, unsafe member
+names, names that collide by case or Unicode form, too many members, a declared size or
+compression ratio above ``ArchiveLimits``, and overlapping zip entries. Reading every member to
+its end and extracting are in ``eoharvest.adapters.archives``.
 """
 
 from __future__ import annotations
 
-import logging
 import lzma
 import os
-import re
 import stat
 import struct
 import tarfile
-import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from typing import Literal
 
-from eoharvest.domain.errors import EoharvestError, IntegrityError, UnsafeArchive, UnsafeFilename
+from eoharvest.domain.filenames import collision_key, validate_member_name
+from eoharvest.domain.errors import EoharvestError, IntegrityError, UnsafeArchive
 from eoharvest.domain.redaction import escape_control
-
-log = logging.getLogger(__name__)
-
-MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux ext4/xfs, and NTFS's 255 UTF-16 units roughly
-MAX_PATH_BYTES = 4096  # PATH_MAX on Linux
-
-# Windows refuses these as a name, also with any extension (``aux.zip``) and superscript digits.
-_WINDOWS_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
-    + [f"{p}{d}" for p in ("COM", "LPT") for d in "123456789\u00b9\u00b2\u00b3"]
-)
-# Characters Windows forbids in a name; ':' also covers drive letters and NTFS streams.
-_WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
-_SEPARATORS = frozenset("/\\") | _WINDOWS_FORBIDDEN
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def _shown(value: str, limit: int = 120) -> str:
-    """The value as it may appear in a message or log line: escaped and bounded."""
-    text = escape_control(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _control_char(name: str) -> str | None:
-    """The first character that ``escape_control`` would alter (NUL, newline, ESC, ...)."""
-    for ch in name:
-        if not (ch.isprintable() or ch == " "):
-            return ch
-    return None
-
-
-def _too_long(component: str) -> bool:
-    return len(component.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES
-
-
-def _filename_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a single local path component, or None when it can."""
-    if not name:
-        return "it is empty"
-    if name in (".", ".."):
-        return "it names a directory, not a file"
-    bad = _control_char(name)
-    if bad is not None:
-        return f"it contains the control character {escape_control(bad)}"
-    if "/" in name or "\\" in name:
-        return "it contains a path separator"
-    if _DRIVE.match(name):
-        return "it starts with a drive letter"
-    forbidden = sorted(set(name) & _WINDOWS_FORBIDDEN)
-    if forbidden:
-        return f"it contains {''.join(forbidden)!r}, which Windows forbids"
-    if name.endswith((".", " ")):
-        return "it ends with a dot or a space, which Windows silently drops"
-    if name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
-        return "it is a reserved device name on Windows"
-    if _too_long(name):
-        return f"it is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
-    return None
-
-
-def safe_filename(name: str, *, what: str = "file name") -> str:
-    """Return ``name`` unchanged if it is safe as one local path component.
-
-    Raises UnsafeFilename for empty, ``.``/``..``, separators, drive letters, control characters
-    or ANSI escapes, Windows reserved names or forbidden characters, a trailing dot or space,
-    or more than 255 UTF-8 bytes.
-    """
-    if not isinstance(name, str):
-        raise UnsafeFilename(f"{what} {name!r} is not text", hint="report this provider response")
-    problem = _filename_problem(name)
-    if problem:
-        raise UnsafeFilename(
-            f"unsafe {what} '{_shown(name)}': {problem}",
-            hint="eoharvest names files after the scene id; report the provider's value if it recurs",
-        )
-    return name
-
-
-def sanitize_title(title: str, *, pattern: re.Pattern[str] | None = None) -> str:
-    """A provider ``title`` made into a file name: separators become ``_``, then it is validated.
-
-    Control characters are not replaced but rejected (they indicate a hostile or broken value).
-    With ``pattern`` (the provider's scene-id pattern), the result must match it in full.
-    """
-    cleaned = "".join("_" if ch in _SEPARATORS else ch for ch in title).strip(" ")
-    name = safe_filename(cleaned, what="title")
-    if pattern is not None and not pattern.fullmatch(name):
-        raise UnsafeFilename(
-            f"title '{_shown(title)}' does not look like a scene id of this provider",
-            hint="report this provider response",
-        )
-    return name
-
-
-# RFC 6266 parameters: token or quoted-string values, ';'-separated.
-_CD_PARAM = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-_CD_QUOTED_ESCAPE = re.compile(r'\\(["\\])')
-_EXT_VALUE = re.compile(r"^([A-Za-z0-9!#$%&+^_`{}~-]+)'[^']*'(.*)$", re.S)
-
-
-def _cd_filename(header: str) -> str | None:
-    """The raw file name offered by a Content-Disposition header (``filename*`` preferred)."""
-    plain = extended = None
-    for match in _CD_PARAM.finditer(header[:8192]):
-        key, value = match.group(1).lower(), match.group(2).strip()
-        if key == "filename*":
-            ext = _EXT_VALUE.match(value)
-            if ext and ext.group(1).lower() in ("utf-8", "iso-8859-1"):
-                try:
-                    extended = unquote(ext.group(2), encoding=ext.group(1), errors="strict")
-                except (UnicodeDecodeError, LookupError):
-                    extended = None
-        elif key == "filename":
-            if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-                # Only \" and \\ are unescaped; any other backslash stays and is rejected later.
-                value = _CD_QUOTED_ESCAPE.sub(r"\1", value[1:-1])
-            plain = value
-    return extended if extended is not None else plain
-
-
-def filename_from_content_disposition(header: str | None, expected: str | None) -> str | None:
-    """The server's file name from ``Content-Disposition``, as a hint only; never a path.
-
-    The local file name is always built from the scene id / download descriptor. This parses
-    ``filename=`` and RFC 5987 ``filename*=UTF-8''...`` (percent-decoded), and returns the name
-    only when it is a safe single component and equals ``expected`` (when ``expected`` is None
-    it is only validated). Otherwise a warning with the escaped value is logged and None is
-    returned, so callers can flag a mismatch but cannot be steered to another path.
-    """
-    if not header:
-        return None
-    offered = _cd_filename(header)
-    if offered is None:
-        return None
-    try:
-        name = safe_filename(offered, what="Content-Disposition file name")
-    except UnsafeFilename as err:
-        log.warning("ignoring the server's file name: %s", err.message)
-        return None
-    if expected is not None and name != expected:
-        log.warning(
-            "ignoring the server's file name '%s': expected '%s'", _shown(name), _shown(expected)
-        )
-        return None
-    return name
-
-
-def validate_member_name(name: str) -> str:
-    """Return the normalised relative path of an archive member, or raise UnsafeArchive.
-
-    Rejects absolute paths, ``..`` components, backslashes, drive letters or ':', NUL and other
-    control characters, components over 255 bytes and paths over 4096 bytes. ``.`` and empty
-    components (``./a``, ``a//b``) and a trailing ``/`` are dropped from the result.
-    """
-    problem = None
-    parts: list[str] = []
-    if not isinstance(name, str) or not name:
-        problem = "it is empty"
-    elif (bad := _control_char(name)) is not None:
-        problem = f"it contains the control character {escape_control(bad)}"
-    elif "\\" in name:
-        problem = "it contains a backslash"
-    elif name.startswith("/"):
-        problem = "it is an absolute path"
-    elif _DRIVE.match(name) or ":" in name:
-        problem = "it contains a drive letter or ':'"
-    elif len(name.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-        problem = f"it is longer than {MAX_PATH_BYTES} bytes"
-    else:
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        if ".." in parts:
-            problem = "it contains a '..' component"
-        elif any(_too_long(p) for p in parts):
-            problem = f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
-        elif not parts:
-            problem = "it names no file"
-    if problem:
-        raise UnsafeArchive(
-            f"unsafe archive member '{_shown(str(name))}': {problem}",
-            hint="the archive was not extracted; report the product to the provider",
-        )
-    return "/".join(parts)
-
-
-def collision_key(path: str) -> str:
-    """The key under which two member paths collide on case-insensitive or normalising filesystems."""
-    return unicodedata.normalize("NFC", path).casefold()
-
-
-# --- archive inspection: the whole member list, before any byte is extracted ---------------
 
 GiB = 1 << 30
 MiB = 1 << 20
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-TAR_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"}
+_TAR_MODES: dict[str, Literal["r:", "r:gz", "r:bz2", "r:xz"]] = {
+    "tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"
+}
 _ARCHIVE_HINT = "the archive was not extracted; report the product to the provider"
+#: What the container and compression libraries raise on truncated or corrupt input.
+CORRUPT_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
 
 
 @dataclass(frozen=True)
@@ -285,6 +94,11 @@ def detect_kind(path: Path) -> str:
         f"'{path}' is not a zip or tar archive (starts with {head[:8]!r})",
         hint="download the product again; the server may have sent an error page",
     )
+
+
+def open_tar(path: Path, kind: str) -> tarfile.TarFile:
+    """Open a tar of ``kind`` (as ``detect_kind`` names it) for sequential reading."""
+    return tarfile.open(path, _TAR_MODES[kind])
 
 
 def is_root_entry(source: str) -> bool:
@@ -422,7 +236,7 @@ def _inspect_zip(path: Path, collector: _Collector) -> None:
 
 
 def _inspect_tar(path: Path, kind: str, collector: _Collector) -> None:
-    with tarfile.open(path, TAR_MODES[kind]) as tf:
+    with open_tar(path, kind) as tf:
         for _ in range(collector.limits.max_members + 1):
             info = tf.next()  # reads one header; a member's data is skipped only on the next call
             if info is None:
@@ -452,7 +266,7 @@ def inspect_archive(path: str | os.PathLike[str], limits: ArchiveLimits | None =
             _inspect_tar(path, kind, collector)
     except EoharvestError:
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as err:
+    except CORRUPT_ERRORS as err:
         last = collector.members[-1].name if collector.members else None
         after = f" after member '{escape_control(last)}'" if last else ""
         raise IntegrityError(
