@@ -45,7 +45,7 @@ class CatalogRepository(Protocol):
 
     Identity is (provider, scene_id); ``product_key`` groups the same product across
     providers. Query criteria and answers are the application's ``CatalogFilter``,
-    ``CatalogRecord`` and ``CatalogStats`` (eoharvest.application.catalog_queries).
+    ``CatalogRecord`` and ``CatalogStats`` (eoharvest.domain.catalog_query).
     """
 
     def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:

@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from eoharvest.application.catalog_queries import CatalogFilter
 from eoharvest.application.sync import load_saved_searches
 from eoharvest.application.sync_service import ProviderGate
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.watch import SavedSearch, format_interval
 from eoharvest.entrypoints.cli_common import echo_json

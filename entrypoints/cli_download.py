@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from eoharvest.application.catalog_queries import CatalogFilter
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.models import Scene
 from eoharvest.entrypoints.cli_common import aoi_argument

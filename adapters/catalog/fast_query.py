@@ -36,8 +36,8 @@ from sqlalchemy.exc import DBAPIError
 from eoharvest.adapters.catalog.rows import db_datetime
 from eoharvest.adapters.catalog.sql_filters import COLUMNS
 from eoharvest.adapters.catalog.tables import SRID, scenes_rtree
-from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not
-from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord
+from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
+from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene

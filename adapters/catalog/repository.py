@@ -16,8 +16,8 @@ from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_fr
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
-from eoharvest.application.catalog_queries import (
-    AvailableFileRecord,
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
     CatalogFilter,
     CatalogRecord,
     CatalogStats,
@@ -203,7 +203,7 @@ class SpatialiteCatalog:
         with self._engines.reader.connect() as conn:
             return downloads.available_files(conn, product_key)
 
-    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+    def available_file_records(self, product_key: str) -> list[AvailableFile]:
         """Verified ("available") files of this product from any provider whose local path is set."""
         with self._engines.reader.connect() as conn:
             return downloads.available_file_records(conn, product_key)

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from eoharvest.adapters.catalog.rows import as_multipolygon
-from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
-from eoharvest.application.catalog_queries import (
-    AvailableFileRecord,
+from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
     CatalogFilter,
     CatalogRecord,
     CatalogStats,
@@ -178,10 +178,10 @@ class InMemoryCatalog:
     def available_files(self, product_key: str) -> list[str]:
         return [r.path for r in self.available_file_records(product_key)]
 
-    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+    def available_file_records(self, product_key: str) -> list[AvailableFile]:
         providers = {r.id: r.scene.provider for r in self.rows.values() if r.scene.product_key == product_key}
         return [
-            AvailableFileRecord(f.local_path, providers[f.scene_row], f.name)
+            AvailableFile(f.local_path, providers[f.scene_row], f.name)
             for f in sorted(self.files.values(), key=lambda f: f.id)
             if f.scene_row in providers and f.state == AVAILABLE and f.local_path
         ]

@@ -9,7 +9,7 @@ from fakes import InMemoryCatalog, catalog_scene
 from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import open_catalog
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import fast_query, open_catalog
-from eoharvest.application.catalog_fields import SORT_FIELDS
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_fields import SORT_FIELDS
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
 
@@ -156,7 +156,7 @@ def test_an_antimeridian_aoi_probes_the_rtree_once_per_part():
 
 
 def test_an_unknown_field_or_operator_never_reaches_sql():
-    from eoharvest.application.catalog_fields import Comparison
+    from eoharvest.domain.catalog_fields import Comparison
 
     with pytest.raises(KeyError):
         fast_query.statement(fast_query.shape_and_params(CatalogFilter(where=Comparison("x; DROP", "=", 1)))[0])
