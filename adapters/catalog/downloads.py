@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.rows import checksum_columns, to_naive_utc
 from eoharvest.adapters.catalog.tables import download_jobs, files, scenes
-from eoharvest.domain.catalog_query import AvailableFile
+from eoharvest.domain.catalog_query import AvailableFile, StoredFile
 from eoharvest.domain.download_states import (
     AVAILABLE,
     FILE_STATES,
@@ -89,6 +89,20 @@ def available_file_records(conn: Connection, product_key: str) -> list[Available
         .order_by(files.c.id)
     )
     return [AvailableFile(path, provider, name) for path, provider, name in conn.execute(stmt)]
+
+
+def stored_files(conn: Connection, product_key: str | None) -> list[StoredFile]:
+    """Every available file with a local path (optionally of one product), oldest first."""
+    stmt = (
+        select(files.c.id, scenes.c.provider, scenes.c.scene_id, scenes.c.product_key,
+               files.c.name, files.c.local_path, files.c.sha256)
+        .join(scenes, scenes.c.id == files.c.scene_pk)
+        .where(files.c.state == AVAILABLE, files.c.local_path.is_not(None))
+        .order_by(files.c.id)
+    )  # fmt: skip
+    if product_key is not None:
+        stmt = stmt.where(scenes.c.product_key == product_key)
+    return [StoredFile(*row) for row in conn.execute(stmt)]
 
 
 def local_paths(conn: Connection, scene_pks: Sequence[int]) -> dict[int, list[str]]:

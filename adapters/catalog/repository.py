@@ -16,14 +16,10 @@ from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_fr
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
-from eoharvest.domain.catalog_query import (
-    AvailableFile,
-    CatalogFilter,
-    CatalogRecord,
-    CatalogStats,
-)
+from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
+from eoharvest.domain.watch import SearchState
 
 #: Scenes per write transaction: large enough to amortise the commit, short enough (tens of
 #: milliseconds) that other writers waiting in BEGIN IMMEDIATE are not starved.
@@ -69,12 +65,13 @@ class SpatialiteCatalog:
         self.bulk_min = BULK_MIN
 
     # -- scenes -------------------------------------------------------------------------
-    def upsert_scenes(self, scenes_in: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
+    def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
         """Insert or update scenes by (provider, scene_id); returns how many were new."""
+        # ``scenes`` (the port's parameter name) shadows the table here; this method needs only the argument.
         now = seen_at or _utcnow()
         new = 0
         batch: list[Scene] = []
-        for scene in scenes_in:
+        for scene in scenes:
             batch.append(scene)
             if len(batch) >= BATCH:
                 new += self._upsert_batch(batch, now)
@@ -208,6 +205,11 @@ class SpatialiteCatalog:
         with self._engines.reader.connect() as conn:
             return downloads.available_file_records(conn, product_key)
 
+    def stored_files(self, product_key: str | None = None) -> list[StoredFile]:
+        """Every verified file with a local path and its SHA-256 (optionally of one product)."""
+        with self._engines.reader.connect() as conn:
+            return downloads.stored_files(conn, product_key)
+
     def enqueue_download(self, file_id: int) -> int:
         """Queue a download job for a file; returns the job id."""
         with self._write() as conn:
@@ -230,7 +232,7 @@ class SpatialiteCatalog:
             return downloads.job_state(conn, job_id)
 
     # -- saved searches -----------------------------------------------------------------
-    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+    def save_search(self, name: str, query: Mapping[str, object], *, enabled: bool = True) -> None:
         """Store (or replace) a named search for the sync daemon."""
         values = {"name": name, "query": json.dumps(dict(query), default=str), "enabled": enabled}
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -241,7 +243,7 @@ class SpatialiteCatalog:
         with self._write() as conn:
             conn.execute(stmt)
 
-    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+    def saved_searches(self) -> dict[str, Mapping[str, object]]:
         with self._engines.reader.connect() as conn:
             rows = conn.execute(select(searches.c.name, searches.c.query).order_by(searches.c.name)).all()
         return {name: json.loads(query) for name, query in rows}
@@ -269,14 +271,14 @@ class SpatialiteCatalog:
         self.close()
 
     # -- sync daemon state (revision 0002) ------------------------------------------------
-    def search_states(self) -> dict[str, Any]:
+    def search_states(self) -> dict[str, SearchState]:
         """SearchState of every saved search that has run, by name."""
         from eoharvest.adapters.catalog import sync_state
 
         with self._engines.reader.connect() as conn:
             return sync_state.states(conn)
 
-    def put_search_state(self, name: str, state: Any) -> bool:
+    def put_search_state(self, name: str, state: SearchState) -> bool:
         """Commit a search's SearchState in one short write; False if the search is gone."""
         from eoharvest.adapters.catalog import sync_state
 
