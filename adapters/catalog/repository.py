@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.catalog import bulk, downloads, fast_query
-from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_from_row, scene_rows
+from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
@@ -45,8 +45,14 @@ def _upsert_statement(dialect: str) -> Any:
     )
 
 
-_SCENE_COLUMNS = [c for c in scenes.columns if c.name != "footprint"]
 _FOOTPRINT_WKB = type_coerce(func.ST_AsBinary(scenes.c.footprint), LargeBinary).label("fp_wkb")
+
+
+def _record_columns() -> list[Any]:
+    """The select list of :data:`~eoharvest.adapters.catalog.rows.RECORD_COLUMNS`, whose rows
+    :func:`~eoharvest.adapters.catalog.rows.decode_records` turns into CatalogRecords."""
+    special = {"footprint": _FOOTPRINT_WKB, "download_state": download_state()}
+    return [special[name] if name in special else scenes.c[name] for name in RECORD_COLUMNS]
 
 
 class SpatialiteCatalog:
@@ -96,12 +102,10 @@ class SpatialiteCatalog:
 
     def get_scene(self, provider: str, scene_id: str) -> Scene | None:
         """The scene stored under (provider, scene_id), or None."""
-        stmt = select(*_SCENE_COLUMNS, _FOOTPRINT_WKB).where(
-            scenes.c.provider == provider, scenes.c.scene_id == scene_id
-        )
+        stmt = select(*_record_columns()).where(scenes.c.provider == provider, scenes.c.scene_id == scene_id)
         with self._engines.reader.connect() as conn:
-            row = conn.execute(stmt).mappings().first()
-        return scene_from_row(row, row["fp_wkb"]) if row else None
+            row = conn.execute(stmt).first()
+        return decode_records([row], {})[0].scene if row else None
 
     def count(self) -> int:
         with self._engines.reader.connect() as conn:
@@ -117,7 +121,7 @@ class SpatialiteCatalog:
         """:meth:`query` on SQLAlchemy Core: the portable path (PostGIS), and the reference the
         SQLite fast path (:mod:`eoharvest.adapters.catalog.fast_query`) is tested against."""
         conds = filter_clauses(criteria, self._dialect)
-        columns = [*_SCENE_COLUMNS, _FOOTPRINT_WKB, download_state()]
+        columns = _record_columns()
         if criteria.distinct_products:
             ranked = (
                 select(
@@ -136,18 +140,9 @@ class SpatialiteCatalog:
         if criteria.limit:
             stmt = stmt.limit(criteria.limit)
         with self._engines.reader.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-            paths = downloads.local_paths(conn, [r["id"] for r in rows])
-        return [
-            CatalogRecord(
-                scene=scene_from_row(r, r["fp_wkb"]),
-                download_state=r["download_state"],
-                first_seen=r["first_seen"].replace(tzinfo=timezone.utc),
-                last_seen=r["last_seen"].replace(tzinfo=timezone.utc),
-                local_paths=tuple(paths.get(r["id"], ())),
-            )
-            for r in rows
-        ]
+            rows = conn.execute(stmt).all()
+            paths = downloads.local_paths(conn, [r.id for r in rows])
+        return decode_records(rows, paths)
 
     def stats(self) -> CatalogStats:
         """Counts per platform, year and download state, and the bytes of verified files."""
