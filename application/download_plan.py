@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Callable, Sequence
 
-from eoharvest.application.catalog_queries import AvailableFileRecord as AvailableFile
+from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.models import DownloadDescriptor, Scene
 
 #: Names of files that hold a whole product (a SAFE zip, a Landsat tar bundle).

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from eoharvest.application.download_plan import AvailableFile, is_archive, plan_scene
+from eoharvest.application.download_plan import is_archive, plan_scene
+from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InsufficientSpace
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene

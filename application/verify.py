@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
-
-class VerifiableFile(Protocol):
-    file_id: int
-    product_key: str
-    name: str
-    local_path: str
-    sha256: str
+from eoharvest.domain.catalog_query import StoredFile
+from eoharvest.domain.download_states import FAILED
+from eoharvest.domain.ports import CatalogRepository
 
 
 @dataclass
@@ -19,17 +15,28 @@ class VerifyReport:
     checked: int = 0
     ok: int = 0
     extracted: int = 0  # products kept only as extracted directories: present, not re-hashable
-    mismatched: list[VerifiableFile] = field(default_factory=list)
-    missing: list[VerifiableFile] = field(default_factory=list)
+    mismatched: list[StoredFile] = field(default_factory=list)
+    missing: list[StoredFile] = field(default_factory=list)
     repaired: int = 0
 
     @property
-    def problems(self) -> list[VerifiableFile]:
+    def problems(self) -> list[StoredFile]:
         return [*self.mismatched, *self.missing]
 
 
+def verify_catalog(
+    catalog: CatalogRepository,
+    product_key: str | None = None,
+    *,
+    kind_of: Callable[[str], str],
+    sha256_of: Callable[[str], str],
+) -> VerifyReport:
+    """Check every file the catalog calls available (optionally of one product); see :func:`verify_files`."""
+    return verify_files(catalog.stored_files(product_key), kind_of=kind_of, sha256_of=sha256_of)
+
+
 def verify_files(
-    stored: Iterable[VerifiableFile],
+    stored: Iterable[StoredFile],
     *,
     kind_of: Callable[[str], str],
     sha256_of: Callable[[str], str],
@@ -50,11 +57,11 @@ def verify_files(
     return report
 
 
-def repair(report: VerifyReport, *, mark_failed: Callable[[int], None], remove: Callable[[str], None]) -> None:
-    """Forget broken copies: the catalog stops calling them available (so the next harvest or
-    download fetches them again) and corrupt files are deleted."""
+def repair(report: VerifyReport, catalog: CatalogRepository, *, remove: Callable[[str], None]) -> None:
+    """Forget broken copies: the catalog marks them failed, so it stops calling them available
+    and the next harvest or download fetches them again; corrupt files are deleted."""
     for item in report.mismatched:
         remove(item.local_path)
     for item in report.problems:
-        mark_failed(item.file_id)
+        catalog.set_file_state(item.file_id, FAILED)
         report.repaired += 1

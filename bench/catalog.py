@@ -25,7 +25,7 @@ import shapely
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.catalog.repository import BATCH
 from eoharvest.adapters.catalog.spatialite import load_spatialite
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene
 

@@ -1,6 +1,6 @@
 """Ports: the interfaces the application needs from the outside world.
 
-Adapters satisfy these structurally (nothing inherits from them); ``tests/fakes.py`` has an
+Adapters satisfy these structurally (nothing inherits from them); ``tests/fakes/`` has an
 in-memory double of each.
 """
 
@@ -12,9 +12,11 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime
 
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
+from eoharvest.domain.watch import SearchState
 
 #: ``progress(file_name, bytes_done, total_or_None)``, called as bytes arrive.
 Progress = Callable[[str, int, "int | None"], None]
@@ -50,10 +52,13 @@ class CatalogRepository(Protocol):
     """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS).
 
     Identity is (provider, scene_id); ``product_key`` groups the same product across
-    providers. Query criteria and answers are the application's ``CatalogFilter``,
-    ``CatalogRecord`` and ``CatalogStats`` (eoharvest.application.catalog_queries).
+    providers. Queries take a ``CatalogFilter`` and answer with ``CatalogRecord``,
+    ``CatalogStats``, ``AvailableFile`` and ``StoredFile`` (:mod:`eoharvest.domain.catalog_query`);
+    the sync daemon's per-search state is a ``SearchState`` (:mod:`eoharvest.domain.watch`).
+    Saved search definitions are stored as the JSON objects ``WatchDefinition.to_json`` makes.
     """
 
+    # -- scenes ---------------------------------------------------------------------------
     def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
         """Insert or update scenes by (provider, scene_id); returns how many were new."""
         ...
@@ -66,14 +71,15 @@ class CatalogRepository(Protocol):
         """How many (provider, scene_id) rows the catalog holds."""
         ...
 
-    def query(self, criteria: Any) -> Sequence[Any]:
-        """CatalogRecords matching a CatalogFilter, sorted and limited."""
+    def query(self, criteria: CatalogFilter) -> Sequence[CatalogRecord]:
+        """Scenes matching ``criteria``, sorted and limited, with download state and verified files."""
         ...
 
-    def stats(self) -> Any:
-        """CatalogStats: counts per platform, year and download state; archive bytes."""
+    def stats(self) -> CatalogStats:
+        """Counts per platform, year and download state; bytes and number of verified files."""
         ...
 
+    # -- files and downloads --------------------------------------------------------------
     def record_file(
         self,
         provider: str,
@@ -97,6 +103,15 @@ class CatalogRepository(Protocol):
         """Local paths of verified files of this product from any provider (dedup)."""
         ...
 
+    def available_file_records(self, product_key: str) -> Sequence[AvailableFile]:
+        """Verified files of this product from any provider that have a local path, oldest first."""
+        ...
+
+    def stored_files(self, product_key: str | None = None) -> Sequence[StoredFile]:
+        """Every verified file with a local path and its recorded SHA-256 (optionally of one
+        product), oldest first: what ``verify`` re-hashes."""
+        ...
+
     def enqueue_download(self, file_id: int) -> int:
         """Queue a download job for a file; returns the job id."""
         ...
@@ -117,25 +132,28 @@ class CatalogRepository(Protocol):
         ...
 
     def job_state(self, job_id: int) -> str | None:
+        """The state of a download job, or None if there is no such job."""
         ...
 
-    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
-        """Store (or replace) a named search for the sync daemon."""
+    # -- saved searches and their sync state ----------------------------------------------
+    def save_search(self, name: str, query: Mapping[str, object], *, enabled: bool = True) -> None:
+        """Store (or replace) a named search (a JSON object) for the sync daemon."""
         ...
 
-    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+    def saved_searches(self) -> dict[str, Mapping[str, object]]:
+        """Every saved search's JSON object, by name (sorted)."""
         ...
 
     def remove_search(self, name: str) -> bool:
         """Delete a saved search and its sync state; False if there was none."""
         ...
 
-    def search_states(self) -> dict[str, Any]:
-        """The sync state (``domain.watch.SearchState``) of every saved search that has one."""
+    def search_states(self) -> dict[str, SearchState]:
+        """The sync state of every saved search that has one, by name."""
         ...
 
-    def put_search_state(self, name: str, state: Any) -> bool:
-        """Commit a saved search's ``SearchState``; False if the search no longer exists."""
+    def put_search_state(self, name: str, state: SearchState) -> bool:
+        """Commit a saved search's sync state; False if the search no longer exists."""
         ...
 
     def verified_bytes_since(self, since: datetime) -> int:
@@ -143,6 +161,7 @@ class CatalogRepository(Protocol):
         ...
 
     def close(self) -> None:
+        """Release the catalog's connections."""
         ...
 
 

@@ -10,8 +10,8 @@ from typing import Any, Callable
 import click
 
 from eoharvest.adapters.catalog import export
-from eoharvest.application.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
-from eoharvest.application.catalog_queries import PREDICATES, CatalogFilter, CatalogRecord
+from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
+from eoharvest.domain.catalog_query import PREDICATES, CatalogFilter, CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.entrypoints.context import AppContext
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import click
 
-from eoharvest.application.catalog_queries import CatalogFilter
 from eoharvest.application.sync import load_saved_searches
 from eoharvest.application.sync_service import ProviderGate
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.ports import CatalogRepository
 from eoharvest.domain.watch import SavedSearch, format_interval
 from eoharvest.entrypoints.cli_common import echo_json
 from eoharvest.entrypoints.context import AppContext
@@ -79,7 +80,7 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 def status(obj: AppContext, as_json: bool) -> None:
     """Per search: last/next run, failures, last error, queue depth; bytes downloaded today
     (UTC); and whether a daemon holds this catalog's lock."""
-    catalog = obj.services().catalog()
+    catalog: CatalogRepository = obj.services().catalog()
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
     pid = holder(obj.settings.catalog_path)
     report: dict[str, Any] = {
@@ -99,7 +100,7 @@ def status(obj: AppContext, as_json: bool) -> None:
                    f"queue {row['queue_depth']}" + (f", last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
 
 
-def queue_depth(catalog: Any, saved: SavedSearch) -> int:
+def queue_depth(catalog: CatalogRepository, saved: SavedSearch) -> int:
     """Scenes of this search in the catalog that are not available yet (0 for catalog-only)."""
     d = saved.definition
     if not d.download:
@@ -109,7 +110,7 @@ def queue_depth(catalog: Any, saved: SavedSearch) -> int:
     return sum(1 for record in catalog.query(criteria) if record.download_state != "available")
 
 
-def _row(catalog: Any, saved: SavedSearch) -> dict[str, Any]:
+def _row(catalog: CatalogRepository, saved: SavedSearch) -> dict[str, Any]:
     state = saved.state
 
     def iso(value: datetime | None) -> str | None:

@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from eoharvest.application.catalog_queries import CatalogFilter
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.models import Scene
+from eoharvest.domain.ports import CatalogRepository
 from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
@@ -48,7 +49,7 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     archive are skipped.
     """
     services = obj.services()
-    catalog = services.catalog()
+    catalog: CatalogRepository = services.catalog()
     scenes = _select(obj, catalog, opts)
     outdir = Path(opts["outdir"] or obj.settings.download.directory)
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
@@ -76,7 +77,7 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     exit_for_failures(report)
 
 
-def _select(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
+def _select(obj: AppContext, catalog: CatalogRepository, opts: dict[str, Any]) -> list[Scene]:
     if opts["ids"]:
         if not opts["provider"]:
             raise InputError("--id needs --provider", hint="scene ids are unique per provider; see `eoharvest catalog query`")
@@ -93,7 +94,7 @@ def _select(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
     return _query(obj, catalog, opts)
 
 
-def _by_product_key(catalog: Any, provider: str, key: str) -> Scene | None:
+def _by_product_key(catalog: CatalogRepository, provider: str, key: str) -> Scene | None:
     """The provider's scene of product ``key`` (what `catalog query` shows), if catalogued."""
     criteria = CatalogFilter.create(providers=[provider], where=f"product_key = {_quoted(key)}", limit=1)
     records = catalog.query(criteria)
@@ -105,7 +106,7 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _query(obj: AppContext, catalog: Any, opts: dict[str, Any]) -> list[Scene]:
+def _query(obj: AppContext, catalog: CatalogRepository, opts: dict[str, Any]) -> list[Scene]:
     aoi = None
     if opts["aoi"]:
         aoi = parse_aoi(aoi_argument(opts["aoi"]), reader=obj.services().vector_reader).footprint

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from eoharvest.adapters.catalog.verification import stored_files
 from eoharvest.adapters.http.hashing import file_digest
-from eoharvest.application.verify import repair, verify_files
-from eoharvest.domain.download_states import FAILED
+from eoharvest.application.verify import repair, verify_catalog
+from eoharvest.domain.ports import CatalogRepository
 from eoharvest.entrypoints.cli_common import echo_json
 from eoharvest.entrypoints.context import AppContext
 
@@ -39,10 +38,10 @@ def _remove(path: str) -> None:
 def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
     """Re-hash every file the catalog calls available and compare it with the SHA-256 recorded
     when it was downloaded. Exits 5 if a file is missing or changed (0 after --repair)."""
-    catalog = obj.services().catalog()
-    report = verify_files(stored_files(catalog, product), kind_of=_kind, sha256_of=file_digest)
+    catalog: CatalogRepository = obj.services().catalog()
+    report = verify_catalog(catalog, product, kind_of=_kind, sha256_of=file_digest)
     if do_repair and report.problems:
-        repair(report, mark_failed=lambda file_id: catalog.set_file_state(file_id, FAILED), remove=_remove)
+        repair(report, catalog, remove=_remove)
     data = {
         "checked": report.checked, "ok": report.ok, "extracted_only": report.extracted,
         "mismatched": [f.local_path for f in report.mismatched], "missing": [f.local_path for f in report.missing],

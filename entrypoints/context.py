@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from eoharvest.application.settings import Settings
+from eoharvest.domain.ports import CatalogRepository
 from eoharvest.entrypoints.bootstrap import Services, build
 from eoharvest.entrypoints.config import load_settings
 
@@ -31,7 +32,7 @@ class AppContext:
             self._services = build(self.settings)
         return self._services
 
-    def open_catalog(self) -> Any:
+    def open_catalog(self) -> CatalogRepository:
         """The catalog repository for ``settings.catalog_path``."""
         return self.services().catalog()
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.rows import checksum_columns, to_naive_utc
 from eoharvest.adapters.catalog.tables import download_jobs, files, scenes
-from eoharvest.application.catalog_queries import AvailableFileRecord
+from eoharvest.domain.catalog_query import AvailableFile, StoredFile
 from eoharvest.domain.download_states import (
     AVAILABLE,
     FILE_STATES,
@@ -75,7 +75,7 @@ def available_files(conn: Connection, product_key: str) -> list[str]:
     return [r.path for r in available_file_records(conn, product_key)]
 
 
-def available_file_records(conn: Connection, product_key: str) -> list[AvailableFileRecord]:
+def available_file_records(conn: Connection, product_key: str) -> list[AvailableFile]:
     """Verified files of ``product_key`` from any provider whose local path is set, oldest first."""
     stmt = (
         select(files.c.local_path, scenes.c.provider, files.c.name)
@@ -88,7 +88,21 @@ def available_file_records(conn: Connection, product_key: str) -> list[Available
         )
         .order_by(files.c.id)
     )
-    return [AvailableFileRecord(path, provider, name) for path, provider, name in conn.execute(stmt)]
+    return [AvailableFile(path, provider, name) for path, provider, name in conn.execute(stmt)]
+
+
+def stored_files(conn: Connection, product_key: str | None) -> list[StoredFile]:
+    """Every available file with a local path (optionally of one product), oldest first."""
+    stmt = (
+        select(files.c.id, scenes.c.provider, scenes.c.scene_id, scenes.c.product_key,
+               files.c.name, files.c.local_path, files.c.sha256)
+        .join(scenes, scenes.c.id == files.c.scene_pk)
+        .where(files.c.state == AVAILABLE, files.c.local_path.is_not(None))
+        .order_by(files.c.id)
+    )  # fmt: skip
+    if product_key is not None:
+        stmt = stmt.where(scenes.c.product_key == product_key)
+    return [StoredFile(*row) for row in conn.execute(stmt)]
 
 
 def local_paths(conn: Connection, scene_pks: Sequence[int]) -> dict[int, list[str]]:

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import shapely
 
-from eoharvest.application.catalog_queries import CatalogRecord
+from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.errors import CatalogError, UnsupportedEnvironment
 
 STAC_VERSION = "1.0.0"

@@ -6,12 +6,12 @@ filter's shape (which clauses are present, how many values each IN list has, the
 structure with its allow-listed fields and operators, the sort, the predicate), so it is built
 once per shape and cached; every value, the AOI's WKB and its bounding boxes included, is a
 bound parameter. No text from the user ever reaches the SQL: field names map through
-:data:`_FIELD_SQL` (built from the table definition), operators through fixed tables, and an
-unknown name or operator is an error, never SQL.
+:func:`_field_sql` (the allow-list ``sql_filters.COLUMNS``, built from the table definition),
+operators through fixed tables, and an unknown name or operator is an error, never SQL.
 
 The semantics are those of the portable SQLAlchemy path in
 :meth:`SpatialiteCatalog.query_sqlalchemy` (``tests/integration/test_catalog_fast_query.py``
-compares the two):
+compares the two); both select ``rows.RECORD_COLUMNS`` and decode with ``rows.decode_records``:
 
 * R*Tree pre-filter first (``id IN`` the union of the candidates of each AOI part's bbox),
   then the column filters, then the exact SpatiaLite predicate on the AOI bound as WKB;
@@ -23,27 +23,22 @@ compares the two):
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import shapely
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from eoharvest.adapters.catalog.rows import db_datetime
+from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
 from eoharvest.adapters.catalog.sql_filters import COLUMNS
 from eoharvest.adapters.catalog.tables import SRID, scenes_rtree
-from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not
-from eoharvest.application.catalog_queries import CatalogFilter, CatalogRecord
+from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
+from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
-from eoharvest.domain.footprint import Footprint
-from eoharvest.domain.models import Checksum, Scene
 
-_UTC = timezone.utc
-_MISSING = object()
 _RTREE = scenes_rtree.name
 _PREDICATES = {"intersects": "ST_Intersects", "contains": "ST_Contains", "within": "ST_Within"}
 _COMPARE = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -53,10 +48,7 @@ for _word in (*PROGRESS_ORDER, NONE):
     assert _word.isidentifier() and _word.islower(), _word
 _RANK = " ".join(f"WHEN '{state}' THEN {i}" for i, state in enumerate(PROGRESS_ORDER))
 
-#: Row columns, in this order (the last is the download state).
-_SELECTED = ("id", "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start",
-             "cloud_cover", "size", "online", "links", "checksums", "raw", "footprint",
-             "first_seen", "last_seen")  # fmt: skip
+_ID, _STATE = RECORD_COLUMNS.index("id"), RECORD_COLUMNS.index("download_state")
 
 
 def _state_sql(alias: str) -> str:
@@ -65,6 +57,15 @@ def _state_sql(alias: str) -> str:
         f"coalesce((SELECT f.state FROM files AS f WHERE f.scene_pk = {alias}.id AND f.state != '{NONE}' "
         f"ORDER BY CASE f.state {_RANK} ELSE 99 END LIMIT 1), '{NONE}')"
     )
+
+
+def _select_sql(column: str, alias: str) -> str:
+    """SQL of one of :data:`RECORD_COLUMNS` (the footprint as WKB, the state computed)."""
+    if column == "footprint":
+        return f"AsBinary({alias}.footprint)"
+    if column == "download_state":
+        return _state_sql(alias)
+    return f"{alias}.{column}"
 
 
 def _field_sql(name: str, alias: str) -> str:
@@ -217,9 +218,7 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
 def statement(shape: tuple[Any, ...]) -> str:
     """The SQL of a filter shape; placeholders in :func:`shape_and_params` order."""
     sort, descending, limited, distinct = shape[10:]
-    columns = ", ".join(
-        f"AsBinary(s.{c})" if c == "footprint" else f"s.{c}" for c in _SELECTED
-    ) + f", {_state_sql('s')}"
+    columns = ", ".join(_select_sql(name, "s") for name in RECORD_COLUMNS)
     if distinct:
         # The lowest id per product key among the matching rows (row_number() = 1 over id).
         matching = " AND ".join(_conditions(shape, "m"))
@@ -238,66 +237,6 @@ _LOCAL_PATHS = (
 )
 
 
-# -- rows -> records ---------------------------------------------------------------------------
-_EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}
-
-
-def records(rows: Sequence[tuple[Any, ...]], paths: dict[int, list[str]]) -> list[CatalogRecord]:
-    """CatalogRecords of raw rows (in :data:`_SELECTED` order plus the state).
-
-    Per-row work is what remains of a query at limit 100, so it is kept small: one vectorised
-    WKB decode for all footprints, one parse per distinct timestamp text (first/last_seen are
-    shared by every scene of an ingest batch), no JSON parser for the empty defaults.
-    """
-    if not rows:
-        return []
-    geometries = shapely.from_wkb([r[13] for r in rows])
-    stamps: dict[str | None, datetime | None] = {None: None}
-    parse = datetime.fromisoformat
-    loads = json.loads
-
-    def when(text: str | None) -> datetime | None:
-        value = stamps.get(text, _MISSING)
-        if value is _MISSING:
-            value = stamps[text] = parse(text).replace(tzinfo=_UTC)  # type: ignore[arg-type]
-        return value  # type: ignore[return-value]
-
-    out = []
-    for r, geometry in zip(rows, geometries):
-        text = r[10]
-        links = _EMPTY_JSON[text] if text in _EMPTY_JSON else loads(text)
-        text = r[12]
-        raw = {} if text == "{}" else loads(text)
-        text = r[11]
-        scene = Scene(
-            platformname=r[5],
-            scene_id=r[2],
-            footprint=None if geometry is None else Footprint(geometry),
-            acq_date=when(r[6]),
-            cloudcover_percentage=r[7],
-            download_links=tuple(links.get("hrefs", ())) if links else (),
-            filenames=tuple(links.get("names", ())) if links else (),
-            raw=raw if isinstance(raw, dict) else {"raw": raw},
-            provider=r[1],
-            product_key=r[3],
-            scene_key=r[4],
-            size=r[8],
-            checksums=() if text == "[]" else tuple(Checksum(a, v, s) for a, v, s in loads(text)),
-            online=bool(r[9]),
-        )
-        pk = r[0]
-        out.append(
-            CatalogRecord(
-                scene=scene,
-                download_state=r[16],
-                first_seen=when(r[14]),  # type: ignore[arg-type]
-                last_seen=when(r[15]),  # type: ignore[arg-type]
-                local_paths=tuple(paths[pk]) if pk in paths else (),
-            )
-        )
-    return out
-
-
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     """Run ``criteria`` on a SQLite reader engine, in one read transaction."""
     shape, params = shape_and_params(criteria)
@@ -312,7 +251,7 @@ def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
                 cursor.execute("BEGIN")
                 try:
                     rows = cursor.execute(sql, params).fetchall()
-                    paths = _local_paths(cursor, [r[0] for r in rows if r[16] == AVAILABLE])
+                    paths = _local_paths(cursor, [r[_ID] for r in rows if r[_STATE] == AVAILABLE])
                 finally:
                     cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
             finally:
@@ -320,7 +259,7 @@ def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
         except dbapi.Error as exc:
             # As SQLAlchemy would raise it (OperationalError and friends).
             raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
-    return records(rows, paths)
+    return decode_records(rows, paths)
 
 
 def _local_paths(cursor: Any, scene_pks: list[int]) -> dict[int, list[str]]:

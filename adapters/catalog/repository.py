@@ -13,18 +13,14 @@ from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query
-from eoharvest.adapters.catalog.rows import db_datetime, encode_scenes, scene_from_row, scene_rows
+from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
-from eoharvest.application.catalog_queries import (
-    AvailableFileRecord,
-    CatalogFilter,
-    CatalogRecord,
-    CatalogStats,
-)
+from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
+from eoharvest.domain.watch import SearchState
 
 #: Scenes per write transaction: large enough to amortise the commit, short enough (tens of
 #: milliseconds) that other writers waiting in BEGIN IMMEDIATE are not starved.
@@ -50,8 +46,14 @@ def _upsert_statement(dialect: str) -> Any:
     )
 
 
-_SCENE_COLUMNS = [c for c in scenes.columns if c.name != "footprint"]
 _FOOTPRINT_WKB = type_coerce(func.ST_AsBinary(scenes.c.footprint), LargeBinary).label("fp_wkb")
+
+
+def _record_columns() -> list[Any]:
+    """The select list of :data:`~eoharvest.adapters.catalog.rows.RECORD_COLUMNS`, whose rows
+    :func:`~eoharvest.adapters.catalog.rows.decode_records` turns into CatalogRecords."""
+    special = {"footprint": _FOOTPRINT_WKB, "download_state": download_state()}
+    return [special[name] if name in special else scenes.c[name] for name in RECORD_COLUMNS]
 
 
 class SpatialiteCatalog:
@@ -70,12 +72,13 @@ class SpatialiteCatalog:
         self.bulk_min = BULK_MIN
 
     # -- scenes -------------------------------------------------------------------------
-    def upsert_scenes(self, scenes_in: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
+    def upsert_scenes(self, scenes: Iterable[Scene], *, seen_at: datetime | None = None) -> int:
         """Insert or update scenes by (provider, scene_id); returns how many were new."""
+        # ``scenes`` (the port's parameter name) shadows the table here; this method needs only the argument.
         now = seen_at or _utcnow()
         new = 0
         batch: list[Scene] = []
-        for scene in scenes_in:
+        for scene in scenes:
             batch.append(scene)
             if len(batch) >= BATCH:
                 new += self._upsert_batch(batch, now)
@@ -100,12 +103,10 @@ class SpatialiteCatalog:
 
     def get_scene(self, provider: str, scene_id: str) -> Scene | None:
         """The scene stored under (provider, scene_id), or None."""
-        stmt = select(*_SCENE_COLUMNS, _FOOTPRINT_WKB).where(
-            scenes.c.provider == provider, scenes.c.scene_id == scene_id
-        )
+        stmt = select(*_record_columns()).where(scenes.c.provider == provider, scenes.c.scene_id == scene_id)
         with self._engines.reader.connect() as conn:
-            row = conn.execute(stmt).mappings().first()
-        return scene_from_row(row, row["fp_wkb"]) if row else None
+            row = conn.execute(stmt).first()
+        return decode_records([row], {})[0].scene if row else None
 
     def count(self) -> int:
         with self._engines.reader.connect() as conn:
@@ -121,7 +122,7 @@ class SpatialiteCatalog:
         """:meth:`query` on SQLAlchemy Core: the portable path (PostGIS), and the reference the
         SQLite fast path (:mod:`eoharvest.adapters.catalog.fast_query`) is tested against."""
         conds = filter_clauses(criteria, self._dialect)
-        columns = [*_SCENE_COLUMNS, _FOOTPRINT_WKB, download_state()]
+        columns = _record_columns()
         if criteria.distinct_products:
             ranked = (
                 select(
@@ -140,18 +141,9 @@ class SpatialiteCatalog:
         if criteria.limit:
             stmt = stmt.limit(criteria.limit)
         with self._engines.reader.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-            paths = downloads.local_paths(conn, [r["id"] for r in rows])
-        return [
-            CatalogRecord(
-                scene=scene_from_row(r, r["fp_wkb"]),
-                download_state=r["download_state"],
-                first_seen=r["first_seen"].replace(tzinfo=timezone.utc),
-                last_seen=r["last_seen"].replace(tzinfo=timezone.utc),
-                local_paths=tuple(paths.get(r["id"], ())),
-            )
-            for r in rows
-        ]
+            rows = conn.execute(stmt).all()
+            paths = downloads.local_paths(conn, [r.id for r in rows])
+        return decode_records(rows, paths)
 
     def stats(self) -> CatalogStats:
         """Counts per platform, year and download state, and the bytes of verified files."""
@@ -206,10 +198,15 @@ class SpatialiteCatalog:
         with self._engines.reader.connect() as conn:
             return downloads.available_files(conn, product_key)
 
-    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+    def available_file_records(self, product_key: str) -> list[AvailableFile]:
         """Verified ("available") files of this product from any provider whose local path is set."""
         with self._engines.reader.connect() as conn:
             return downloads.available_file_records(conn, product_key)
+
+    def stored_files(self, product_key: str | None = None) -> list[StoredFile]:
+        """Every verified file with a local path and its SHA-256 (optionally of one product)."""
+        with self._engines.reader.connect() as conn:
+            return downloads.stored_files(conn, product_key)
 
     def enqueue_download(self, file_id: int) -> int:
         """Queue a download job for a file; returns the job id."""
@@ -233,7 +230,7 @@ class SpatialiteCatalog:
             return downloads.job_state(conn, job_id)
 
     # -- saved searches -----------------------------------------------------------------
-    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+    def save_search(self, name: str, query: Mapping[str, object], *, enabled: bool = True) -> None:
         """Store (or replace) a named search for the sync daemon."""
         values = {"name": name, "query": json.dumps(dict(query), default=str), "enabled": enabled}
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -244,7 +241,7 @@ class SpatialiteCatalog:
         with self._write() as conn:
             conn.execute(stmt)
 
-    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+    def saved_searches(self) -> dict[str, Mapping[str, object]]:
         with self._engines.reader.connect() as conn:
             rows = conn.execute(select(searches.c.name, searches.c.query).order_by(searches.c.name)).all()
         return {name: json.loads(query) for name, query in rows}
@@ -272,14 +269,14 @@ class SpatialiteCatalog:
         self.close()
 
     # -- sync daemon state (revision 0002) ------------------------------------------------
-    def search_states(self) -> dict[str, Any]:
+    def search_states(self) -> dict[str, SearchState]:
         """SearchState of every saved search that has run, by name."""
         from eoharvest.adapters.catalog import sync_state
 
         with self._engines.reader.connect() as conn:
             return sync_state.states(conn)
 
-    def put_search_state(self, name: str, state: Any) -> bool:
+    def put_search_state(self, name: str, state: SearchState) -> bool:
         """Commit a search's SearchState in one short write; False if the search is gone."""
         from eoharvest.adapters.catalog import sync_state
 

@@ -1,4 +1,4 @@
-"""Scene <-> row mapping. Geometry travels as WKB; times are stored as naive UTC."""
+"""Scene <-> row mapping, both ways. Geometry travels as WKB; times are stored as naive UTC."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
 
@@ -191,26 +192,77 @@ def _plain(raw: Any) -> Any:
     return dict(raw) if isinstance(raw, Mapping) else raw
 
 
-def scene_from_row(row: Mapping[str, Any], footprint_wkb: bytes | None) -> Scene:
-    """The domain Scene stored in a ``scenes`` row (``footprint_wkb`` selected as WKB)."""
-    links = json.loads(row["links"])
-    raw = json.loads(row["raw"])
-    return Scene(
-        platformname=row["platform"],
-        scene_id=row["scene_id"],
-        footprint=Footprint.from_wkb(bytes(footprint_wkb)) if footprint_wkb else None,
-        acq_date=to_aware_utc(row["acq_start"]),
-        cloudcover_percentage=row["cloud_cover"],
-        download_links=tuple(links.get("hrefs", ())),
-        filenames=tuple(links.get("names", ())),
-        raw=raw if isinstance(raw, Mapping) else {"raw": raw},
-        provider=row["provider"],
-        product_key=row["product_key"],
-        scene_key=row["scene_key"],
-        size=row["size"],
-        checksums=tuple(Checksum(a, v, s) for a, v, s in json.loads(row["checksums"])),
-        online=bool(row["online"]),
-    )
+#: The columns a catalog record is read from, in the order every reader selects them: the SQLite
+#: fast path (:mod:`eoharvest.adapters.catalog.fast_query`) and the SQLAlchemy statements of the
+#: repository build their select lists from this tuple, and :func:`decode_records` unpacks rows in
+#: this order. ``footprint`` is selected as WKB; ``download_state`` is computed (the scene's most
+#: advanced file state, see ``sql_filters.download_state``).
+RECORD_COLUMNS = (
+    "id", "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start", "cloud_cover",
+    "size", "online", "links", "checksums", "raw", "footprint", "first_seen", "last_seen",
+    "download_state",
+)  # fmt: skip
+_FOOTPRINT = RECORD_COLUMNS.index("footprint")
+_MISSING = object()
+_EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}
+
+
+def decode_records(rows: Sequence[Sequence[Any]], paths: Mapping[int, Sequence[str]]) -> list[CatalogRecord]:
+    """CatalogRecords of rows selected in :data:`RECORD_COLUMNS` order; ``paths`` maps a scene's
+    ``id`` to the local paths of its verified files.
+
+    Rows may come from the DB-API driver (times as text) or from SQLAlchemy (times as naive
+    datetimes); both hold naive UTC. Per-row work is most of what a limit-100 query costs on the
+    fast path, so it is kept small: one vectorised WKB decode for all footprints, one parse per
+    distinct timestamp (first/last_seen are shared by every scene of an ingest batch), no JSON
+    parser for the empty defaults.
+    """
+    if not rows:
+        return []
+    geometries = shapely.from_wkb([r[_FOOTPRINT] for r in rows])
+    stamps: dict[Any, datetime | None] = {None: None}
+    loads, parse, utc = json.loads, datetime.fromisoformat, timezone.utc
+
+    def when(value: Any) -> datetime | None:
+        stamp = stamps.get(value, _MISSING)
+        if stamp is _MISSING:
+            # Stored times are naive UTC: driver text is parsed inline (the hot case), anything
+            # else (SQLAlchemy's datetimes) goes through to_aware_utc.
+            stamp = stamps[value] = parse(value).replace(tzinfo=utc) if type(value) is str else to_aware_utc(value)
+        return stamp  # type: ignore[return-value]
+
+    out = []
+    # The unpacking below is RECORD_COLUMNS, in order.
+    for (pk, provider, scene_id, product_key, scene_key, platform, acq_start, cloud_cover, size, online,
+         links_text, checksums_text, raw_text, _wkb, first_seen, last_seen, state), geometry in zip(rows, geometries):  # fmt: skip
+        links = _EMPTY_JSON[links_text] if links_text in _EMPTY_JSON else loads(links_text)
+        raw = {} if raw_text == "{}" else loads(raw_text)
+        scene = Scene(
+            platformname=platform,
+            scene_id=scene_id,
+            footprint=None if geometry is None else Footprint(geometry),
+            acq_date=when(acq_start),
+            cloudcover_percentage=cloud_cover,
+            download_links=tuple(links.get("hrefs", ())) if links else (),
+            filenames=tuple(links.get("names", ())) if links else (),
+            raw=raw if isinstance(raw, dict) else {"raw": raw},
+            provider=provider,
+            product_key=product_key,
+            scene_key=scene_key,
+            size=size,
+            checksums=() if checksums_text == "[]" else tuple(Checksum(a, v, s) for a, v, s in loads(checksums_text)),
+            online=bool(online),
+        )
+        out.append(
+            CatalogRecord(
+                scene=scene,
+                download_state=state,
+                first_seen=when(first_seen),  # type: ignore[arg-type]
+                last_seen=when(last_seen),  # type: ignore[arg-type]
+                local_paths=tuple(paths[pk]) if pk in paths else (),
+            )
+        )
+    return out
 
 
 def checksum_columns(checksum: Checksum | None) -> dict[str, Any]:

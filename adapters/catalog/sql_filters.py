@@ -22,8 +22,8 @@ from sqlalchemy.sql.elements import Label
 
 from eoharvest.adapters.catalog.rows import to_naive_utc
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, scenes_rtree
-from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.download_states import PROGRESS_ORDER
 from eoharvest.domain.footprint import Footprint
 

@@ -1,4 +1,7 @@
-"""An in-memory CatalogRepository with the same observable behaviour as the SpatiaLite one."""
+"""An in-memory CatalogRepository with the same observable behaviour as the SpatiaLite one.
+
+``tests/integration/test_catalog_contract.py`` runs one behaviour suite against both.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,20 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from eoharvest.adapters.catalog.rows import as_multipolygon
-from eoharvest.application.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
-from eoharvest.application.catalog_queries import (
-    AvailableFileRecord,
+from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
     CatalogFilter,
     CatalogRecord,
     CatalogStats,
+    StoredFile,
     state_of,
 )
 from eoharvest.domain.download_states import AVAILABLE, FILE_STATES, can_move
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
+from eoharvest.domain.watch import SearchState
 
 
 @dataclass
@@ -43,6 +48,7 @@ class _File:
     state: str = "none"
     local_path: str | None = None
     sha256: str | None = None
+    verified_at: datetime | None = None
 
 
 @dataclass
@@ -52,7 +58,8 @@ class InMemoryCatalog:
     rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
     files: dict[int, _File] = field(default_factory=dict)
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    searches: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    searches: dict[str, Mapping[str, object]] = field(default_factory=dict)
+    sync_states: dict[str, SearchState] = field(default_factory=dict)
     closed: bool = False
     _ids: Any = field(default_factory=itertools.count)
 
@@ -172,19 +179,30 @@ class InMemoryCatalog:
         if state == "available":
             if not local_path or not sha256:
                 raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
-            f.local_path, f.sha256 = local_path, sha256.lower()
+            f.local_path, f.sha256, f.verified_at = local_path, sha256.lower(), datetime.now(timezone.utc)
         f.state = state
 
     def available_files(self, product_key: str) -> list[str]:
         return [r.path for r in self.available_file_records(product_key)]
 
-    def available_file_records(self, product_key: str) -> list[AvailableFileRecord]:
+    def available_file_records(self, product_key: str) -> list[AvailableFile]:
         providers = {r.id: r.scene.provider for r in self.rows.values() if r.scene.product_key == product_key}
         return [
-            AvailableFileRecord(f.local_path, providers[f.scene_row], f.name)
+            AvailableFile(f.local_path, providers[f.scene_row], f.name)
             for f in sorted(self.files.values(), key=lambda f: f.id)
             if f.scene_row in providers and f.state == AVAILABLE and f.local_path
         ]
+
+    def stored_files(self, product_key: str | None = None) -> list[StoredFile]:
+        scenes = {r.id: r.scene for r in self.rows.values()}
+        found = []
+        for f in sorted(self.files.values(), key=lambda f: f.id):
+            s = scenes[f.scene_row]
+            if f.state != AVAILABLE or f.local_path is None or product_key not in (None, s.product_key):
+                continue
+            assert s.product_key is not None and f.sha256 is not None  # set with the scene / the state
+            found.append(StoredFile(f.id, s.provider, s.scene_id, s.product_key, f.name, f.local_path, f.sha256))
+        return found
 
     def enqueue_download(self, file_id: int) -> int:
         job_id = len(self.jobs) + 1
@@ -215,35 +233,34 @@ class InMemoryCatalog:
         job = self.jobs.get(job_id)
         return job["state"] if job else None
 
-    def save_search(self, name: str, query: Mapping[str, Any], *, enabled: bool = True) -> None:
+    def save_search(self, name: str, query: Mapping[str, object], *, enabled: bool = True) -> None:
         self.searches[name] = json.loads(json.dumps(dict(query), default=str))
 
-    def saved_searches(self) -> dict[str, Mapping[str, Any]]:
+    def saved_searches(self) -> dict[str, Mapping[str, object]]:
         return dict(sorted(self.searches.items()))
 
     def close(self) -> None:
         self.closed = True
 
     # -- sync daemon state ---------------------------------------------------------------
-    def _sync_states(self) -> dict[str, Any]:
-        return self.__dict__.setdefault("sync_states", {})
+    def search_states(self) -> dict[str, SearchState]:
+        return {name: state for name, state in sorted(self.sync_states.items()) if name in self.searches}
 
-    def search_states(self) -> dict[str, Any]:
-        return {name: state for name, state in sorted(self._sync_states().items()) if name in self.searches}
-
-    def put_search_state(self, name: str, state: Any) -> bool:
+    def put_search_state(self, name: str, state: SearchState) -> bool:
         if name not in self.searches:
             return False
-        self._sync_states()[name] = state
+        self.sync_states[name] = state
         return True
 
     def remove_search(self, name: str) -> bool:
-        self._sync_states().pop(name, None)
+        self.sync_states.pop(name, None)
         return self.searches.pop(name, None) is not None
 
     def verified_bytes_since(self, since: datetime) -> int:
-        """The fake keeps no verification times: every available file counts as verified since."""
-        return sum(f.size or 0 for f in self.files.values() if f.state == AVAILABLE)
+        return sum(
+            f.size or 0 for f in self.files.values()
+            if f.state == AVAILABLE and f.verified_at is not None and f.verified_at >= since
+        )  # fmt: skip
 
 
 def _cloud_ok(cloud: float | None, c: CatalogFilter) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.catalog import open_catalog
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import CatalogBusy, EoharvestError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene

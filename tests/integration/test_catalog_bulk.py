@@ -11,7 +11,7 @@ from shapely.geometry import Polygon
 from sqlalchemy import text
 
 from eoharvest.adapters.catalog import bulk, open_catalog
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fakes import InMemoryCatalog, catalog_scene
 from shapely.geometry import MultiPolygon, box
 
-from eoharvest.adapters.catalog import open_catalog
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
+from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, StoredFile
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum
+from eoharvest.domain.ports import CatalogRepository
+from eoharvest.domain.watch import SearchState
 
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
 
@@ -124,7 +127,42 @@ def test_available_file_records_name_path_provider_and_file_of_verified_copies(c
         ("/data/P_MTL.txt", "cdse", "P_MTL.txt"),
     ]
     assert [r.path for r in records] == catalog.available_files("P")
+    assert all(type(r) is AvailableFile for r in records)
     assert catalog.available_file_records("missing") == []
+
+
+def test_stored_files_are_the_verified_copies_with_their_recorded_hash(catalog):
+    catalog.upsert_scenes([catalog_scene("u1", provider="cdse", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("e1", provider="earth-search", product_key="P")])
+    catalog.upsert_scenes([catalog_scene("o1", provider="cdse")])  # product key defaults to the scene id
+    f1 = catalog.record_file("earth-search", "e1", "P.zip", size=10)
+    f2 = catalog.record_file("cdse", "o1", "o1.zip")
+    f3 = catalog.record_file("cdse", "u1", "P_queued.zip")
+    f4 = catalog.record_file("cdse", "u1", "P_failed.zip")
+    assert catalog.stored_files() == []
+    catalog.set_file_state(f1, "available", local_path="/data/P/P.zip", sha256="CD" * 32)
+    catalog.set_file_state(f2, "available", local_path="/data/o1/o1.zip", sha256="ef" * 32)
+    catalog.enqueue_download(f3)
+    catalog.set_file_state(f4, "available", local_path="/data/P/P_failed.zip", sha256="01" * 32)
+    catalog.set_file_state(f4, "failed")  # verify --repair: no longer a stored copy
+    assert catalog.stored_files() == [
+        StoredFile(f1, "earth-search", "e1", "P", "P.zip", "/data/P/P.zip", "cd" * 32),
+        StoredFile(f2, "cdse", "o1", "o1", "o1.zip", "/data/o1/o1.zip", "ef" * 32),
+    ]
+    assert [f.file_id for f in catalog.stored_files("o1")] == [f2]
+    assert catalog.stored_files("missing") == []
+
+
+def test_verified_bytes_count_files_made_available_since_a_time(catalog):
+    catalog.upsert_scenes([catalog_scene("a")])
+    big = catalog.record_file("cdse", "a", "a.zip", size=1000)
+    small = catalog.record_file("cdse", "a", "a.xml", size=5)
+    catalog.record_file("cdse", "a", "a.tif", size=70)  # never verified
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    catalog.set_file_state(big, "available", local_path="/d/a.zip", sha256="ab" * 32)
+    catalog.set_file_state(small, "available", local_path="/d/a.xml", sha256="ab" * 32)
+    assert catalog.verified_bytes_since(before) == 1005
+    assert catalog.verified_bytes_since(datetime.now(timezone.utc) + timedelta(minutes=1)) == 0
 
 
 def test_recording_a_file_of_an_unknown_scene_is_a_catalog_error(catalog):
@@ -260,6 +298,37 @@ def test_saved_searches_round_trip_and_replace(catalog):
     catalog.save_search("alps", {"platforms": ["Sentinel-2"], "cloud_max": 20})
     catalog.save_search("alps", {"platforms": ["Sentinel-1"]})
     assert catalog.saved_searches() == {"alps": {"platforms": ["Sentinel-1"]}}
+
+
+def test_search_states_round_trip_and_go_with_their_search(catalog):
+    state = SearchState(
+        watermark=T0, last_run_at=T0 + timedelta(hours=1), next_run_at=T0 + timedelta(hours=7, microseconds=5),
+        failures=2, last_error="HTTP 503", paused="credentials", last_found=9, last_new=4, last_downloaded=3,
+    )  # fmt: skip
+    assert catalog.put_search_state("alps", state) is False  # no such saved search
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    catalog.save_search("baltic", {"platforms": ["Sentinel-1"]})
+    assert catalog.search_states() == {}
+    assert catalog.put_search_state("alps", state) is True
+    assert catalog.search_states() == {"alps": state}
+    catalog.save_search("alps", {"platforms": ["Sentinel-1"]})  # replacing the definition keeps the state
+    assert catalog.search_states() == {"alps": state}
+    assert catalog.remove_search("alps") is True
+    assert catalog.remove_search("alps") is False
+    assert catalog.search_states() == {}
+    assert list(catalog.saved_searches()) == ["baltic"]
+
+
+def _parameters(method):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(method).parameters.values()]
+
+
+@pytest.mark.parametrize("implementation", [InMemoryCatalog, SpatialiteCatalog])
+def test_every_catalog_offers_each_port_method_with_the_ports_parameters(implementation):
+    methods = [name for name, _ in inspect.getmembers(CatalogRepository, inspect.isfunction) if not name.startswith("_")]
+    assert "stored_files" in methods and "available_file_records" in methods
+    for name in methods:
+        assert _parameters(getattr(implementation, name)) == _parameters(getattr(CatalogRepository, name)), name
 
 
 def test_an_invalid_provider_footprint_is_kept_and_queryable(catalog):

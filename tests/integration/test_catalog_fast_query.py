@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import fast_query, open_catalog
-from eoharvest.application.catalog_fields import SORT_FIELDS
-from eoharvest.application.catalog_queries import CatalogFilter
+from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
+from eoharvest.domain.catalog_fields import SORT_FIELDS
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
 
@@ -156,9 +157,34 @@ def test_an_antimeridian_aoi_probes_the_rtree_once_per_part():
 
 
 def test_an_unknown_field_or_operator_never_reaches_sql():
-    from eoharvest.application.catalog_fields import Comparison
+    from eoharvest.domain.catalog_fields import Comparison
 
     with pytest.raises(KeyError):
         fast_query.statement(fast_query.shape_and_params(CatalogFilter(where=Comparison("x; DROP", "=", 1)))[0])
     with pytest.raises(ValueError):
         fast_query.shape_and_params(CatalogFilter(where=Comparison("cloud", "; DROP", 1)))
+
+
+@pytest.mark.parametrize("as_text", [True, False], ids=["driver-text", "sqlalchemy-datetimes"])
+def test_the_row_decoder_reads_each_column_by_its_place_in_record_columns(as_text):
+    seen = datetime(2024, 3, 2, 1, 0)
+    values = {
+        "id": 7, "provider": "cdse", "scene_id": "S", "product_key": "P", "scene_key": "K",
+        "platform": "Sentinel-2", "acq_start": datetime(2024, 3, 1, 10, 30, 0, 5), "cloud_cover": 12.5,
+        "size": 99, "online": 0, "links": '{"hrefs":["https://x/a"],"names":["a.zip"]}',
+        "checksums": '[["md5","ab","odata"]]', "raw": '{"k":1}', "footprint": box(1, 2, 3, 4).wkb,
+        "first_seen": seen, "last_seen": seen + timedelta(days=1), "download_state": "available",
+    }  # fmt: skip
+    assert list(values) == list(RECORD_COLUMNS)
+    if as_text:
+        values.update({k: db_datetime(values[k]) for k in ("acq_start", "first_seen", "last_seen")})
+    [record] = decode_records([tuple(values[name] for name in RECORD_COLUMNS)], {7: ["/d/a.zip"]})
+    s = record.scene
+    assert (s.provider, s.scene_id, s.product_key, s.scene_key, s.platformname) == ("cdse", "S", "P", "K", "Sentinel-2")
+    assert s.acq_date == datetime(2024, 3, 1, 10, 30, 0, 5, tzinfo=timezone.utc)
+    assert (s.cloudcover_percentage, s.size, s.online, s.raw) == (12.5, 99, False, {"k": 1})
+    assert (s.download_links, s.filenames, s.checksums) == (("https://x/a",), ("a.zip",), (Checksum("md5", "ab", "odata"),))
+    assert s.footprint == Footprint(box(1, 2, 3, 4))
+    assert record.first_seen == seen.replace(tzinfo=timezone.utc)
+    assert record.last_seen == (seen + timedelta(days=1)).replace(tzinfo=timezone.utc)
+    assert (record.download_state, record.local_paths) == ("available", ("/d/a.zip",))

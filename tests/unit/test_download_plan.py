@@ -1,4 +1,5 @@
-from eoharvest.application.download_plan import AvailableFile, plan_scene
+from eoharvest.application.download_plan import plan_scene
+from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.models import DownloadDescriptor
 from fakes import make_scene
 

@@ -1,4 +1,7 @@
-"""Catalog queries: the filter model users fill in, and what the repository answers with."""
+"""Catalog queries: the filter model users fill in, and the records the catalog answers with.
+
+These are the value types of the ``CatalogRepository`` port (:mod:`eoharvest.domain.ports`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from eoharvest.application.catalog_fields import DOWNLOAD_STATES, Expr, sort_field
-from eoharvest.application.catalog_where import parse_where
+from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, Expr, sort_field
+from eoharvest.domain.catalog_where import parse_where
 from eoharvest.domain.download_states import scene_state
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
@@ -113,12 +116,25 @@ class CatalogRecord:
 
 
 @dataclass(frozen=True)
-class AvailableFileRecord:
+class AvailableFile:
     """A verified local copy of one file of a product (from whichever provider fetched it)."""
 
     path: str
     provider: str
     name: str
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the catalog calls available, with the SHA-256 recorded when it was verified."""
+
+    file_id: int
+    provider: str
+    scene_id: str
+    product_key: str
+    name: str
+    local_path: str
+    sha256: str
 
 
 @dataclass(frozen=True)

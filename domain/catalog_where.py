@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from eoharvest.application.catalog_fields import FIELDS, Comparison, Expr, Logical, Not, field_spec
+from eoharvest.domain.catalog_fields import FIELDS, Comparison, Expr, Logical, Not, field_spec
 from eoharvest.domain.errors import InputError
 
 _TOKEN = re.compile(
