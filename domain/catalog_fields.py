@@ -100,7 +100,7 @@ def field_spec(name: str) -> FieldSpec:
 
 
 def sort_field(name: str) -> str:
-    """The canonical sort field, or InputError listing the allowed ones (B-54)."""
+    """The canonical sort field, or InputError listing the allowed ones."""
     key = name.strip().lower() if isinstance(name, str) else ""
     key = ALIASES.get(key, key)
     if key not in SORT_FIELDS:

@@ -10,7 +10,7 @@ Grammar (keywords case-insensitive)::
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     value      := number | 'text' ('' inside quotes is one quote) | TRUE | FALSE
 
-In LIKE patterns ``%`` and ``_`` are wildcards and ``\\%``, ``\\_``, ``\\\\`` are literal (B-55).
+In LIKE patterns ``%`` and ``_`` are wildcards and ``\\%``, ``\\_``, ``\\\\`` are literal.
 Nothing from the text ever reaches SQL: adapters turn the AST into bound expressions.
 """
 

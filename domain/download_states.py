@@ -1,4 +1,4 @@
-"""Download job and file states, and the legal moves between them (reliability plan 6.3).
+"""Download job and file states, and the legal moves between them.
 
 Pure data: the catalog adapters enforce it, the in-memory fake mirrors it.
 """

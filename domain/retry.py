@@ -1,4 +1,4 @@
-"""Retry rules: which failures are transient, how long to wait, when to give up (invariant I4)."""
+"""Retry rules: which failures are transient, how long to wait, when to give up."""
 
 from __future__ import annotations
 

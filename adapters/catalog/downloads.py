@@ -1,4 +1,4 @@
-"""Files and download jobs in the catalog: the state machine of reliability plan 6.3."""
+"""Files and download jobs in the catalog: the state machine of eoharvest.domain.download_states."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def filesystem_type(path: Path, mounts_file: Path | str = "/proc/mounts") -> str
 
 
 def ensure_local_filesystem(path: Path, mounts_file: Path | str = "/proc/mounts") -> None:
-    """Raise UnsupportedEnvironment when ``path`` is on a network filesystem (B-57)."""
+    """Raise UnsupportedEnvironment when ``path`` is on a network filesystem."""
     fs_type = filesystem_type(path, mounts_file)
     if fs_type is None:
         return

@@ -4,7 +4,7 @@ Two engine views share one connection pool: the reader begins with a plain ``BEG
 writer with ``BEGIN IMMEDIATE``. A deferred transaction that reads first and writes later cannot
 be upgraded once another connection has written, and SQLite then fails at once without calling
 the busy handler; ``BEGIN IMMEDIATE`` takes the write lock up front and waits in the busy handler
-instead (reliability plan 3.1, measured in T-08).
+instead (SQLite "Transaction" documentation; tests/integration/test_catalog_concurrency.py shows it).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from eoharvest.domain.download_states import FILE_STATES, JOB_STATES
 
 SRID = 4326
 
-# Download states (reliability plan 6.3) live in eoharvest.domain.download_states.
+# Download states live in eoharvest.domain.download_states.
 __all__ = ["FILE_STATES", "JOB_STATES", "SRID", "metadata", "scenes", "files", "searches",
            "download_jobs", "download_attempts", "scenes_rtree"]  # fmt: skip
 

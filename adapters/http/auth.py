@@ -1,4 +1,4 @@
-"""Credentials scoped to origins (I5): attached per request, only to allow-listed origins.
+"""Credentials scoped to origins: attached per request, only to allow-listed origins.
 
 Providers never put credentials into client-wide headers; they give the client a
 :class:`ScopedAuth`, so a redirect to a foreign host (followed by hand, hop by hop) goes

@@ -11,3 +11,4 @@ from fakes.sources import (  # noqa: F401
     make_scene,
 )
 from fakes.catalog import InMemoryCatalog, catalog_scene  # noqa: E402, F401
+from fakes.transfers import FakeArchives, FakeTransfer  # noqa: E402, F401
