@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from eoharvest.domain.errors import (
+    AuthError,
     DownloadCancelled,
     DownloadError,
     ProviderResponseError,
@@ -110,6 +111,9 @@ class BulkRun:
         self._slept = 0.0
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
         self._semaphores_lock = threading.Lock()
+        # Providers that refused our credentials in this run: their other scenes are not
+        # attempted (asking again risks an account lockout and cannot succeed).
+        self._refused: dict[str, AuthError] = {}
 
     def run(self) -> None:
         pool = ThreadPoolExecutor(self._opts.max_workers) if self._threaded else None
@@ -180,6 +184,9 @@ class BulkRun:
         """Check activation, then download; ("wait", seconds) or ("done", DownloadResult)."""
         if self.stop():
             raise DownloadCancelled(f"download of {job.scene.scene_id} cancelled")
+        refused = self._refused.get(job.scene.provider)
+        if refused is not None:
+            raise NotAttempted(job.scene.provider, refused)
         if job.downloader is None:
             job.downloader = job.scene.downloader()
         check = getattr(job.downloader, "check_activation", None)
@@ -240,8 +247,17 @@ class BulkRun:
             return
         if isinstance(error, DownloadCancelled) or not isinstance(error, Exception):
             raise error  # type: ignore[misc]
+        if isinstance(error, AuthError) and not isinstance(error, NotAttempted):
+            provider = job.scene.provider
+            if provider in self._refused:  # in flight when the first refusal came: same cause
+                error = NotAttempted(provider, self._refused[provider])
+            else:
+                self._refused[provider] = error
         if self._opts.skip_error:
-            logger.warning("scene %s failed: %s", scene_id, error)
+            if isinstance(error, NotAttempted):
+                logger.debug("scene %s not attempted: %s", scene_id, error)
+            else:
+                logger.warning("scene %s failed: %s", scene_id, error)
             self.summary.failures.append(
                 FailedDownload(scene_id, (type(error), error, error.__traceback__))
             )
@@ -253,6 +269,18 @@ class BulkRun:
     def _record(self, result: DownloadResult) -> None:
         logger.debug("scene %s downloaded: %s", result.scene.scene_id, list(result.out_files))
         self.summary.results.append(result)
+
+
+class NotAttempted(AuthError):
+    """A scene skipped because its provider refused the credentials earlier in the same run."""
+
+    def __init__(self, provider: str, cause: AuthError) -> None:
+        super().__init__(
+            f"not attempted: {provider or 'the provider'} refused the credentials earlier in this run "
+            f"({cause.message})",
+            hint=cause.hint,
+        )
+        self.provider = provider
 
 
 class _Slot:

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from eoharvest.application.bulk import NotAttempted
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.errors import EoharvestError
 from eoharvest.entrypoints.cli_common import echo_json
@@ -52,8 +53,15 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
     console = Console(soft_wrap=True)
     console.print(table)
     console.print(f"archive: {outdir}   catalog: {catalog}")
+    skipped: dict[str, list[str]] = {}
     for failure in report.failures:
+        if isinstance(failure.error, NotAttempted):
+            skipped.setdefault(failure.error.provider, []).append(failure.scene_id)
+            continue
         console.print(f"[red]failed[/red] {failure.scene_id}: {failure.error}", markup=True, highlight=False)
+    for provider, scene_ids in skipped.items():
+        console.print(f"[red]not attempted[/red] {len(scene_ids)} more scene(s) of {provider}: its credentials "
+                      "were refused earlier in this run", markup=True, highlight=False)
 
 
 def exit_for_failures(report: HarvestReport) -> None:
