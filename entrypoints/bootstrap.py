@@ -69,6 +69,7 @@ class Services:
     _connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _download_connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _transfers: ProviderTransfers | None = field(default=None, repr=False)
+    _shared_downloads: SceneDownloadService | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -180,7 +181,16 @@ class Services:
 
     def scene_downloads(self, *, use_catalog: bool = True, progress: Progress | None = None) -> SceneDownloadService:
         """The dedup-aware scene download use case (with ``use_catalog``, the catalog is opened
-        when the first download starts)."""
+        when the first download starts). Without ``progress`` every caller shares one service,
+        so the same product found at two providers is never fetched twice at once."""
+        if use_catalog and progress is None:
+            with self._lock:
+                if self._shared_downloads is None:
+                    self._shared_downloads = self._new_scene_downloads(use_catalog=True, progress=None)
+                return self._shared_downloads
+        return self._new_scene_downloads(use_catalog=use_catalog, progress=progress)
+
+    def _new_scene_downloads(self, *, use_catalog: bool, progress: Progress | None) -> SceneDownloadService:
         return SceneDownloadService(
             self.transfers(),
             SafeArchives(),
