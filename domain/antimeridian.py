@@ -248,8 +248,14 @@ def normalise_footprint(geometry: BaseGeometry) -> BaseGeometry:
     of this is returned unchanged (the same object); one that cannot be normalised (degenerate or
     broken beyond repair) is returned as given, never refused: the raw record keeps the original.
     """
-    if geometry.is_empty or not np.isfinite(shapely.get_coordinates(geometry)).all():
+    if geometry.is_empty:
         return geometry
+    coords = shapely.get_coordinates(geometry)
+    if not np.isfinite(coords).all():
+        return geometry
+    x = coords[:, 0]
+    if x.min() >= -_HALF_TURN and x.max() <= _HALF_TURN and (len(x) < 2 or np.abs(np.diff(x)).max() <= _HALF_TURN):
+        return geometry  # the common case, decided on one coordinate array
     try:
         parts = shapely.get_parts(geometry)
         unwrapped = [_unwrap_polygon(p) if isinstance(p, Polygon) else unwrap(p) for p in parts]

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import pystac
+import shapely
 
 from eoharvest.adapters.catalog.stac_validation import ALTERNATE_ASSETS, EO, OfflineValidator, validate_item
 from eoharvest.adapters.providers.stac.stac_item import is_stac_item
@@ -89,7 +90,7 @@ def _geometry(item: dict[str, Any], footprint: Footprint | None) -> None:
     if isinstance(item.get("geometry"), Mapping):
         try:
             same = Footprint.from_geojson(dict(item["geometry"])) == footprint
-        except InputError:
+        except (InputError, shapely.errors.GEOSException):
             same = False
     item["geometry"] = footprint.rfc7946_geojson
     if not same or not isinstance(item.get("bbox"), list):

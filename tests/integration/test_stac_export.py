@@ -152,3 +152,11 @@ def test_a_provider_item_that_is_not_valid_stac_is_refused_naming_the_item_and_t
     with pytest.raises(CatalogError) as err:
         export_item(record)
     assert scene.scene_id in str(err.value) and message in str(err.value)
+
+
+def test_an_item_naming_its_collection_without_linking_it_gets_the_link_from_its_self_link(no_network):
+    scene = recorded("earth-search")[0]
+    scene.raw["links"] = [link for link in scene.raw["links"] if link["rel"] != "collection"]
+    item = export_item(CatalogRecord(scene, "none", datetime.now(timezone.utc), datetime.now(timezone.utc)))
+    assert {"rel": "collection", "href": "https://earth-search.aws.element84.com/v1/collections/sentinel-1-grd",
+            "type": "application/json"} in item["links"]
