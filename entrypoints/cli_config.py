@@ -45,7 +45,8 @@ def platforms(as_json: bool) -> None:
 
 @click.command("product-types")
 @click.option("--provider", type=click.Choice(provider_names()), default=None, help="Only this provider.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON: provider -> platform -> type -> own names.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print as JSON: provider -> platform -> type -> own names ("" holds names accepted only as they are).')
 def product_types(provider: str | None, as_json: bool) -> None:
     """List the product types `harvest --product-type` accepts, per provider and platform.
 
