@@ -1,11 +1,13 @@
 """`--product-type` is one vocabulary: L2A finds the same Sentinel-2 L2A products on every provider."""
 
 import json
+import os
 import uuid
 
 import pytest
 
 from eoharvest.adapters.catalog import open_catalog
+from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.entrypoints.cli import main
 from fakes.copernicus_server import CdseFake
 from fakes.stac_server import FakeStacServer
@@ -27,7 +29,7 @@ def product_name(item):
 def fakes(monkeypatch, tmp_path):
     """Earth Search and CDSE fakes holding the same products: CDSE's L2A, L1C and GRD products are
     named after the recorded Earth Search items, with the productType CDSE gives such products."""
-    for key in [k for k in __import__("os").environ if k.startswith("EOHARVEST_")]:
+    for key in [k for k in os.environ if k.startswith("EOHARVEST_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -54,8 +56,6 @@ def harvest(*args):
 
 def catalogued(path, provider):
     with open_catalog(path) as repo:
-        from eoharvest.domain.catalog_query import CatalogFilter
-
         return sorted(r.scene.product_key for r in repo.query(CatalogFilter.create(providers=[provider])))
 
 
