@@ -56,14 +56,14 @@ def cli(ctx: click.Context, **options: Any) -> None:
 def _register_commands() -> None:
     from eoharvest.entrypoints.cli_aoi import aoi
     from eoharvest.entrypoints.cli_catalog import catalog
-    from eoharvest.entrypoints.cli_config import config, platforms
+    from eoharvest.entrypoints.cli_config import config, platforms, product_types
     from eoharvest.entrypoints.cli_daemon import daemon
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
     from eoharvest.entrypoints.cli_verify import verify_command
     from eoharvest.entrypoints.cli_watch import watch
 
-    for command in (aoi, catalog, config, platforms):
+    for command in (aoi, catalog, config, platforms, product_types):
         cli.add_command(command)
     cli.add_command(harvest_command, name="harvest")
     cli.add_command(download_command, name="download")

@@ -27,7 +27,10 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
 @click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
 @click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
-@click.option("--product-type", default=None, help="Product type/level, e.g. L1C for Sentinel-2.")
+@click.option("--product-type", default=None,
+              help="Product type, the same names on every provider (L1C, L2A, GRD, SLC, OCN, L1TP, L2SP, ...; "
+                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id). "
+                   "`eoharvest product-types` lists them.")
 @click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,

@@ -20,6 +20,7 @@ from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.copernicus import query as q
 from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource
+from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.errors import MAX_SKIP
 from eoharvest.adapters.providers.copernicus.items import (
     content_start,
@@ -27,8 +28,10 @@ from eoharvest.adapters.providers.copernicus.items import (
     product_url,
     scene_from_odata_product,
 )
+from eoharvest.domain import product_types
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.urls import resolve_link
@@ -77,6 +80,7 @@ class CdseSource:
         order: str = "desc",
         max_skip: int = MAX_SKIP,
         capabilities: ProviderCapabilities = COPERNICUS_CAPABILITIES,
+        product_types: ProductTypeTable = PRODUCT_TYPES,
     ) -> None:
         if order not in ("asc", "desc"):
             raise InputError(f"order {order!r} must be 'asc' or 'desc'")
@@ -89,6 +93,7 @@ class CdseSource:
         self.order = order
         self.max_skip = max_skip
         self.capabilities = capabilities
+        self.product_types = product_types
 
     # -- SceneSource ----------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
@@ -152,22 +157,14 @@ class CdseSource:
         top = int(query.options.get("page_size") or self.page_size)
         return q.search_url(self.odata_url, text, order=self.order, top=max(1, min(top, q.MAX_TOP)), count=count)
 
-    def _platforms(self, query: SearchQuery) -> tuple[list[str], dict[str, list[str]]]:
+    def _platforms(self, query: SearchQuery) -> tuple[list[str], Mapping[str, Sequence[str]]]:
+        """The platforms to search and, per platform, the ``productType`` values asked for."""
         wanted = [p for p in query.platforms if p in q.COLLECTIONS] or list(q.COLLECTIONS)
         unknown = [p for p in query.platforms if p not in q.COLLECTIONS]
         if unknown:
             raise InputError(f"copernicus cannot search {', '.join(unknown)}", hint=f"supported: {', '.join(q.COLLECTIONS)}")
-        types: dict[str, list[str]] = {}
-        for product_type in q.as_list(query.options.get("product_type")):
-            owner = q.product_type_platform(product_type)
-            if owner is None and len(wanted) == 1:
-                owner = wanted[0]
-            if owner is None or owner not in wanted:
-                raise InputError(
-                    f"product type {product_type!r} does not belong to {', '.join(wanted)}",
-                    hint="search one platform at a time when using an unusual product type",
-                )
-            types.setdefault(owner, []).append(product_type)
+        # A platform without the requested type is left out (S1+S2 with L2A searches S2 only).
+        types = product_types.resolve(query.options.get("product_type"), wanted, self.product_types, provider=self.name)
         if types:
             wanted = [p for p in wanted if p in types]
         return wanted, types
