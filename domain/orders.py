@@ -291,6 +291,25 @@ def counts(orders: Iterable[Order]) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class PendingOrder:
+    """A scene a bulk download left pending: its order (or the product) is not ready yet.
+
+    Not a failure: the order stays in the catalog, and the next run or the daemon picks it up.
+    ``state`` is the order's state (``waiting`` when the provider cannot order it for us,
+    ``intent`` when it could not be placed yet) or ``none`` when nothing was ordered (placing
+    orders was turned off).
+    """
+
+    scene: Scene
+    state: str
+    reason: str
+
+    @property
+    def scene_id(self) -> str:
+        return self.scene.scene_id
+
+
+@dataclass(frozen=True)
 class OrderFilter:
     """Which orders to list: by provider, state and product key (all when empty)."""
 
