@@ -199,6 +199,8 @@ class OrderBook:
             if not place and need != WAIT:  # a product waiting to come online is only noted
                 return self._not_placed(source, scene)
             if order is None:
+                if catalog.get_scene(scene.provider, scene.scene_id) is None:
+                    catalog.upsert_scenes([scene])  # so later runs and the daemon can follow the order
                 created = catalog.create_order(new_intent(
                     key, scene.scene_id, now=now, owner=self.owner, claimed_until=now + self._claim, size=scene.size))  # fmt: skip
                 if created is None:  # another process created it a moment ago
