@@ -14,13 +14,17 @@ stops new placements at that provider until one of our orders is downloaded (or 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path, PurePath
 from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import ARCHIVE_SUFFIXES
+from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
 from eoharvest.domain.orders import (
@@ -131,12 +135,17 @@ class OrderBook:
         key = self._key(source, scene, assets)
         order = self.catalog.get_order(key)
         if order is None or order.state == DOWNLOADED:
-            if self._need(source, scene, key) != NO_ORDER and (overwrite or not self._have(scene, key, order)):
-                raise InputError(
-                    f"{scene.scene_id} must be ordered at {source.name} before it can be downloaded",
-                    hint="call activate() until it returns True, or use download_all(activation_wait=...)",
-                )
-            return None
+            if self._need(source, scene, key) == NO_ORDER:
+                return None
+            archived = [] if overwrite else self._archived(key, order)
+            if archived:
+                # Stand-ins for files the archive has: the download plan reuses them by name,
+                # so nothing is fetched and no new order is needed.
+                return [DownloadDescriptor(Path(f.path).as_uri(), PurePath(f.name).name) for f in archived]
+            raise InputError(
+                f"{scene.scene_id} must be ordered at {source.name} before it can be downloaded",
+                hint="call activate() until it returns True, or use download_all(activation_wait=...)",
+            )
         if order.state != READY:
             raise ProviderResponseError(
                 f"{scene.scene_id}: its order {order.label} is {order.state}, not ready"
@@ -260,14 +269,14 @@ class OrderBook:
                 log.info("order %s for %s was placed by an earlier run: %s", order.label, order.key.describe(), status.state)
         if status is None:
             if self._quota_blocked(source):
-                status = OrderStatus(INTENT, reason=self._quota_reason(source), quota=True,
-                                     retry_after=self._quota_left(source))  # fmt: skip
+                status = OrderStatus(INTENT, reason=self._quota_reason(source), quota=True)
             else:
                 self._call(source)
                 status = source.place_order(request)
         if status.quota:
             until = self._clock.monotonic() + (status.retry_after or QUOTA_BACKOFF)
             self._quota_until[source.name] = until
+            status = dataclasses.replace(status, retry_after=None)  # a download may free room sooner
         stored = self.catalog.update_order(apply_status(order, status, self._clock.now()))
         if stored is None:
             log.warning("order %s for %s changed in another process while it was placed", order.label,
@@ -315,8 +324,8 @@ class OrderBook:
                           "(placing orders is off: --no-order / order=False)", defer=True)  # fmt: skip
 
     def _quota_wait(self, source: OrderingSource, order: Order) -> Activation:
-        return Activation(False, f"not placed yet: {self._quota_reason(source)}",
-                          retry_after=self._quota_left(source), order_state=order.state)  # fmt: skip
+        # No retry_after: a download may free room long before the block runs out.
+        return Activation(False, f"not placed yet: {self._quota_reason(source)}", order_state=order.state)
 
     def _quota_blocked(self, source: OrderingSource) -> bool:
         return self._quota_left(source) > 0
@@ -335,13 +344,19 @@ class OrderBook:
         return need
 
     def _have(self, scene: Scene, key: OrderKey, order: Order | None) -> bool:
-        """The archive already has what this order would deliver: a verified whole-product
-        archive from any provider, or the files a finished order of this provider brought."""
-        records = self.catalog.available_file_records(key.product_key)
-        if any(f.name.lower().endswith(ARCHIVE_SUFFIXES) for f in records):
-            return True
-        finished = order is not None and order.state == DOWNLOADED
-        return finished and any(f.provider == key.provider for f in records)
+        return bool(self._archived(key, order))
+
+    def _archived(self, key: OrderKey, order: Order | None) -> list[AvailableFile]:
+        """What the archive already has of what this order would deliver: a verified
+        whole-product archive from any provider, or the files a finished order of this provider
+        brought (only files still on disk count)."""
+        present = [f for f in self.catalog.available_file_records(key.product_key) if os.path.exists(f.path)]
+        whole = [f for f in present if f.name.lower().endswith(ARCHIVE_SUFFIXES)]
+        if whole:
+            return whole
+        if order is not None and order.state == DOWNLOADED:
+            return [f for f in present if f.provider == key.provider]
+        return []
 
     def _call(self, source: OrderingSource) -> None:
         self.pace.wait(source.name, source.capabilities.order_rate)
