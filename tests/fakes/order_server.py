@@ -71,6 +71,7 @@ class OrderApiFake:
         self.events: list[tuple[float, str, str]] = []
         self.too_fast = 0
         self.quota_refusals = 0
+        self.lookups: list[str] = []
         self._last_call: float | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
@@ -132,6 +133,7 @@ class OrderApiFake:
             if path == "/orders" and method == "GET":
                 label = parse_qs(parts.query).get("label", [""])[0]
                 with self._lock:
+                    self.lookups.append(label)
                     found = [self._status(o, now) for o in self.orders.values() if o.label == label]
                 return handler.send_json(200, {"orders": found})
             order_id = path.rsplit("/", 1)[-1]
