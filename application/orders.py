@@ -63,6 +63,27 @@ DEFAULT_CLAIM_SECONDS = 300.0
 QUOTA_BACKOFF = 60.0
 
 
+#: What a run would do with a product (``harvest --dry-run``).
+DIRECT = "download"
+ORDER = "order"
+FOLLOW = "follow"
+NOTE_WAITING = "wait"
+HAVE = "have"
+NOT_ORDERED = "not ordered"
+
+
+@dataclass(frozen=True)
+class OrderPreview:
+    """``action``: ``download`` (no order needed), ``order`` (a new order would be placed),
+    ``follow`` (an existing order would be polled or downloaded; ``state`` says which),
+    ``wait`` (the provider cannot order it: noted and re-checked), ``have`` (in the archive),
+    ``not ordered`` (needs an order, but placing orders is off)."""
+
+    scene: Scene
+    action: str
+    state: str | None = None
+
+
 @dataclass(frozen=True)
 class CancelOutcome:
     """What ``cancel`` did: the local row is gone; ``remote`` says what happened at the provider."""
@@ -163,6 +184,29 @@ class OrderBook:
             if order is not None and order.state == READY:
                 self.catalog.update_order(downloaded(order, self._clock.now()))
         self._quota_until.pop(source.name, None)  # an open order closed: room for another
+
+    def preview(
+        self, source: OrderingSource | None, scene: Scene, assets: Sequence[str] | None, *, place: bool = True,
+        overwrite: bool = False,
+    ) -> OrderPreview:  # fmt: skip
+        """What a run would do with ``scene``, without asking the provider or writing anything."""
+        if source is None or not source.capabilities.ordering:
+            return OrderPreview(scene, DIRECT)
+        key = self._key(source, scene, assets)
+        order = self.catalog.get_order(key)
+        if order is not None and order.state != DOWNLOADED:
+            if order.state in (EXPIRED, FAILED) or (order.state == INTENT and order.owner is None):
+                action = {FAILED: FOLLOW}.get(order.state, ORDER if place else NOT_ORDERED)
+                return OrderPreview(scene, action, order.state)
+            return OrderPreview(scene, FOLLOW, order.state)
+        need = self._need(source, scene, key)
+        if need == NO_ORDER:
+            return OrderPreview(scene, DIRECT)
+        if not overwrite and self._have(scene, key, order):
+            return OrderPreview(scene, HAVE)
+        if need == WAIT:
+            return OrderPreview(scene, NOTE_WAITING)
+        return OrderPreview(scene, ORDER if place else NOT_ORDERED)
 
     # -- orders list / cancel ------------------------------------------------------------------
     def cancel(self, order: Order, source: OrderingSource | None) -> CancelOutcome:
@@ -374,4 +418,4 @@ class OrderBook:
             return self._locks.setdefault(key, threading.Lock())
 
 
-__all__ = ["CancelOutcome", "OrderBook", "ProviderPace"]
+__all__ = ["CancelOutcome", "OrderBook", "OrderPreview", "ProviderPace"]
