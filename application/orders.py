@@ -61,6 +61,8 @@ log = logging.getLogger("eoharvest.orders")
 DEFAULT_CLAIM_SECONDS = 300.0
 #: After a quota refusal without Retry-After, how long before placing at that provider again.
 QUOTA_BACKOFF = 60.0
+#: A ready order polled longer ago than this is polled again before its files are fetched.
+READY_RECHECK = timedelta(minutes=10)
 
 
 #: What a run would do with a product (``harvest --dry-run``).
@@ -270,9 +272,15 @@ class OrderBook:
             return self._reorder(source, scene, order, now) if place else self._not_placed(source, scene)
         if order.state == INTENT:
             return self._resume_intent(source, scene, order, now, place=place)
-        if order.state in POLLED_STATES:
+        if order.state in POLLED_STATES or (order.state == READY and self._stale(order, now)):
             return self._poll(source, scene, order)
         return self._report(source, order)
+
+    def _stale(self, order: Order, now: datetime) -> bool:
+        """A ready order last seen by an earlier run is asked again before its files are fetched
+        (its download link may have run out since)."""
+        seen = order.polled_at or order.requested_at
+        return seen is None or now - seen > READY_RECHECK
 
     def _resume_intent(self, source: OrderingSource, scene: Scene, order: Order, now: datetime, *, place: bool) -> Activation:
         """An intent in the catalog: being placed by a live process, abandoned mid-call (find

@@ -85,3 +85,19 @@ def test_t06_kill_at_a_random_moment_then_rerun_places_each_order_once(tmp_path,
         code, out, err = run_worker(spec)
         assert code == 0, err
         assert_complete(fake, tmp_path, out)
+
+
+def test_two_processes_ordering_the_same_products_at_once_place_each_order_once(tmp_path):
+    with OrderApiFake(products=dict(PRODUCTS), min_interval=0.0) as fake:
+        spec = spec_for(fake, tmp_path)
+        data = json.loads(spec.read_text())
+        spec.write_text(json.dumps({**data, "activation_timeout": 0}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+        procs = [subprocess.Popen([sys.executable, str(WORKER), str(spec)], env=env, cwd=TESTS,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+        outcomes = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outcomes):
+        assert proc.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["failed"] == []
+    assert {p: fake.placements(p) for p in PRODUCTS} == {p: 1 for p in PRODUCTS}, "an order was placed twice"

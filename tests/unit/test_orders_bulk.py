@@ -269,3 +269,17 @@ def test_cancel_says_so_when_the_provider_cannot_cancel():
     outcome = world.book().cancel(world.order("a"), world.source)
     assert "fake cannot cancel orders" in outcome.remote and world.order("a") is None
     assert world.source.cancelled == []
+
+
+def test_a_ready_order_from_an_earlier_run_is_asked_again_before_its_files_are_fetched():
+    world = World(ready_after={"a": 1})
+    [scene] = world.scenes("a")
+    downloader = scene.downloader()
+    downloader.activate()
+    assert downloader.activate() is True and world.source.polls["a"] == 1
+    assert downloader.activate() is True and world.source.polls["a"] == 1  # seen ready just now
+    world.clock.advance(3600)
+    world.source.expire["a"] = 1
+    world.source.placed[world.order("a").label].polls = 0  # the provider's link ran out meanwhile
+    assert downloader.activate() is False
+    assert world.source.polls["a"] == 2 and world.source.placements("a") == 2 and world.order("a").reorders == 1
