@@ -1,7 +1,7 @@
 """Downloading scenes (reference API): Downloader, BulkDownloader and download_all.
 
-``download_all`` / ``BulkDownloader`` return a :class:`DownloadSummary` ``(results, failures)``.
-Waiting (activation polling, idle ticks) goes through an injected ``Clock``; cancellation is
+``download_all`` / ``BulkDownloader`` return a :class:`DownloadSummary` ``(results, failures)``
+with ``pending`` (orders not ready yet). Waiting (activation polling, idle ticks) goes through an injected ``Clock``; cancellation is
 polled at least every :data:`POLL_INTERVAL` seconds.
 """
 

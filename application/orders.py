@@ -72,6 +72,7 @@ FOLLOW = "follow"
 NOTE_WAITING = "wait"
 HAVE = "have"
 NOT_ORDERED = "not ordered"
+REFUSED = "failed"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class OrderPreview:
     """``action``: ``download`` (no order needed), ``order`` (a new order would be placed),
     ``follow`` (an existing order would be polled or downloaded; ``state`` says which),
     ``wait`` (the provider cannot order it: noted and re-checked), ``have`` (in the archive),
-    ``not ordered`` (needs an order, but placing orders is off)."""
+    ``not ordered`` (needs an order, but placing orders is off), ``failed`` (its order failed;
+    it is not ordered again until the order is cancelled)."""
 
     scene: Scene
     action: str
@@ -197,9 +199,10 @@ class OrderBook:
         key = self._key(source, scene, assets)
         order = self.catalog.get_order(key)
         if order is not None and order.state != DOWNLOADED:
-            if order.state in (EXPIRED, FAILED) or (order.state == INTENT and order.owner is None):
-                action = {FAILED: FOLLOW}.get(order.state, ORDER if place else NOT_ORDERED)
-                return OrderPreview(scene, action, order.state)
+            if order.state == FAILED:
+                return OrderPreview(scene, REFUSED, order.state)
+            if order.state == EXPIRED or (order.state == INTENT and order.owner is None):
+                return OrderPreview(scene, ORDER if place else NOT_ORDERED, order.state)
             return OrderPreview(scene, FOLLOW, order.state)
         need = self._need(source, scene, key)
         if need == NO_ORDER:
@@ -221,20 +224,32 @@ class OrderBook:
             )
         remote = "nothing was placed at the provider"
         placed = order.remote_id is not None or order.state in (REQUESTED, PENDING, READY)
-        if placed and order.state not in (DOWNLOADED, FAILED, EXPIRED):
+        abandoned = order.state == INTENT and order.owner is not None  # the provider may have it
+        if (placed or abandoned) and order.state not in (DOWNLOADED, FAILED, EXPIRED):
             if source is None or not source.capabilities.order_cancel:
                 remote = (f"{order.key.provider} cannot cancel orders: the provider keeps it until it "
                           "expires on its own")  # fmt: skip
             else:
-                scene = self.catalog.get_scene(order.key.provider, order.scene_id)
-                if scene is None:
-                    raise InputError(f"the scene {order.scene_id} of order {order.id} is no longer in the catalog")
-                self._call(source)
-                source.cancel_order(self._request(scene, order), order.ref)
-                remote = f"removed at {order.key.provider}"
+                remote = self._cancel_remote(source, order, abandoned)
         if not self.catalog.delete_order(order):
             raise InputError(f"order {order.id} changed while it was being cancelled", hint="look at it again and retry")
         return CancelOutcome(order, remote)
+
+    def _cancel_remote(self, source: OrderingSource, order: Order, abandoned: bool) -> str:
+        scene = self.catalog.get_scene(order.key.provider, order.scene_id)
+        if scene is None:
+            raise InputError(f"the scene {order.scene_id} of order {order.id} is no longer in the catalog")
+        request = self._request(scene, order)
+        ref = order.ref
+        if abandoned:  # a run died while placing it: cancel what the provider has under the label
+            self._call(source)
+            found = source.find_order(request)
+            if found is None:
+                return "nothing was placed at the provider"
+            ref = dataclasses.replace(ref, remote_id=found.remote_id or ref.remote_id)
+        self._call(source)
+        source.cancel_order(request, ref)
+        return f"removed at {order.key.provider}"
 
     # -- internals --------------------------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eoharvest.adapters.providers.table import provider_names, spec_for
-from eoharvest.application.orders import HAVE, NOT_ORDERED, NOTE_WAITING, ORDER, OrderPreview
+from eoharvest.application.orders import HAVE, NOT_ORDERED, NOTE_WAITING, ORDER, REFUSED, OrderPreview
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.orders import ORDER_STATES, WHOLE_PRODUCT, Order, OrderFilter
 from eoharvest.domain.ports import OrderingSource
@@ -156,5 +156,6 @@ def print_preview(previews: Iterable[OrderPreview], *, as_json: bool) -> None:
     console.print(f"would order {len(ordered)} product(s), {sizes}; download {counts['download']} directly; "
                   f"follow {counts['follow']} existing order(s); {counts[NOTE_WAITING]} wait for the provider; "
                   f"{counts[HAVE]} already in the archive"
-                  + (f"; {counts[NOT_ORDERED]} need an order (--no-order)" if counts[NOT_ORDERED] else ""),
+                  + (f"; {counts[NOT_ORDERED]} need an order (--no-order)" if counts[NOT_ORDERED] else "")
+                  + (f"; {counts[REFUSED]} whose order failed (cancel it to order again)" if counts[REFUSED] else ""),
                   highlight=False)  # fmt: skip

@@ -283,3 +283,27 @@ def test_a_ready_order_from_an_earlier_run_is_asked_again_before_its_files_are_f
     world.source.placed[world.order("a").label].polls = 0  # the provider's link ran out meanwhile
     assert downloader.activate() is False
     assert world.source.polls["a"] == 2 and world.source.placements("a") == 2 and world.order("a").reorders == 1
+
+
+def test_cancelling_an_intent_left_by_a_dead_run_cancels_what_the_provider_has_under_its_label():
+    world = World(cancel=True)
+    [scene] = world.scenes("a")
+    world.catalog.upsert_scenes([make_scene("a")])
+    intent = o.new_intent(o.OrderKey("fake", "a"), "a", now=world.clock.now(), owner="host:99",
+                          claimed_until=world.clock.now())  # fmt: skip
+    world.catalog.create_order(intent)
+    world.source.place_order(o.OrderRequest(scene, None, intent.label))  # accepted; then the run died
+    outcome = world.book().cancel(world.order("a"), world.source)
+    assert outcome.remote == "removed at fake" and world.source.cancelled == [intent.label]
+    assert world.order("a") is None and world.source.placed == {}
+
+
+def test_the_preview_says_what_a_run_would_do_without_asking_the_provider():
+    world = World(need={"online": "none", "offline": "wait"}, refuse={"bad": "no"}, ready_after={"slow": 9})
+    world.run("bad", "slow", use_threads=False, activation_timeout=0)
+    calls = (list(world.source.place_calls), dict(world.source.polls))
+    book = world.book()
+    actions = {i: book.preview(world.source, make_scene(i), None).action for i in ("online", "offline", "new", "bad", "slow")}
+    assert actions == {"online": "download", "offline": "wait", "new": "order", "bad": "failed", "slow": "follow"}
+    assert book.preview(world.source, make_scene("new"), None, place=False).action == "not ordered"
+    assert (list(world.source.place_calls), dict(world.source.polls)) == calls
