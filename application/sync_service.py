@@ -16,6 +16,7 @@ from typing import Callable
 
 from eoharvest.application.sync import PassResult, SearchOpener, SyncOptions, load_saved_searches, run_pass
 from eoharvest.domain.errors import AuthError, CatalogError, DownloadCancelled, InputError
+from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository, Clock
 from eoharvest.domain.watch import DEFAULT_BACKOFF_CAP, SavedSearch, backoff_delay
 
@@ -100,9 +101,12 @@ class SyncService:
         options: SyncOptions,
         gate: ProviderGate | None = None,
         backoff_cap: timedelta = DEFAULT_BACKOFF_CAP,
+        bind: Callable[[Scene], Scene] | None = None,
     ) -> None:
         self.catalog = catalog
         self.open_search = open_search
+        #: gives scenes read from the catalog their downloader, so passes follow open orders
+        self.bind = bind
         self.clock = clock
         self.options = options
         self.gate = gate or ProviderGate()
@@ -153,7 +157,7 @@ class SyncService:
         provider = saved.definition.provider
         try:
             result = run_pass(saved, catalog=self.catalog, open_search=self.open_search, clock=self.clock,
-                              options=self.options, cancel_requested=cancel_requested)  # fmt: skip
+                              options=self.options, cancel_requested=cancel_requested, bind=self.bind)  # fmt: skip
         except DownloadCancelled:
             log.warning("pass %s cancelled; its window is searched again next time", saved.name)
             return Outcome(saved.name, "cancelled")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input or usage, 3 authentication, 4 provider
 response, 5 integrity, 6 retries exhausted / too slow, 7 disk full, 8 unsafe content,
-9 catalog busy or catalog error, 10 unsupported environment, 130 cancelled.
+9 catalog busy or catalog error, 10 unsupported environment, 11 orders still pending (run
+again later), 130 cancelled.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def _register_commands() -> None:
     from eoharvest.entrypoints.cli_daemon import daemon
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
+    from eoharvest.entrypoints.cli_orders import orders
     from eoharvest.entrypoints.cli_verify import verify_command
     from eoharvest.entrypoints.cli_watch import watch
 
@@ -70,6 +72,7 @@ def _register_commands() -> None:
     cli.add_command(verify_command, name="verify")
     cli.add_command(watch)
     cli.add_command(daemon)
+    cli.add_command(orders)
 
 
 _register_commands()

@@ -68,10 +68,13 @@ class ProviderSpec:
     #: the user vocabulary of product types mapped to the provider's own names, per platform
     #: (declared by the provider package: STAC collections, CDSE ``productType`` values)
     product_types: ProductTypeTable = field(default_factory=dict)
+    #: the module whose ``connect`` builds the source; default
+    #: ``eoharvest.adapters.providers.<kind>.connect`` (tests plug in loopback providers here)
+    connect_module: str | None = None
 
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
         """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
-        module = importlib.import_module(f"eoharvest.adapters.providers.{self.kind}.connect")
+        module = importlib.import_module(self.connect_module or f"eoharvest.adapters.providers.{self.kind}.connect")
         connect: Callable[..., ProviderConnection] = module.connect
         return connect(wiring, self, **options)
 
@@ -99,7 +102,10 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="copernicus", kind="copernicus", summary="Copernicus Data Space OData (downloads need an account)",
         endpoints=("cdse_odata_url", "cdse_download_url", "cdse_token_url"),
-        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True),
+        # Offline products cannot be ordered through CDSE's APIs: they are followed as waiting
+        # orders and downloaded once online.
+        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True,
+                                          needs_activation=True, ordering=True),
         credentials=CredentialSpec("copernicus", "cdse_token_url", ("copernicus_username", "copernicus_password")),
         # CDSE: a 5th parallel download of one account gets 429 "Max session number exceeded"
         max_concurrent_downloads=4,

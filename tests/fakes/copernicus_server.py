@@ -221,6 +221,9 @@ class CdseFake:
     # -- catalogue --------------------------------------------------------------------------
     def _catalogue(self, handler: _Handler) -> None:
         self.catalogue_requests.append(handler.path)
+        single = re.fullmatch(r"/odata/v1/Products\(([^)/]+)\)", urlsplit(handler.path).path)
+        if single:
+            return self._product(handler, single.group(1))
         params = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
         skip = int(params.get("$skip", "0"))
         if skip > self.max_skip:
@@ -230,6 +233,20 @@ class CdseFake:
                     30: "04_s1_page4_nextlink.json", 40: "05_s1_page5_last_no_nextlink.json"}[skip]
             return handler.send_json(200, load_text("cdse_odata", page).replace(RECORDED_CATALOGUE, self.odata_url))
         handler.send_json(200, self._synthetic_page(params, skip))
+
+    def _product(self, handler: _Handler, product_id: str) -> None:
+        """``GET Products(<Id>)``: the documented single-product entity, with this product's fields."""
+        product = next((p for p in self.products if p["Id"] == product_id), None)
+        if product is None:
+            return handler.send_json(404, {"detail": "Not found"})
+        entity = load("cdse_odata", "16_doc_single_product_expand_attributes_entity_2024_after.json")
+        entity.update({k: product[k] for k in ("Id", "Name", "ContentLength", "Online", "Checksum", "ContentDate")})
+        handler.send_json(200, entity)
+
+    def set_online(self, product_id: str, online: bool = True) -> None:
+        for product in self.products:
+            if product["Id"] == product_id:
+                product["Online"] = online
 
     def _synthetic_page(self, params: dict[str, str], skip: int) -> dict[str, Any]:
         chosen = list(self.products)

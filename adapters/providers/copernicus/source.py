@@ -31,6 +31,7 @@ from eoharvest.adapters.providers.copernicus.items import (
 from eoharvest.domain import product_types
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.orders import FAILED, NO_ORDER, READY, WAIT, WAITING, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
@@ -38,12 +39,20 @@ from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.copernicus")
 
-#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none.
-COPERNICUS_CAPABILITIES = ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True)
+#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none. Offline
+#: products are followed as waiting orders until they come online.
+COPERNICUS_CAPABILITIES = ProviderCapabilities(
+    server_cloud_filter=True, publication_time_filter=True, needs_activation=True, ordering=True
+)
 
 OFFLINE_REASON = (
     "product is offline (Online: false); CDSE cannot order it through OData, STAC or S3 — "
     "order it in the Copernicus Browser / Data Workspace, then download it again"
+)
+WAITING_REASON = (
+    "product is offline (Online: false); CDSE cannot order it through its APIs: order it in the "
+    "Copernicus Browser / Data Workspace; eoharvest re-checks it on later runs and daemon passes "
+    "and downloads it once it is online"
 )
 
 
@@ -113,9 +122,37 @@ class CdseSource:
         return SearchPage(tuple(scenes), total, self._next(data, products, page, query))
 
     def activate(self, scene: Scene) -> Activation:
-        if scene.raw.get("Online") is False or not scene.online:
+        """Without the catalog's order book (``catalog=False``) an offline product is refused."""
+        if _offline(scene):
             return Activation(ready=False, reason=OFFLINE_REASON, permanent=True)
         return Activation(ready=True)
+
+    # -- OrderingSource: offline products are "waiting", checked by their Online flag ------------
+    def order_need(self, scene: Scene, assets: Sequence[str] | None) -> str:
+        return WAIT if _offline(scene) else NO_ORDER
+
+    def place_order(self, request: OrderRequest) -> OrderStatus:
+        # Deferred Available Data cannot be ordered through OData: note it and wait.
+        return OrderStatus(WAITING, reason=WAITING_REASON) if _offline(request.scene) else OrderStatus(READY)
+
+    def find_order(self, request: OrderRequest) -> OrderStatus | None:
+        return None  # nothing is ever placed at CDSE
+
+    def poll_order(self, request: OrderRequest, ref: OrderRef) -> OrderStatus:
+        """``GET Products(<Id>)``: the product's current ``Online`` flag."""
+        product_id = request.scene.raw.get("Id")
+        if not isinstance(product_id, str):
+            return OrderStatus(FAILED, reason=f"scene {request.scene.scene_id} has no OData Id in its raw record")
+        data = self.api.get(f"{self.odata_url}/Products({product_id})", expect=(200, 404))
+        if not isinstance(data, Mapping) or "Online" not in data:
+            return OrderStatus(FAILED, reason=f"product {product_id} is no longer in the CDSE catalogue")
+        return OrderStatus(READY) if data.get("Online") is True else OrderStatus(WAITING, reason=WAITING_REASON)
+
+    def cancel_order(self, request: OrderRequest, ref: OrderRef) -> None:
+        raise InputError("nothing was ordered at copernicus: there is nothing to cancel there")
+
+    def order_descriptors(self, request: OrderRequest, ref: OrderRef | None) -> list[DownloadDescriptor]:
+        return self.download_descriptors(request.scene)
 
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
         if assets is not None:
@@ -227,3 +264,7 @@ class CdseSource:
         log.info("copernicus: $skip limit reached; continuing with products up to %s", q.odata_time(tail_time))
         url = self._url(query, bound=tail_time, count=False)
         return CdsePage(url, False, tail_time, frozenset(tail_ids), tail_time, frozenset(tail_ids))
+
+
+def _offline(scene: Scene) -> bool:
+    return scene.raw.get("Online") is False or not scene.online
