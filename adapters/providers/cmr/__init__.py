@@ -1,0 +1,8 @@
+"""NASA's Common Metadata Repository (CMR) with Earthdata Login downloads.
+
+Modules: ``source`` (the SceneSource: collection lookup, Search-After paging, descriptors),
+``query`` (search parameters), ``items`` (UMM-G granule -> Scene, files, STAC item), ``geometry``
+(granule footprints), ``formats`` (the same granule in CMR's ATOM and STAC formats),
+``collections`` (platforms -> collections), ``catalogue`` (collection look-up),
+``earthdata`` (tokens and the login redirect flow), ``errors`` (CMR and login error bodies).
+"""
