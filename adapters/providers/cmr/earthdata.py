@@ -187,13 +187,13 @@ class EarthdataLogin:
     def _from_token_list(self) -> _Token:
         listed = self.api.get(self.login_url + "/api/users/tokens")
         now = self.clock.now()
-        tokens = [self._token_from(t) for t in listed if isinstance(t, Mapping)] if isinstance(listed, list) else []
+        tokens = [self._token_from(t, grace=False) for t in listed if isinstance(t, Mapping)] if isinstance(listed, list) else []
         usable = sorted((t for t in tokens if t.usable(now)), key=lambda t: t.expires or now, reverse=True)
         if usable:
             return usable[0]
         return self._token_from(self.api.post(self.login_url + "/api/users/token"))
 
-    def _token_from(self, body: Any) -> _Token:
+    def _token_from(self, body: Any, *, grace: bool = True) -> _Token:
         value = body.get("access_token") if isinstance(body, Mapping) else None
         if not isinstance(value, str) or not value:
             raise ProviderResponseError(
@@ -202,8 +202,8 @@ class EarthdataLogin:
             )
         SECRETS.add(value)
         expires = jwt_expiry(value) or _date_expiry(body.get("expiration_date"))
-        if expires is not None and expires - self.clock.now() <= RENEW_MARGIN:
-            expires = None  # EDL still hands it out: valid today, used until a host refuses it
+        if grace and expires is not None and expires - self.clock.now() <= RENEW_MARGIN:
+            expires = None  # EDL just handed it out: valid today, used until a host refuses it
         return _Token(value, expires)
 
 

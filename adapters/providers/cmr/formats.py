@@ -3,8 +3,9 @@
 eoharvest searches ``granules.umm_json``; results saved by other CMR clients (python_cmr and
 earthaccess default to ATOM JSON) map to the same Scenes by translating each entry into the UMM-G
 fields :func:`~eoharvest.adapters.providers.cmr.items.scene_from_umm_item` reads, so files,
-asset names, product keys and footprints follow one set of rules. Formats: CMR Search API
-documentation, "ATOM" and "STAC" result formats.
+asset names, product keys and footprints follow one set of rules, and the scenes download like
+searched ones. The raw record is that translation, with the entry as CMR sent it under
+``source``. Formats: CMR Search API documentation, "ATOM" and "STAC" result formats.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def _atom_platform(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
+def scenes_from_atom_feed(body: Any, *, provider: str = "cmr") -> list[Scene]:
+    """The Scenes of a whole ``granules.json`` answer (``{"feed": {"entry": [...]}}``)."""
+    entries = _mapping(_mapping(body).get("feed")).get("entry")
+    if not isinstance(entries, list):
+        raise ProviderResponseError("cmr: ATOM answer has no feed.entry list")
+    return [scene_from_atom_entry(e, provider=provider) for e in entries]
+
+
 def scene_from_atom_entry(entry: Mapping[str, Any], *, provider: str = "cmr") -> Scene:
     """A Scene from one ``feed.entry`` of ``granules.json`` (the raw record is the entry)."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("title"), str):
@@ -85,10 +94,10 @@ def scene_from_atom_entry(entry: Mapping[str, Any], *, provider: str = "cmr") ->
         umm["CloudCover"] = cloud
     if isinstance(entry.get("producer_granule_id"), str):
         umm["DataGranule"] = {"Identifiers": [{"Identifier": entry["producer_granule_id"], "IdentifierType": "ProducerGranuleId"}]}
-    item = {"meta": {"concept-id": entry.get("id"), "collection-concept-id": entry.get("collection_concept_id")}, "umm": umm}
+    item = {"meta": {"concept-id": entry.get("id"), "collection-concept-id": entry.get("collection_concept_id")}, "umm": umm,
+            "source": {"format": "atom", "record": dict(entry)}}  # fmt: skip
     geodetic = str(entry.get("coordinate_system") or "GEODETIC").upper() != "CARTESIAN"
-    scene = scene_from_umm_item(item, provider=provider, geodetic=geodetic, platform=_atom_platform(entry))
-    return dataclasses.replace(scene, raw=dict(entry))
+    return scene_from_umm_item(item, provider=provider, geodetic=geodetic, platform=_atom_platform(entry))
 
 
 def _granule_name(hrefs: Iterable[str]) -> str | None:
@@ -124,11 +133,12 @@ def scene_from_cmr_stac_item(feature: Mapping[str, Any], *, provider: str = "cmr
     }
     if (cloud := _float(props.get("eo:cloud_cover"))) is not None:
         umm["CloudCover"] = cloud
-    item = {"meta": {"concept-id": feature["id"], "collection-concept-id": feature.get("collection")}, "umm": umm}
+    item = {"meta": {"concept-id": feature["id"], "collection-concept-id": feature.get("collection")}, "umm": umm,
+            "source": {"format": "stac", "record": dict(feature)}}  # fmt: skip
     scene = scene_from_umm_item(item, provider=provider)
     geometry = feature.get("geometry")
-    footprint = Footprint.from_geojson(geometry) if isinstance(geometry, Mapping) else None  # type: ignore[arg-type]
-    return dataclasses.replace(scene, footprint=footprint, raw=dict(feature))
+    footprint = Footprint.from_geojson(dict(geometry)) if isinstance(geometry, Mapping) else None
+    return dataclasses.replace(scene, footprint=footprint)
 
 
 def _short_name(granule: str) -> str:
