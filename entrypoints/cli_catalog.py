@@ -10,6 +10,7 @@ from typing import Any, Callable
 import click
 
 from eoharvest.adapters.catalog import export
+from eoharvest.adapters.providers.table import stac_exporters
 from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
 from eoharvest.domain.catalog_query import PREDICATES, CatalogFilter, CatalogRecord
 from eoharvest.domain.footprint import Footprint
@@ -86,7 +87,7 @@ def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
     if fmt == "geojson":
         click.echo(json.dumps(export.geojson_collection(records), ensure_ascii=False))
     elif fmt == "stac":
-        click.echo(json.dumps(export.stac_item_collection(records), ensure_ascii=False))
+        click.echo(json.dumps(export.stac_item_collection(records, stac_exporters()), ensure_ascii=False))
     elif fmt == "csv":
         click.echo(export.csv_text(records), nl=False)
     else:
@@ -126,7 +127,7 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     if fmt == "gpkg":
         export.write_geopackage(records, output)
     elif fmt == "stac":
-        export.write_json(export.stac_item_collection(records), output)
+        export.write_json(export.stac_item_collection(records, stac_exporters()), output)
     else:
         export.write_json(export.geojson_collection(records), output)
     click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)

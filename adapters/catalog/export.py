@@ -6,15 +6,18 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import shapely
 
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.errors import CatalogError, UnsupportedEnvironment
+from eoharvest.domain.models import Scene
 
 STAC_VERSION = "1.0.0"
 EO_EXTENSION = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+#: A provider's own mapping of one of its scenes to a STAC Item (see ProviderSpec.stac_export).
+StacMapper = Callable[[Scene], dict[str, Any]]
 COLUMNS = ("provider", "scene_id", "product_key", "scene_key", "platform", "acq_date",
            "cloud", "size", "online", "download_state", "first_seen", "last_seen", "local_paths")  # fmt: skip
 
@@ -55,15 +58,19 @@ def geojson_collection(records: Sequence[CatalogRecord]) -> dict[str, Any]:
     }
 
 
-def stac_item(record: CatalogRecord) -> dict[str, Any]:
-    """A STAC 1.0 Item for a record (eo extension for the cloud cover)."""
+def stac_item(record: CatalogRecord, mapper: StacMapper | None = None) -> dict[str, Any]:
+    """A STAC 1.0 Item for a record (eo extension for the cloud cover). ``mapper`` is the
+    record's provider's own Scene -> Item mapping (richer assets and properties), if it has one."""
     s = record.scene
+    if mapper is not None:
+        item = mapper(s)
+        item.setdefault("properties", {}).update(_eoharvest_properties(record))
+        item.setdefault("assets", {}).update(_local_assets(record))
+        return item
     props: dict[str, Any] = {
         "datetime": s.acq_date.isoformat().replace("+00:00", "Z") if s.acq_date else None,
         "platform": s.platformname,
-        "eoharvest:provider": s.provider,
-        "eoharvest:product_key": s.product_key,
-        "eoharvest:download_state": record.download_state,
+        **_eoharvest_properties(record),
     }
     if s.acq_date is None:
         seen = record.first_seen.isoformat().replace("+00:00", "Z")
@@ -74,8 +81,7 @@ def stac_item(record: CatalogRecord) -> dict[str, Any]:
         name: {"href": href, "roles": ["data"]}
         for name, href in zip(s.filenames or [f"file{i}" for i in range(len(s.download_links))], s.download_links)
     }
-    for i, path in enumerate(record.local_paths):
-        assets[f"local{i}"] = {"href": Path(path).as_uri() if Path(path).is_absolute() else path, "roles": ["data", "local"]}
+    assets.update(_local_assets(record))
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -89,8 +95,28 @@ def stac_item(record: CatalogRecord) -> dict[str, Any]:
     }
 
 
-def stac_item_collection(records: Sequence[CatalogRecord]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": [stac_item(r) for r in records]}
+def _eoharvest_properties(record: CatalogRecord) -> dict[str, Any]:
+    s = record.scene
+    return {
+        "eoharvest:provider": s.provider,
+        "eoharvest:product_key": s.product_key,
+        "eoharvest:download_state": record.download_state,
+    }
+
+
+def _local_assets(record: CatalogRecord) -> dict[str, Any]:
+    return {
+        f"local{i}": {"href": Path(path).as_uri() if Path(path).is_absolute() else path, "roles": ["data", "local"]}
+        for i, path in enumerate(record.local_paths)
+    }
+
+
+def stac_item_collection(
+    records: Sequence[CatalogRecord], mappers: Mapping[str, StacMapper] | None = None
+) -> dict[str, Any]:
+    """An ItemCollection; ``mappers`` maps a provider name to its own Scene -> Item mapping."""
+    chosen = mappers or {}
+    return {"type": "FeatureCollection", "features": [stac_item(r, chosen.get(r.scene.provider)) for r in records]}
 
 
 def csv_text(records: Sequence[CatalogRecord]) -> str:

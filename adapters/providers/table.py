@@ -68,6 +68,9 @@ class ProviderSpec:
     #: searches need ``--stac-url`` (the URL setting is only a default)
     takes_url: bool = False
     platforms: tuple[str, ...] = ()
+    #: ``module:function`` mapping one of its scenes to a STAC Item for ``catalog export
+    #: --format stac`` (imported when used); None: the catalog's generic mapping
+    stac_export: str | None = None
 
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
         """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
@@ -116,6 +119,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         ),
         public_classes=("CMR",),
         platforms=CMR_PLATFORMS,
+        stac_export="eoharvest.adapters.providers.cmr.stac:stac_item",
     ),
     ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",
@@ -148,6 +152,16 @@ def spec_for(name: str) -> ProviderSpec:
 def credential_specs() -> tuple[CredentialSpec, ...]:
     """Every provider's credential lookup (built and planned providers)."""
     return tuple(s.credentials for s in PROVIDERS if s.credentials) + PLANNED_CREDENTIALS
+
+
+def stac_exporters() -> dict[str, Callable[[Any], dict[str, Any]]]:
+    """Provider name -> its own Scene -> STAC Item mapping (``stac_export``), imported now."""
+    found: dict[str, Callable[[Any], dict[str, Any]]] = {}
+    for spec in PROVIDERS:
+        if spec.stac_export:
+            module, _, name = spec.stac_export.partition(":")
+            found[spec.name] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def env_aliases() -> dict[str, tuple[tuple[str | None, str], ...]]:

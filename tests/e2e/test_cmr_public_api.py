@@ -147,3 +147,21 @@ def test_the_aggregate_over_cmr_and_copernicus_yields_one_scene_per_product(cmr,
     assert search.duplicates_dropped == 1
     (asf,) = [s for s in scenes if s.provider == "cmr"]
     assert asf.scene_id.endswith("-SLC") and asf.scene_key == "S1A_IW_SLC__1SDV_20220715T154847_20220715T154913_044113_0543F1"
+
+
+def test_catalog_export_as_stac_uses_the_cmr_mapping_with_band_assets_sizes_and_checksums(cmr, env, tmp_path, capsys):
+    assert main(["harvest", "--provider", "cmr", "--platform", "HLS", "--aoi", AOI, "--no-download", "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "items.json"
+    assert main(["catalog", "export", "--format", "stac", "--provider", "cmr", "-o", str(out)]) == 0
+    items = {i["id"]: i for i in json.loads(out.read_text())["features"]}
+    item = items[HLS]
+    assert item["collection"] == "HLSL30.v2.0" and item["properties"]["eo:cloud_cover"] == 14
+    assert item["properties"]["start_datetime"] == "2021-02-04T17:38:36.830000Z"
+    assert item["properties"]["end_datetime"] == "2021-02-04T17:39:00.830000Z"
+    assert item["properties"]["eoharvest:provider"] == "cmr" and item["properties"]["eoharvest:download_state"] == "none"
+    assert len(item["assets"]) == 15 and item["assets"]["B04"]["file:size"] == 3003
+    # The fake's files cycle through UMM-G's SHA-256, SHA-512 and MD5: multihash codes 12, 13, d501.
+    checksums = [item["assets"][band]["file:checksum"] for band in ("B01", "B02", "B03", "B04")]
+    assert [c[:4] for c in checksums] == ["1220", "1340", "d501", "1220"] and checksums[2][4:6] == "10"
+    assert [len(c) for c in checksums] == [68, 132, 38, 68]
