@@ -30,6 +30,10 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(value)
@@ -67,13 +71,13 @@ def scene_from_atom_entry(entry: Mapping[str, Any], *, provider: str = "cmr") ->
     if not isinstance(entry, Mapping) or not isinstance(entry.get("title"), str):
         raise ProviderResponseError("cmr: ATOM granule entry without a title (GranuleUR)")
     polygons = []
-    for polygon in entry.get("polygons") or []:
+    for polygon in _list(entry.get("polygons")):
         rings = [_atom_ring(r) for r in polygon] if isinstance(polygon, list) else []
         if rings and rings[0]:
             holes = [{"Boundary": {"Points": r}} for r in rings[1:] if r]
             polygons.append({"Boundary": {"Points": rings[0]}, **({"ExclusiveZone": {"Boundaries": holes}} if holes else {})})
     boxes = []
-    for box in entry.get("boxes") or []:  # "south west north east"
+    for box in _list(entry.get("boxes")):  # "south west north east"
         values = [_float(v) for v in str(box).split()]
         if len(values) == 4 and None not in values:
             s, w, n, e = values
@@ -81,7 +85,7 @@ def scene_from_atom_entry(entry: Mapping[str, Any], *, provider: str = "cmr") ->
                           "EastBoundingCoordinate": e, "NorthBoundingCoordinate": n})  # fmt: skip
     links = [
         {"URL": link["href"], "Type": "GET DATA", **({"MimeType": link["type"]} if link.get("type") else {})}
-        for link in (_mapping(item) for item in entry.get("links") or [])
+        for link in (_mapping(item) for item in _list(entry.get("links")))
         if link.get("rel") == DATA_REL and not link.get("inherited") and isinstance(link.get("href"), str)
     ]
     umm: dict[str, Any] = {
@@ -136,9 +140,17 @@ def scene_from_cmr_stac_item(feature: Mapping[str, Any], *, provider: str = "cmr
     item = {"meta": {"concept-id": feature["id"], "collection-concept-id": feature.get("collection")}, "umm": umm,
             "source": {"format": "stac", "record": dict(feature)}}  # fmt: skip
     scene = scene_from_umm_item(item, provider=provider)
-    geometry = feature.get("geometry")
-    footprint = Footprint.from_geojson(dict(geometry)) if isinstance(geometry, Mapping) else None
-    return dataclasses.replace(scene, footprint=footprint)
+    return dataclasses.replace(scene, footprint=_footprint(feature.get("geometry")))
+
+
+def _footprint(geometry: Any) -> Footprint | None:
+    """The feature's GeoJSON geometry; an unreadable one is dropped, the scene is kept."""
+    if not isinstance(geometry, Mapping):
+        return None
+    try:
+        return Footprint.from_geojson(dict(geometry))
+    except Exception:  # noqa: BLE001 - shapely raises several types on junk
+        return None
 
 
 def _short_name(granule: str) -> str:

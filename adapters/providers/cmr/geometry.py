@@ -31,6 +31,10 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _points(value: Any) -> np.ndarray | None:
     """[{Longitude, Latitude}, ...] as an (n, 2) array, or None when anything is unusable."""
     if not isinstance(value, list) or not value:
@@ -118,15 +122,15 @@ def umm_footprint(spatial: Any, *, geodetic: bool = True, granule: str = "?") ->
     geometry = _mapping(_mapping(_mapping(spatial).get("HorizontalSpatialDomain")).get("Geometry"))
     parts: list[BaseGeometry] = []
     try:
-        for gpolygon in geometry.get("GPolygons") or []:
+        for gpolygon in _list(geometry.get("GPolygons")):
             polygon = _mapping(gpolygon)
             ring = _points(_mapping(polygon.get("Boundary")).get("Points"))
             if ring is None or len(ring) < 4:
                 continue
-            zone = _mapping(polygon.get("ExclusiveZone")).get("Boundaries") or []
+            zone = _list(_mapping(polygon.get("ExclusiveZone")).get("Boundaries"))
             holes = [h for h in (_points(_mapping(b).get("Points")) for b in zone) if h is not None]
             parts.append(ring_geometry(ring, holes, geodetic=geodetic))
-        for rect in geometry.get("BoundingRectangles") or []:
+        for rect in _list(geometry.get("BoundingRectangles")):
             box = rectangle_geometry(_mapping(rect))
             if box is not None:
                 parts.append(box)
@@ -146,7 +150,7 @@ def _points_and_lines(geometry: Mapping[str, Any]) -> list[BaseGeometry]:
     single = _points(geometry.get("Points"))
     if single is not None:
         found.extend(Point(p) for p in single)
-    for line in geometry.get("Lines") or []:
+    for line in _list(geometry.get("Lines")):
         coords = _points(_mapping(line).get("Points"))
         if coords is not None and len(coords) >= 2:
             found.append(LineString(coords))

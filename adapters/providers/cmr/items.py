@@ -51,6 +51,11 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """Provider JSON is data: a member that should be a list but is not counts as empty."""
+    return value if isinstance(value, list) else []
+
+
 @dataclass(frozen=True)
 class GranuleFile:
     """One file of a granule: its asset name, URL, local name and what it must be."""
@@ -72,7 +77,7 @@ def granule_ur(item: Mapping[str, Any]) -> str:
 
 
 def producer_granule_id(umm: Mapping[str, Any]) -> str | None:
-    for identifier in _mapping(umm.get("DataGranule")).get("Identifiers") or []:
+    for identifier in _list(_mapping(umm.get("DataGranule")).get("Identifiers")):
         entry = _mapping(identifier)
         value = entry.get("Identifier")
         if entry.get("IdentifierType") == "ProducerGranuleId" and isinstance(value, str) and value.strip():
@@ -126,7 +131,7 @@ def _is_file_link(link: Mapping[str, Any]) -> bool:
 def _archive_info(umm: Mapping[str, Any]) -> dict[str, tuple[int | None, tuple[Checksum, ...]]]:
     """File name -> (exact size in bytes, checksums) from ArchiveAndDistributionInformation."""
     found: dict[str, tuple[int | None, tuple[Checksum, ...]]] = {}
-    for entry in _mapping(umm.get("DataGranule")).get("ArchiveAndDistributionInformation") or []:
+    for entry in _list(_mapping(umm.get("DataGranule")).get("ArchiveAndDistributionInformation")):
         info = _mapping(entry)
         name = info.get("Name")
         if not isinstance(name, str):
@@ -153,7 +158,7 @@ def data_files(item: Mapping[str, Any]) -> list[GranuleFile]:
     ur = granule_ur(item)
     producer = producer_granule_id(umm)
     prefixes = sorted({ur, product_name(ur, producer), strip_data_extension(producer or "")}, key=len, reverse=True)
-    links = [_mapping(link) for link in umm.get("RelatedUrls") or []]
+    links = [_mapping(link) for link in _list(umm.get("RelatedUrls"))]
     urls: list[tuple[str, Mapping[str, Any]]] = []
     for link in links:
         if _is_file_link(link) and all(link["URL"].strip() != seen for seen, _ in urls):
@@ -181,7 +186,7 @@ def granule_platform(umm: Mapping[str, Any], fallback: str | None = None) -> str
     known = known_collection(short_name) if isinstance(short_name, str) else None
     if known is not None:
         return known.platform
-    for platform in umm.get("Platforms") or []:
+    for platform in _list(umm.get("Platforms")):
         name = _mapping(platform).get("ShortName")
         if isinstance(name, str) and name.strip():
             for candidate in (name.strip(), name.strip().rstrip("abcdABCD")):
