@@ -27,8 +27,10 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
 @click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
 @click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
-@click.option("--product-type", default=None, help="Product type/level, e.g. L1C for Sentinel-2.")
-@click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
+@click.option("--product-type", default=None,
+              help="Product type/level, e.g. L1C for Sentinel-2; for cmr a CMR short name such as HLSL30.")
+@click.option("--collection", "collections", multiple=True,
+              help="Search these collections directly: STAC collection ids, or CMR concept ids / short names.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
