@@ -140,8 +140,12 @@ def test_the_aggregate_over_cmr_and_copernicus_yields_one_scene_per_product(cmr,
             monkeypatch.setenv(key, value)
         aggregate = AggregateSensorAPI(cmr_username=cmr.username, cmr_password=cmr.password,
                                        copernicus_username=cdse.username, copernicus_password=cdse.password)
-        search = aggregate.scenes(platformname="Sentinel-1", start_date="2022-07-01", end_date="2022-07-31")
-        scenes = list(search)
+        try:
+            search = aggregate.scenes(platformname="Sentinel-1", start_date="2022-07-01", end_date="2022-07-31")
+            scenes = list(search)
+        finally:
+            for instance in aggregate.instances:
+                instance.close()
     assert sorted((s.provider, s.product_key) for s in scenes) == [
         ("cmr", "S1A_IW_SLC__1SDV_20220715T154847_20220715T154913_044113_0543F1_AB12"), ("copernicus", S1)]
     assert search.duplicates_dropped == 1

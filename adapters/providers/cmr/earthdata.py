@@ -40,6 +40,7 @@ log = logging.getLogger("eoharvest.cmr.auth")
 RENEW_MARGIN = timedelta(seconds=60)
 MAX_ERROR_BODY = 64 * 1024
 TOKEN_PATH = "/api/users/find_or_create_token"
+MIN_SECRET_COOKIE = 12
 
 
 def jwt_expiry(token: str) -> datetime | None:
@@ -277,7 +278,8 @@ class EarthdataAuth(httpx.Auth):
 
     def _keep_cookies(self, response: httpx.Response) -> None:
         self.cookies.extract_cookies(response)
-        SECRETS.add(*(cookie.value for cookie in self.cookies.jar))
+        # Session values are masked in logs; short flags ("true", "yes") are not secrets.
+        SECRETS.add(*(c.value for c in self.cookies.jar if c.value and len(c.value) >= MIN_SECRET_COOKIE))
 
     def _login_hop(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.cookies.set_cookie_header(request)
