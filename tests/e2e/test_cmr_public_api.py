@@ -169,3 +169,34 @@ def test_catalog_export_as_stac_uses_the_cmr_mapping_with_band_assets_sizes_and_
     checksums = [item["assets"][band]["file:checksum"] for band in ("B01", "B02", "B03", "B04")]
     assert [c[:4] for c in checksums] == ["1220", "1340", "d501", "1220"] and checksums[2][4:6] == "10"
     assert [len(c) for c in checksums] == [68, 132, 38, 68]
+
+
+def three_more_granules(cmr):
+    cmr.add(*(hls_granule(f"HLS.L30.T13SDV.20210{d}T173836.v2.0", concept_id=f"G21475562{d}-LPCLOUD",
+                          start=f"2021-02-{d}T17:38:36.830Z") for d in ("10", "11", "12")))  # fmt: skip
+
+
+def test_parallel_downloads_with_a_wrong_password_try_it_exactly_once(cmr, tmp_path):
+    three_more_granules(cmr)
+    with CMR(cmr.username, "CANARY-WRONG-PW-99", settings=settings_for(cmr, tmp_path)) as api:
+        found = list(api.scenes(platformname="HLS", aoi=AOI, cloud_max=30))
+        results, failures = download_all(found, str(tmp_path / "archive"), assets=["B04", "B05"], skip_error=True,
+                                         max_workers=4)  # fmt: skip
+    assert len(found) == 4 and results == [] and len(failures) == 4
+    assert cmr.password_attempts() == 1
+    assert all(f.error.exit_code == 3 and "CANARY-WRONG-PW-99" not in str(f.error) for f in failures)
+
+
+def test_parallel_downloads_renew_a_revoked_token_once_and_a_token_alone_works_as_an_argument(cmr, tmp_path):
+    three_more_granules(cmr)
+    with CMR(cmr.username, cmr.password, settings=settings_for(cmr, tmp_path)) as api:
+        found = list(api.scenes(platformname="HLS", aoi=AOI, cloud_max=30))
+        download_all(found[:1], str(tmp_path / "archive"), assets=["B01"])
+        cmr.tokens.clear()  # revoked: every parallel download gets 401 with the old token
+        results, failures = download_all(found, str(tmp_path / "archive"), assets=["B02", "B03"], max_workers=4)
+    assert failures == [] and len(results) == 4
+    assert len(cmr.requests_to("urs.earthdata.nasa.gov", "/api/users/find_or_create_token")) == 2
+    with CMR(token=next(iter(cmr.tokens)), settings=settings_for(cmr, tmp_path / "t")) as api:
+        (scene,) = [s for s in api.scenes(platformname="HLS", aoi=AOI, cloud_max=30) if s.scene_id == HLS]
+        results, failures = download_all([scene], str(tmp_path / "t" / "archive"), assets=["SZA"])
+    assert failures == [] and len(cmr.requests_to("urs.earthdata.nasa.gov", "/api/users/find_or_create_token")) == 2
