@@ -13,7 +13,8 @@ from corpus import CORPUS, load, load_text
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.cmr.catalogue import CollectionCatalogue, collection_from_atom
-from eoharvest.adapters.providers.cmr.earthdata import EarthdataAuth, EarthdataLogin
+from eoharvest.adapters.providers.cmr.earthdata import EarthdataAuth
+from eoharvest.adapters.providers.cmr.login import EarthdataLogin
 from eoharvest.adapters.providers.cmr.errors import cmr_error_hint, login_error_hint
 from eoharvest.adapters.providers.cmr.formats import scene_from_atom_entry, scene_from_cmr_stac_item, scenes_from_atom_feed
 from eoharvest.adapters.providers.cmr.items import data_files, scene_from_umm_item

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from eoharvest.adapters.credentials import LayeredCredentials
 from eoharvest.adapters.providers.cmr import query as q
-from eoharvest.adapters.providers.cmr.earthdata import jwt_expiry
+from eoharvest.adapters.providers.cmr.login import jwt_expiry
 from eoharvest.adapters.providers.cmr.formats import scene_from_atom_entry, scene_from_cmr_stac_item
 from eoharvest.adapters.providers.cmr.geometry import rectangle_geometry, ring_geometry
 from eoharvest.adapters.providers.cmr.items import data_files, product_name, scene_from_umm_item

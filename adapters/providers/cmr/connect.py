@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from eoharvest.adapters.providers.cmr.catalogue import CollectionCatalogue
-from eoharvest.adapters.providers.cmr.earthdata import EarthdataAuth, EarthdataLogin
+from eoharvest.adapters.providers.cmr.earthdata import EarthdataAuth
+from eoharvest.adapters.providers.cmr.login import EarthdataLogin
 from eoharvest.adapters.providers.cmr.errors import cmr_error_hint, login_error_hint
 from eoharvest.adapters.providers.cmr.query import MAX_PAGE_SIZE
 from eoharvest.adapters.providers.cmr.source import CmrSource
