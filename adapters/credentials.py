@@ -46,8 +46,11 @@ class LayeredCredentials:
     entry for the provider's host, and keyring (only when the package is importable).
 
     ``explicit`` maps a provider to the Credentials given as arguments; ``hosts`` maps a provider
-    to its netrc machine name (the provider table's ``netrc_hosts``); ``keyring_module`` replaces the
-    ``keyring`` package (tests pass a fake; ``False`` disables keyring).
+    to its netrc machine name (the provider table's ``netrc_hosts``); ``env_aliases`` maps a
+    provider to further ``(username variable or None, secret variable)`` pairs tried after its
+    ``EOHARVEST_<PROVIDER>_*`` ones (the table's ``env_aliases``, e.g. ``EARTHDATA_USERNAME``/
+    ``EARTHDATA_PASSWORD``; a pair without a username variable gives a token alone);
+    ``keyring_module`` replaces the ``keyring`` package (tests pass a fake; ``False`` disables keyring).
     """
 
     def __init__(
@@ -58,10 +61,12 @@ class LayeredCredentials:
         hosts: Mapping[str, str] | None = None,
         home: Path | None = None,
         keyring_module: Any = None,
+        env_aliases: Mapping[str, Sequence[tuple[str | None, str]]] | None = None,
     ) -> None:
         self.explicit = dict(explicit or {})
         self.environ = os.environ if environ is None else environ
         self.hosts = dict(hosts or {})
+        self.env_aliases = {k: tuple(v) for k, v in (env_aliases or {}).items()}
         self.home = home
         self._keyring = _import_keyring() if keyring_module is None else keyring_module or None
 
@@ -87,9 +92,8 @@ class LayeredCredentials:
         return found
 
     def searched(self, provider: str) -> Sequence[str]:
-        keys = self._keys(provider)
         places = ["arguments"]
-        names = [n for n in (keys.username_env, keys.secret_env) if n]
+        names = [n for pair in self._env_pairs(provider) for n in pair if n]
         places.append(f"environment variables {', '.join(names)}")
         host = self.hosts.get(provider)
         if host:
@@ -109,15 +113,17 @@ class LayeredCredentials:
             return None
         return Credentials(given.username, given.secret, given.source or "arguments")
 
-    def _env(self, provider: str) -> Credentials | None:
+    def _env_pairs(self, provider: str) -> list[tuple[str | None, str]]:
         keys = self._keys(provider)
-        secret = self.environ.get(keys.secret_env)
-        if not secret:
-            return None
-        username = self.environ.get(keys.username_env) if keys.username_env else None
-        if keys.username_env and not username:
-            return None
-        return Credentials(username, secret, f"environment ({keys.secret_env})")
+        return [(keys.username_env, keys.secret_env), *self.env_aliases.get(provider, ())]
+
+    def _env(self, provider: str) -> Credentials | None:
+        for username_env, secret_env in self._env_pairs(provider):
+            secret = self.environ.get(secret_env)
+            username = self.environ.get(username_env) if username_env else None
+            if secret and (username or not username_env):
+                return Credentials(username, secret, f"environment ({secret_env})")
+        return None
 
     def _netrc_path(self) -> Path:
         explicit = self.environ.get("NETRC")

@@ -62,6 +62,14 @@ class DownloadSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """How providers page through search results."""
+
+    # NASA CMR granules per page (CMR allows 1..2000; fewer pages, each a larger answer).
+    cmr_page_size: int = 2000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Build with :func:`eoharvest.entrypoints.config.load_settings`."""
 
@@ -72,6 +80,7 @@ class Settings:
     endpoints: Endpoints = field(default_factory=Endpoints)
     http: HttpSettings = field(default_factory=HttpSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     def as_dict(self) -> dict[str, Any]:
         """A plain nested dict (for `eoharvest config show`); holds no secrets by design."""

@@ -35,6 +35,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1" + MASK,
     ),
+    # header tuples as HTTP wire logs print them: (b'Set-Cookie', b'session=...')
+    (
+        re.compile(r"(?i)(b?[\"'](?:set-cookie|cookie|(?:proxy-)?authorization)[\"'],\s*b?[\"'])[^\"']+"),
+        r"\1" + MASK,
+    ),
+    # OAuth 2.0 authorization codes in redirect URLs (RFC 6749 §4.1.2): ?code=...&state=...
+    (re.compile(r"([?&]code=)[^&\s\"'#]+"), r"\1" + MASK),
     # userinfo in URLs: https://user:pass@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + MASK + "@"),
     # JWTs anywhere

@@ -22,7 +22,7 @@ from eoharvest.adapters.http.client import make_client
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
-from eoharvest.adapters.providers.table import PROVIDERS, netrc_hosts, spec_for
+from eoharvest.adapters.providers.table import PROVIDERS, env_aliases, netrc_hosts, spec_for
 from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, ProviderConnection
 from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.adapters.vector_files import OgrVectorReader
@@ -121,11 +121,11 @@ class Services:
         )  # fmt: skip
 
     def find_credentials(self, key: str, explicit: Credentials | None = None) -> FoundCredentials:
-        hosts = netrc_hosts(self.settings.endpoints)
+        hosts, aliases = netrc_hosts(self.settings.endpoints), env_aliases()
         if explicit is not None:
-            store = LayeredCredentials(hosts=hosts, explicit={key: explicit})
+            store = LayeredCredentials(hosts=hosts, explicit={key: explicit}, env_aliases=aliases)
         else:
-            store = self.credentials_store or LayeredCredentials(hosts=hosts)
+            store = self.credentials_store or LayeredCredentials(hosts=hosts, env_aliases=aliases)
         return FoundCredentials(store.get(key), list(store.searched(key)))
 
     # -- providers ------------------------------------------------------------------------------

@@ -34,9 +34,9 @@ EXIT_HELP = __doc__.split("\n\n", 1)[1].strip()
 @click.version_option(package_name="eoharvest", prog_name="eoharvest")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
-    """Search any STAC API (Earth Search, Planetary Computer, CDSE STAC) and the Copernicus Data
-    Space Ecosystem; download scenes so every file is verified; keep an offline, queryable
-    catalog of everything seen and fetched.
+    """Search any STAC API (Earth Search, Planetary Computer, CDSE STAC), the Copernicus Data
+    Space Ecosystem and NASA's CMR; download scenes so every file is verified; keep an offline,
+    queryable catalog of everything seen and fetched.
 
     Settings come from the config file (see `eoharvest config path`), EOHARVEST_* environment
     variables and these options, in increasing priority.
@@ -62,10 +62,11 @@ def _register_commands() -> None:
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
     from eoharvest.entrypoints.cli_orders import orders
+    from eoharvest.entrypoints.cli_providers import providers
     from eoharvest.entrypoints.cli_verify import verify_command
     from eoharvest.entrypoints.cli_watch import watch
 
-    for command in (aoi, catalog, config, platforms, product_types):
+    for command in (aoi, catalog, config, platforms, product_types, providers):
         cli.add_command(command)
     cli.add_command(harvest_command, name="harvest")
     cli.add_command(download_command, name="download")

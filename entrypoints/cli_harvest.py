@@ -32,9 +32,10 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
 @click.option("--product-type", default=None,
               help="Product type, the same names on every provider (L1C, L2A, GRD, SLC, OCN, L1TP, L2SP, ...; "
-                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id). "
-                   "`eoharvest product-types` lists them.")
-@click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
+                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id, a CMR "
+                   "short name such as HLSL30). `eoharvest product-types` lists them.")
+@click.option("--collection", "collections", multiple=True,
+              help="Search these collections directly: STAC collection ids, or CMR concept ids / short names.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")

@@ -14,6 +14,9 @@ The TOML file is ``$EOHARVEST_CONFIG`` or ``<user config dir>/eoharvest/config.t
     [download]
     directory = "/data/eo/archive"
 
+    [search]
+    cmr_page_size = 500
+
 Every field can also be set from the environment as ``EOHARVEST_<FIELD>`` (field names are
 unique across sections), e.g. ``EOHARVEST_STAC_URL``, ``EOHARVEST_READ_TIMEOUT``,
 ``EOHARVEST_CATALOG`` (short for catalog_path) and ``EOHARVEST_DOWNLOAD_DIR`` (download.directory).
@@ -31,11 +34,13 @@ from typing import Any, Mapping
 
 import platformdirs
 
-from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, Settings
+from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
 from eoharvest.domain.errors import InputError
 
 APP_NAME = "eoharvest"
-_SECTIONS: dict[str, type] = {"endpoints": Endpoints, "http": HttpSettings, "download": DownloadSettings}
+_SECTIONS: dict[str, type] = {
+    "endpoints": Endpoints, "http": HttpSettings, "download": DownloadSettings, "search": SearchSettings,
+}
 _ALIASES = {"catalog": "catalog_path", "download_dir": "directory"}
 
 

@@ -9,13 +9,14 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import shapely
 
 from eoharvest.adapters.catalog.stac_export import stac_item, stac_item_collection
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.errors import CatalogError, UnsupportedEnvironment
+from eoharvest.domain.models import Scene
 
 __all__ = ["COLUMNS", "csv_text", "geojson_collection", "properties", "stac_item", "stac_item_collection",
            "write_geopackage", "write_json"]

@@ -26,8 +26,14 @@ from eoharvest.domain.errors import CatalogError
 
 ALTERNATE_ASSETS = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-#: the extension schemas the export may add, by identifier: file under schemas/
-LOCAL_EXTENSIONS = {ALTERNATE_ASSETS: "alternate-assets-v1.2.0.json", EO: "eo-v1.1.0.json"}
+FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+#: the extension schemas the export may add (or a provider mapping declares), by identifier:
+#: file under schemas/
+LOCAL_EXTENSIONS = {
+    ALTERNATE_ASSETS: "alternate-assets-v1.2.0.json",
+    EO: "eo-v1.1.0.json",
+    FILE: "file-v2.1.0.json",
+}
 
 
 def _extension_schema(name: str) -> dict[str, Any]:

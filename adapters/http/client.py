@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
 import httpx
 
 from eoharvest.application.settings import HttpSettings
@@ -12,7 +14,9 @@ USER_AGENT = "eoharvest/0.1 (+https://pypi.org/project/eoharvest/)"
 def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """A client with explicit timeouts, no implicit .netrc/proxy credentials (trust_env=False:
     CVE-2024-47081's advice) and redirects off: callers follow them hop by hop through the
-    URL guard, so credentials and address checks apply to every hop."""
+    URL guard, so credentials and address checks apply to every hop. It keeps no cookies: a
+    provider whose hosts need a session keeps its own jar (see ``providers/cmr/earthdata.py``),
+    so no session cookie is shared across providers."""
     return httpx.Client(
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,
@@ -26,5 +30,6 @@ def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = 
         proxy=settings.proxy or None,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import httpx
@@ -21,6 +22,15 @@ log = logging.getLogger("eoharvest.http")
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class JsonAnswer:
+    """A successful answer: its status, headers (paging and count headers live there) and JSON body."""
+
+    status: int
+    headers: httpx.Headers
+    body: Any
 
 
 class JsonApi:
@@ -56,6 +66,10 @@ class JsonApi:
 
     def request(self, method: str, url: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         """The parsed JSON body of a successful answer; retries 408/429/5xx and network errors."""
+        return self.exchange(method, url, expect=expect, **kwargs).body
+
+    def exchange(self, method: str, url: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> JsonAnswer:
+        """Like :meth:`request`, with the answer's status and headers."""
         started = self.clock.monotonic()
         attempt = 0
         while True:
@@ -70,7 +84,7 @@ class JsonApi:
                 finally:
                     response.close()
                 if response.status_code in expect:
-                    return self._parse(response, body)
+                    return JsonAnswer(response.status_code, response.headers, self._parse(response, body))
                 if not is_retryable_status(response.status_code):
                     self._raise_for(response, body)
                 retry_after = parse_retry_after(

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import importlib
 from typing import TYPE_CHECKING
 
+from eoharvest.adapters.providers.cmr.collections import PLATFORMS as CMR_PLATFORMS
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
@@ -34,13 +35,17 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CredentialSpec:
     """Where a provider's secret is looked up: ``EOHARVEST_<KEY>_USERNAME``/``_PASSWORD`` (or
-    ``_API_KEY``), the netrc machine of the ``login_endpoint`` setting's host, the keyring."""
+    ``_API_KEY``), then ``env_aliases``, the netrc machine of the ``login_endpoint`` setting's
+    host, the keyring."""
 
     key: str
     login_endpoint: str
     #: keyword arguments of ``create_instance`` (SENSOR_REGISTRY) that carry the credentials
     kwargs: tuple[str, ...] = ()
     required_for_search: bool = False
+    #: further environment variables, in order: (username variable, or None for a token alone,
+    #: secret variable), e.g. the ones other tools of the provider's users already set
+    env_aliases: tuple[tuple[str | None, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,18 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         platforms=tuple(COPERNICUS_COLLECTIONS), product_types=COPERNICUS_PRODUCT_TYPES,
     ),
     ProviderSpec(
+        name="cmr", kind="cmr", summary="NASA CMR: HLS, MODIS, VIIRS, Sentinel-1 at ASF (downloads need an Earthdata Login)",
+        endpoints=("cmr_url", "earthdata_login_url"),
+        capabilities=ProviderCapabilities(asset_selection=True, needs_activation=False, publication_time_filter=True),
+        credentials=CredentialSpec(
+            "cmr", "earthdata_login_url", ("cmr_username", "cmr_password"),
+            # what earthaccess users already have set
+            env_aliases=((None, "EOHARVEST_CMR_TOKEN"), ("EARTHDATA_USERNAME", "EARTHDATA_PASSWORD"), (None, "EARTHDATA_TOKEN")),
+        ),
+        public_classes=("CMR",),
+        platforms=CMR_PLATFORMS,
+    ),
+    ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",
         endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
         public_classes=("StacAPI",), platforms=tuple(STAC_FLAVOURS["generic"]),
@@ -124,7 +141,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
 #: Netrc machines of providers that are not built yet but whose credentials can already be
 #: stored (their endpoints are settings); each moves into PROVIDERS with its package.
 PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
-    CredentialSpec("cmr", "earthdata_login_url"),
     CredentialSpec("usgs", "usgs_m2m_url"),
     CredentialSpec("planet", "planet_url"),
 )
@@ -146,6 +162,13 @@ def spec_for(name: str) -> ProviderSpec:
 def credential_specs() -> tuple[CredentialSpec, ...]:
     """Every provider's credential lookup (built and planned providers)."""
     return tuple(s.credentials for s in PROVIDERS if s.credentials) + PLANNED_CREDENTIALS
+
+
+
+
+def env_aliases() -> dict[str, tuple[tuple[str | None, str], ...]]:
+    """Each credentials key's further environment variables (see ``CredentialSpec.env_aliases``)."""
+    return {c.key: c.env_aliases for c in credential_specs() if c.env_aliases}
 
 
 def netrc_hosts(endpoints: Endpoints) -> dict[str, str]:

@@ -23,10 +23,17 @@ def _clean_registry():
         f'{{"access_token": "{CANARY}", "expires_in": 600}}',
         f"https://user:{CANARY}@example.com/path",
         f"api-key={CANARY}",
+        f"[(b'Content-Length', b'0'), (b'Set-Cookie', b'nasa_session={CANARY}; Path=/; HttpOnly')]",
+        f"(b'Authorization', b'Bearer {CANARY}')",
+        f"Location: https://daac.example/login?code={CANARY}&state=%2Ffile.tif",
     ],
 )
 def test_credential_shaped_text_is_masked(text):
     assert CANARY not in redact(text)
+
+
+def test_an_exit_code_or_a_product_code_is_not_taken_for_an_oauth_code():
+    assert redact("exit code=3; product code: D217") == "exit code=3; product code: D217"
 
 
 def test_registered_secrets_are_masked_anywhere():
