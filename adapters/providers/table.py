@@ -20,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from eoharvest.adapters.providers.cmr.collections import PLATFORMS as CMR_PLATFORMS
+from eoharvest.adapters.providers.cmr.collections import PRODUCT_TYPES as CMR_PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
@@ -128,6 +129,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         ),
         public_classes=("CMR",),
         platforms=CMR_PLATFORMS,
+        product_types=CMR_PRODUCT_TYPES,
     ),
     ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",

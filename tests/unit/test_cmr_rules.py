@@ -129,7 +129,7 @@ def test_a_platform_searches_its_default_collections():
 
 def test_product_type_is_a_cmr_short_name_or_a_label_of_the_platform():
     assert names(SearchQuery(platforms=("HLS",), options={"product_type": "hlsl30"})) == [("HLSL30", "2.0", True)]
-    grd = names(SearchQuery(platforms=("Sentinel-1",), options={"product_type": "GRD_HD"}))
+    grd = names(SearchQuery(platforms=("Sentinel-1",), options={"product_type": "GRD"}))
     assert [n for n, _, _ in grd] == [f"SENTINEL-1{u}_DP_GRD_HIGH" for u in "ABCD"]
     assert names(SearchQuery(platforms=("HLS",), options={"product_type": "OPERA_L3_DSWX-HLS_V1"})) == [
         ("OPERA_L3_DSWX-HLS_V1", None, True)]

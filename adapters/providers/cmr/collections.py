@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eoharvest.domain.product_types import LEVELS, ProductTypeTable
+
 
 @dataclass(frozen=True)
 class CollectionRef:
@@ -44,7 +46,7 @@ COLLECTIONS: tuple[CollectionRef, ...] = (
     CollectionRef("VNP09GA", "002", "VIIRS", "VNP09GA"),
     CollectionRef("VJ109GA", "002", "VIIRS", "VJ109GA"),
     *_s1("SLC", "SLC", True),
-    *_s1("GRD_HD", "DP_GRD_HIGH", False),
+    *_s1("GRD", "DP_GRD_HIGH", False),
 )
 
 #: Search names that stand for several platforms' collections.
@@ -66,4 +68,18 @@ def known_collection(short_name: str) -> CollectionRef | None:
     return next((ref for ref in COLLECTIONS if ref.short_name.upper() == wanted), None)
 
 
-__all__ = ["COLLECTIONS", "GROUPS", "PLATFORMS", "CollectionRef", "collections_of", "known_collection"]
+def _product_types() -> ProductTypeTable:
+    """The shared vocabulary (``SLC``, ``GRD``) mapped to CMR short names; labels outside it
+    (HLS ``L30``, MODIS/VIIRS short names) are CMR's own names, listed under ``""``."""
+    table: dict[str, dict[str, tuple[str, ...]]] = {}
+    for ref in COLLECTIONS:
+        level = ref.product_type if ref.product_type in LEVELS else ""
+        names = table.setdefault(ref.platform, {}).setdefault(level, ())
+        table[ref.platform][level] = (*names, ref.short_name)
+    return table
+
+
+#: Declared in the provider table (``eoharvest product-types --provider cmr`` lists it).
+PRODUCT_TYPES: ProductTypeTable = _product_types()
+
+__all__ = ["COLLECTIONS", "GROUPS", "PLATFORMS", "PRODUCT_TYPES", "CollectionRef", "collections_of", "known_collection"]
