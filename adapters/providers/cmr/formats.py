@@ -148,7 +148,7 @@ def _footprint(geometry: Any) -> Footprint | None:
     if not isinstance(geometry, Mapping):
         return None
     try:
-        return Footprint.from_geojson(dict(geometry))
+        return Footprint.from_provider_geojson(dict(geometry))
     except Exception:  # noqa: BLE001 - shapely raises several types on junk
         return None
 

@@ -241,7 +241,7 @@ def scene_from_umm_item(
     return Scene(
         platformname=granule_platform(umm, platform),
         scene_id=ur,
-        footprint=Footprint(geometry) if geometry is not None else None,
+        footprint=Footprint.from_provider(geometry) if geometry is not None else None,
         acq_date=start,
         cloudcover_percentage=_cloud(umm.get("CloudCover")),
         download_links=tuple(f.url for f in files),
