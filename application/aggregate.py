@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import logging
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 from eoharvest.application.registry import SensorRegistry
-from eoharvest.application.sensor_api import SensorAPI, hybridmethod
+from eoharvest.application.sensor_api import PagedSearch, SensorAPI, check_limit, hybridmethod
 from eoharvest.domain.errors import AuthError, InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.platforms import canonical_platforms
@@ -27,16 +28,22 @@ class MergedSearchIterator:
     A provider's first page is fetched only when the previous provider is exhausted (or when
     ``total`` is read). A scene whose ``product_key`` an earlier provider already yielded is
     dropped, so the first provider wins. ``failed_providers`` lists (provider, error) pairs skipped
-    because ``skip_failed_providers`` was set.
+    because ``skip_failed_providers`` was set. With ``limit``, iteration stops after that many
+    scenes without fetching another page. :meth:`pages` hands the scenes out a provider page at a
+    time.
     """
 
-    def __init__(self, searches: list[tuple[str, Any]], *, skip_failed_providers: bool) -> None:
+    def __init__(
+        self, searches: list[tuple[str, Any]], *, skip_failed_providers: bool, limit: int | None = None
+    ) -> None:
         self._searches = searches
         self._skip = skip_failed_providers
+        self.limit = limit
         self.failed_providers: list[tuple[str, BaseException]] = []
         self._failed: set[int] = set()
         self.duplicates_dropped = 0
-        self._scenes = self._generate()
+        self._buffer: collections.deque[Scene] = collections.deque()
+        self._pages = self._generate()
 
     @property
     def total(self) -> int | None:
@@ -61,7 +68,17 @@ class MergedSearchIterator:
         return self
 
     def __next__(self) -> Scene:
-        return next(self._scenes)
+        while not self._buffer:
+            self._buffer.extend(next(self._pages))
+        return self._buffer.popleft()
+
+    def pages(self) -> Iterator[list[Scene]]:
+        """The remaining scenes, one list per provider page, fetched lazily."""
+        if self._buffer:
+            rest = list(self._buffer)
+            self._buffer.clear()
+            yield rest
+        yield from self._pages
 
     def _fail(self, index: int, name: str, exc: Exception) -> None:
         if not self._skip:
@@ -70,19 +87,35 @@ class MergedSearchIterator:
         self._failed.add(index)
         self.failed_providers.append((name, exc))
 
-    def _generate(self) -> Iterator[Scene]:
+    def _generate(self) -> Iterator[list[Scene]]:
         first_provider: dict[str | None, int] = {}
+        left = self.limit
         for index, (name, search) in enumerate(self._searches):
             if index in self._failed:
                 continue
             try:
-                for scene in search:
-                    if first_provider.setdefault(scene.product_key, index) != index:
-                        self.duplicates_dropped += 1
-                        continue
-                    yield scene
+                for page in _pages_of(search):
+                    fresh: list[Scene] = []
+                    for scene in page:
+                        if left is not None and len(fresh) >= left:
+                            break
+                        if first_provider.setdefault(scene.product_key, index) != index:
+                            self.duplicates_dropped += 1
+                            continue
+                        fresh.append(scene)
+                    if left is not None:
+                        left -= len(fresh)
+                    yield fresh
+                    if left == 0:
+                        return
             except Exception as exc:
                 self._fail(index, name, exc)
+
+
+def _pages_of(search: Any) -> Iterator[Sequence[Scene]]:
+    if isinstance(search, PagedSearch):
+        return search.pages()
+    return ([scene] for scene in search)
 
 
 class AggregateSensorAPI(SensorAPI):
@@ -135,6 +168,7 @@ class AggregateSensorAPI(SensorAPI):
         supports raises :class:`InputError` listing the union. ``kwargs`` go to every provider.
         """
         skip = bool(kwargs.pop("skip_failed_providers", self.skip_failed_providers))
+        limit = check_limit(kwargs.get("limit"))  # each provider stops there too
         if not self.instances:
             raise AuthError(
                 "no sensor API could be created: credentials are missing for every provider",
@@ -154,4 +188,4 @@ class AggregateSensorAPI(SensorAPI):
                 list(mine), aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
             )
             searches.append((name, search))
-        return MergedSearchIterator(searches, skip_failed_providers=skip)
+        return MergedSearchIterator(searches, skip_failed_providers=skip, limit=limit)

@@ -8,14 +8,16 @@ which asks the API for one page at a time (``query_page(query, ref)``) only as i
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import functools
+import inspect
 import logging
 import types
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 from eoharvest.domain.aoi import parse_aoi
-from eoharvest.domain.errors import ProviderResponseError
+from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene, SearchPage
 from eoharvest.domain.platforms import canonical_platform, canonical_platforms
@@ -97,6 +99,13 @@ class SceneSearch(Protocol):
     def __next__(self) -> Scene: ...
 
 
+@runtime_checkable
+class PagedSearch(Protocol):
+    """A search that also hands out its scenes a provider page at a time (``pages()``)."""
+
+    def pages(self) -> Iterator[Sequence[Scene]]: ...
+
+
 class SearchIterator:
     """Paginating iterator over the scenes of one search (reference API: ``SearchIterator(query)``).
 
@@ -105,32 +114,46 @@ class SearchIterator:
     Pages are fetched only as iteration proceeds. The iterator:
 
     * stops when a page has no next reference;
+    * stops after ``limit`` scenes (when given) without fetching another page; a ``query`` that
+      takes a ``size`` keyword is called as ``query(ref, size=n)`` with ``n`` the scenes still
+      wanted, so it can ask the provider for a page no larger than that;
     * drops a scene already yielded (same ``(provider, scene_id)``), e.g. when results shift
       between pages; ``duplicates_dropped`` counts them;
     * raises :class:`ProviderResponseError` when a next reference repeats one already used (a page
       cycle) or when more than ``max_pages`` pages would be needed.
 
-    Like any iterator it runs once; call ``scenes()`` again to search again.
+    Iterate it for scenes, or call :meth:`pages` for the same scenes a page at a time (what a
+    harvest commits to the catalog as each page arrives). Like any iterator it runs once; call
+    ``scenes()`` again to search again.
     """
 
     def __init__(
-        self, query: Callable[[Any], Scenes | SearchPage], *, max_pages: int = DEFAULT_MAX_PAGES
+        self,
+        query: Callable[..., Scenes | SearchPage],
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        limit: int | None = None,
     ) -> None:
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages}")
         self._query = query
+        self._sized = _takes_size(query)
         self.max_pages = max_pages
+        self.limit = check_limit(limit)
         self.pages_fetched = 0
         self.duplicates_dropped = 0
+        self.yielded = 0
         self._first: Scenes | None = None
-        self._scenes = self._generate()
+        self._buffer: collections.deque[Scene] = collections.deque()
+        self._pages = self._generate()
 
     @property
     def total(self) -> int | None:
         """Total number of scenes, if the provider reports it, or None otherwise.
 
         Reading it before iterating fetches the first page (iteration then reuses that page).
-        The count is the provider's: it includes scenes the iterator later drops as duplicates.
+        The count is the provider's: it includes scenes the iterator later drops as duplicates,
+        and it is not capped by ``limit``.
         """
         return self._first_page().total()
 
@@ -138,11 +161,32 @@ class SearchIterator:
         return self
 
     def __next__(self) -> Scene:
-        return next(self._scenes)
+        while not self._buffer:
+            self._buffer.extend(next(self._pages))
+        return self._buffer.popleft()
+
+    def pages(self) -> Iterator[list[Scene]]:
+        """The remaining scenes, one list per provider page (possibly empty), fetched lazily.
+
+        A page is fetched only when the previous list has been handed out, so whatever the
+        caller did with it (e.g. committed it to a catalog) is done before the next request.
+        """
+        if self._buffer:
+            rest = list(self._buffer)
+            self._buffer.clear()
+            yield rest
+        yield from self._pages
+
+    def _remaining(self) -> int | None:
+        return None if self.limit is None else self.limit - self.yielded
 
     def _fetch(self, ref: Any) -> Scenes:
         self.pages_fetched += 1
-        page = self._query(ref)
+        remaining = self._remaining()
+        if self._sized and remaining is not None:
+            page = self._query(ref, size=remaining)
+        else:
+            page = self._query(ref)
         return Scenes.from_page(page) if isinstance(page, SearchPage) else page
 
     def _first_page(self) -> Scenes:
@@ -150,18 +194,30 @@ class SearchIterator:
             self._first = self._fetch(None)
         return self._first
 
-    def _generate(self) -> Iterator[Scene]:
+    def _generate(self) -> Iterator[list[Scene]]:
         seen: set[tuple[str, str]] = set()
         used_refs: set[Any] = set()
         ref: Any = None
+        if self._remaining() == 0:
+            return
         page = self._first_page()
+        # Keep only the count of the first page: its scenes must not live as long as the search.
+        self._first = Scenes((), total=page.total())
         while True:
+            fresh: list[Scene] = []
+            remaining = self._remaining()
             for scene in page:
+                if remaining is not None and len(fresh) >= remaining:
+                    break
                 if scene.identity in seen:
                     self.duplicates_dropped += 1
                     continue
                 seen.add(scene.identity)
-                yield scene
+                fresh.append(scene)
+            self.yielded += len(fresh)
+            yield fresh
+            if self._remaining() == 0:
+                return  # the limit is reached: no request for a page nobody wants
             next_ref = page.get_next_ref(ref)
             if next_ref is None:
                 if self.duplicates_dropped:
@@ -182,6 +238,22 @@ class SearchIterator:
             used_refs.add(key)
             ref = next_ref
             page = self._fetch(ref)
+
+
+def _takes_size(query: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(query).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "size" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def check_limit(limit: Any) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"limit {limit!r} must be a whole number of scenes >= 1", hint="or leave it out for no limit")
+    return limit
 
 
 class SensorAPI(abc.ABC):
@@ -303,13 +375,20 @@ class SensorWebAPI(SensorAPI):
         """An iterator over the scenes that meet the criteria (see :meth:`SensorAPI.scenes`).
 
         Values are validated now; pages are fetched as you iterate. ``max_pages`` (keyword) bounds
-        the number of pages.
+        the number of pages; ``limit`` (keyword) stops after that many scenes, and no request
+        asks the provider for more scenes than are still wanted.
         """
         max_pages = kwargs.pop("max_pages", self.max_pages)
+        limit = kwargs.pop("limit", None)
         query = self.build_query(
             platformname, aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
         )
-        return SearchIterator(functools.partial(self.query_page, query), max_pages=max_pages)
+        return SearchIterator(
+            functools.partial(self._sized_page, query), max_pages=max_pages, limit=limit
+        )
+
+    def _sized_page(self, query: SearchQuery, ref: Any, size: int | None = None) -> Scenes:
+        return self.query_page(query if size is None else query.at_most(size), ref)
 
 
 class SourceBackedSensorAPI(SensorWebAPI):

@@ -60,6 +60,8 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         options["product_type"] = opts["product_type"]
     if opts["collections"]:
         options["collections"] = list(opts["collections"])
+    if opts["limit"]:
+        options["limit"] = opts["limit"]  # the search stops there, asking for no more than that
     search = api.scenes(
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,

@@ -103,6 +103,7 @@ class CdseFake:
     drop_once: dict[str, tuple[int, Callable[[], None]]] = field(default_factory=dict)
     refresh_enabled: bool = True
     reject_delay: float = 0.0  # seconds a 401 is held back, so concurrent requests all use the stale token
+    fail_at_skip: dict[int, int] = field(default_factory=dict)  # catalogue $skip -> HTTP status to answer
 
     def __post_init__(self) -> None:
         self.clock = self.clock or _RealClock()
@@ -212,6 +213,8 @@ class CdseFake:
         self.catalogue_requests.append(handler.path)
         params = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
         skip = int(params.get("$skip", "0"))
+        if skip in self.fail_at_skip:
+            return handler.send_json(self.fail_at_skip[skip], {"detail": "Service Unavailable"})
         if skip > self.max_skip:
             return handler.send_json(422, load_text("cdse_odata", "19_doc_error_422_skip_over_10000.json"))
         if self.recorded_pages:

@@ -10,7 +10,7 @@ in the new window, so nothing is lost or repeated (ordering ties are broken by I
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -98,6 +98,8 @@ class CdseSource:
         if ref is None:
             self._warn_ignored_cloud(query)
         page = ref or CdsePage(self._url(query, bound=None, count=True), first=True)
+        if query.page_limit is not None:
+            page = replace(page, url=q.cap_top(page.url, query.page_limit))
         data = self.api.get(page.url)
         if not isinstance(data, Mapping) or not isinstance(data.get("value"), list):
             raise ProviderResponseError(f"copernicus: search answer has no 'value' list (got {type(data).__name__})")
@@ -149,8 +151,8 @@ class CdseSource:
             start, end = (start, bound) if self.order == "desc" else (bound, end)
         cloud = q.cloud_clause(query.cloud_min, query.cloud_max)
         text = q.build_filter(platforms, types, aoi=query.aoi, start=start, end=end, cloud=cloud)
-        top = int(query.options.get("page_size") or self.page_size)
-        return q.search_url(self.odata_url, text, order=self.order, top=max(1, min(top, q.MAX_TOP)), count=count)
+        top = query.page_size(self.page_size)
+        return q.search_url(self.odata_url, text, order=self.order, top=min(top, q.MAX_TOP), count=count)
 
     def _platforms(self, query: SearchQuery) -> tuple[list[str], dict[str, list[str]]]:
         wanted = [p for p in query.platforms if p in q.COLLECTIONS] or list(q.COLLECTIONS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -82,7 +83,7 @@ class StacSource:
         return list(FLAVOURS[self.flavour])
 
     def search_page(self, query: SearchQuery, ref: PageRequest | None) -> SearchPage:
-        request = ref or self._first_request(query)
+        request = self._capped(ref, query.page_limit) if ref else self._first_request(query)
         if request.method == "POST":
             data = self.api.post(request.url, json=json.loads(request.body or "{}"))
         else:
@@ -141,7 +142,7 @@ class StacSource:
         return any(fragment in c for c in self.conformance())
 
     def _first_request(self, query: SearchQuery) -> PageRequest:
-        body: dict[str, Any] = {"limit": int(query.options.get("page_size", self.page_size))}
+        body: dict[str, Any] = {"limit": query.page_size(self.page_size)}
         collections = query.options.get("collections")
         if collections:
             body["collections"] = [collections] if isinstance(collections, str) else list(collections)
@@ -159,6 +160,26 @@ class StacSource:
             body["ids"] = list(ids)
         self._add_cloud_filter(body, query)
         return PageRequest("POST", f"{self.base_url}/search", json.dumps(body, sort_keys=True))
+
+    @staticmethod
+    def _capped(request: PageRequest, page_limit: int | None) -> PageRequest:
+        """A next-page request asking for at most ``page_limit`` items. Paging tokens are
+        keysets (stac-server, pgstac), so a smaller ``limit`` continues at the same place."""
+        if page_limit is None:
+            return request
+        if request.method == "POST":
+            body = json.loads(request.body or "{}")
+            if isinstance(body.get("limit"), int) and body["limit"] <= page_limit:
+                return request
+            body["limit"] = page_limit
+            return replace(request, body=json.dumps(body, sort_keys=True))
+        parts = urlsplit(request.url)
+        params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "limit"]
+        old = dict(parse_qsl(parts.query)).get("limit", "")
+        if old.isdigit() and int(old) <= page_limit:
+            return request
+        query = urlencode([*params, ("limit", str(page_limit))])
+        return replace(request, url=urlunsplit(parts._replace(query=query)))
 
     def _add_cloud_filter(self, body: dict[str, Any], query: SearchQuery) -> None:
         if not query.has_cloud_filter:
