@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from eoharvest.application.downloading import download_all
+from eoharvest.application.page_writer import PageWriter
 from eoharvest.application.sensor_api import PagedSearch
 from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InputError
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
@@ -60,35 +61,45 @@ def harvest(
     """Run one harvest over ``search`` (a SearchIterator from ``api.scenes(...)``, or any
     iterable of scenes).
 
-    Every page of scenes is upserted into ``catalog`` (one short transaction) as it arrives,
-    before the next page is requested, so what was received is recorded even if a later page,
-    the process or the downloads fail. A search that fails part-way (an ``EoharvestError`` other
-    than a cancellation) ends the search phase: the report carries it as ``search_error`` and the
-    scenes found before it are still downloaded. Without ``download`` no scene is kept in memory
-    beyond its page. ``limit`` stops after that many scenes without fetching another page.
-    Downloads skip products already verified in the archive; failures are collected, not fatal.
+    Every page of scenes is upserted into ``catalog`` (one short transaction) as it arrives, in a
+    background thread while the next page is fetched (page k is committed before page k + 2 is
+    requested), so what was received is recorded even if a later page, the process or the
+    downloads fail. A search that fails part-way (an ``EoharvestError`` other than a
+    cancellation) ends the search phase: the report carries it as ``search_error`` and the scenes
+    found before it are still downloaded. A catalog error is raised. Without ``download`` no
+    scene is kept in memory beyond its page. ``limit`` stops after that many scenes without
+    fetching another page. Downloads skip products already verified in the archive; failures
+    are collected, not fatal.
     """
     started = clock.monotonic()
     report = HarvestReport()
     kept: list[Scene] = []
-    pages = _pages(search, limit)
-    try:
-        report.total_reported = getattr(search, "total", None)
-        for page in pages:
+    with PageWriter(catalog) as writer:
+        pages: Iterator[Sequence[Scene]] | None = None
+        while True:
+            try:
+                if pages is None:
+                    report.total_reported = getattr(search, "total", None)  # fetches the first page
+                    pages = _pages(search, limit)
+                page = next(pages)
+            except StopIteration:
+                break
+            except DownloadCancelled:
+                raise
+            except EoharvestError as exc:
+                report.search_error = exc
+                log.error("the search stopped after %d scene(s): %s", report.found, exc)
+                break
             if not page:
                 continue
-            report.new += catalog.upsert_scenes(page)
+            writer.put(page)
             report.found += len(page)
             if download:
                 kept.extend(page)
             if on_scene:
                 for scene in page:
                     on_scene(scene)
-    except DownloadCancelled:
-        raise
-    except EoharvestError as exc:
-        report.search_error = exc
-        log.error("the search stopped after %d scene(s): %s", report.found, exc)
+    report.new = writer.new
     log.info("found %d scene(s), %d new to the catalog", report.found, report.new)
     if download and kept:
         summary = download_all(
@@ -148,3 +159,4 @@ def _pages(search: Iterable[Scene], limit: int | None) -> Iterator[Sequence[Scen
 
 def downloaded_paths(report: HarvestReport) -> Sequence[str]:
     return [path for result in report.results if not result.skipped for path in result.out_files]
+

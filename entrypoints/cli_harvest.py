@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,11 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
         extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+    catalog = services.catalog()
+    gc.freeze()  # what setup built lives until exit; see main() in cli.py
     with bars:
         report = harvest(
-            search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],
+            search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
             overwrite=opts["overwrite"], clock=services.clock, **extra,
         )
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest harvest")

