@@ -62,8 +62,8 @@ import json, sys, time
 t0 = time.monotonic()
 from eoharvest.entrypoints.cli import main
 url, catalog, out = sys.argv[1], sys.argv[2], sys.argv[3]
-code = main(["harvest", "--provider", "stac", "--stac-url", url, "--platform", "Sentinel-2",
-             "--aoi", "-180,-90,180,90", "--no-download", "--json", "--catalog", catalog])
+code = main(["--catalog", catalog, "harvest", "--provider", "stac", "--stac-url", url, "--platform", "Sentinel-2",
+             "--aoi", "-180,-90,180,90", "--no-download", "--json"])
 took = time.monotonic() - t0
 json.dump({"code": code, "seconds": took, "rss_kib": %s}, open(out, "w"))
 """ % HWM
