@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import warnings
 from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 from eoharvest.application.registry import SensorRegistry
@@ -112,6 +113,22 @@ class MergedSearchIterator:
                 self._fail(index, name, exc)
 
 
+def _warn_unused(registry: SensorRegistry, kwargs: dict[str, Any]) -> None:
+    """Warn (names only, never values) about keywords no registered provider takes: a misspelt
+    credential would otherwise leave its provider out of every search without a word."""
+    known = registry.known_keywords()
+    if known is None:
+        return
+    unused = sorted(set(kwargs) - known)
+    if unused:
+        warnings.warn(
+            f"AggregateSensorAPI: no registered provider takes {', '.join(unused)}; ignored "
+            f"(the registered providers take: {', '.join(sorted(known | {'skip_failed_providers'}))})",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _pages_of(search: Any) -> Iterator[Sequence[Scene]]:
     if isinstance(search, PagedSearch):
         return search.pages()
@@ -142,6 +159,7 @@ class AggregateSensorAPI(SensorAPI):
         self.skip_failed_providers = bool(kwargs.pop("skip_failed_providers", False))
         self.registry = registry
         self.kwargs = dict(kwargs)
+        _warn_unused(registry, kwargs)
         self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
 
     @hybridmethod

@@ -101,6 +101,7 @@ class SourceDownloader(Downloader):
         self, source: SceneSource, scene: Scene, fetcher: Fetcher, **extra_params: Any
     ) -> None:
         super().__init__(scene.scene_id)
+        _refuse_unknown(extra_params)  # scene.downloader(asset=...) fails here, not at download()
         self.source = source
         self.scene = scene
         self.fetcher = fetcher

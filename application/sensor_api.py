@@ -28,6 +28,8 @@ logger = logging.getLogger("eoharvest")
 
 #: Hard bound on the pages one search may fetch (a provider whose ``next`` never ends stops here).
 DEFAULT_MAX_PAGES = 10_000
+#: Keyword options of ``scenes()`` every API takes (handled here, not by the provider).
+COMMON_SEARCH_OPTIONS = frozenset({"limit", "max_pages"})
 
 
 class hybridmethod:  # noqa: N801 - named like classmethod/staticmethod
@@ -301,6 +303,15 @@ class SensorWebAPI(SensorAPI):
     aoi_reader: VectorReader | None = None
     max_pages: int = DEFAULT_MAX_PAGES
 
+    def search_options(self) -> frozenset[str] | None:
+        """The keyword options :meth:`scenes` takes besides platforms, AOI, dates, cloud range,
+        ``limit`` and ``max_pages``; None (the default for subclasses) passes any keyword on to
+        :meth:`query_page`, which must then check them itself."""
+        return None
+
+    def _label(self) -> str:
+        return type(self).__name__
+
     def platformname(self, in_platformname: str) -> str:
         """The canonical spelling of ``in_platformname`` (any case or alias) for this API.
 
@@ -318,7 +329,19 @@ class SensorWebAPI(SensorAPI):
         cloud_max: Any = None,
         **kwargs: Any,
     ) -> SearchQuery:
-        """Validate the values of :meth:`scenes` into a :class:`SearchQuery` (InputError if bad)."""
+        """Validate the values of :meth:`scenes` into a :class:`SearchQuery` (InputError if bad).
+
+        A keyword option the API does not declare (:meth:`search_options`) is refused, naming it
+        and listing the ones it takes, instead of being ignored.
+        """
+        accepted = self.search_options()
+        if accepted is not None:
+            unknown = sorted(set(kwargs) - accepted)
+            if unknown:
+                raise InputError(
+                    f"{self._label()} does not take the search option(s) {', '.join(unknown)}",
+                    hint=f"it takes: {', '.join(sorted(accepted | COMMON_SEARCH_OPTIONS))}",
+                )
         platforms = canonical_platforms(platformname, self.supported_platformnames())
         footprint: Footprint | None = None
         if aoi is not None:
@@ -424,6 +447,13 @@ class SourceBackedSensorAPI(SensorWebAPI):
         if isinstance(self_or_cls, type):
             return tuple(getattr(self_or_cls, "PLATFORMS"))
         return tuple(self_or_cls.source.supported_platforms())
+
+    def search_options(self) -> frozenset[str] | None:
+        """What the source's provider declares it honours (``capabilities.search_options``)."""
+        return self.source.capabilities.search_options
+
+    def _label(self) -> str:
+        return f"provider {self.source.name!r}"
 
     def query_page(self, query: SearchQuery, ref: Any) -> Scenes:
         page = self.source.search_page(query, ref)

@@ -143,8 +143,12 @@ class SearchQuery:
     def page_size(self, default: int) -> int:
         """How many scenes to ask for: the ``page_size`` option (else ``default``), capped by
         ``page_limit``."""
-        wanted = int(self.options.get("page_size") or default)
-        return max(1, min(wanted, self.page_limit) if self.page_limit is not None else wanted)
+        wanted = self.options.get("page_size")
+        if wanted is None:
+            wanted = default
+        elif isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+            raise InputError(f"page_size {wanted!r} must be a whole number of scenes >= 1")
+        return min(wanted, self.page_limit) if self.page_limit is not None else wanted
 
     @property
     def has_cloud_filter(self) -> bool:

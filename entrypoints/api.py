@@ -86,6 +86,11 @@ class StacAPI(_ProviderAPI):
         url = kwargs.get("stac_url")
         return cls(url) if url else None
 
+    @classmethod
+    def instance_keywords(cls) -> frozenset[str]:
+        """The keywords :meth:`create_instance` takes."""
+        return frozenset({"stac_url"})
+
 
 class CredentialedAPI(_ProviderAPI):
     """A provider whose downloads (or searches) need an account: ``Cls(user, password)``.
@@ -123,9 +128,18 @@ class CredentialedAPI(_ProviderAPI):
         prefix = f"{spec.credentials.key}_"
         options = {
             key[len(prefix):]: value for key, value in kwargs.items()
-            if key.startswith(prefix) and key not in spec.credentials.kwargs and value is not None
+            if key in cls.instance_keywords() and key not in spec.credentials.kwargs and value is not None
         }  # fmt: skip
         return cls(user, values[-1], **options)
+
+    @classmethod
+    def instance_keywords(cls) -> frozenset[str]:
+        """The keywords :meth:`create_instance` takes: the provider's credential keywords and
+        ``<provider>_<option>`` for each connection option of its ``connect``."""
+        spec = spec_for(cls.provider_name)
+        assert spec.credentials is not None
+        prefix = f"{spec.credentials.key}_"
+        return frozenset(spec.credentials.kwargs) | {prefix + name for name in spec.connect_options()}
 
 
 class Copernicus(CredentialedAPI):

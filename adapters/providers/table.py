@@ -17,10 +17,13 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import importlib
+import inspect
 from typing import TYPE_CHECKING
 
+from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS as COPERNICUS_SEARCH_OPTIONS
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
+from eoharvest.adapters.providers.stac.options import SEARCH_OPTIONS as STAC_SEARCH_OPTIONS
 from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.providers import ProviderCapabilities
@@ -64,6 +67,15 @@ class ProviderSpec:
     takes_url: bool = False
     platforms: tuple[str, ...] = ()
 
+    def connect_options(self) -> tuple[str, ...]:
+        """The provider's own keyword options of ``connect`` (e.g. ``totp``), beyond the URL and
+        credentials every provider takes."""
+        module = importlib.import_module(f"eoharvest.adapters.providers.{self.kind}.connect")
+        parameters = inspect.signature(module.connect).parameters.values()
+        return tuple(
+            p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("url", "credentials")
+        )
+
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
         """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
         module = importlib.import_module(f"eoharvest.adapters.providers.{self.kind}.connect")
@@ -72,7 +84,7 @@ class ProviderSpec:
 
 
 # Cloud filtering on a STAC server depends on its conformance classes: each page says so.
-_STAC = ProviderCapabilities(asset_selection=True)
+_STAC = ProviderCapabilities(asset_selection=True, search_options=STAC_SEARCH_OPTIONS)
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
@@ -93,7 +105,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="copernicus", kind="copernicus", summary="Copernicus Data Space OData (downloads need an account)",
         endpoints=("cdse_odata_url", "cdse_download_url", "cdse_token_url"),
-        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True),
+        capabilities=ProviderCapabilities(
+            server_cloud_filter=True, publication_time_filter=True, search_options=COPERNICUS_SEARCH_OPTIONS
+        ),
         credentials=CredentialSpec("copernicus", "cdse_token_url", ("copernicus_username", "copernicus_password")),
         # CDSE: a 5th parallel download of one account gets 429 "Max session number exceeded"
         max_concurrent_downloads=4,

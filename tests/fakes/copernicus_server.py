@@ -149,13 +149,17 @@ class CdseFake:
         return self._servers["foreign"].url
 
     def add_product(self, product_id: str, name: str, size: int, *, start: str = "2024-06-04T11:01:00.494767Z",
-                    online: bool = True, md5: str | None = None) -> dict[str, Any]:
+                    online: bool = True, md5: str | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A product; ``attributes`` (name -> value) become its expanded OData ``Attributes``, and
+        searches with ``eq`` attribute clauses then select on them as the catalogue does."""
         digest = md5 or hashlib.md5(product_bytes(product_id, size)).hexdigest()
         product = {
             "Id": product_id, "Name": name, "ContentLength": size, "Online": online,
             "Checksum": [{"Value": digest, "Algorithm": "MD5", "ChecksumDate": "2024-06-04T12:18:58.614664Z"}],
             "ContentDate": {"Start": start, "End": start}, "Footprint": None, "GeoFootprint": None,
         }
+        if attributes is not None:
+            product["Attributes"] = [_attribute(k, v) for k, v in attributes.items()]
         self.products.append(product)
         return product
 
@@ -227,6 +231,10 @@ class CdseFake:
         chosen = list(self.products)
         for op, value in _START.findall(params.get("$filter", "")):
             chosen = [p for p in chosen if _compare(p["ContentDate"]["Start"], op, value)]
+        for name, literal in _ATTRIBUTE_EQ.findall(params.get("$filter", "")):
+            wanted = literal[1:-1].replace("''", "'") if literal.startswith("'") else json.loads(literal)
+            chosen = [p for p in chosen if "Attributes" not in p
+                      or any(a["Name"] == name and a["Value"] == wanted for a in p["Attributes"])]
         descending = params.get("$orderby", "").endswith("desc")
         chosen.sort(key=lambda p: p["Id"])
         chosen.sort(key=lambda p: p["ContentDate"]["Start"], reverse=descending)  # stable: Id breaks ties
@@ -307,6 +315,17 @@ class CdseFake:
                 self.rejected.wait(5)
             if self.chunk_delay:
                 time.sleep(self.chunk_delay)
+
+
+# Attributes/OData.CSC.<Type>Attribute/any(att:att/Name eq '<name>' and att/OData.CSC.<Type>Attribute/Value eq <literal>)
+_ATTRIBUTE_EQ = re.compile(
+    r"Attributes/OData\.CSC\.\w+Attribute/any\(att:att/Name eq '(\w+)' and att/OData\.CSC\.\w+Attribute/Value eq ('(?:[^']|'')*'|[^ )]+)\)"
+)
+
+
+def _attribute(name: str, value: Any) -> dict[str, Any]:
+    kind = "Boolean" if isinstance(value, bool) else "Integer" if isinstance(value, int) else "Double" if isinstance(value, float) else "String"
+    return {"@odata.type": f"#OData.CSC.{kind}Attribute", "Name": name, "Value": value, "ValueType": kind}
 
 
 def _compare(start: str, op: str, value: str) -> bool:

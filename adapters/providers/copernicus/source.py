@@ -19,6 +19,7 @@ import httpx
 from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.copernicus import query as q
+from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS, attribute_clause
 from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource
 from eoharvest.adapters.providers.copernicus.errors import MAX_SKIP
 from eoharvest.adapters.providers.copernicus.items import (
@@ -36,7 +37,9 @@ from eoharvest.domain.urls import resolve_link
 log = logging.getLogger("eoharvest.copernicus")
 
 #: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none.
-COPERNICUS_CAPABILITIES = ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True)
+COPERNICUS_CAPABILITIES = ProviderCapabilities(
+    server_cloud_filter=True, publication_time_filter=True, search_options=SEARCH_OPTIONS
+)
 
 OFFLINE_REASON = (
     "product is offline (Online: false); CDSE cannot order it through OData, STAC or S3 — "
@@ -151,6 +154,9 @@ class CdseSource:
             start, end = (start, bound) if self.order == "desc" else (bound, end)
         cloud = q.cloud_clause(query.cloud_min, query.cloud_max)
         text = q.build_filter(platforms, types, aoi=query.aoi, start=start, end=end, cloud=cloud)
+        for keyword, value in sorted(query.options.items()):
+            if keyword not in ("product_type", "page_size"):
+                text += " and " + attribute_clause(keyword, value, platforms)
         top = query.page_size(self.page_size)
         return q.search_url(self.odata_url, text, order=self.order, top=min(top, q.MAX_TOP), count=count)
 
