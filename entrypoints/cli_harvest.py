@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,24 @@ from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
 
 
+def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that is valid JSON is taken as JSON (numbers, lists,
+    objects, true/false), anything else as text."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--search-option {item!r} is not KEY=VALUE", hint="e.g. --search-option relativeOrbitNumber=65")
+        if key in parsed:
+            raise InputError(f"--search-option {key} is given twice", hint="give a list as JSON: KEY='[1, 2]'")
+        try:
+            parsed[key] = json.loads(text)
+        except ValueError:
+            parsed[key] = text
+    return parsed
+
+
 @click.command()
 @provider_option()
 @click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
@@ -30,6 +49,10 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
 @click.option("--product-type", default=None, help="Product type/level, e.g. L1C for Sentinel-2.")
 @click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
+@click.option("--search-option", "search_options", multiple=True, metavar="KEY=VALUE",
+              help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
+                   "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
+                   "as JSON when it is JSON, else as text. The README lists each provider's options.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
@@ -63,6 +86,7 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         options["collections"] = list(opts["collections"])
     if opts["limit"]:
         options["limit"] = opts["limit"]  # the search stops there, asking for no more than that
+    options.update(parse_search_options(opts["search_options"]))
     search = api.scenes(
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,

@@ -76,3 +76,18 @@ def test_a_limit_beyond_the_first_page_asks_the_last_page_only_for_what_is_left(
     tops = [dict(parse_qsl(urlsplit(r).query))["$top"] for r in cdse.catalogue_requests]
     assert tops == ["13", "3"]
     assert catalogued(env) == 13
+
+
+def test_search_options_on_the_command_line_reach_the_catalogue_and_a_wrong_one_exits_2(env, capsys, monkeypatch):
+    with CdseFake() as fake:
+        monkeypatch.setenv("EOHARVEST_CDSE_ODATA_URL", fake.odata_url)
+        for product_id, orbit, tile in (("p-1", 97, "17TPJ"), ("p-2", 65, "17TPJ"), ("p-3", 65, "17TNJ")):
+            fake.add_product(product_id, f"S2B_MSIL2A_20240605T160829_N0510_R{orbit:03d}_T{tile}_20240605T201413.SAFE",
+                             1000, attributes={"relativeOrbitNumber": orbit, "tileId": tile})
+        args = ["harvest", "--provider", "copernicus", "--platform", "S2", "--aoi", AOI, "--no-download", "--json"]
+        assert main([*args, "--search-option", "relativeOrbitNumber=65", "--search-option", "tileId=17TPJ"]) == 0
+        assert json.loads(capsys.readouterr().out)["found"] == 1
+        assert main([*args, "--search-option", "relative_orbit=65"]) == 2
+        err = capsys.readouterr().err
+        assert "relative_orbit" in err and "relativeOrbitNumber" in err and "Traceback" not in err
+    assert catalogued(env) == 1
