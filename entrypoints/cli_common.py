@@ -89,10 +89,14 @@ def aoi_argument(value: str) -> object:
     return value
 
 
-def provider_option(default: str | None = "earth-search", help_prefix: str = "Where to search") -> Callable[[F], F]:
-    """``--provider``: a choice of the provider table's names, each explained in the help."""
-    described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS)
+def provider_option(
+    default: str | None = "earth-search", help_prefix: str = "Where to search", *, searchable: bool = True
+) -> Callable[[F], F]:
+    """``--provider``: a choice of the provider table's names (with ``searchable``, only those
+    with a search), each explained in the help."""
+    names = provider_names(searchable=searchable)
+    described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS if spec.name in names)
     return click.option(
-        "--provider", type=click.Choice(provider_names()), default=default, show_default=default is not None,
+        "--provider", type=click.Choice(names), default=default, show_default=default is not None,
         help=f"{help_prefix}. {described}.",
     )

@@ -66,6 +66,8 @@ class ProviderSpec:
     #: searches need ``--stac-url`` (the URL setting is only a default)
     takes_url: bool = False
     platforms: tuple[str, ...] = ()
+    #: False for a source with no search (``links``): not offered by ``harvest`` or ``watch add``
+    searchable: bool = True
 
     def connect_options(self) -> tuple[str, ...]:
         """The provider's own keyword options of ``connect`` (e.g. ``totp``), beyond the URL and
@@ -119,6 +121,12 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
         public_classes=("StacAPI",), platforms=tuple(STAC_FLAVOURS["generic"]),
     ),
+    # Scenes built from their own download links (Scene(..., download_links, filenames)): no
+    # search, no endpoint, no credentials; downloads through the generic transfer engine.
+    ProviderSpec(
+        name="links", kind="links", summary="scenes built from their download links (downloads only)",
+        endpoints=(), capabilities=ProviderCapabilities(), searchable=False,
+    ),
 )
 
 #: Netrc machines of providers that are not built yet but whose credentials can already be
@@ -130,9 +138,10 @@ PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
 )
 
 
-def provider_names() -> tuple[str, ...]:
-    """Every provider name, in table order (the CLI's ``--provider`` choices)."""
-    return tuple(spec.name for spec in PROVIDERS)
+def provider_names(*, searchable: bool = False) -> tuple[str, ...]:
+    """Every provider name, in table order (the CLI's ``--provider`` choices); with
+    ``searchable``, only those with a search (``harvest``, ``watch add``)."""
+    return tuple(spec.name for spec in PROVIDERS if spec.searchable or not searchable)
 
 
 def spec_for(name: str) -> ProviderSpec:
