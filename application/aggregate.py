@@ -129,6 +129,24 @@ def _warn_unused(registry: SensorRegistry, kwargs: dict[str, Any]) -> None:
         )
 
 
+def _warn_unconsumed(registry: SensorRegistry, kwargs: dict[str, Any], instances: list[SensorAPI]) -> None:
+    """Warn when a provider's keywords were given but the provider was not created (e.g. a
+    username without its password): its searches would be missing without a word."""
+    for name, cls in registry.items():
+        declared = getattr(cls, "instance_keywords", None)
+        if not callable(declared):
+            continue
+        takes = frozenset(declared())
+        given = sorted(k for k in takes if kwargs.get(k) is not None)
+        if given and not any(isinstance(instance, cls) for instance in instances):
+            warnings.warn(
+                f"AggregateSensorAPI: {', '.join(given)} given, but provider {name} was not created "
+                f"(it takes {', '.join(sorted(takes))}); it is left out of the searches",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def _pages_of(search: Any) -> Iterator[Sequence[Scene]]:
     if isinstance(search, PagedSearch):
         return search.pages()
@@ -161,6 +179,7 @@ class AggregateSensorAPI(SensorAPI):
         self.kwargs = dict(kwargs)
         _warn_unused(registry, kwargs)
         self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
+        _warn_unconsumed(registry, kwargs, self.instances)
 
     @hybridmethod
     def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N805

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from eoharvest.application.downloading import download_all
+from eoharvest.application.downloading import check_download_params, download_all
 from eoharvest.application.page_writer import PageWriter
-from eoharvest.application.sensor_api import PagedSearch
-from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InputError
+from eoharvest.application.sensor_api import PagedSearch, check_limit
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
 from eoharvest.domain.ports import CatalogRepository, Clock
 
@@ -71,6 +71,9 @@ def harvest(
     fetching another page. Downloads skip products already verified in the archive; failures
     are collected, not fatal.
     """
+    if limit is not None:
+        check_limit(limit)
+    check_download_params(download_params)  # before anything is searched or catalogued
     started = clock.monotonic()
     report = HarvestReport()
     kept: list[Scene] = []
@@ -124,8 +127,6 @@ def harvest(
 def _pages(search: Iterable[Scene], limit: int | None) -> Iterator[Sequence[Scene]]:
     """The search's own pages when it has them, else batches; never more than ``limit`` scenes
     and never a request for scene ``limit + 1``."""
-    if limit is not None and limit < 1:
-        raise InputError(f"limit {limit!r} must be at least 1")
     if isinstance(search, PagedSearch):
         left = limit
         for page in search.pages():

@@ -94,3 +94,11 @@ def test_aggregate_warns_about_keywords_no_registered_provider_takes(cdse, tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AggregateSensorAPI(stac_url=None, skip_failed_providers=True)  # known keywords: no warning
+
+
+def test_aggregate_warns_when_a_providers_keywords_were_given_but_it_was_not_created(monkeypatch):
+    for key in ("EOHARVEST_COPERNICUS_USERNAME", "EOHARVEST_COPERNICUS_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.warns(UserWarning, match="copernicus_username given, but provider copernicus was not created"):
+        api = AggregateSensorAPI(copernicus_username="me")
+    assert api.instances == []

@@ -162,3 +162,13 @@ def test_a_limit_that_is_not_a_positive_whole_number_is_an_input_error(limit):
 
     with pytest.raises(InputError, match="limit"):
         api_over(FakeSceneSource([[]])).scenes(limit=limit)
+
+
+def test_a_misspelt_download_parameter_is_refused_before_anything_is_searched(tmp_path):
+    from eoharvest.domain.errors import InputError
+
+    source = FakeSceneSource([scenes("a", 3)])
+    catalog = InMemoryCatalog()
+    with pytest.raises(InputError, match="asset"):
+        run(api_over(source).scenes(), catalog, tmp_path, download=False, asset=["visual"])
+    assert source.queries == [] and catalog.count() == 0
