@@ -76,4 +76,5 @@ class PageWriter:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller by put/close
                 self._error = exc
             finally:
+                page = None  # a committed page must not outlive its commit while we wait
                 self._pages.task_done()

@@ -109,8 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Everything imported so far lives as long as the process: move it out of the collector's
     # way. Otherwise each full collection walks those ~100k objects again, and parsing a search
     # page (hundreds of thousands of new dicts and lists) triggers many: it halved JSON decoding
-    # speed in bench/harvest.py.
+    # speed in bench/harvest.py. The collector gets them back when the command ends, for a
+    # process that runs commands in-process (tests, embedding applications).
     gc.freeze()
+    try:
+        return _run(args, debug)
+    finally:
+        gc.unfreeze()
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         # Without standalone mode click returns a command's Exit code instead of raising it.
         code = cli.main(args=args, prog_name="eoharvest", standalone_mode=False)
