@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.stac import options as stac_options
