@@ -23,19 +23,28 @@ from typing import Any
 import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+# Digits -> "1", everything else -> " ": a run of 20 digits becomes a run of 20 "1"s, found by
+# a plain substring search (a regex took longer than decoding the page).
+_DIGITS_ONLY = bytes(0x31 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_RUN = b"1" * 20
 _LONG_DIGITS_TEXT = re.compile(r"[0-9]{20}")
 _STDLIB = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False)
 
 
 def loads(data: bytes | str) -> Any:
     """``json.loads(data)``, faster. Raises ``ValueError`` (``json.JSONDecodeError``) on bad input."""
-    if (_LONG_DIGITS if isinstance(data, bytes) else _LONG_DIGITS_TEXT).search(data):
+    if _has_long_digit_run(data):
         return json.loads(data)  # may hold an integer beyond 64 bits: keep it exact
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)  # the standard library's answer, or its error
+
+
+def _has_long_digit_run(data: bytes | str) -> bool:
+    if isinstance(data, str):
+        return _LONG_DIGITS_TEXT.search(data) is not None
+    return _RUN in bytes(data).translate(_DIGITS_ONLY)
 
 
 def dumps_compact(value: Any) -> str:
