@@ -11,6 +11,7 @@ import abc
 import collections
 import dataclasses
 import functools
+import hashlib
 import inspect
 import logging
 import types
@@ -197,7 +198,7 @@ class SearchIterator:
         return self._first
 
     def _generate(self) -> Iterator[list[Scene]]:
-        seen: set[tuple[str, str]] = set()
+        seen: set[bytes] = set()
         used_refs: set[Any] = set()
         ref: Any = None
         if self._remaining() == 0:
@@ -211,10 +212,11 @@ class SearchIterator:
             for scene in page:
                 if remaining is not None and len(fresh) >= remaining:
                     break
-                if scene.identity in seen:
+                key = _identity_key(scene)
+                if key in seen:
                     self.duplicates_dropped += 1
                     continue
-                seen.add(scene.identity)
+                seen.add(key)
                 fresh.append(scene)
             self.yielded += len(fresh)
             yield fresh
@@ -240,6 +242,13 @@ class SearchIterator:
             used_refs.add(key)
             ref = next_ref
             page = self._fetch(ref)
+
+
+def _identity_key(scene: Scene) -> bytes:
+    """A 16-byte digest of ``(provider, scene_id)``: what the duplicate check remembers per scene,
+    a third of the memory of the strings themselves (it grows with the number of results)."""
+    provider, scene_id = scene.identity
+    return hashlib.blake2b(f"{len(provider)}:{provider}{scene_id}".encode(), digest_size=16).digest()
 
 
 def _takes_size(query: Callable[..., Any]) -> bool:
