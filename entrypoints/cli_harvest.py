@@ -56,7 +56,7 @@ def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")
 @click.option("--download/--no-download", default=True, show_default=True, help="Download, or only catalog.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
