@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import logging
-from typing import Any, ClassVar, Iterable, Iterator
+import warnings
+from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 from eoharvest.application.registry import SensorRegistry
-from eoharvest.application.sensor_api import SensorAPI, hybridmethod
+from eoharvest.application.sensor_api import PagedSearch, SensorAPI, check_limit, hybridmethod
 from eoharvest.domain.errors import AuthError, InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.platforms import canonical_platforms
@@ -27,16 +29,22 @@ class MergedSearchIterator:
     A provider's first page is fetched only when the previous provider is exhausted (or when
     ``total`` is read). A scene whose ``product_key`` an earlier provider already yielded is
     dropped, so the first provider wins. ``failed_providers`` lists (provider, error) pairs skipped
-    because ``skip_failed_providers`` was set.
+    because ``skip_failed_providers`` was set. With ``limit``, iteration stops after that many
+    scenes without fetching another page. :meth:`pages` hands the scenes out a provider page at a
+    time.
     """
 
-    def __init__(self, searches: list[tuple[str, Any]], *, skip_failed_providers: bool) -> None:
+    def __init__(
+        self, searches: list[tuple[str, Any]], *, skip_failed_providers: bool, limit: int | None = None
+    ) -> None:
         self._searches = searches
         self._skip = skip_failed_providers
+        self.limit = limit
         self.failed_providers: list[tuple[str, BaseException]] = []
         self._failed: set[int] = set()
         self.duplicates_dropped = 0
-        self._scenes = self._generate()
+        self._buffer: collections.deque[Scene] = collections.deque()
+        self._pages = self._generate()
 
     @property
     def total(self) -> int | None:
@@ -61,7 +69,17 @@ class MergedSearchIterator:
         return self
 
     def __next__(self) -> Scene:
-        return next(self._scenes)
+        while not self._buffer:
+            self._buffer.extend(next(self._pages))
+        return self._buffer.popleft()
+
+    def pages(self) -> Iterator[list[Scene]]:
+        """The remaining scenes, one list per provider page, fetched lazily."""
+        if self._buffer:
+            rest = list(self._buffer)
+            self._buffer.clear()
+            yield rest
+        yield from self._pages
 
     def _fail(self, index: int, name: str, exc: Exception) -> None:
         if not self._skip:
@@ -70,19 +88,69 @@ class MergedSearchIterator:
         self._failed.add(index)
         self.failed_providers.append((name, exc))
 
-    def _generate(self) -> Iterator[Scene]:
+    def _generate(self) -> Iterator[list[Scene]]:
         first_provider: dict[str | None, int] = {}
+        left = self.limit
         for index, (name, search) in enumerate(self._searches):
             if index in self._failed:
                 continue
             try:
-                for scene in search:
-                    if first_provider.setdefault(scene.product_key, index) != index:
-                        self.duplicates_dropped += 1
-                        continue
-                    yield scene
+                for page in _pages_of(search):
+                    fresh: list[Scene] = []
+                    for scene in page:
+                        if left is not None and len(fresh) >= left:
+                            break
+                        if first_provider.setdefault(scene.product_key, index) != index:
+                            self.duplicates_dropped += 1
+                            continue
+                        fresh.append(scene)
+                    if left is not None:
+                        left -= len(fresh)
+                    yield fresh
+                    if left == 0:
+                        return
             except Exception as exc:
                 self._fail(index, name, exc)
+
+
+def _warn_unused(registry: SensorRegistry, kwargs: dict[str, Any]) -> None:
+    """Warn (names only, never values) about keywords no registered provider takes: a misspelt
+    credential would otherwise leave its provider out of every search without a word."""
+    known = registry.known_keywords()
+    if known is None:
+        return
+    unused = sorted(set(kwargs) - known)
+    if unused:
+        warnings.warn(
+            f"AggregateSensorAPI: no registered provider takes {', '.join(unused)}; ignored "
+            f"(the registered providers take: {', '.join(sorted(known | {'skip_failed_providers'}))})",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_unconsumed(registry: SensorRegistry, kwargs: dict[str, Any], instances: list[SensorAPI]) -> None:
+    """Warn when a provider's keywords were given but the provider was not created (e.g. a
+    username without its password): its searches would be missing without a word."""
+    for name, cls in registry.items():
+        declared = getattr(cls, "instance_keywords", None)
+        if not callable(declared):
+            continue
+        takes = frozenset(declared())
+        given = sorted(k for k in takes if kwargs.get(k) is not None)
+        if given and not any(isinstance(instance, cls) for instance in instances):
+            warnings.warn(
+                f"AggregateSensorAPI: {', '.join(given)} given, but provider {name} was not created "
+                f"(it takes {', '.join(sorted(takes))}); it is left out of the searches",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _pages_of(search: Any) -> Iterator[Sequence[Scene]]:
+    if isinstance(search, PagedSearch):
+        return search.pages()
+    return ([scene] for scene in search)
 
 
 class AggregateSensorAPI(SensorAPI):
@@ -109,7 +177,9 @@ class AggregateSensorAPI(SensorAPI):
         self.skip_failed_providers = bool(kwargs.pop("skip_failed_providers", False))
         self.registry = registry
         self.kwargs = dict(kwargs)
+        _warn_unused(registry, kwargs)
         self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
+        _warn_unconsumed(registry, kwargs, self.instances)
 
     @hybridmethod
     def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N805
@@ -135,6 +205,7 @@ class AggregateSensorAPI(SensorAPI):
         supports raises :class:`InputError` listing the union. ``kwargs`` go to every provider.
         """
         skip = bool(kwargs.pop("skip_failed_providers", self.skip_failed_providers))
+        limit = check_limit(kwargs.get("limit"))  # each provider stops there too
         if not self.instances:
             raise AuthError(
                 "no sensor API could be created: credentials are missing for every provider",
@@ -154,4 +225,4 @@ class AggregateSensorAPI(SensorAPI):
                 list(mine), aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
             )
             searches.append((name, search))
-        return MergedSearchIterator(searches, skip_failed_providers=skip)
+        return MergedSearchIterator(searches, skip_failed_providers=skip, limit=limit)

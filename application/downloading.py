@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 from eoharvest.application.bulk import BulkRun, RunOptions
 from eoharvest.domain.errors import DownloadCancelled, InputError
@@ -116,6 +116,7 @@ class SourceDownloader(Downloader):
         **extra_params: Any,
     ) -> None:
         super().__init__(scene.scene_id)
+        _refuse_unknown(extra_params)  # scene.downloader(asset=...) fails here, not at download()
         self.source = source
         self.scene = scene
         self.fetcher = fetcher
@@ -224,7 +225,19 @@ class Orders(Protocol):
         ...
 
 
-def _refuse_unknown(params: dict[str, Any]) -> None:
+#: The extra parameters ``download_all`` / ``BulkDownloader`` use themselves.
+ORCHESTRATION_PARAMS = frozenset(
+    {"max_workers", "max_per_provider", "provider_limits", "activation_wait", "activation_timeout"}
+)
+
+
+def check_download_params(params: Mapping[str, Any]) -> None:
+    """Refuse (InputError) a parameter neither ``download_all`` nor a downloader understands,
+    e.g. before a harvest searches and catalogues anything."""
+    _refuse_unknown({k: v for k, v in params.items() if k not in ORCHESTRATION_PARAMS})
+
+
+def _refuse_unknown(params: Mapping[str, Any]) -> None:
     unknown = sorted(set(params) - DOWNLOAD_PARAMS)
     if unknown:
         raise InputError(

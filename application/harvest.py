@@ -7,19 +7,27 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from eoharvest.application.downloading import download_all
+from eoharvest.application.downloading import check_download_params, download_all
+from eoharvest.application.page_writer import PageWriter
+from eoharvest.application.sensor_api import PagedSearch, check_limit
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
 from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import CatalogRepository, Clock
 
 log = logging.getLogger("eoharvest.harvest")
 
+#: Scenes per catalog transaction when the search cannot say where its pages end.
 CATALOG_BATCH = 200
 
 
 @dataclass
 class HarvestReport:
-    """Counts for the summary table; ``results`` and ``failures`` for details."""
+    """Counts for the summary table; ``results`` and ``failures`` for details.
+
+    ``search_error`` is the error that stopped the search early (None when it ran to the end):
+    everything found before it is counted, catalogued and downloaded all the same.
+    """
 
     found: int = 0
     new: int = 0
@@ -32,25 +40,15 @@ class HarvestReport:
     failures: list[FailedDownload] = field(default_factory=list)
     #: ordered products not ready yet (not failures; the next run or the daemon takes them)
     pending: list[PendingOrder] = field(default_factory=list)
+    search_error: EoharvestError | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures
-
-
-def _batched(items: Iterable[Scene], size: int) -> Iterator[list[Scene]]:
-    batch: list[Scene] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        return not self.failures and self.search_error is None
 
 
 def harvest(
-    search: Any,
+    search: Iterable[Scene],
     catalog: CatalogRepository,
     *,
     outdir: str,
@@ -63,27 +61,55 @@ def harvest(
     on_scene: Callable[[Scene], None] | None = None,
     **download_params: Any,
 ) -> HarvestReport:
-    """Run one harvest over ``search`` (a SearchIterator from ``api.scenes(...)``).
+    """Run one harvest over ``search`` (a SearchIterator from ``api.scenes(...)``, or any
+    iterable of scenes).
 
-    Every scene found is upserted into ``catalog`` (in batches, one short transaction each)
-    before anything is downloaded, so the catalog records the search even if downloads fail.
-    Downloads skip products already verified in the archive; failures are collected, not fatal.
+    Every page of scenes is upserted into ``catalog`` (one short transaction) as it arrives, in a
+    background thread while the next page is fetched (page k is committed before page k + 2 is
+    requested), so what was received is recorded even if a later page, the process or the
+    downloads fail. A search that fails part-way (an ``EoharvestError`` other than a
+    cancellation) ends the search phase: the report carries it as ``search_error`` and the scenes
+    found before it are still downloaded. A catalog error is raised. Without ``download`` no
+    scene is kept in memory beyond its page. ``limit`` stops after that many scenes without
+    fetching another page. Downloads skip products already verified in the archive; failures
+    are collected, not fatal.
     """
+    if limit is not None:
+        check_limit(limit)
+    check_download_params(download_params)  # before anything is searched or catalogued
     started = clock.monotonic()
     report = HarvestReport()
-    scenes: list[Scene] = []
-    report.total_reported = getattr(search, "total", None)
-    for batch in _batched(_limited(search, limit), CATALOG_BATCH):
-        report.new += catalog.upsert_scenes(batch)
-        report.found += len(batch)
-        scenes.extend(batch)
-        if on_scene:
-            for scene in batch:
-                on_scene(scene)
+    kept: list[Scene] = []
+    with PageWriter(catalog) as writer:
+        pages: Iterator[Sequence[Scene]] | None = None
+        while True:
+            try:
+                if pages is None:
+                    report.total_reported = getattr(search, "total", None)  # fetches the first page
+                    pages = _pages(search, limit)
+                page = next(pages)
+            except StopIteration:
+                break
+            except DownloadCancelled:
+                raise
+            except EoharvestError as exc:
+                report.search_error = exc
+                log.error("the search stopped after %d scene(s): %s", report.found, exc)
+                break
+            if not page:
+                continue
+            writer.put(page)
+            report.found += len(page)
+            if download:
+                kept.extend(page)
+            if on_scene:
+                for scene in page:
+                    on_scene(scene)
+    report.new = writer.new
     log.info("found %d scene(s), %d new to the catalog", report.found, report.new)
-    if download and scenes:
+    if download and kept:
         summary = download_all(
-            scenes,
+            kept,
             outdir,
             overwrite=overwrite,
             skip_error=True,
@@ -102,12 +128,40 @@ def harvest(
     return report
 
 
-def _limited(scenes: Iterable[Scene], limit: int | None) -> Iterator[Scene]:
-    for index, scene in enumerate(scenes):
-        if limit is not None and index >= limit:
-            return
-        yield scene
+def _pages(search: Iterable[Scene], limit: int | None) -> Iterator[Sequence[Scene]]:
+    """The search's own pages when it has them, else batches; never more than ``limit`` scenes
+    and never a request for scene ``limit + 1``."""
+    if isinstance(search, PagedSearch):
+        left = limit
+        for page in search.pages():
+            if left is not None:
+                page = list(page)[:left]
+                left -= len(page)
+            yield page
+            if left == 0:
+                return
+        return
+    batch: list[Scene] = []
+    scenes = iter(search)
+    while limit is None or limit > 0:
+        try:
+            scene = next(scenes)
+        except StopIteration:
+            break
+        except Exception:
+            if batch:
+                yield batch  # what arrived before the failure is still recorded
+            raise
+        batch.append(scene)
+        if limit is not None:
+            limit -= 1
+        if len(batch) >= CATALOG_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def downloaded_paths(report: HarvestReport) -> Sequence[str]:
     return [path for result in report.results if not result.skipped for path in result.out_files]
+

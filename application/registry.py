@@ -55,6 +55,17 @@ class SensorRegistry:
             hint=f"registered: {', '.join(self._classes) or 'none'}",
         )
 
+    def known_keywords(self) -> frozenset[str] | None:
+        """Every keyword some registered class's ``create_instance`` takes (each class lists its
+        own in ``instance_keywords()``), or None when a class does not say."""
+        known: set[str] = set()
+        for cls in self._classes.values():
+            declared = getattr(cls, "instance_keywords", None)
+            if not callable(declared):
+                return None
+            known.update(declared())
+        return frozenset(known)
+
     def items(self) -> list[tuple[str, type[SensorAPI]]]:
         """(name, class) pairs in registration order."""
         return list(self._classes.items())

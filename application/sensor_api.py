@@ -8,14 +8,17 @@ which asks the API for one page at a time (``query_page(query, ref)``) only as i
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import functools
+import hashlib
+import inspect
 import logging
 import types
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 from eoharvest.domain.aoi import parse_aoi
-from eoharvest.domain.errors import ProviderResponseError
+from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene, SearchPage
 from eoharvest.domain.platforms import canonical_platform, canonical_platforms
@@ -26,6 +29,8 @@ logger = logging.getLogger("eoharvest")
 
 #: Hard bound on the pages one search may fetch (a provider whose ``next`` never ends stops here).
 DEFAULT_MAX_PAGES = 10_000
+#: Keyword options of ``scenes()`` every API takes (handled here, not by the provider).
+COMMON_SEARCH_OPTIONS = frozenset({"limit", "max_pages"})
 
 
 class hybridmethod:  # noqa: N801 - named like classmethod/staticmethod
@@ -97,6 +102,13 @@ class SceneSearch(Protocol):
     def __next__(self) -> Scene: ...
 
 
+@runtime_checkable
+class PagedSearch(Protocol):
+    """A search that also hands out its scenes a provider page at a time (``pages()``)."""
+
+    def pages(self) -> Iterator[Sequence[Scene]]: ...
+
+
 class SearchIterator:
     """Paginating iterator over the scenes of one search (reference API: ``SearchIterator(query)``).
 
@@ -105,32 +117,46 @@ class SearchIterator:
     Pages are fetched only as iteration proceeds. The iterator:
 
     * stops when a page has no next reference;
+    * stops after ``limit`` scenes (when given) without fetching another page; a ``query`` that
+      takes a ``size`` keyword is called as ``query(ref, size=n)`` with ``n`` the scenes still
+      wanted, so it can ask the provider for a page no larger than that;
     * drops a scene already yielded (same ``(provider, scene_id)``), e.g. when results shift
       between pages; ``duplicates_dropped`` counts them;
     * raises :class:`ProviderResponseError` when a next reference repeats one already used (a page
       cycle) or when more than ``max_pages`` pages would be needed.
 
-    Like any iterator it runs once; call ``scenes()`` again to search again.
+    Iterate it for scenes, or call :meth:`pages` for the same scenes a page at a time (what a
+    harvest commits to the catalog as each page arrives). Like any iterator it runs once; call
+    ``scenes()`` again to search again.
     """
 
     def __init__(
-        self, query: Callable[[Any], Scenes | SearchPage], *, max_pages: int = DEFAULT_MAX_PAGES
+        self,
+        query: Callable[..., Scenes | SearchPage],
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        limit: int | None = None,
     ) -> None:
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages}")
         self._query = query
+        self._sized = _takes_size(query)
         self.max_pages = max_pages
+        self.limit = check_limit(limit)
         self.pages_fetched = 0
         self.duplicates_dropped = 0
+        self.yielded = 0
         self._first: Scenes | None = None
-        self._scenes = self._generate()
+        self._buffer: collections.deque[Scene] = collections.deque()
+        self._pages = self._generate()
 
     @property
     def total(self) -> int | None:
         """Total number of scenes, if the provider reports it, or None otherwise.
 
         Reading it before iterating fetches the first page (iteration then reuses that page).
-        The count is the provider's: it includes scenes the iterator later drops as duplicates.
+        The count is the provider's: it includes scenes the iterator later drops as duplicates,
+        and it is not capped by ``limit``.
         """
         return self._first_page().total()
 
@@ -138,11 +164,32 @@ class SearchIterator:
         return self
 
     def __next__(self) -> Scene:
-        return next(self._scenes)
+        while not self._buffer:
+            self._buffer.extend(next(self._pages))
+        return self._buffer.popleft()
+
+    def pages(self) -> Iterator[list[Scene]]:
+        """The remaining scenes, one list per provider page (possibly empty), fetched lazily.
+
+        A page is fetched only when the previous list has been handed out, so whatever the
+        caller did with it (e.g. committed it to a catalog) is done before the next request.
+        """
+        if self._buffer:
+            rest = list(self._buffer)
+            self._buffer.clear()
+            yield rest
+        yield from self._pages
+
+    def _remaining(self) -> int | None:
+        return None if self.limit is None else self.limit - self.yielded
 
     def _fetch(self, ref: Any) -> Scenes:
         self.pages_fetched += 1
-        page = self._query(ref)
+        remaining = self._remaining()
+        if self._sized and remaining is not None:
+            page = self._query(ref, size=remaining)
+        else:
+            page = self._query(ref)
         return Scenes.from_page(page) if isinstance(page, SearchPage) else page
 
     def _first_page(self) -> Scenes:
@@ -150,18 +197,31 @@ class SearchIterator:
             self._first = self._fetch(None)
         return self._first
 
-    def _generate(self) -> Iterator[Scene]:
-        seen: set[tuple[str, str]] = set()
+    def _generate(self) -> Iterator[list[Scene]]:
+        seen: set[bytes] = set()
         used_refs: set[Any] = set()
         ref: Any = None
+        if self._remaining() == 0:
+            return
         page = self._first_page()
+        # Keep only the count of the first page: its scenes must not live as long as the search.
+        self._first = Scenes((), total=page.total())
         while True:
+            fresh: list[Scene] = []
+            remaining = self._remaining()
             for scene in page:
-                if scene.identity in seen:
+                if remaining is not None and len(fresh) >= remaining:
+                    break
+                key = _identity_key(scene)
+                if key in seen:
                     self.duplicates_dropped += 1
                     continue
-                seen.add(scene.identity)
-                yield scene
+                seen.add(key)
+                fresh.append(scene)
+            self.yielded += len(fresh)
+            yield fresh
+            if self._remaining() == 0:
+                return  # the limit is reached: no request for a page nobody wants
             next_ref = page.get_next_ref(ref)
             if next_ref is None:
                 if self.duplicates_dropped:
@@ -182,6 +242,29 @@ class SearchIterator:
             used_refs.add(key)
             ref = next_ref
             page = self._fetch(ref)
+
+
+def _identity_key(scene: Scene) -> bytes:
+    """A 16-byte digest of ``(provider, scene_id)``: what the duplicate check remembers per scene,
+    a third of the memory of the strings themselves (it grows with the number of results)."""
+    provider, scene_id = scene.identity
+    return hashlib.blake2b(f"{len(provider)}:{provider}{scene_id}".encode(), digest_size=16).digest()
+
+
+def _takes_size(query: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(query).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "size" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def check_limit(limit: Any) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"limit {limit!r} must be a whole number of scenes >= 1", hint="or leave it out for no limit")
+    return limit
 
 
 class SensorAPI(abc.ABC):
@@ -229,6 +312,15 @@ class SensorWebAPI(SensorAPI):
     aoi_reader: VectorReader | None = None
     max_pages: int = DEFAULT_MAX_PAGES
 
+    def search_options(self) -> frozenset[str] | None:
+        """The keyword options :meth:`scenes` takes besides platforms, AOI, dates, cloud range,
+        ``limit`` and ``max_pages``; None (the default for subclasses) passes any keyword on to
+        :meth:`query_page`, which must then check them itself."""
+        return None
+
+    def _label(self) -> str:
+        return type(self).__name__
+
     def platformname(self, in_platformname: str) -> str:
         """The canonical spelling of ``in_platformname`` (any case or alias) for this API.
 
@@ -246,7 +338,19 @@ class SensorWebAPI(SensorAPI):
         cloud_max: Any = None,
         **kwargs: Any,
     ) -> SearchQuery:
-        """Validate the values of :meth:`scenes` into a :class:`SearchQuery` (InputError if bad)."""
+        """Validate the values of :meth:`scenes` into a :class:`SearchQuery` (InputError if bad).
+
+        A keyword option the API does not declare (:meth:`search_options`) is refused, naming it
+        and listing the ones it takes, instead of being ignored.
+        """
+        accepted = self.search_options()
+        if accepted is not None:
+            unknown = sorted(set(kwargs) - accepted)
+            if unknown:
+                raise InputError(
+                    f"{self._label()} does not take the search option(s) {', '.join(unknown)}",
+                    hint=f"it takes: {', '.join(sorted(accepted | COMMON_SEARCH_OPTIONS))}",
+                )
         platforms = canonical_platforms(platformname, self.supported_platformnames())
         footprint: Footprint | None = None
         if aoi is not None:
@@ -303,13 +407,20 @@ class SensorWebAPI(SensorAPI):
         """An iterator over the scenes that meet the criteria (see :meth:`SensorAPI.scenes`).
 
         Values are validated now; pages are fetched as you iterate. ``max_pages`` (keyword) bounds
-        the number of pages.
+        the number of pages; ``limit`` (keyword) stops after that many scenes, and no request
+        asks the provider for more scenes than are still wanted.
         """
         max_pages = kwargs.pop("max_pages", self.max_pages)
+        limit = kwargs.pop("limit", None)
         query = self.build_query(
             platformname, aoi, start_date, end_date, cloud_min, cloud_max, **kwargs
         )
-        return SearchIterator(functools.partial(self.query_page, query), max_pages=max_pages)
+        return SearchIterator(
+            functools.partial(self._sized_page, query), max_pages=max_pages, limit=limit
+        )
+
+    def _sized_page(self, query: SearchQuery, ref: Any, size: int | None = None) -> Scenes:
+        return self.query_page(query if size is None else query.at_most(size), ref)
 
 
 class SourceBackedSensorAPI(SensorWebAPI):
@@ -345,6 +456,13 @@ class SourceBackedSensorAPI(SensorWebAPI):
         if isinstance(self_or_cls, type):
             return tuple(getattr(self_or_cls, "PLATFORMS"))
         return tuple(self_or_cls.source.supported_platforms())
+
+    def search_options(self) -> frozenset[str] | None:
+        """What the source's provider declares it honours (``capabilities.search_options``)."""
+        return self.source.capabilities.search_options
+
+    def _label(self) -> str:
+        return f"provider {self.source.name!r}"
 
     def query_page(self, query: SearchQuery, ref: Any) -> Scenes:
         page = self.source.search_page(query, ref)

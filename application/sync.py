@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport, harvest
+from eoharvest.application.sensor_api import PagedSearch
 from eoharvest.domain.errors import DownloadCancelled, EoharvestError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.orders import OPEN_STATES, OrderFilter, assets_of, selection_of
@@ -127,6 +128,10 @@ def run_pass(
     )  # fmt: skip
     if cancel_requested():
         raise DownloadCancelled(f"pass of {search.name} cancelled")
+    if report.search_error is not None:
+        # What the search delivered is catalogued (and downloaded), but the window was not
+        # searched to its end: commit nothing, so the next pass searches it again.
+        raise report.search_error
     failed_times = [acquired.get(f.scene_id) for f in report.failures]
     if bind is not None and definition.download:
         follow_orders(report, catalog, definition, bind, set(acquired), clock=clock, options=options,
@@ -192,9 +197,32 @@ def follow_orders(
         report.failed += len(summary.failures)
 
 
-def _until_cancelled(scenes: Iterable[Scene], cancel_requested: Callable[[], bool]) -> Iterator[Scene]:
-    """The search phase honours cancellation between scenes (pages are fetched lazily)."""
+def _until_cancelled(scenes: Iterable[Scene], cancel_requested: Callable[[], bool]) -> Iterable[Scene]:
+    """The search phase honours cancellation between pages (fetched lazily) and scenes; a paged
+    search stays paged, so each page is catalogued before the next is requested."""
+    if isinstance(scenes, PagedSearch):
+        return _CancellablePages(scenes, cancel_requested)
+    return _scenes_until_cancelled(scenes, cancel_requested)
+
+
+def _scenes_until_cancelled(scenes: Iterable[Scene], cancel_requested: Callable[[], bool]) -> Iterator[Scene]:
     for scene in scenes:
         if cancel_requested():
             raise DownloadCancelled("search cancelled")
         yield scene
+
+
+class _CancellablePages:
+    def __init__(self, search: PagedSearch, cancel_requested: Callable[[], bool]) -> None:
+        self._search = search
+        self._cancel_requested = cancel_requested
+
+    def pages(self) -> Iterator[Sequence[Scene]]:
+        for page in self._search.pages():
+            if self._cancel_requested():
+                raise DownloadCancelled("search cancelled")
+            yield page
+
+    def __iter__(self) -> Iterator[Scene]:
+        for page in self.pages():
+            yield from page

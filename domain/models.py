@@ -105,6 +105,11 @@ class Scene:
     def identity(self) -> tuple[str, str]:
         return (self.provider, self.scene_id)
 
+    @property
+    def bound(self) -> bool:
+        """Whether :meth:`downloader` has a provider's downloader to return."""
+        return self._downloader_factory is not None
+
     def bind_downloader(self, factory: DownloaderFactory) -> Scene:
         """A copy of this scene whose :meth:`downloader` uses ``factory``."""
         return dataclasses.replace(self, _downloader_factory=factory)
@@ -114,7 +119,8 @@ class Scene:
         if self._downloader_factory is None:
             raise InputError(
                 f"scene {self.scene_id!r} is not bound to a provider",
-                hint="get scenes from a SensorAPI's scenes() to download them",
+                hint="get scenes from a SensorAPI's scenes(), or pass scenes built from their "
+                "download links to eoharvest.download_all / BulkDownloader",
             )
         return self._downloader_factory(self, **extra_params)
 

@@ -30,6 +30,9 @@ class ProviderCapabilities:
     server_cloud_filter: bool = False
     #: searches can be restricted by publication (ingestion) time, not only acquisition time
     publication_time_filter: bool = False
+    #: keyword options of ``scenes(...)`` the provider honours besides platforms, AOI, dates and
+    #: cloud range (``limit`` and ``max_pages`` belong to every search); any other is refused
+    search_options: frozenset[str] = frozenset()
 
 
 #: What a source that declares nothing can do: whole products, no server-side cloud filter.

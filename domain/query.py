@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -84,10 +84,15 @@ class SearchQuery:
     cloud_min: float | None = None
     cloud_max: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: the most scenes the request for this page may ask for (set per page by a search with a
+    #: ``limit``, so the last page is no larger than what is still wanted); None: no cap
+    page_limit: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "platforms", tuple(self.platforms))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        if self.page_limit is not None and self.page_limit < 1:
+            raise InputError(f"page_limit {self.page_limit} must be at least 1")
         for label, value in (("start", self.start), ("end", self.end)):
             if value is not None and value.tzinfo is None:
                 raise InputError(f"{label} {value.isoformat()} must be timezone-aware")
@@ -130,6 +135,20 @@ class SearchQuery:
             cloud_max=parse_cloud(cloud_max, name="cloud_max"),
             options=options,
         )
+
+    def at_most(self, size: int) -> SearchQuery:
+        """This query with requests capped at ``size`` scenes (see ``page_limit``)."""
+        return replace(self, page_limit=size)
+
+    def page_size(self, default: int) -> int:
+        """How many scenes to ask for: the ``page_size`` option (else ``default``), capped by
+        ``page_limit``."""
+        wanted = self.options.get("page_size")
+        if wanted is None:
+            wanted = default
+        elif isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+            raise InputError(f"page_size {wanted!r} must be a whole number of scenes >= 1")
+        return min(wanted, self.page_limit) if self.page_limit is not None else wanted
 
     @property
     def has_cloud_filter(self) -> bool:

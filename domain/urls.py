@@ -60,7 +60,21 @@ def check_url_shape(url: str) -> Origin:
 
 def resolve_link(base_url: str, href: str) -> str:
     """An href (possibly relative, RFC 3986 §5) made absolute against the document it came from."""
+    if href.startswith(("https://", "http://")) and "/." not in href:
+        # Already absolute without dot segments: urljoin would hand it back unchanged (it is
+        # called for every asset of every item, and costs more than the rest of the mapping).
+        return href
     return urljoin(base_url, href)
+
+
+def url_basename(url: str) -> str:
+    """The last segment of a URL's path (``posixpath.basename(urlsplit(url).path)``), or ""."""
+    path = url.partition("#")[0].partition("?")[0]
+    scheme_end = path.find("://")
+    if scheme_end >= 0:
+        slash = path.find("/", scheme_end + 3)
+        path = path[slash:] if slash >= 0 else ""
+    return path.rpartition("/")[2]
 
 
 def address_class(ip: str) -> str:

@@ -8,10 +8,13 @@ Downloads are verified, resumable, and recorded in the catalog (``catalog=False`
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import contextlib
+import dataclasses
+from typing import Any, Callable, Iterable, Iterator
 
 from eoharvest.adapters.clock import SystemClock
-from eoharvest.adapters.providers.table import PROVIDERS, spec_for
+from eoharvest.adapters.providers.links.source import NAME as LINKS
+from eoharvest.adapters.providers.table import PROVIDERS, provider_names, spec_for
 from eoharvest.application import downloading as _downloading
 from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSensorAPI
 from eoharvest.application.registry import SensorRegistry
@@ -88,6 +91,11 @@ class StacAPI(_ProviderAPI):
         url = kwargs.get("stac_url")
         return cls(url) if url else None
 
+    @classmethod
+    def instance_keywords(cls) -> frozenset[str]:
+        """The keywords :meth:`create_instance` takes."""
+        return frozenset({"stac_url"})
+
 
 class CredentialedAPI(_ProviderAPI):
     """A provider whose downloads (or searches) need an account: ``Cls(user, password)``.
@@ -125,9 +133,18 @@ class CredentialedAPI(_ProviderAPI):
         prefix = f"{spec.credentials.key}_"
         options = {
             key[len(prefix):]: value for key, value in kwargs.items()
-            if key.startswith(prefix) and key not in spec.credentials.kwargs and value is not None
+            if key in cls.instance_keywords() and key not in spec.credentials.kwargs and value is not None
         }  # fmt: skip
         return cls(user, values[-1], **options)
+
+    @classmethod
+    def instance_keywords(cls) -> frozenset[str]:
+        """The keywords :meth:`create_instance` takes: the provider's credential keywords and
+        ``<provider>_<option>`` for each connection option of its ``connect``."""
+        spec = spec_for(cls.provider_name)
+        assert spec.credentials is not None
+        prefix = f"{spec.credentials.key}_"
+        return frozenset(spec.credentials.kwargs) | {prefix + name for name in spec.connect_options()}
 
 
 class Copernicus(CredentialedAPI):
@@ -182,13 +199,87 @@ class AggregateSensorAPI(_AggregateSensorAPI):
     default_registry = SENSOR_REGISTRY
 
 
+class _Binder:
+    """Binds scenes that have no downloader yet, as they are pulled: a scene the user built from
+    its download links (no provider) goes to the ``links`` provider (recorded in the catalog
+    under that name), a scene of a table provider (e.g. read back from the catalog) to that
+    provider's source. Services are built on first need and closed by :meth:`close`."""
+
+    def __init__(self, settings: Settings | None, *, catalog: bool) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._services: Services | None = None
+        self._factories: dict[str, Callable[..., Any]] = {}
+
+    def __call__(self, scenes: Iterable[Scene]) -> Iterator[Scene]:
+        for scene in scenes:
+            yield self.bind(scene)
+
+    def bind(self, scene: Scene) -> Scene:
+        if scene.bound:
+            return scene
+        provider = scene.provider or (LINKS if scene.download_links else "")
+        if provider not in provider_names():
+            return scene  # download_all reports it as not bound to a provider
+        if provider != scene.provider:
+            scene = dataclasses.replace(scene, provider=provider)
+        return scene.bind_downloader(self._factory(provider))
+
+    def _factory(self, provider: str) -> Callable[..., Any]:
+        if provider not in self._factories:
+            if self._services is None:
+                self._services = build(self._settings or load_settings())
+            services = self._services
+            downloads = services.scene_downloads(use_catalog=self._catalog)
+            self._factories[provider] = services.downloader_factory(services.source_for(provider), downloads)
+        return self._factories[provider]
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+
+
 class BulkDownloader(_downloading.BulkDownloader):
-    __doc__ = _downloading.BulkDownloader.__doc__
+    __doc__ = (_downloading.BulkDownloader.__doc__ or "") + """
+    Scenes without a downloader are bound here: one built from its download links (no provider)
+    downloads them through the verified transfer engine without credentials, recorded in the
+    catalog under provider ``links`` (``catalog=False``: not recorded); one of a known provider
+    (e.g. read from the catalog) downloads through that provider. ``settings`` default to the
+    user's (config file and ``EOHARVEST_*``).
+    """
 
     def __init__(
-        self, scenes: Iterable[Scene], scene_filter: Callable[[Scene], bool] | None = None, *, clock: Clock | None = None
+        self,
+        scenes: Iterable[Scene],
+        scene_filter: Callable[[Scene], bool] | None = None,
+        *,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        catalog: bool = True,
     ) -> None:
         super().__init__(scenes, scene_filter, clock=clock or SystemClock())
+        self._settings = settings
+        self._catalog = catalog
+
+    @contextlib.contextmanager
+    def _bound(self) -> Iterator[None]:
+        binder = _Binder(self._settings, catalog=self._catalog)
+        original = self.scenes
+        self.scenes = binder(original)
+        try:
+            yield
+        finally:
+            self.scenes = original
+            binder.close()
+
+    def download_all(self, *args: Any, **kwargs: Any) -> _downloading.DownloadSummary:
+        with self._bound():
+            return super().download_all(*args, **kwargs)
+
+    def download_all_async(self, *args: Any, **kwargs: Any) -> _downloading.DownloadSummary:
+        with self._bound():
+            return super().download_all_async(*args, **kwargs)
 
 
 def download_all(
@@ -201,15 +292,29 @@ def download_all(
     cancel_requested: Callable[[], bool] | None = None,
     *,
     clock: Clock | None = None,
+    settings: Settings | None = None,
+    catalog: bool = True,
     **extra_params: Any,
 ) -> _downloading.DownloadSummary:
-    return _downloading.download_all(
-        scenes, outdir, overwrite, skip_error, scene_filter, use_threads, cancel_requested,
-        clock=clock or SystemClock(), **extra_params,
-    )  # fmt: skip
+    binder = _Binder(settings, catalog=catalog)
+    try:
+        return _downloading.download_all(
+            binder(scenes), outdir, overwrite, skip_error, scene_filter, use_threads, cancel_requested,
+            clock=clock or SystemClock(), **extra_params,
+        )  # fmt: skip
+    finally:
+        binder.close()
 
 
-download_all.__doc__ = _downloading.download_all.__doc__
+download_all.__doc__ = (_downloading.download_all.__doc__ or "") + """
+    A scene built by the user from its download links (``Scene(platform, scene_id, footprint,
+    acq_date, cloud, download_links, filenames, raw)``, no provider) is downloaded through the
+    verified transfer engine (resume, size and checksum checks when the scene gives them, atomic
+    rename, retries) without credentials to any host, and recorded in the catalog under provider
+    ``links`` (``catalog=False``: not recorded). Private and loopback hosts are refused unless
+    ``[http] allow_private_targets`` is set. A scene of a known provider read back from the
+    catalog downloads through that provider. ``settings`` default to the user's.
+    """
 
 
 def __getattr__(name: str) -> Any:

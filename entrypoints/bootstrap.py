@@ -104,8 +104,12 @@ class Services:
             max_attempts=h.max_retries + 1, max_seconds=h.retry_max_seconds, retry_after_cap=h.retry_after_cap
         )
 
-    def guard_for(self, endpoint: str) -> UrlGuard:
-        return UrlGuard.for_endpoint(endpoint, allow_private_targets=self.settings.http.allow_private_targets)
+    def guard_for(self, endpoint: str | None) -> UrlGuard:
+        """The URL guard for a provider at ``endpoint``, or (None) for links of no provider."""
+        allow = self.settings.http.allow_private_targets
+        if endpoint is None:
+            return UrlGuard(allow_private=allow)
+        return UrlGuard.for_endpoint(endpoint, allow_private_targets=allow)
 
     # -- ProviderWiring (what provider packages build on) ------------------------------------
     def endpoint(self, setting: str) -> str:
@@ -158,7 +162,7 @@ class Services:
             connection = self._download_connections[provider]
         return self.transfer_engine(connection.download_endpoint, auth=connection.download_auth)
 
-    def transfer_engine(self, endpoint: str, *, auth: httpx.Auth | None = None) -> TransferEngine:
+    def transfer_engine(self, endpoint: str | None, *, auth: httpx.Auth | None = None) -> TransferEngine:
         """A download engine for files of ``endpoint``'s provider with the settings' limits."""
         h = self.settings.http
         return TransferEngine(

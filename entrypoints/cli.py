@@ -8,18 +8,19 @@ again later), 130 cancelled.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 
 from eoharvest.domain.errors import EoharvestError
 from eoharvest.domain.redaction import redact
-from eoharvest.entrypoints.cli_common import cli_group_options
+from eoharvest.entrypoints.cli_common import add_global_options, cli_group_options
 from eoharvest.entrypoints.context import AppContext
-from eoharvest.entrypoints.logs import configure_logging
 
 log = logging.getLogger("eoharvest.cli")
 
@@ -47,11 +48,35 @@ def cli(ctx: click.Context, **options: Any) -> None:
         "log_level": "DEBUG" if debug else options.pop("log_level"),
         "log_json": options.pop("log_json") or None,
     }
-    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"))
+    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True)
     ctx.obj = context
     ctx.call_on_close(context.close)
-    settings = context.settings
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    # Settings (and logging) are loaded when the command starts (see _started), after the
+    # subcommand's own copy of the global options has been parsed.
+
+
+def _started(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Load the settings and set up logging before ``callback`` runs (for a group: only when it
+    runs as the command itself, not on the way to a subcommand)."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        app = ctx.find_object(AppContext)
+        if app is not None and not (isinstance(ctx.command, click.Group) and ctx.invoked_subcommand):
+            app.settings  # noqa: B018 - loads the settings, configures logging, reports a bad config
+        return callback(*args, **kwargs)
+
+    return run
+
+
+def _prepare(command: click.Command) -> None:
+    add_global_options(command)
+    if command.callback is not None:
+        command.callback = _started(command.callback)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _prepare(sub)
 
 
 def _register_commands() -> None:
@@ -74,6 +99,8 @@ def _register_commands() -> None:
     cli.add_command(watch)
     cli.add_command(daemon)
     cli.add_command(orders)
+    for command in cli.commands.values():
+        _prepare(command)
 
 
 _register_commands()
@@ -83,6 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code. Tracebacks only with --debug (or EOHARVEST_DEBUG=1)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    # Everything imported so far lives as long as the process: move it out of the collector's
+    # way. Otherwise each full collection walks those ~100k objects again, and parsing a search
+    # page (hundreds of thousands of new dicts and lists) triggers many: it halved JSON decoding
+    # speed in bench/harvest.py. The collector gets them back when the command ends, for a
+    # process that runs commands in-process (tests, embedding applications).
+    gc.freeze()
+    try:
+        return _run(args, debug)
+    finally:
+        gc.unfreeze()
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         # Without standalone mode click returns a command's Exit code instead of raising it.
         code = cli.main(args=args, prog_name="eoharvest", standalone_mode=False)

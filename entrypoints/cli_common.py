@@ -13,30 +13,64 @@ from eoharvest.adapters.providers.table import PROVIDERS, provider_names
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of the top-level `eoharvest` group."""
-    decorators = [
-        click.option("--debug", is_flag=True, help="Show tracebacks and DEBUG logs."),
+def _global_option_decorators(**extra: Any) -> list[Callable[[Any], Any]]:
+    return [
+        click.option("--debug", is_flag=True, default=False, help="Show tracebacks and DEBUG logs.", **extra),
         click.option(
             "--config",
             type=click.Path(dir_okay=False),
             default=None,
             help="Config file (default: $EOHARVEST_CONFIG or the user config dir).",
+            **extra,
         ),
         click.option(
             "--catalog",
             type=click.Path(dir_okay=False),
             default=None,
             help="Catalog database file (env EOHARVEST_CATALOG).",
+            **extra,
         ),
         click.option(
             "--log-level",
             type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
             default=None,
             help="Log level (env EOHARVEST_LOG_LEVEL; default WARNING).",
+            **extra,
         ),
-        click.option("--log-json", is_flag=True, default=False, help="Log as JSON lines."),
+        click.option("--log-json", is_flag=True, default=False, help="Log as JSON lines.", **extra),
     ]
+
+
+def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the top-level `eoharvest` group."""
+    return cli_options_on(func, _global_option_decorators())
+
+
+def _apply_global_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None or value is False or param.name is None:
+        return value  # not given here: what was given before the subcommand stays
+    from eoharvest.entrypoints.context import AppContext
+
+    app = ctx.find_object(AppContext)
+    if app is not None:
+        app.apply_global_option(param.name, value)
+    return value
+
+
+def add_global_options(command: click.Command) -> None:
+    """Let ``command`` take the global options after its name too (`eoharvest harvest --catalog
+    X`); a value given there wins over one given before the subcommand."""
+
+    def holder() -> None: ...
+
+    decorated = cli_options_on(holder, _global_option_decorators(expose_value=False, callback=_apply_global_option))
+    taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    for param in reversed(getattr(decorated, "__click_params__", [])):
+        if not taken & set(param.opts):
+            command.params.append(param)
+
+
+def cli_options_on(func: Callable[..., Any], decorators: list[Callable[[Any], Any]]) -> Callable[..., Any]:
     return functools.reduce(lambda f, d: d(f), reversed(decorators), func)
 
 
@@ -55,10 +89,14 @@ def aoi_argument(value: str) -> object:
     return value
 
 
-def provider_option(default: str | None = "earth-search", help_prefix: str = "Where to search") -> Callable[[F], F]:
-    """``--provider``: a choice of the provider table's names, each explained in the help."""
-    described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS)
+def provider_option(
+    default: str | None = "earth-search", help_prefix: str = "Where to search", *, searchable: bool = True
+) -> Callable[[F], F]:
+    """``--provider``: a choice of the provider table's names (with ``searchable``, only those
+    with a search), each explained in the help."""
+    names = provider_names(searchable=searchable)
+    described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS if spec.name in names)
     return click.option(
-        "--provider", type=click.Choice(provider_names()), default=default, show_default=default is not None,
+        "--provider", type=click.Choice(names), default=default, show_default=default is not None,
         help=f"{help_prefix}. {described}.",
     )

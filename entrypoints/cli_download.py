@@ -24,7 +24,7 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.command()
 @click.option("--id", "ids", multiple=True,
               help="Scene id or product key as shown by `catalog query` (repeatable); needs --provider.")
-@provider_option(default=None, help_prefix="Provider of --id scenes, or a filter on the query")
+@provider_option(default=None, help_prefix="Provider of --id scenes, or a filter on the query", searchable=False)
 @click.option("--aoi", default=None, help="Only scenes intersecting this AOI (any AOI form).")
 @click.option("--start", default=None, help="Acquired on or after this date (UTC).")
 @click.option("--end", default=None, help="Acquired on or before this date (UTC).")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,24 @@ from eoharvest.entrypoints.cli_orders import print_preview
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
+
+
+def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that is valid JSON is taken as JSON (numbers, lists,
+    objects, true/false), anything else as text."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--search-option {item!r} is not KEY=VALUE", hint="e.g. --search-option relativeOrbitNumber=65")
+        if key in parsed:
+            raise InputError(f"--search-option {key} is given twice", hint="give a list as JSON: KEY='[1, 2]'")
+        try:
+            parsed[key] = json.loads(text)
+        except ValueError:
+            parsed[key] = text
+    return parsed
 
 
 @click.command()
@@ -36,10 +56,14 @@ from eoharvest.entrypoints.progress import ProgressBars
                    "short name such as HLSL30). `eoharvest product-types` lists them.")
 @click.option("--collection", "collections", multiple=True,
               help="Search these collections directly: STAC collection ids, or CMR concept ids / short names.")
+@click.option("--search-option", "search_options", multiple=True, metavar="KEY=VALUE",
+              help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
+                   "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
+                   "as JSON when it is JSON, else as text. The README lists each provider's options.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")
 @click.option("--download/--no-download", default=True, show_default=True, help="Download, or only catalog.")
 @click.option("--order/--no-order", default=True, show_default=True,
               help="Order products the provider must prepare first (Planet, USGS), or place no new orders "
@@ -79,6 +103,9 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         options["product_type"] = opts["product_type"]
     if opts["collections"]:
         options["collections"] = list(opts["collections"])
+    if opts["limit"]:
+        options["limit"] = opts["limit"]  # the search stops there, asking for no more than that
+    options.update(parse_search_options(opts["search_options"]))
     search = api.scenes(
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,
@@ -98,9 +125,11 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra["order"] = opts["order"]
     if opts["activation_timeout"] is not None:
         extra["activation_timeout"] = opts["activation_timeout"]
+    catalog = services.catalog()
+    gc.freeze()  # what setup built lives until exit; see main() in cli.py
     with bars:
         report = harvest(
-            search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],
+            search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
             overwrite=opts["overwrite"], clock=services.clock, **extra,
         )
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest harvest")

@@ -12,6 +12,7 @@ from rich.table import Table
 from eoharvest.application.bulk import NotAttempted
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.errors import EoharvestError, OrdersPending
+from eoharvest.domain.redaction import redact
 from eoharvest.entrypoints.cli_common import echo_json
 
 
@@ -43,6 +44,7 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         "catalog": catalog,
         "failures": [{"scene_id": f.scene_id, "error": str(f.error)} for f in report.failures],
         "pending_orders": [{"scene_id": p.scene_id, "state": p.state, "reason": p.reason} for p in report.pending],
+        "search_error": redact(str(report.search_error)) if report.search_error else None,
     }
     if as_json:
         echo_json(data)
@@ -73,8 +75,17 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
 
 
 def exit_for_failures(report: HarvestReport) -> None:
-    """Exit with the first failure's code (so cron and scripts notice); 11 (``OrdersPending``)
-    when nothing failed but orders are still pending; 0 when all went well."""
+    """Exit with the code of the error that stopped the search, else of the first failed
+    download (so cron and scripts notice); 11 (``OrdersPending``) when nothing failed but orders
+    are still pending; 0 when all went well."""
+    if report.search_error is not None:
+        error = report.search_error
+        click.echo(
+            f"eoharvest: error: the search stopped after {report.found} scene(s), which are in the "
+            f"catalog: {redact(str(error))}",
+            err=True,
+        )
+        raise click.exceptions.Exit(error.exit_code)
     if report.failures:
         first = report.failures[0].error
         raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)

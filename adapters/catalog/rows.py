@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.adapters.json_codec import dumps_compact
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
@@ -167,7 +168,7 @@ def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
                 1 if scene.online else 0,
                 encode({"hrefs": scene.download_links, "names": scene.filenames}),
                 encode([[c.algorithm, c.value, c.source] for c in scene.checksums]) if scene.checksums else "[]",
-                encode(_plain(raw)) if raw else "{}",
+                dumps_compact(_plain(raw)) if raw else "{}",
                 wkb,
                 1 if ok else 0,
                 seen,

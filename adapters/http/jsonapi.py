@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import httpx
 
+from eoharvest.adapters import json_codec
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.adapters.clock import SystemClock
@@ -135,7 +136,7 @@ class JsonApi:
                 hint="the service may be in maintenance; try again later",
             )
         try:
-            return json.loads(body)
+            return json_codec.loads(body)
         except RecursionError:
             raise ProviderResponseError(f"{self.provider}: JSON nested too deeply") from None
         except ValueError as exc:

@@ -17,13 +17,16 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import importlib
+import inspect
 from typing import TYPE_CHECKING
 
 from eoharvest.adapters.providers.cmr.collections import PLATFORMS as CMR_PLATFORMS
 from eoharvest.adapters.providers.cmr.collections import PRODUCT_TYPES as CMR_PRODUCT_TYPES
+from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS as COPERNICUS_SEARCH_OPTIONS
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
+from eoharvest.adapters.providers.stac.options import SEARCH_OPTIONS as STAC_SEARCH_OPTIONS
 from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.product_types import ProductTypeTable
@@ -77,6 +80,17 @@ class ProviderSpec:
     #: the module whose ``connect`` builds the source; default
     #: ``eoharvest.adapters.providers.<kind>.connect`` (tests plug in loopback providers here)
     connect_module: str | None = None
+    #: False for a source with no search (``links``): not offered by ``harvest`` or ``watch add``
+    searchable: bool = True
+
+    def connect_options(self) -> tuple[str, ...]:
+        """The provider's own keyword options of ``connect`` (e.g. ``totp``), beyond the URL and
+        credentials every provider takes."""
+        module = importlib.import_module(self.connect_module or f"eoharvest.adapters.providers.{self.kind}.connect")
+        parameters = inspect.signature(module.connect).parameters.values()
+        return tuple(
+            p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("url", "credentials")
+        )
 
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
         """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
@@ -86,7 +100,7 @@ class ProviderSpec:
 
 
 # Cloud filtering on a STAC server depends on its conformance classes: each page says so.
-_STAC = ProviderCapabilities(asset_selection=True)
+_STAC = ProviderCapabilities(asset_selection=True, search_options=STAC_SEARCH_OPTIONS)
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
@@ -110,8 +124,10 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         endpoints=("cdse_odata_url", "cdse_download_url", "cdse_token_url"),
         # Offline products cannot be ordered through CDSE's APIs: they are followed as waiting
         # orders and downloaded once online.
-        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True,
-                                          needs_activation=True, ordering=True),
+        capabilities=ProviderCapabilities(
+            server_cloud_filter=True, publication_time_filter=True, needs_activation=True, ordering=True,
+            search_options=COPERNICUS_SEARCH_OPTIONS,
+        ),
         credentials=CredentialSpec("copernicus", "cdse_token_url", ("copernicus_username", "copernicus_password")),
         # CDSE: a 5th parallel download of one account gets 429 "Max session number exceeded"
         max_concurrent_downloads=4,
@@ -138,6 +154,12 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         # a guess until the server's own collection list confirms it (stac/collections.py)
         product_types=STAC_FLAVOURS["generic"],
     ),
+    # Scenes built from their own download links (Scene(..., download_links, filenames)): no
+    # search, no endpoint, no credentials; downloads through the generic transfer engine.
+    ProviderSpec(
+        name="links", kind="links", summary="scenes built from their download links (downloads only)",
+        endpoints=(), capabilities=ProviderCapabilities(), searchable=False,
+    ),
 )
 
 #: Netrc machines of providers that are not built yet but whose credentials can already be
@@ -148,9 +170,10 @@ PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
 )
 
 
-def provider_names() -> tuple[str, ...]:
-    """Every provider name, in table order (the CLI's ``--provider`` choices)."""
-    return tuple(spec.name for spec in PROVIDERS)
+def provider_names(*, searchable: bool = False) -> tuple[str, ...]:
+    """Every provider name, in table order (the CLI's ``--provider`` choices); with
+    ``searchable``, only those with a search (``harvest``, ``watch add``)."""
+    return tuple(spec.name for spec in PROVIDERS if spec.searchable or not searchable)
 
 
 def spec_for(name: str) -> ProviderSpec:

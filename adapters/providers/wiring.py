@@ -54,7 +54,8 @@ class ProviderConnection:
     """A connected provider: its source, and how its files are downloaded."""
 
     source: SceneSource
-    #: the origin the download engine's URL guard is built for
-    download_endpoint: str
+    #: the origin the download engine's URL guard is built for; None: no provider origin (the
+    #: guard then allows private targets only when the settings do)
+    download_endpoint: str | None
     #: credentials the download engine sends (origin-scoped), if the provider needs any
     download_auth: httpx.Auth | None = None

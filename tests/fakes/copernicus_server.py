@@ -109,6 +109,7 @@ class CdseFake:
     drop_once: dict[str, tuple[int, Callable[[], None]]] = field(default_factory=dict)
     refresh_enabled: bool = True
     reject_delay: float = 0.0  # seconds a 401 is held back, so concurrent requests all use the stale token
+    fail_at_skip: dict[int, int] = field(default_factory=dict)  # catalogue $skip -> HTTP status to answer
 
     def __post_init__(self) -> None:
         self.clock = self.clock or _RealClock()
@@ -155,17 +156,20 @@ class CdseFake:
 
     def add_product(self, product_id: str, name: str, size: int, *, start: str = "2024-06-04T11:01:00.494767Z",
                     online: bool = True, md5: str | None = None, product_type: str | None = None,
-                    geometry: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A product in the shape of the recorded search answers (``$expand=Attributes``)."""
+                    geometry: dict[str, Any] | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A product in the shape of the recorded search answers (``$expand=Attributes``);
+        ``product_type`` and ``attributes`` (name -> value) become its expanded OData
+        ``Attributes``, and searches with ``eq`` attribute clauses then select on them as the
+        catalogue does."""
         digest = md5 or hashlib.md5(product_bytes(product_id, size)).hexdigest()
         product = {
             "Id": product_id, "Name": name, "ContentLength": size, "Online": online,
             "Checksum": [{"Value": digest, "Algorithm": "MD5", "ChecksumDate": "2024-06-04T12:18:58.614664Z"}],
             "ContentDate": {"Start": start, "End": start}, "Footprint": None, "GeoFootprint": geometry,
         }
-        if product_type is not None:
-            product["Attributes"] = [{"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType",
-                                      "Value": product_type, "ValueType": "String"}]
+        if product_type is not None or attributes is not None:
+            given = {"productType": product_type} if product_type is not None else {}
+            product["Attributes"] = [_attribute(k, v) for k, v in {**given, **(attributes or {})}.items()]
         self.products.append(product)
         return product
 
@@ -226,6 +230,8 @@ class CdseFake:
             return self._product(handler, single.group(1))
         params = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
         skip = int(params.get("$skip", "0"))
+        if skip in self.fail_at_skip:
+            return handler.send_json(self.fail_at_skip[skip], {"detail": "Service Unavailable"})
         if skip > self.max_skip:
             return handler.send_json(422, load_text("cdse_odata", "19_doc_error_422_skip_over_10000.json"))
         if self.recorded_pages:
@@ -258,6 +264,10 @@ class CdseFake:
         if clauses := _TYPE_CLAUSE.findall(text):
             types = {v for clause in clauses for v in _VALUE.findall(clause)}
             chosen = [p for p in chosen if _product_type(p) in types]
+        for name, literal in _ATTRIBUTE_EQ.findall(params.get("$filter", "")):
+            wanted = literal[1:-1].replace("''", "'") if literal.startswith("'") else json.loads(literal)
+            chosen = [p for p in chosen if "Attributes" not in p
+                      or any(a["Name"] == name and a["Value"] == wanted for a in p["Attributes"])]
         descending = params.get("$orderby", "").endswith("desc")
         chosen.sort(key=lambda p: p["Id"])
         chosen.sort(key=lambda p: p["ContentDate"]["Start"], reverse=descending)  # stable: Id breaks ties
@@ -347,6 +357,17 @@ def _collection(product: dict[str, Any]) -> str:
 
 def _product_type(product: dict[str, Any]) -> str | None:
     return next((a["Value"] for a in product.get("Attributes") or [] if a["Name"] == "productType"), None)
+
+
+# Attributes/OData.CSC.<Type>Attribute/any(att:att/Name eq '<name>' and att/OData.CSC.<Type>Attribute/Value eq <literal>)
+_ATTRIBUTE_EQ = re.compile(
+    r"Attributes/OData\.CSC\.\w+Attribute/any\(att:att/Name eq '(\w+)' and att/OData\.CSC\.\w+Attribute/Value eq ('(?:[^']|'')*'|[^ )]+)\)"
+)
+
+
+def _attribute(name: str, value: Any) -> dict[str, Any]:
+    kind = "Boolean" if isinstance(value, bool) else "Integer" if isinstance(value, int) else "Double" if isinstance(value, float) else "String"
+    return {"@odata.type": f"#OData.CSC.{kind}Attribute", "Name": name, "Value": value, "ValueType": kind}
 
 
 def _compare(start: str, op: str, value: str) -> bool:

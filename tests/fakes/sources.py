@@ -59,7 +59,8 @@ class FakeSceneSource:
     is fetched with ref ``i`` (ref None is page 0) and points at ``i + 1`` unless ``next_refs``
     overrides it (``next_refs=[1, 1]`` is a page cycle).
     ``page_factory(ref) -> SearchPage`` replaces ``pages`` for endless or computed results.
-    ``fail_on`` maps a ref to the exception its request raises. ``ready_after`` maps a scene id
+    ``fail_on`` maps a ref to the exception its request raises. ``search_options`` are the keyword
+    options the fake declares (others are refused by the API layer). ``ready_after`` maps a scene id
     to the number of ``activate`` calls that answer "not ready" first; ``refuse`` maps a scene id
     to the reason of a permanent refusal.
     """
@@ -78,6 +79,7 @@ class FakeSceneSource:
         ready_after: dict[str, int] | None = None,
         refuse: dict[str, str] | None = None,
         retry_after: float | None = None,
+        search_options: Iterable[str] = ("product_type", "productType", "page_size", "collections"),
     ) -> None:
         self.name = name
         self.pages = [list(p) for p in pages]
@@ -85,7 +87,7 @@ class FakeSceneSource:
         self.total = total
         self.next_refs = list(next_refs) if next_refs is not None else None
         self.page_factory = page_factory
-        self.capabilities = ProviderCapabilities(server_cloud_filter=filters_cloud)
+        self.capabilities = ProviderCapabilities(server_cloud_filter=filters_cloud, search_options=frozenset(search_options))
         self.fail_on = dict(fail_on or {})
         self.ready_after = dict(ready_after or {})
         self.refuse = dict(refuse or {})

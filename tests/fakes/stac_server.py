@@ -2,8 +2,8 @@
 
 It serves the recorded landing page, collection list and items (URLs rewritten to itself), pages like Earth
 Search does (POST next links with ``merge: false`` and only a ``next`` token in the body, so a
-client that does not merge its original query loses its filters), honours ``collections`` and
-the ``query`` extension for ``eo:cloud_cover``, and serves deterministic synthetic bytes for
+client that does not merge its original query loses its filters), honours ``collections``,
+``ids`` and the ``query`` extension's comparisons on item properties, and serves deterministic synthetic bytes for
 every asset, with ``file:size`` and a SHA-256 ``file:checksum`` multihash that match them.
 Geometry and datetime are not filtered: the recorded items are from elsewhere and other dates.
 """
@@ -87,13 +87,17 @@ class FakeStacServer:
         items = self.items
         if body.get("collections"):
             items = [i for i in items if i.get("collection") in body["collections"]]
-        cloud = (body.get("query") or {}).get("eo:cloud_cover")
-        if cloud:
-            def ok(item: dict[str, Any]) -> bool:
-                value = item["properties"].get("eo:cloud_cover")
+        if body.get("ids"):
+            items = [i for i in items if i["id"] in body["ids"]]
+        for name, condition in (body.get("query") or {}).items():
+            def ok(item: dict[str, Any], name: str = name, condition: dict[str, Any] = condition) -> bool:
+                value = item["properties"].get(name)
                 if value is None:
                     return False
-                return value >= cloud.get("gte", -1) and value <= cloud.get("lte", 101)
+                tests = {"eq": lambda v: value == v, "neq": lambda v: value != v, "lt": lambda v: value < v,
+                         "lte": lambda v: value <= v, "gt": lambda v: value > v, "gte": lambda v: value >= v,
+                         "in": lambda v: value in v}
+                return all(tests[op](v) for op, v in condition.items())
             items = [i for i in items if ok(i)]
         limit = int(body.get("limit", 10))
         start = int(body.get("next", 0))

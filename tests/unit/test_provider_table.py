@@ -21,18 +21,23 @@ def provider_choices(*args):
 
 
 def test_harvest_download_and_watch_add_offer_exactly_the_providers_of_the_table():
-    expected = list(provider_names())
-    assert provider_choices("harvest") == expected
-    assert provider_choices("watch", "add") == expected
-    assert provider_choices("download") == expected
+    searchable = list(provider_names(searchable=True))
+    assert provider_choices("harvest") == searchable
+    assert provider_choices("watch", "add") == searchable
+    assert provider_choices("download") == list(provider_names())  # links scenes can be downloaded again
+    assert set(provider_names()) - set(searchable) == {"links"}
 
 
 def test_every_entry_names_configured_endpoints_and_a_package_that_connects_it():
     for spec in PROVIDERS:
-        assert spec.endpoints and set(spec.endpoints) <= ENDPOINT_FIELDS, spec.name
         module = importlib.import_module(f"eoharvest.adapters.providers.{spec.kind}.connect")
         assert callable(module.connect), spec.kind
-        assert spec.platforms, spec.name
+        if spec.kind == "links":
+            # Scenes that carry their own URLs: nothing to configure, no search, no platforms.
+            assert spec.endpoints == () and spec.platforms == () and not spec.searchable, spec.name
+            continue
+        assert spec.endpoints and set(spec.endpoints) <= ENDPOINT_FIELDS, spec.name
+        assert spec.platforms and spec.searchable, spec.name
     for credentials in credential_specs():
         assert credentials.login_endpoint in ENDPOINT_FIELDS, credentials.key
 

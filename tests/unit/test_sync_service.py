@@ -167,3 +167,28 @@ def test_an_unreadable_saved_search_does_not_stop_the_others(env):
     save(catalog, "good")
     catalog.save_search("broken", {"provider": "earth-search", "every": "0s"})
     assert service.run_scheduled("good").status == "ok"
+
+
+def test_a_search_failing_on_its_second_page_catalogues_the_first_and_commits_no_watermark(env, tmp_path):
+    from eoharvest.application.sensor_api import SearchIterator
+    from eoharvest.domain.models import SearchPage
+
+    catalog, _, clock, _ = env
+    save(catalog)
+    requested_with_rows = []
+
+    def open_search(definition, start):
+        def page(ref):
+            requested_with_rows.append(catalog.count())
+            if ref is None:
+                scenes = (catalog_scene("a", when=T0, provider="earth-search"), catalog_scene("b", when=T0 + DAY, provider="earth-search"))
+                return SearchPage(scenes, next_ref=1)
+            raise ProviderResponseError("HTTP 502 on page 2")
+
+        return SearchIterator(page)
+
+    service = SyncService(catalog, open_search, clock=clock, options=SyncOptions(outdir=str(tmp_path)))
+    outcome = service.run_now("s2")
+    assert outcome.status == "failed" and "HTTP 502" in catalog.search_states()["s2"].last_error
+    assert catalog.count() == 2 and requested_with_rows[0] == 0
+    assert catalog.search_states()["s2"].watermark is None

@@ -127,6 +127,17 @@ def ensure_orderby(url: str, order: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode({"$orderby": f"ContentDate/Start {order}"}, quote_via=quote, safe="/$")
 
 
+def cap_top(url: str, top: int) -> str:
+    """The link asking for at most ``top`` products. ``$skip`` is absolute, so a smaller
+    ``$top`` on a nextLink continues at the same product; other parameters stay byte for byte."""
+    current = query_params(url).get("$top", "")
+    if current.isdigit() and int(current) <= top:
+        return url
+    base, _, query = url.partition("?")
+    kept = [part for part in query.split("&") if part and unquote_plus(part.partition("=")[0]) != "$top"]
+    return base + "?" + "&".join([*kept, urlencode({"$top": str(top)}, quote_via=quote, safe="$")])
+
+
 def skip_of(url: str) -> int:
     value = query_params(url).get("$skip", "0")
     return int(value) if value.isdigit() else 0

@@ -10,7 +10,7 @@ in the new window, so nothing is lost or repeated (ordering ties are broken by I
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -19,6 +19,7 @@ import httpx
 from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.copernicus import query as q
+from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS, attribute_clause
 from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.errors import MAX_SKIP
@@ -42,7 +43,8 @@ log = logging.getLogger("eoharvest.copernicus")
 #: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none. Offline
 #: products are followed as waiting orders until they come online.
 COPERNICUS_CAPABILITIES = ProviderCapabilities(
-    server_cloud_filter=True, publication_time_filter=True, needs_activation=True, ordering=True
+    server_cloud_filter=True, publication_time_filter=True, needs_activation=True, ordering=True,
+    search_options=SEARCH_OPTIONS,
 )
 
 OFFLINE_REASON = (
@@ -112,6 +114,8 @@ class CdseSource:
         if ref is None:
             self._warn_ignored_cloud(query)
         page = ref or CdsePage(self._url(query, bound=None, count=True), first=True)
+        if query.page_limit is not None:
+            page = replace(page, url=q.cap_top(page.url, query.page_limit))
         data = self.api.get(page.url)
         if not isinstance(data, Mapping) or not isinstance(data.get("value"), list):
             raise ProviderResponseError(f"copernicus: search answer has no 'value' list (got {type(data).__name__})")
@@ -191,8 +195,11 @@ class CdseSource:
             start, end = (start, bound) if self.order == "desc" else (bound, end)
         cloud = q.cloud_clause(query.cloud_min, query.cloud_max)
         text = q.build_filter(platforms, types, aoi=query.aoi, start=start, end=end, cloud=cloud)
-        top = int(query.options.get("page_size") or self.page_size)
-        return q.search_url(self.odata_url, text, order=self.order, top=max(1, min(top, q.MAX_TOP)), count=count)
+        for keyword, value in sorted(query.options.items()):
+            if keyword not in ("product_type", "page_size"):
+                text += " and " + attribute_clause(keyword, value, platforms)
+        top = query.page_size(self.page_size)
+        return q.search_url(self.odata_url, text, order=self.order, top=min(top, q.MAX_TOP), count=count)
 
     def _platforms(self, query: SearchQuery) -> tuple[list[str], Mapping[str, Sequence[str]]]:
         """The platforms to search and, per platform, the ``productType`` values asked for."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from eoharvest.domain.checksums import from_multihash
@@ -15,7 +17,7 @@ from eoharvest.domain.models import Checksum, DownloadDescriptor, Scene
 from eoharvest.domain.platforms import PLATFORM_ALIASES, canonical_platform
 from eoharvest.domain.product_keys import product_key, scene_key
 from eoharvest.domain.query import parse_datetime
-from eoharvest.domain.urls import resolve_link
+from eoharvest.domain.urls import resolve_link, url_basename
 
 log = logging.getLogger("eoharvest.stac")
 
@@ -42,15 +44,22 @@ def item_platform(item: Mapping[str, Any], fallback: str | None) -> str:
     props = _mapping(item.get("properties"))
     for value in (props.get("platform"), props.get("constellation")):
         if isinstance(value, str) and value:
-            text = value.strip()
-            # sentinel-2a -> Sentinel-2, "Sentinel-2A" -> Sentinel-2
-            candidates = [text, text.rstrip("abcdABCD"), text.replace(" ", "-")]
-            for candidate in candidates:
-                try:
-                    return canonical_platform(candidate, PLATFORM_ALIASES)
-                except Exception:  # noqa: BLE001 - try the next spelling
-                    continue
+            canonical = _platform_of(value)
+            if canonical is not None:
+                return canonical
     return fallback or str(item.get("collection") or "unknown")
+
+
+@functools.lru_cache(maxsize=256)  # a search repeats a handful of spellings thousands of times
+def _platform_of(value: str) -> str | None:
+    text = value.strip()
+    # sentinel-2a -> Sentinel-2, "Sentinel-2A" -> Sentinel-2
+    for candidate in (text, text.rstrip("abcdABCD"), text.replace(" ", "-")):
+        try:
+            return canonical_platform(candidate, PLATFORM_ALIASES)
+        except Exception:  # noqa: BLE001 - try the next spelling
+            continue
+    return None
 
 
 def scene_from_stac_item(
@@ -67,8 +76,9 @@ def scene_from_stac_item(
         acquired = None
     footprint = _footprint(item.get("geometry"), provider, item["id"])
     cloud = _cloud(props.get("eo:cloud_cover"))
+    item_url = _item_url(item, base_url)  # once per item, not once per asset
     links = [
-        resolve_link(_item_url(item, base_url), str(asset["href"]))
+        resolve_link(item_url, asset["href"])
         for asset in _mapping(item.get("assets")).values()
         if isinstance(asset, Mapping) and isinstance(asset.get("href"), str) and asset["href"]
     ]
@@ -80,7 +90,7 @@ def scene_from_stac_item(
         acq_date=acquired,
         cloudcover_percentage=cloud,
         download_links=tuple(links),
-        filenames=tuple(posixpath.basename(urlsplit(link).path) for link in links),
+        filenames=tuple(url_basename(link) for link in links),
         raw=dict(item),
         provider=provider,
         product_key=name,

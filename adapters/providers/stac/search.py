@@ -13,8 +13,10 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eoharvest.adapters.http.jsonapi import JsonApi
+from eoharvest.adapters.providers.stac import options as stac_options
 from eoharvest.adapters.providers.stac.collections import (
     FLAVOURS,
     LISTED_ONLY,
@@ -42,7 +44,7 @@ Signer = Callable[[str], str]
 
 #: Whether a server filters cloud cover depends on its conformance classes, so each page says
 #: so itself (``SearchPage.cloud_filtered``) instead of a blanket capability.
-STAC_CAPABILITIES = ProviderCapabilities(asset_selection=True)
+STAC_CAPABILITIES = ProviderCapabilities(asset_selection=True, search_options=stac_options.SEARCH_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class PageRequest:
     method: str
     url: str
     body: str | None = None  # canonical JSON text for POST
+    #: the search asked the server to apply the query's cloud range
+    cloud_filtered: bool = False
 
 
 class StacSource:
@@ -86,7 +90,7 @@ class StacSource:
         return list(self.product_types)
 
     def search_page(self, query: SearchQuery, ref: PageRequest | None) -> SearchPage:
-        request = ref or self._first_request(query)
+        request = self._capped(ref, query.page_limit) if ref else self._first_request(query)
         if request.method == "POST":
             data = self.api.post(request.url, json=json.loads(request.body or "{}"))
         else:
@@ -141,17 +145,17 @@ class StacSource:
                 self._collections = frozenset(ids) if ids else frozenset({"?"})
         return None if self._collections == frozenset({"?"}) else self._collections
 
-    def _supports(self, fragment: str) -> bool:
-        return any(fragment in c for c in self.conformance())
-
     def _first_request(self, query: SearchQuery) -> PageRequest:
-        body: dict[str, Any] = {"limit": int(query.options.get("page_size", self.page_size))}
-        collections = query.options.get("collections")
+        options = query.options
+        body: dict[str, Any] = {"limit": query.page_size(self.page_size)}
+        if "page_size" in options:
+            stac_options.page_size(options["page_size"])
+        collections = options.get("collections")
         if collections:
             body["collections"] = [collections] if isinstance(collections, str) else list(collections)
         else:
             body["collections"] = collections_for(
-                self.product_types, query.platforms, query.options.get("product_type"), self.collection_ids,
+                self.product_types, query.platforms, options.get("product_type"), self.collection_ids,
                 provider=self.name, listed_only=self.flavour in LISTED_ONLY,
             )
         if query.aoi is not None:
@@ -160,38 +164,88 @@ class StacSource:
             start = query.start.isoformat().replace("+00:00", "Z") if query.start else ".."
             end = query.end.isoformat().replace("+00:00", "Z") if query.end else ".."
             body["datetime"] = f"{start}/{end}"
-        if ids := query.options.get("ids"):
-            body["ids"] = list(ids)
-        self._add_cloud_filter(body, query)
-        return PageRequest("POST", f"{self.base_url}/search", json.dumps(body, sort_keys=True))
+        if options.get("ids") is not None:
+            body["ids"] = stac_options.ids(options["ids"])
+        if options.get("sortby") is not None:
+            self._require("sortby", "sortby")
+            body["sortby"] = stac_options.sortby(options["sortby"])
+        if options.get("query") is not None:
+            self._require("query", "query")
+            body["query"] = stac_options.query(options["query"])
+        if options.get("filter") is not None:
+            lang, expression = stac_options.cql2_filter(options["filter"])
+            self._require("filter", "filter")
+            self._require("filter", lang)
+            body["filter"], body["filter-lang"] = expression, lang
+        cloud_filtered = self._add_cloud_filter(body, query)
+        return PageRequest("POST", f"{self.base_url}/search", json.dumps(body, sort_keys=True), cloud_filtered)
 
-    def _add_cloud_filter(self, body: dict[str, Any], query: SearchQuery) -> None:
-        if not query.has_cloud_filter:
+    def _require(self, option: str, need: str) -> None:
+        """Refuse ``option`` before any search when the server does not declare what it needs."""
+        conformance = self.conformance()
+        if stac_options.conforms(conformance, need):
             return
+        what = {"sortby": "the Sort extension", "query": "the Query extension", "filter": "the Filter extension",
+                "cql2-text": "CQL2 text", "cql2-json": "CQL2 JSON"}[need]  # fmt: skip
+        other = {"cql2-text": " (pass the filter as a CQL2 JSON dict)", "cql2-json": " (pass the filter as CQL2 text)"}
+        raise InputError(
+            f"{self.name} ({self.base_url}) does not support the search option {option!r}: its landing page "
+            f"does not declare {what}{other.get(need, '')}",
+            hint=f"this server accepts: {', '.join(stac_options.supported_options(conformance))}",
+        )
+
+    @staticmethod
+    def _capped(request: PageRequest, page_limit: int | None) -> PageRequest:
+        """A next-page request asking for at most ``page_limit`` items. Paging tokens are
+        keysets (stac-server, pgstac), so a smaller ``limit`` continues at the same place."""
+        if page_limit is None:
+            return request
+        if request.method == "POST":
+            body = json.loads(request.body or "{}")
+            if isinstance(body.get("limit"), int) and body["limit"] <= page_limit:
+                return request
+            body["limit"] = page_limit
+            return replace(request, body=json.dumps(body, sort_keys=True))
+        parts = urlsplit(request.url)
+        params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "limit"]
+        old = dict(parse_qsl(parts.query)).get("limit", "")
+        if old.isdigit() and int(old) <= page_limit:
+            return request
+        query = urlencode([*params, ("limit", str(page_limit))])
+        return replace(request, url=urlunsplit(parts._replace(query=query)))
+
+    def _add_cloud_filter(self, body: dict[str, Any], query: SearchQuery) -> bool:
+        """Add the cloud range to the request where the server can apply it; True if added.
+
+        With a user ``filter`` the range joins it in the same CQL2 language (AND); else CQL2 JSON
+        when the server declares it, else the Query extension (merged with a user ``query``).
+        """
+        if not query.has_cloud_filter:
+            return False
         radar = sorted(set(query.platforms) & SAR_PLATFORMS)
         if radar:
             # Radar items have no eo:cloud_cover, so a server-side filter would drop them all;
             # optical items in a mixed search are still filtered client-side by the API layer.
             log.warning("cloud filter ignored for %s (radar has no cloud cover)", ", ".join(radar))
-            return
+            return False
         low, high = query.cloud_min, query.cloud_max
-        if self._supports("filter") and self._supports("cql2-json"):
-            args = []
-            if low is not None:
-                args.append({"op": ">=", "args": [{"property": "eo:cloud_cover"}, low]})
-            if high is not None:
-                args.append({"op": "<=", "args": [{"property": "eo:cloud_cover"}, high]})
-            body["filter"] = args[0] if len(args) == 1 else {"op": "and", "args": args}
+        conformance = self.conformance()
+        if "filter" in body:
+            if body["filter-lang"] == "cql2-text":
+                body["filter"] = f"({body['filter']}) AND {stac_options.cloud_cql2_text(low, high)}"
+            else:
+                body["filter"] = {"op": "and", "args": [body["filter"], stac_options.cloud_cql2_json(low, high)]}
+        elif stac_options.conforms(conformance, "filter") and stac_options.conforms(conformance, "cql2-json"):
+            body["filter"] = stac_options.cloud_cql2_json(low, high)
             body["filter-lang"] = "cql2-json"
-        elif self._supports("#query"):
-            condition = {}
-            if low is not None:
-                condition["gte"] = low
-            if high is not None:
-                condition["lte"] = high
-            body["query"] = {"eo:cloud_cover": condition}
+        elif stac_options.conforms(conformance, "query"):
+            merged = dict(body.get("query") or {})
+            merged["eo:cloud_cover"] = {**merged.get("eo:cloud_cover", {}), **stac_options.cloud_query(low, high)}
+            body["query"] = merged
         else:
             log.info("%s declares neither filter nor query; filtering cloud cover client-side", self.name)
+            return False
+        return True
 
     def _page(self, data: Any, query: SearchQuery, request: PageRequest) -> SearchPage:
         if not isinstance(data, Mapping) or not isinstance(data.get("features"), list):
@@ -214,12 +268,11 @@ class StacSource:
             log.warning("%s: %d item(s) without id skipped on this page", self.name, skipped)
         context = data.get("context") if isinstance(data.get("context"), Mapping) else {}
         total = data.get("numberMatched", context.get("matched"))
-        sent = json.loads(request.body) if request.body else {}
         return SearchPage(
             tuple(scenes),
             total if isinstance(total, int) else None,
             self._next(data, request),
-            cloud_filtered="query" in sent or "filter" in sent,
+            cloud_filtered=request.cloud_filtered,
         )
 
     def _next(self, data: Mapping[str, Any], request: PageRequest) -> PageRequest | None:
@@ -240,8 +293,8 @@ class StacSource:
                         f"{self.name}: next link body is not a JSON object: {str(extra)[:80]!r}"
                     )
                 merged = {**base, **extra}
-                return PageRequest("POST", href, json.dumps(merged, sort_keys=True))
-            return PageRequest("GET", href)
+                return PageRequest("POST", href, json.dumps(merged, sort_keys=True), request.cloud_filtered)
+            return PageRequest("GET", href, cloud_filtered=request.cloud_filtered)
         return None
 
 
