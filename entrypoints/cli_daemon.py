@@ -80,7 +80,7 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 def status(obj: AppContext, as_json: bool) -> None:
     """Per search: last/next run, failures, last error, queue depth; bytes downloaded today
     (UTC); and whether a daemon holds this catalog's lock."""
-    catalog: CatalogRepository = obj.services().catalog()
+    catalog: CatalogRepository = obj.services().catalog(read_only=True)
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
     pid = holder(obj.settings.catalog_path)
     report: dict[str, Any] = {

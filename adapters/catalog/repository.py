@@ -63,10 +63,12 @@ class SpatialiteCatalog:
     (one batch of at most ``BATCH`` scenes), so concurrent writers queue instead of failing.
     """
 
-    def __init__(self, engines: Engines, path: Path, *, created: bool = False) -> None:
+    def __init__(self, engines: Engines, path: Path, *, created: bool = False, read_only: bool = False) -> None:
         self._engines = engines
         self.path = path
         self.created = created
+        #: opened read-only (``open_catalog(read_only=True)``): every write fails
+        self.read_only = read_only
         self._dialect = engines.reader.dialect.name
         self._upsert = _upsert_statement(self._dialect)
         self.bulk_min = BULK_MIN
