@@ -177,6 +177,7 @@ class Services:
                 throughput_window=h.throughput_window,
                 max_redirects=h.max_redirects,
                 free_space_margin=self.settings.download.free_space_margin_bytes,
+                max_unknown_size=self.settings.download.max_unknown_size_bytes,
             ),
             clock=self.clock,
         )
