@@ -86,7 +86,10 @@ class SceneDownloadService:
             if self.catalog is None and self._open_catalog is not None:
                 self.catalog = self._open_catalog()
         with self._product_lock(scene_dir):
-            return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, skip_error)
+            # Across processes too: a second harvest of the same product waits for the first,
+            # then plans again and finds the files verified in the catalog.
+            with self.transfer.hold_directory(str(scene_dir), stopped_func):
+                return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, skip_error)
 
     def _product_lock(self, scene_dir: Path) -> threading.Lock:
         with self._locks_guard:

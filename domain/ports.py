@@ -6,6 +6,7 @@ in-memory double of each.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
@@ -240,6 +241,14 @@ class TransferResult:
 
 class FileTransfer(Protocol):
     """Moves one provider file to a final path: resumable, verified, fsynced, renamed into place."""
+
+    def hold_directory(
+        self, directory: str, stopped: Callable[[], bool] | None = None
+    ) -> AbstractContextManager[bool]:
+        """Hold the product folder ``directory`` while a product is fetched into it, across
+        processes: another process fetching the same product finishes first (waiting is not a
+        failure; ``stopped()`` ends it). Yields whether it had to wait."""
+        ...
 
     def prepare_directory(self, directory: str) -> None:
         """Finish or remove what a killed process left half-done in ``directory``."""

@@ -22,7 +22,7 @@ import httpx
 from eoharvest.adapters.http.auth import NoAuth
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
-from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
+from eoharvest.adapters.http.partfile import LOCK_WAIT, PartFile, Sidecar, check_free_space, is_disk_full
 from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.adapters.http.sink import PipelinedSink
 from eoharvest.adapters.clock import SystemClock
@@ -184,6 +184,8 @@ class TransferLimits:
     max_unknown_size: int = 50 << 30
     #: free space is checked again after every this many bytes written
     space_check_interval: int = 16 << 20
+    #: how long to wait for another process downloading the same file before giving up
+    lock_wait: float = LOCK_WAIT
 
 
 class TransferEngine:
@@ -227,21 +229,36 @@ class TransferEngine:
         structure checks go there). Raises RetryExhausted, AuthError, IntegrityError,
         ProviderResponseError, UnsafeURL, InsufficientSpace or DownloadCancelled.
         """
+        stopped = stopped or _never
         if spec.dest.exists() and not overwrite:
-            existing = self._check_existing(spec, validate)
+            existing = self._check_existing(spec, validate, remove_if_bad=False)
             if existing is not None:
                 return existing
+        before = _identity(spec.dest)
         part = PartFile(spec.dest)
-        part.lock()
+        part.lock(stopped=stopped, timeout=self.limits.lock_wait)
         try:
-            return _Fetch(self, spec, part, stopped or _never, progress, validate).run()
+            # Checked again under the lock: another process may have published the file while
+            # we waited for it (with ``overwrite``, only a file published meanwhile counts).
+            if spec.dest.exists() and (not overwrite or _identity(spec.dest) != before):
+                existing = self._check_existing(spec, validate, remove_if_bad=True)
+                if existing is not None:
+                    part.discard()  # what we created to lock; the file is complete and verified
+                    return existing
+            return _Fetch(self, spec, part, stopped, progress, validate).run()
         finally:
             part.unlock()
 
-    def _check_existing(self, spec: FetchSpec, validate: Validator | None) -> FetchOutcome | None:
+    def _check_existing(
+        self, spec: FetchSpec, validate: Validator | None, *, remove_if_bad: bool
+    ) -> FetchOutcome | None:
         """An existing final file counts only if it passes the same checks as a new download;
-        one that does not (truncated, changed, corrupt) is removed and fetched again."""
-        size = spec.dest.stat().st_size
+        one that does not (truncated, changed, corrupt) is removed (only ``remove_if_bad``, i.e.
+        under the part lock) and fetched again."""
+        try:
+            size = spec.dest.stat().st_size
+        except FileNotFoundError:
+            return None
         problem = None
         if spec.size is not None and size != spec.size:
             problem = f"{size} bytes instead of {spec.size}"
@@ -258,8 +275,9 @@ class TransferEngine:
             except EoharvestError as exc:
                 problem = str(exc)
         if problem is not None:
-            log.warning("%s exists but fails verification (%s); fetching it again", spec.dest, problem)
-            spec.dest.unlink()
+            if remove_if_bad:
+                log.warning("%s exists but fails verification (%s); fetching it again", spec.dest, problem)
+                spec.dest.unlink(missing_ok=True)
             return None
         verified = next((f"{c.algorithm}:{c.source}" for c in spec.verifiable), None)
         return FetchOutcome(spec.dest, size, digests.get("sha256") or file_digest(spec.dest), verified, skipped=True)
@@ -267,6 +285,15 @@ class TransferEngine:
 
 def _never() -> bool:
     return False
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` now (device, inode, mtime), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 class _Fetch:

@@ -121,7 +121,8 @@ def test_watch_add_refuses_bad_values_with_exit_code_2_and_a_clear_message(env, 
     result = cli(env, "watch", "add", "bad", *[x for kv in base.items() for x in kv])
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
-    assert json.loads(cli(env, "watch", "list", "--json").stdout) == []
+    listed = cli(env, "watch", "list", "--json")  # nothing was saved: not even a catalog exists
+    assert listed.returncode == 9 and "there is no catalog" in listed.stderr
 
 
 def test_watch_run_picks_up_new_scenes_exactly_once_and_updates_republished_ones(stac, env, tmp_path):

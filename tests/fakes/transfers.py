@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
@@ -25,7 +26,11 @@ class FakeTransfer:
         self.errors = dict(errors or {})
         self.fetched: list[tuple[str, str]] = []
         self.prepared: list[str] = []
+        self.held: list[str] = []
         self._lock = threading.Lock()
+
+    def hold_directory(self, directory: str, stopped: Callable[[], bool] | None = None) -> AbstractContextManager[bool]:
+        return _held(self, directory)
 
     def prepare_directory(self, directory: str) -> None:
         self.prepared.append(directory)
@@ -57,6 +62,13 @@ class FakeTransfer:
                 os.unlink(dest)
                 raise
         return TransferResult(dest, hashlib.sha256(body).hexdigest())
+
+
+@contextmanager
+def _held(transfer: FakeTransfer, directory: str) -> Iterator[bool]:
+    with transfer._lock:
+        transfer.held.append(directory)
+    yield False
 
 
 class FakeArchives:

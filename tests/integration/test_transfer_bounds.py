@@ -79,9 +79,20 @@ class EndlessServer:
         self._thread.join(timeout=5)
 
 
+CLIENTS: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while CLIENTS:
+        CLIENTS.pop().close()
+
+
 def engine(**limits: int) -> TransferEngine:
+    CLIENTS.append(client := httpx.Client(timeout=5.0))
     return TransferEngine(
-        httpx.Client(timeout=5.0), guard=UrlGuard(allow_private=True),
+        client, guard=UrlGuard(allow_private=True),
         policy=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01), limits=TransferLimits(**limits),
     )  # fmt: skip
 
@@ -117,7 +128,8 @@ def test_the_default_bound_is_finite_and_comes_from_the_download_settings():
 
     settings = Settings()
     assert settings.download.max_unknown_size_bytes == 50 << 30
-    limits = build(settings).transfer_engine("https://example.test/").limits
+    with build(settings) as services:
+        limits = services.transfer_engine("https://example.test/").limits
     assert (limits.max_unknown_size, limits.free_space_margin) == (50 << 30, 512 * MiB)
 
 
@@ -177,7 +189,8 @@ def test_an_interrupted_resumed_transfer_reports_the_byte_it_stopped_at(tmp_path
             headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
         return httpx.Response(206 if start else 200, headers=headers, stream=Cut(body[start:end]))
 
-    eng = TransferEngine(httpx.Client(transport=httpx.MockTransport(origin)), guard=UrlGuard(allow_private=True),
+    CLIENTS.append(client := httpx.Client(transport=httpx.MockTransport(origin)))
+    eng = TransferEngine(client, guard=UrlGuard(allow_private=True),
                          policy=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001))  # fmt: skip
     with pytest.raises(RetryExhausted) as caught:
         eng.fetch(FetchSpec("http://127.0.0.1:1/f.bin", tmp_path / "f.bin", size=len(body)))
