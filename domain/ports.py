@@ -17,7 +17,7 @@ from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, Catalog
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
-from eoharvest.domain.watch import SearchState
+from eoharvest.domain.watch import SearchLease, SearchState
 
 #: ``progress(file_name, bytes_done, total_or_None)``, called as bytes arrive.
 Progress = Callable[[str, int, "int | None"], None]
@@ -161,8 +161,36 @@ class CatalogRepository(Protocol):
         """Bytes of files verified (made available) at or after ``since``."""
         ...
 
+    # -- one pass of a saved search at a time: a lease per search ---------------------------
+    def take_search_lease(self, name: str, owner: str, seconds: float, *, replacing: str | None = None) -> bool:
+        """Atomically take (or renew) the lease of saved search ``name`` for ``owner`` until
+        ``seconds`` from now. True when it was free, expired, already ``owner``'s, or held by
+        ``replacing`` (a holder the caller knows is gone); False when another holder's lease is
+        live or there is no such search."""
+        ...
+
+    def search_lease(self, name: str) -> SearchLease | None:
+        """The lease of saved search ``name`` (live or expired), or None."""
+        ...
+
+    def release_search_lease(self, name: str, owner: str) -> None:
+        """End ``owner``'s lease of ``name`` (another holder's lease is left alone)."""
+        ...
+
     def close(self) -> None:
         """Release the catalog's connections."""
+        ...
+
+
+class LeaseHolder(Protocol):
+    """Who takes leases (e.g. of a saved search's pass) in this process, and whether another
+    holder is known to be gone, so its lease need not run out before it is taken over."""
+
+    #: unique per holder; shown in messages ("host:pid:token" for a local process)
+    name: str
+
+    def is_gone(self, holder: str) -> bool:
+        """True only when ``holder`` certainly no longer runs (False when unsure)."""
         ...
 
 

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable
 
+from eoharvest.adapters.process_identity import LocalProcess
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -59,5 +60,5 @@ def sync_service(services: Services, *, gate: ProviderGate | None = None) -> Syn
     """The pass runner over this process's catalog and providers."""
     return SyncService(
         services.catalog(), ProviderSearches(services), clock=services.clock,
-        options=sync_options(services), gate=gate,
+        options=sync_options(services), gate=gate, holder=LocalProcess(),
     )  # fmt: skip
