@@ -71,7 +71,7 @@ class ProviderTransfers:
 
 class SafeArchives:
     """``ArchiveHandler``: structural checks (CRCs, tar completeness, SAFE manifests) and an
-    extraction that keeps every member inside the product folder."""
+    extraction that keeps every member inside the product folder and replaces nothing there."""
 
     def __init__(self, limits: ArchiveLimits | None = None) -> None:
         self.limits = limits
@@ -79,7 +79,7 @@ class SafeArchives:
     def verify(self, path: str) -> None:
         verify_archive(path, limits=self.limits)
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
         # Called only for archives that verify() accepted before their rename into place.
-        extracted = extract_archive(archive, into, limits=self.limits, overwrite=True, verified=True)
+        extracted = extract_archive(archive, into, limits=self.limits, verified=True, protected=protected)
         return [str(p) for p in extracted]

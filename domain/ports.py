@@ -305,6 +305,11 @@ class ArchiveHandler(Protocol):
         """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
         ...
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
-        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths."""
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths.
+
+        Never replaces anything in ``into``: a file already there with a member's bytes is kept,
+        anything else in a member's way, or a top-level member named like one of ``protected``
+        (the archive itself, the product's other files), is an UnsafeArchive and nothing is
+        extracted."""
         ...

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
+from eoharvest.domain.errors import UnsafeArchive
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
 
@@ -72,19 +73,27 @@ def _held(transfer: FakeTransfer, directory: str) -> Iterator[bool]:
 
 
 class FakeArchives:
-    """Every archive is valid and holds ``members`` (name -> bytes), written on extraction."""
+    """Every archive is valid and holds ``members`` (name -> bytes), written on extraction with
+    the real handler's rules: nothing is replaced, protected names are refused."""
 
     def __init__(self, members: Mapping[str, bytes] | None = None) -> None:
         self.members = dict(members or {"member.txt": b"inside"})
         self.verified: list[str] = []
+        self.protected: list[tuple[str, ...]] = []
 
     def verify(self, path: str) -> None:
         self.verified.append(path)
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+        self.protected.append(tuple(protected))
+        clash = [name for name in self.members if name.split("/")[0] in protected]
+        if clash:
+            raise UnsafeArchive(f"member '{clash[0]}' would replace the product's file")
         paths = []
         for name, data in self.members.items():
             target = Path(into) / name
+            if target.exists() and target.read_bytes() != data:
+                raise UnsafeArchive(f"member '{name}' would replace '{target}'")
             target.write_bytes(data)
             paths.append(str(target))
         return paths
