@@ -133,7 +133,7 @@ def test_the_default_bound_is_finite_and_comes_from_the_download_settings():
     assert (limits.max_unknown_size, limits.free_space_margin) == (50 << 30, 512 * MiB)
 
 
-def test_an_unknown_size_download_stops_before_the_disk_is_full_and_drops_what_cannot_resume(tmp_path):
+def test_an_unknown_size_download_stops_before_the_disk_is_full_and_drops_what_cannot_resume(tmp_path):  # T-07
     with small_tmpfs(tmp_path / "small", "20m") as disk, EndlessServer() as server:
         with pytest.raises(InsufficientSpace) as caught:
             engine(free_space_margin=4 * MiB).fetch(FetchSpec(server.url, disk / "endless.bin"))
