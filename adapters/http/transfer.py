@@ -382,7 +382,7 @@ class _Fetch:
         return bool(validator or self.spec.verifiable)
 
     def _disk_full(self) -> InsufficientSpace:
-        kept = "kept and will resume" if self._resumable() else "removed (it could not be resumed)"
+        kept = "kept and will resume" if self._resumable() else "removed, as nothing could resume it"
         return InsufficientSpace(
             f"disk full while writing {self.part.part} ({self.part.size():,} bytes written)",
             hint=f"free some space; the partial download is {kept}",
@@ -451,14 +451,15 @@ class _Fetch:
         """A size only the server declares: within the unknown-size bound, and it must fit."""
         bound = self.engine.limits.max_unknown_size
         if total > bound:
-            raise self._too_large(f"the server announces {total:,} bytes")
+            raise self._too_large(f"the server announces {total:,} bytes, more than")
         check_free_space(self.spec.dest.parent, total - offset, self.engine.limits.free_space_margin)
 
     def _too_large(self, what: str) -> ProviderResponseError:
-        """The bound of a transfer without a known size was broken: its partial is junk."""
+        """The bound of a transfer without a known size was broken: its partial is junk.
+        ``what`` ends in "more than" ("the server sent more than")."""
         self.part.discard()
         return ProviderResponseError(
-            f"{self.spec.dest.name}: {what}, more than the {self.engine.limits.max_unknown_size:,} bytes allowed "
+            f"{self.spec.dest.name}: {what} the {self.engine.limits.max_unknown_size:,} bytes allowed "
             "for a file whose size the provider does not give; the partial download was removed",
             hint="if the file really is that large, raise [download] max_unknown_size_bytes "
             "(EOHARVEST_MAX_UNKNOWN_SIZE_BYTES)",
@@ -472,7 +473,7 @@ class _Fetch:
 
     def _no_space(self, free: int) -> InsufficientSpace:
         # Built once the sink has written what it held, so the count is what the partial has.
-        kept = "is kept and will resume" if self._resumable() else "was removed (it could not be resumed)"
+        kept = "is kept and will resume" if self._resumable() else "was removed, as nothing could resume it"
         return InsufficientSpace(
             f"only {free:,} bytes are free in {self.part.part.parent} while writing {self.part.part.name} "
             f"({self.part.size():,} bytes written); {self.engine.limits.free_space_margin:,} must stay free",
@@ -608,7 +609,7 @@ class _Fetch:
                         window_start, window_bytes = now, 0
         except _Bound:
             if total is None:
-                raise self._too_large("the server sent more") from None
+                raise self._too_large("the server sent more than") from None
             self._reset()
             reason = f"the server sent more than the {total:,} bytes expected"
             raise _Transient(reason, cause=IntegrityError(f"{name}: {reason}")) from None
