@@ -5,7 +5,9 @@ The default layer is the LAST one in the file, as in the reference API (``vec_id
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 # Imported at module level on purpose: pyogrio must load its bundled GEOS/PROJ before anything
@@ -19,6 +21,8 @@ from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import VectorLayer
 
 LayerId = str | int | None
+
+log = logging.getLogger("eoharvest.vector")
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,16 @@ class OgrVectorReader:
         path = os.fspath(path)
         name = resolve_layer(path, layer)
         try:
-            meta, fids, wkb, _fields = pyogrio.raw.read(
-                path, layer=name, columns=[], return_fids=True
-            )
+            # OGR reports geometry problems as Python warnings; they belong in the AOI error,
+            # not as stray lines on stderr.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                meta, fids, wkb, _fields = pyogrio.raw.read(
+                    path, layer=name, columns=[], return_fids=True
+                )
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise InputError(f"vector file {path!r} layer {name!r} cannot be read by OGR: {exc}") from None
+        _fold_warnings(path, name, [str(w.message) for w in caught])
         if wkb is None:
             geometries, kept = [], []
         else:
@@ -100,3 +109,16 @@ class OgrVectorReader:
             VectorLayer(tuple(geometries), meta.get("crs") or None, name),
             tuple(int(fids[i]) for i in kept),
         )
+
+
+def _fold_warnings(path: str, layer: str, messages: list[str]) -> None:
+    """Turn OGR's geometry warnings into the AOI error they mean; log any others."""
+    for message in messages:
+        if "closed ring" in message.lower():
+            raise InputError(
+                f"vector file {path!r} layer {layer!r}: a polygon ring is not closed "
+                "(its first and last points differ)",
+                hint="close the ring in a GIS tool; eoharvest does not close rings silently",
+            )
+    for message in messages:
+        log.warning("vector file %s layer %s: %s", path, layer, message.splitlines()[0])

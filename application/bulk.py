@@ -1,8 +1,11 @@
-"""The engine behind BulkDownloader: activation polling, thread pool, limits and cancellation.
+"""The engine behind BulkDownloader: activation and order polling, thread pools, limits and
+cancellation.
 
-One loop in the calling thread owns the schedule. It pulls scenes lazily, keeps scenes that are
-not yet activated in a heap of due times (so they hold no thread while they wait), hands ready
-work to a thread pool (or runs it inline), and polls ``cancel_requested`` every tick.
+One loop in the calling thread owns the schedule. It pulls scenes, checks each one's activation
+(placing or polling its order), keeps scenes that are not ready yet in a heap of due times (so
+they hold no thread while they wait), hands ready scenes to the download pool (or runs them
+inline), and polls ``cancel_requested`` every tick. Orders still pending at the activation
+timeout are reported in ``summary.pending``, not as failures.
 """
 
 from __future__ import annotations
@@ -11,17 +14,20 @@ import heapq
 import itertools
 import logging
 import threading
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from eoharvest.domain.errors import (
+    AuthError,
     DownloadCancelled,
     DownloadError,
     ProviderResponseError,
     RetryExhausted,
 )
 from eoharvest.domain.models import Activation, DownloadResult, FailedDownload, Scene
+from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import Clock
 
 logger = logging.getLogger("eoharvest")
@@ -30,6 +36,11 @@ logger = logging.getLogger("eoharvest")
 POLL_INTERVAL = 0.1
 #: After a cancel or a fatal error, how long running downloads get to notice and stop.
 STOP_GRACE = 0.5
+#: Orders are re-polled 1.5 times later each time, up to 8 times ``activation_wait`` (and at
+#: most every MAX_POLL_INTERVAL seconds unless activation_wait itself is longer).
+BACKOFF = 1.5
+MAX_BACKOFF_FACTOR = 8.0
+MAX_POLL_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,23 @@ class _Job:
     attempts: int = 0
     deadline: float | None = None
     due_slept: float = 0.0
+    activation: Activation | None = None
+
+
+_Outcome = Any
+_After = Callable[[_Job, _Outcome, "BaseException | None"], None]
 
 
 class BulkRun:
-    """One execution of a bulk download; results and failures go into ``summary``."""
+    """One execution of a bulk download; results, failures and pending orders go into ``summary``.
+
+    Every scene is first *checked* (activation: an order placed, found or polled), then
+    *fetched*. Checks come first: due re-checks and new scenes are checked before ready scenes
+    are downloaded, so every order is placed before the downloads take the workers; a scene not
+    ready yet waits in a heap of due times (holding no thread) and is downloaded as soon as a
+    check finds it ready, whatever the scenes ordered before it are doing. Checks and downloads
+    each get ``max_workers`` threads (none in sequential mode).
+    """
 
     def __init__(
         self,
@@ -105,38 +129,49 @@ class BulkRun:
         self._threaded = threaded
         self.stop = StopSignal(cancel_requested)
         self._waiting: list[tuple[float, int, _Job]] = []
+        self._ready: deque[_Job] = deque()
+        # Ready scenes that needed no order: new scenes are pulled only while few of them wait
+        # for a download slot, so a long search is still consumed lazily.
+        self._plain_ready = 0
         self._order = itertools.count()
         self._exhausted = False
         self._slept = 0.0
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
         self._semaphores_lock = threading.Lock()
+        # Providers that refused our credentials in this run: their other scenes are not
+        # attempted (asking again risks an account lockout and cannot succeed).
+        self._refused: dict[str, AuthError] = {}
 
     def run(self) -> None:
-        pool = ThreadPoolExecutor(self._opts.max_workers) if self._threaded else None
-        in_flight: dict[Future[Any], _Job] = {}
+        workers = self._opts.max_workers
+        checkers = ThreadPoolExecutor(workers, "eoharvest-check") if self._threaded else None
+        fetchers = ThreadPoolExecutor(workers, "eoharvest-fetch") if self._threaded else None
+        checks: dict[Future[Any], _Job] = {}
+        fetches: dict[Future[Any], _Job] = {}
         try:
             while True:
                 self._raise_if_cancelled()
-                for future in [f for f in in_flight if f.done()]:
-                    done = in_flight.pop(future)
-                    error = future.exception()
-                    self._settle(done, None if error else future.result(), error)
-                while pool is None or len(in_flight) < self._opts.max_workers:
-                    job = self._next_job()
+                self._collect(checks, self._after_check)
+                self._collect(fetches, self._after_fetch)
+                while checkers is None or len(checks) < workers:
+                    job = self._next_check()
                     if job is None:
                         break
-                    if pool is not None:
-                        in_flight[pool.submit(self._step, job)] = job
-                        continue
-                    try:
-                        outcome = self._step(job)
-                    except BaseException as exc:  # noqa: BLE001 - settled (and re-raised) below
-                        self._settle(job, None, exc)
+                    if checkers is not None:
+                        checks[checkers.submit(self._check, job)] = job
                     else:
-                        self._settle(job, outcome, None)
-                    self._raise_if_cancelled()
-                if in_flight:
-                    wait(in_flight, timeout=POLL_INTERVAL, return_when=FIRST_COMPLETED)
+                        self._inline(self._check, job, self._after_check)
+                while self._ready and (fetchers is None or len(fetches) < workers):
+                    job = self._pop_ready()
+                    if fetchers is not None:
+                        fetches[fetchers.submit(self._fetch, job)] = job
+                        continue
+                    self._inline(self._fetch, job, self._after_fetch)
+                    break  # sequential: due checks come before the next download
+                if checks or fetches:
+                    wait([*checks, *fetches], timeout=POLL_INTERVAL, return_when=FIRST_COMPLETED)
+                elif self._ready:
+                    continue
                 elif self._waiting:
                     until_due = self._waiting[0][0] - self._clock.monotonic()
                     delay = min(POLL_INTERVAL, max(until_due, 0.0))
@@ -150,23 +185,41 @@ class BulkRun:
                 exc.summary = self.summary  # type: ignore[attr-defined]
             raise
         finally:
-            if pool is not None:
-                if in_flight:
-                    wait(in_flight, timeout=STOP_GRACE)
-                pool.shutdown(wait=not any(not f.done() for f in in_flight), cancel_futures=True)
+            running = [f for f in (*checks, *fetches) if not f.done()]
+            if running:
+                wait(running, timeout=STOP_GRACE)
+            for pool in (checkers, fetchers):
+                if pool is not None:
+                    pool.shutdown(wait=not any(not f.done() for f in running), cancel_futures=True)
+
+    def _collect(self, futures: dict[Future[Any], _Job], after: _After) -> None:
+        for future in [f for f in futures if f.done()]:
+            job = futures.pop(future)
+            error = future.exception()
+            after(job, None if error else future.result(), error)
+
+    def _inline(self, step: Callable[[_Job], _Outcome], job: _Job, after: _After) -> None:
+        try:
+            outcome = step(job)
+        except BaseException as exc:  # noqa: BLE001 - settled (and re-raised) by ``after``
+            after(job, None, exc)
+        else:
+            after(job, outcome, None)
+        self._raise_if_cancelled()
 
     def _raise_if_cancelled(self) -> None:
         if self.stop():
             done = len(self.summary.results)
             raise DownloadCancelled(f"download cancelled after {done} scene(s)")
 
-    def _next_job(self) -> _Job | None:
+    def _next_check(self) -> _Job | None:
         if self._waiting:
             due, _, job = self._waiting[0]
             # Also count the sleeps asked for, so a clock that does not advance cannot stall us.
             if due <= self._clock.monotonic() or job.due_slept <= self._slept:
                 return heapq.heappop(self._waiting)[2]
-        while not self._exhausted:
+        bound = self._opts.max_workers if self._threaded else 1
+        while not self._exhausted and self._plain_ready < bound:
             try:
                 scene = next(self._scenes)
             except StopIteration:
@@ -176,27 +229,76 @@ class BulkRun:
                 return _Job(scene)
         return None
 
-    def _step(self, job: _Job) -> tuple[str, Any]:
-        """Check activation, then download; ("wait", seconds) or ("done", DownloadResult)."""
-        if self.stop():
-            raise DownloadCancelled(f"download of {job.scene.scene_id} cancelled")
+    def _pop_ready(self) -> _Job:
+        job = self._ready.popleft()
+        if not _ordered(job):
+            self._plain_ready -= 1
+        return job
+
+    # -- the two steps (run in worker threads when threaded) -----------------------------------
+    def _check(self, job: _Job) -> Activation:
+        """Place, find or poll the scene's order (or ask a plain downloader); never downloads."""
+        self._refuse_if_stopped(job)
         if job.downloader is None:
             job.downloader = job.scene.downloader()
-        check = getattr(job.downloader, "check_activation", None)
-        activation = check() if check is not None else Activation(bool(job.downloader.activate()))
+        prepare = getattr(job.downloader, "prepare", None)
+        if prepare is not None:
+            activation: Activation = prepare(overwrite=self._opts.overwrite, **self._opts.download_params)
+        else:
+            check = getattr(job.downloader, "check_activation", None)
+            activation = check() if check is not None else Activation(bool(job.downloader.activate()))
         job.attempts += 1
-        if not activation.ready:
-            return ("wait", self._retry_delay(job, activation))
+        return activation
+
+    def _fetch(self, job: _Job) -> DownloadResult:
+        self._refuse_if_stopped(job)
         with self._slot(job.scene.provider):
             opts = self._opts
-            result = job.downloader.download(
+            result: DownloadResult = job.downloader.download(
                 opts.outdir,
                 overwrite=opts.overwrite,
                 skip_error=opts.skip_error,
                 stopped_func=self.stop,
                 **opts.download_params,
             )
-        return ("done", result)
+        return result
+
+    def _refuse_if_stopped(self, job: _Job) -> None:
+        if self.stop():
+            raise DownloadCancelled(f"download of {job.scene.scene_id} cancelled")
+        refused = self._refused.get(job.scene.provider)
+        if refused is not None:
+            raise NotAttempted(job.scene.provider, refused)
+
+    # -- settling (always in the thread that runs the loop) ------------------------------------
+    def _after_check(self, job: _Job, activation: Activation | None, error: BaseException | None) -> None:
+        if error is not None or activation is None:
+            self._fail(job, error or RuntimeError("no activation answer"))
+            return
+        job.activation = activation
+        if activation.ready:
+            self._ready.append(job)
+            if not _ordered(job):
+                self._plain_ready += 1
+            return
+        try:
+            delay = self._retry_delay(job, activation)
+        except _StillPending as pending:
+            self._pend(job, pending.reason)
+            return
+        except Exception as exc:  # noqa: BLE001 - a refusal or timeout is this scene's failure
+            self._fail(job, exc)
+            return
+        due = self._clock.monotonic() + delay
+        job.due_slept = self._slept + delay
+        heapq.heappush(self._waiting, (due, next(self._order), job))
+
+    def _after_fetch(self, job: _Job, result: DownloadResult | None, error: BaseException | None) -> None:
+        if error is not None or result is None:
+            self._fail(job, error or RuntimeError("no download result"))
+            return
+        logger.debug("scene %s downloaded: %s", result.scene.scene_id, list(result.out_files))
+        self.summary.results.append(result)
 
     def _retry_delay(self, job: _Job, activation: Activation) -> float:
         now = self._clock.monotonic()
@@ -206,13 +308,24 @@ class BulkRun:
         scene_id = job.scene.scene_id
         if activation.permanent:
             raise ProviderResponseError(f"scene {scene_id} cannot be activated: {reason}")
+        if activation.defer:
+            raise _StillPending(reason)
         if now >= job.deadline or job.attempts >= self._opts.max_activation_attempts:
+            if activation.order_state is not None:
+                raise _StillPending(
+                    f"{reason}; still {activation.order_state} after {self._opts.activation_timeout:g} s "
+                    "(the order is kept: the next run or the daemon picks it up)"
+                )
             raise RetryExhausted(
                 f"scene {scene_id} is still not ready after {job.attempts} activation checks "
                 f"over {self._opts.activation_timeout:g} s: {reason}",
                 hint="raise activation_timeout or download it later",
             )
         wanted = self._opts.activation_wait
+        if activation.order_state is not None:
+            # Orders are polled with backoff: activation_wait, then 1.5 times longer each time.
+            cap = max(wanted, min(wanted * MAX_BACKOFF_FACTOR, MAX_POLL_INTERVAL))
+            wanted = min(wanted * BACKOFF ** (job.attempts - 1), cap)
         if activation.retry_after is not None:
             wanted = activation.retry_after
         return min(max(wanted, POLL_INTERVAL), job.deadline - now)
@@ -225,23 +338,26 @@ class BulkRun:
                 semaphore = self._semaphores[provider] = threading.BoundedSemaphore(limit)
         return _Slot(semaphore, self.stop)
 
-    def _settle(
-        self, job: _Job, outcome: tuple[str, Any] | None, error: BaseException | None
-    ) -> None:
+    def _pend(self, job: _Job, reason: str) -> None:
+        state = (job.activation.order_state if job.activation else None) or "none"
+        logger.info("scene %s is pending (%s): %s", job.scene.scene_id, state, reason)
+        self.summary.pending.append(PendingOrder(job.scene, state, reason))
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
         scene_id = job.scene.scene_id
-        if error is None and outcome is not None:
-            kind, value = outcome
-            if kind == "wait":
-                due = self._clock.monotonic() + value
-                job.due_slept = self._slept + value
-                heapq.heappush(self._waiting, (due, next(self._order), job))
-            else:
-                self._record(value)
-            return
         if isinstance(error, DownloadCancelled) or not isinstance(error, Exception):
-            raise error  # type: ignore[misc]
+            raise error
+        if isinstance(error, AuthError) and not isinstance(error, NotAttempted):
+            provider = job.scene.provider
+            if provider in self._refused:  # in flight when the first refusal came: same cause
+                error = NotAttempted(provider, self._refused[provider])
+            else:
+                self._refused[provider] = error
         if self._opts.skip_error:
-            logger.warning("scene %s failed: %s", scene_id, error)
+            if isinstance(error, NotAttempted):
+                logger.debug("scene %s not attempted: %s", scene_id, error)
+            else:
+                logger.warning("scene %s failed: %s", scene_id, error)
             self.summary.failures.append(
                 FailedDownload(scene_id, (type(error), error, error.__traceback__))
             )
@@ -250,9 +366,27 @@ class BulkRun:
             raise error
         raise DownloadError(scene_id, str(error) or type(error).__name__) from error
 
-    def _record(self, result: DownloadResult) -> None:
-        logger.debug("scene %s downloaded: %s", result.scene.scene_id, list(result.out_files))
-        self.summary.results.append(result)
+
+def _ordered(job: _Job) -> bool:
+    return job.activation is not None and job.activation.order_state is not None
+
+
+class _StillPending(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotAttempted(AuthError):
+    """A scene skipped because its provider refused the credentials earlier in the same run."""
+
+    def __init__(self, provider: str, cause: AuthError) -> None:
+        super().__init__(
+            f"not attempted: {provider or 'the provider'} refused the credentials earlier in this run "
+            f"({cause.message})",
+            hint=cause.hint,
+        )
+        self.provider = provider
 
 
 class _Slot:

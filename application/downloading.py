@@ -1,7 +1,7 @@
 """Downloading scenes (reference API): Downloader, BulkDownloader and download_all.
 
-``download_all`` / ``BulkDownloader`` return a :class:`DownloadSummary` ``(results, failures)``.
-Waiting (activation polling, idle ticks) goes through an injected ``Clock``; cancellation is
+``download_all`` / ``BulkDownloader`` return a :class:`DownloadSummary` ``(results, failures)``
+with ``pending`` (orders not ready yet). Waiting (activation polling, idle ticks) goes through an injected ``Clock``; cancellation is
 polled at least every :data:`POLL_INTERVAL` seconds.
 """
 
@@ -20,7 +20,8 @@ from eoharvest.domain.models import (
     FailedDownload,
     Scene,
 )
-from eoharvest.domain.ports import Clock, SceneSource
+from eoharvest.domain.orders import PendingOrder
+from eoharvest.domain.ports import Clock, OrderingSource, SceneSource
 
 logger = logging.getLogger("eoharvest")
 
@@ -50,8 +51,9 @@ class Fetcher(Protocol):
         ...
 
 
-#: The extra download parameters ``SourceDownloader.download`` understands.
-DOWNLOAD_PARAMS = frozenset({"assets"})
+#: The extra download parameters ``SourceDownloader`` understands: ``assets`` (names), and
+#: ``order`` (False: place no new orders; products that need one are left pending).
+DOWNLOAD_PARAMS = frozenset({"assets", "order"})
 
 
 class Downloader(abc.ABC):
@@ -71,6 +73,11 @@ class Downloader(abc.ABC):
     def check_activation(self) -> Activation:
         """Like :meth:`activate`, with the reason, a suggested retry delay and permanence."""
         return Activation(ready=bool(self.activate()))
+
+    def prepare(self, *, overwrite: bool = False, **extra_params: Any) -> Activation:
+        """What bulk downloads call before :meth:`download`, with the download's parameters
+        (``assets``, ``order``). By default :meth:`check_activation`."""
+        return self.check_activation()
 
     @abc.abstractmethod
     def download(
@@ -94,25 +101,52 @@ class Downloader(abc.ABC):
 class SourceDownloader(Downloader):
     """A :class:`Downloader` asking a ``SceneSource`` what to fetch and a ``Fetcher`` to fetch it.
 
-    ``extra_params`` given here are defaults for every :meth:`download` call.
+    ``extra_params`` given here are defaults for every call. With ``orders`` (the catalog's
+    order book) a source that declares ``capabilities.ordering`` gets its products ordered:
+    :meth:`activate` places or finds the order and says whether the product is ready, and
+    :meth:`download` fetches the ready order's files, then records the order as downloaded.
     """
 
     def __init__(
-        self, source: SceneSource, scene: Scene, fetcher: Fetcher, **extra_params: Any
+        self,
+        source: SceneSource,
+        scene: Scene,
+        fetcher: Fetcher,
+        orders: Orders | None = None,
+        **extra_params: Any,
     ) -> None:
         super().__init__(scene.scene_id)
         self.source = source
         self.scene = scene
         self.fetcher = fetcher
+        self.orders = orders
         self.extra_params = extra_params
 
-    def check_activation(self) -> Activation:
-        activation = self.source.activate(self.scene)
+    def _ordering(self) -> OrderingSource | None:
+        if self.orders is None or not self.source.capabilities.ordering:
+            return None
+        if not isinstance(self.source, OrderingSource):
+            raise InputError(f"{self.source.name} declares ordering but cannot place orders")
+        return self.source
+
+    def prepare(self, *, overwrite: bool = False, **extra_params: Any) -> Activation:
+        params = {**self.extra_params, **extra_params}
+        _refuse_unknown(params)
+        ordering = self._ordering()
+        if ordering is None or self.orders is None:
+            activation = self.source.activate(self.scene)
+        else:
+            place = params.get("order", True)
+            if not isinstance(place, bool):
+                raise InputError(f"order {place!r} must be True or False")
+            assets = _asset_names(params.get("assets"))
+            activation = self.orders.check(ordering, self.scene, assets, place=place, overwrite=overwrite)
         if not activation.ready:
-            logger.info(
-                "scene %s is not ready: %s", self.scene_id, activation.reason or "no reason given"
-            )
+            logger.info("scene %s is not ready: %s", self.scene_id, activation.reason or "no reason given")
         return activation
+
+    def check_activation(self) -> Activation:
+        return self.prepare()
 
     def activate(self) -> bool:
         return self.check_activation().ready
@@ -129,8 +163,13 @@ class SourceDownloader(Downloader):
             raise DownloadCancelled(f"download of {self.scene_id} cancelled")
         params = {**self.extra_params, **extra_params}
         _refuse_unknown(params)
-        descriptors = list(self._descriptors(params.get("assets")))
-        return self.fetcher.fetch(
+        assets = params.get("assets")
+        ordering = self._ordering()
+        ordered = None
+        if ordering is not None and self.orders is not None:
+            ordered = self.orders.files(ordering, self.scene, _asset_names(assets), overwrite=overwrite)
+        descriptors = list(ordered if ordered is not None else self._descriptors(assets))
+        result = self.fetcher.fetch(
             self.scene,
             descriptors,
             str(outdir),
@@ -138,6 +177,9 @@ class SourceDownloader(Downloader):
             stopped_func=stopped_func,
             skip_error=skip_error,
         )
+        if ordered is not None and self.orders is not None and ordering is not None:
+            self.orders.downloaded(ordering, self.scene, _asset_names(assets))
+        return result
 
     def _descriptors(self, assets: object) -> Sequence[DownloadDescriptor]:
         """The source's files; ``assets`` (asset names) only for sources that declare them."""
@@ -149,13 +191,37 @@ class SourceDownloader(Downloader):
                 f"asset selection {assets!r} is not supported",
                 hint="leave out assets/--assets for this provider",
             )
-        if isinstance(assets, str):
-            names = [assets]
-        elif isinstance(assets, (list, tuple, set, frozenset)) and all(isinstance(a, str) for a in assets):
-            names = list(assets)
-        else:
-            raise InputError(f"assets {assets!r} must be a list of asset names", hint="e.g. assets=['visual', 'B04']")
-        return self.source.download_descriptors(self.scene, assets=names)
+        return self.source.download_descriptors(self.scene, assets=_asset_names(assets))
+
+
+def _asset_names(assets: object) -> list[str] | None:
+    if assets is None:
+        return None
+    if isinstance(assets, str):
+        return [assets]
+    if isinstance(assets, (list, tuple, set, frozenset)) and all(isinstance(a, str) for a in assets):
+        return list(assets)
+    raise InputError(f"assets {assets!r} must be a list of asset names", hint="e.g. assets=['visual', 'B04']")
+
+
+class Orders(Protocol):
+    """The order book (:class:`eoharvest.application.orders.OrderBook`) as downloaders use it."""
+
+    def check(
+        self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, place: bool, overwrite: bool
+    ) -> Activation:
+        """Place, find or poll the order; whether the product can be downloaded now."""
+        ...
+
+    def files(
+        self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, overwrite: bool
+    ) -> Sequence[DownloadDescriptor] | None:
+        """The files of the ready order, or None when the product needed no order."""
+        ...
+
+    def downloaded(self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None) -> None:
+        """Record that the order's files are in the archive."""
+        ...
 
 
 def _refuse_unknown(params: dict[str, Any]) -> None:
@@ -163,34 +229,49 @@ def _refuse_unknown(params: dict[str, Any]) -> None:
     if unknown:
         raise InputError(
             f"unknown download parameter(s): {', '.join(unknown)}",
-            hint="known: assets, and for download_all also max_workers, max_per_provider, "
+            hint="known: assets, order, and for download_all also max_workers, max_per_provider, "
             "provider_limits, activation_wait, activation_timeout",
         )
 
 
 def source_downloader_factory(
-    source: SceneSource, fetcher: Fetcher
+    source: SceneSource, fetcher: Fetcher, orders: Orders | None = None
 ) -> Callable[..., SourceDownloader]:
     """A ``downloader_factory`` for ``SourceBackedSensorAPI``: ``factory(scene, **extra)``."""
 
     def factory(scene: Scene, **extra_params: Any) -> SourceDownloader:
-        return SourceDownloader(source, scene, fetcher, **extra_params)
+        return SourceDownloader(source, scene, fetcher, orders, **extra_params)
 
     return factory
 
 
-class DownloadSummary(NamedTuple):
-    """What a bulk download did: ``results`` (DownloadResult, in completion order, including
-    scenes skipped because their files existed) and ``failures`` (FailedDownload, only with
-    ``skip_error``). Unpacks as ``results, failures = download_all(...)``.
-    """
-
+class _SummaryFields(NamedTuple):
     results: list[DownloadResult]
     failures: list[FailedDownload]
 
+
+class DownloadSummary(_SummaryFields):
+    """What a bulk download did: ``results`` (DownloadResult, in completion order, including
+    scenes skipped because their files existed) and ``failures`` (FailedDownload, only with
+    ``skip_error``). Unpacks as ``results, failures = download_all(...)``.
+
+    ``pending`` (PendingOrder) lists scenes whose order was not ready by ``activation_timeout``
+    or that wait for the provider (not failures: their orders are kept in the catalog and the
+    next run or the daemon downloads them).
+    """
+
+    pending: list[PendingOrder]
+
+    def __new__(
+        cls, results: list[DownloadResult], failures: list[FailedDownload], pending: list[PendingOrder] | None = None
+    ) -> DownloadSummary:
+        summary = super().__new__(cls, results, failures)
+        summary.pending = [] if pending is None else pending
+        return summary
+
     @property
     def ok(self) -> bool:
-        """True when no scene failed."""
+        """True when no scene failed (pending orders are not failures)."""
         return not self.failures
 
 
@@ -207,6 +288,15 @@ class BulkDownloader:
     ``activation_timeout`` seconds (extra parameter, default 3600); a permanent refusal fails it at
     once. Other scenes proceed meanwhile.
 
+    Providers that take orders (``capabilities.ordering``: the product must be ordered or
+    activated first) have every product ordered before downloads start; orders are kept in the
+    catalog, polled with backoff (``activation_wait``, then 1.5 times longer each time) within
+    the provider's declared request rate, and each product is downloaded as soon as its order is
+    ready. An order still not ready at ``activation_timeout`` is reported in
+    ``summary.pending``, not as a failure, and so is a product the provider cannot order for us
+    (e.g. an offline CDSE product): the next run or the daemon picks them up. ``order=False``
+    places no new orders (products that need one are reported pending).
+
     Without ``skip_error`` the first failure stops everything and raises
     ``DownloadError(scene_id, msg)`` chained from the cause. With it, failures are collected as
     ``FailedDownload(scene_id, exc_info)`` of the original error. ``cancel_requested()`` is polled
@@ -216,7 +306,7 @@ class BulkDownloader:
 
     Extra parameters used here: ``max_workers`` (threads, default 4), ``max_per_provider``
     (concurrent downloads per ``scene.provider``, default 4), ``provider_limits`` (dict provider
-    -> limit), ``activation_timeout``; all others go to ``Downloader.download``.
+    -> limit), ``activation_timeout``; all others (``assets``, ``order``) go to the downloader.
     """
 
     def __init__(
@@ -347,6 +437,7 @@ __all__ = [
     "DownloadSummary",
     "Downloader",
     "Fetcher",
+    "Orders",
     "SourceDownloader",
     "download_all",
     "source_downloader_factory",

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from eoharvest.application.downloading import download_all
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
+from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import CatalogRepository, Clock
 
 log = logging.getLogger("eoharvest.harvest")
@@ -29,6 +30,8 @@ class HarvestReport:
     seconds: float = 0.0
     results: list[DownloadResult] = field(default_factory=list)
     failures: list[FailedDownload] = field(default_factory=list)
+    #: ordered products not ready yet (not failures; the next run or the daemon takes them)
+    pending: list[PendingOrder] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +94,7 @@ def harvest(
         )
         report.results = list(summary.results)
         report.failures = list(summary.failures)
+        report.pending = list(summary.pending)
         report.already_had = sum(1 for r in summary.results if r.skipped)
         report.downloaded = len(summary.results) - report.already_had
         report.failed = len(summary.failures)

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import is_archive, plan_scene
 from eoharvest.domain.catalog_query import AvailableFile
-from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InsufficientSpace, UnsafeFilename
+from eoharvest.domain.errors import AuthError, DownloadCancelled, EoharvestError, InsufficientSpace, UnsafeFilename
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
 from eoharvest.domain.ports import ArchiveHandler, CatalogRepository, FileTransfer, Progress
@@ -77,7 +77,8 @@ class SceneDownloadService:
 
         With ``skip_error`` a file that fails does not stop the scene's other files: they are
         fetched, verified and recorded, and the first failure is raised afterwards (so the scene
-        is still reported as failed). Cancellation and a full disk always stop at once.
+        is still reported as failed). Cancellation, a full disk and refused credentials always
+        stop at once.
         """
         scene_dir = Path(outdir) / safe_filename(scene.product_key or scene.scene_id, what="product name")
         # One product at a time per directory: the same product found at two providers must
@@ -114,16 +115,19 @@ class SceneDownloadService:
         archives: list[str] = []
         first_error: EoharvestError | Exception | None = None
         protected = _product_files(descriptors, available, scene_dir)
-        for descriptor in plan.fetch:
+        for index, descriptor in enumerate(plan.fetch):
             try:
                 fetched = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped, protected)
-            except (DownloadCancelled, InsufficientSpace):
-                raise
+            except (DownloadCancelled, InsufficientSpace, AuthError):
+                raise  # the scene's other files would fail the same way
             except Exception as exc:
                 if not skip_error:
                     raise
-                log.warning("%s: %s failed (%s); fetching the scene's other files", scene.scene_id, descriptor.filename, exc)
                 first_error = first_error or exc
+                remaining = len(plan.fetch) - index - 1
+                if remaining:
+                    log.warning("%s: %s failed (%s); fetching the scene's %d other file(s)",
+                                scene.scene_id, descriptor.filename, exc, remaining)
                 continue
             out_files.extend(fetched.files)
             if fetched.archive:

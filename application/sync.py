@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
+from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport, harvest
 from eoharvest.domain.errors import DownloadCancelled, EoharvestError
 from eoharvest.domain.models import Scene
+from eoharvest.domain.orders import OPEN_STATES, OrderFilter, assets_of, selection_of
 from eoharvest.domain.ports import CatalogRepository, Clock
 from eoharvest.domain.watch import (
     SavedSearch,
@@ -49,12 +51,18 @@ class SyncOptions:
     #: per-provider caps below ``max_per_provider`` (from the provider table's entries)
     provider_limits: Mapping[str, int] = field(default_factory=dict)
     use_threads: bool = True
+    #: orders are polled from this many seconds on (with backoff) while a pass runs; what is not
+    #: ready after ``activation_timeout`` is left for the next pass
+    activation_wait: float = 30.0
+    activation_timeout: float = 600.0
 
     def download_params(self, definition: WatchDefinition) -> dict[str, Any]:
         params: dict[str, Any] = {
             "max_workers": self.max_workers,
             "max_per_provider": self.max_per_provider,
             "provider_limits": dict(self.provider_limits),
+            "activation_wait": self.activation_wait,
+            "activation_timeout": self.activation_timeout,
         }
         if definition.assets:
             params["assets"] = list(definition.assets)
@@ -96,9 +104,14 @@ def run_pass(
     clock: Clock,
     options: SyncOptions,
     cancel_requested: Callable[[], bool] = lambda: False,
+    bind: Callable[[Scene], Scene] | None = None,
 ) -> PassResult:
     """Run one pass and commit its state. Raises on search/catalog errors (nothing committed)
-    and :class:`DownloadCancelled` when ``cancel_requested()`` turns true (nothing committed)."""
+    and :class:`DownloadCancelled` when ``cancel_requested()`` turns true (nothing committed).
+
+    With ``bind`` (which gives a scene read from the catalog its downloader), the pass also
+    follows the provider's open orders outside its window: pending orders are polled, waiting
+    products re-checked, and whatever is ready is downloaded."""
     definition, state = search.definition, search.state
     start = window_start(definition, state)
     acquired: dict[str, datetime | None] = {}
@@ -115,6 +128,11 @@ def run_pass(
     if cancel_requested():
         raise DownloadCancelled(f"pass of {search.name} cancelled")
     failed_times = [acquired.get(f.scene_id) for f in report.failures]
+    if bind is not None and definition.download:
+        follow_orders(report, catalog, definition, bind, set(acquired), clock=clock, options=options,
+                      cancel_requested=cancel_requested)  # fmt: skip
+        if cancel_requested():
+            raise DownloadCancelled(f"pass of {search.name} cancelled")
     watermark = next_watermark(state.watermark, acquired.values(), failed_times)
     now = clock.now()
     if report.failures:
@@ -131,6 +149,47 @@ def run_pass(
         watermark.isoformat() if watermark else None,
     )  # fmt: skip
     return PassResult(report, start, new_state, tuple(f.error for f in report.failures))
+
+
+def follow_orders(
+    report: HarvestReport,
+    catalog: CatalogRepository,
+    definition: WatchDefinition,
+    bind: Callable[[Scene], Scene],
+    in_window: set[str],
+    *,
+    clock: Clock,
+    options: SyncOptions,
+    cancel_requested: Callable[[], bool],
+) -> None:
+    """Poll and download the open orders of the search's provider that this pass's window did
+    not cover (one bulk run per asset selection), adding the outcome to ``report``."""
+    window_selection = selection_of(definition.assets)
+    groups: dict[str, list[Scene]] = {}
+    for order in catalog.find_orders(OrderFilter(providers=(definition.provider,), states=OPEN_STATES)):
+        if order.key.selection == window_selection and order.scene_id in in_window:
+            continue  # the window's own download already checked it
+        scene = catalog.get_scene(order.key.provider, order.scene_id)
+        if scene is None:
+            log.warning("order %s: its scene %s is not in the catalog; skipped", order.id, order.scene_id)
+            continue
+        groups.setdefault(order.key.selection, []).append(bind(scene))
+    for selection, scenes in groups.items():
+        log.info("following %d open order(s) of %s (%s)", len(scenes), definition.provider, selection)
+        params = options.download_params(definition)
+        assets = assets_of(selection)
+        params.pop("assets", None)
+        if assets is not None:
+            params["assets"] = list(assets)
+        summary = download_all(scenes, options.outdir, skip_error=True, use_threads=options.use_threads,
+                               cancel_requested=cancel_requested, clock=clock, **params)  # fmt: skip
+        report.results.extend(summary.results)
+        report.failures.extend(summary.failures)
+        report.pending.extend(summary.pending)
+        skipped = sum(1 for r in summary.results if r.skipped)
+        report.already_had += skipped
+        report.downloaded += len(summary.results) - skipped
+        report.failed += len(summary.failures)
 
 
 def _until_cancelled(scenes: Iterable[Scene], cancel_requested: Callable[[], bool]) -> Iterator[Scene]:

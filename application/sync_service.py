@@ -20,6 +20,7 @@ from typing import Callable
 from eoharvest.application.search_lease import LEASE_SECONDS, RENEW_EVERY, AnonymousHolder, PassLease
 from eoharvest.application.sync import PassResult, SearchOpener, SyncOptions, load_saved_searches, run_pass
 from eoharvest.domain.errors import AuthError, CatalogError, DownloadCancelled, InputError
+from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository, Clock, LeaseHolder
 from eoharvest.domain.watch import DEFAULT_BACKOFF_CAP, SavedSearch, backoff_delay
 
@@ -109,9 +110,12 @@ class SyncService:
         holder: LeaseHolder | None = None,
         lease_seconds: float = LEASE_SECONDS,
         renew_every: float = RENEW_EVERY,
+        bind: Callable[[Scene], Scene] | None = None,
     ) -> None:
         self.catalog = catalog
         self.open_search = open_search
+        #: gives scenes read from the catalog their downloader, so passes follow open orders
+        self.bind = bind
         self.clock = clock
         self.options = options
         self.gate = gate or ProviderGate()
@@ -193,7 +197,7 @@ class SyncService:
             # The pass is searched again from the saved state: another pass may have moved it on.
             saved = self.search(saved.name)
             result = run_pass(saved, catalog=self.catalog, open_search=self.open_search, clock=self.clock,
-                              options=self.options, cancel_requested=cancel_requested)  # fmt: skip
+                              options=self.options, cancel_requested=cancel_requested, bind=self.bind)  # fmt: skip
         except DownloadCancelled:
             if lease.lost:
                 return Outcome(saved.name, "cancelled", "another process took over this search's lease")

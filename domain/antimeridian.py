@@ -193,3 +193,93 @@ def _centroid(geometry: BaseGeometry) -> tuple[float, float]:
         x, y = shapely.get_coordinates(geometry).mean(axis=0)
         return (float(x), float(y))
     return (c.x, c.y)
+
+
+# -- provider footprints ------------------------------------------------------------------
+# Unlike an AOI, a provider's footprint is data: it is never refused. It is normalised so that
+# every part lies within [-180, 180] and the catalog's spatial index and predicates see the
+# footprint where it is (a 170°E -> -170°E swath is two narrow parts, not a 340° wide box).
+
+
+def _wind_pole_cap(coords: np.ndarray) -> np.ndarray:
+    """Close an unwrapped ring that winds once round a pole through that pole.
+
+    The ring runs from x0 to x0 ± 360; the cap it bounds is closed along the pole's latitude
+    (±90), on the side of the ring's mean latitude.
+    """
+    pole = 90.0 if coords[:, 1].mean() >= 0 else -90.0
+    x_end, x_start = coords[-1, 0], coords[0, 0]
+    return np.vstack((coords, [[x_end, pole], [x_start, pole], coords[0]]))
+
+
+def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
+    raw_x = coords[:, 0]
+    x = _unwrap_x(raw_x)
+    if x is raw_x:
+        return coords
+    ring = np.column_stack((x, coords[:, 1]))
+    if abs(ring[-1, 0] - ring[0, 0]) > 1e-9:
+        ring = _wind_pole_cap(ring)
+    return ring
+
+
+def _unwrap_polygon(polygon: Polygon) -> Polygon:
+    raw_shell = shapely.get_coordinates(polygon.exterior)
+    shell = _unwrap_ring(raw_shell)
+    if shell is raw_shell and not polygon.interiors:
+        return polygon
+    middle = (shell[:, 0].min() + shell[:, 0].max()) / 2
+    holes = [_center_near(_unwrap_ring(shapely.get_coordinates(h)), middle) for h in polygon.interiors]
+    return Polygon(shell, holes)
+
+
+def _into_first_turn(geometry: BaseGeometry) -> BaseGeometry:
+    """Shifted by whole turns so its west edge lies in [-180, 180) (e.g. 190..200 -> -170..-160)."""
+    minx = geometry.bounds[0]
+    turns = int(np.floor((minx + _HALF_TURN) / 360.0))
+    return translate(geometry, xoff=-360.0 * turns) if turns else geometry
+
+
+def normalise_footprint(geometry: BaseGeometry) -> BaseGeometry:
+    """A provider footprint with every part within [-180, 180] (RFC 7946 §3.1.9).
+
+    Handles rings that jump across ±180 (``170 -> -170`` is the short way east), longitudes past
+    ±180, and rings that wind round a pole (closed through the pole). A footprint that needs none
+    of this is returned unchanged (the same object); one that cannot be normalised (degenerate or
+    broken beyond repair) is returned as given, never refused: the raw record keeps the original.
+    """
+    if geometry.is_empty:
+        return geometry
+    coords = shapely.get_coordinates(geometry)
+    if not np.isfinite(coords).all():
+        return geometry
+    x = coords[:, 0]
+    if x.min() >= -_HALF_TURN and x.max() <= _HALF_TURN and (len(x) < 2 or np.abs(np.diff(x)).max() <= _HALF_TURN):
+        return geometry  # the common case, decided on one coordinate array
+    try:
+        parts = shapely.get_parts(geometry)
+        unwrapped = [_unwrap_polygon(p) if isinstance(p, Polygon) else unwrap(p) for p in parts]
+        changed = any(u is not p for u, p in zip(unwrapped, parts))
+        minx, _, maxx, _ = geometry.bounds
+        if not changed and minx >= -_HALF_TURN and maxx <= _HALF_TURN:
+            return geometry
+        pieces: list[BaseGeometry] = []
+        for part in unwrapped:
+            if not part.is_valid:
+                part = shapely.make_valid(part)
+            pieces.extend(shapely.get_parts(split(_into_first_turn(part))))
+        # One union: a pole cap's pieces meet along its seam meridian and must become one part.
+        merged = shapely.union_all(pieces)
+        areal = [p for p in shapely.get_parts(merged) if isinstance(p, Polygon) and not p.is_empty]
+        if areal:
+            return MultiPolygon(areal) if len(areal) > 1 or isinstance(geometry, MultiPolygon) else areal[0]
+        return merged if not merged.is_empty else geometry
+    except (shapely.errors.GEOSException, ValueError, InputError):
+        return geometry
+
+
+def bbox_footprint(west: float, south: float, east: float, north: float) -> BaseGeometry:
+    """A provider's bounding rectangle; ``west > east`` crosses the antimeridian (RFC 7946 §5.2)."""
+    if west > east:
+        east += 360.0
+    return normalise_footprint(shapely.box(west, south, east, north))

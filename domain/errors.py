@@ -17,6 +17,7 @@
     │   └── CatalogBusy (9)
     │       └── DaemonAlreadyRunning (9)    another daemon holds this catalog
     ├── UnsupportedEnvironment (10)         no SpatiaLite, catalog on a network filesystem, ...
+    ├── OrdersPending (11)                  orders not ready yet: not a failure, run again later
     ├── DownloadError (cause's code, or 1)  reference API: one scene failed (scene_id, msg)
     └── DownloadCancelled (130)             the caller asked to stop
 
@@ -128,6 +129,16 @@ class UnsupportedEnvironment(EoharvestError):
 EnvironmentError = UnsupportedEnvironment  # noqa: A001 - deliberate: the documented name
 
 
+class OrdersPending(EoharvestError):
+    """Products were ordered (or wait to come online) and are not ready yet.
+
+    Not a failure: the orders are kept in the catalog and the next run (or the daemon) picks
+    them up. The CLI exits with this code when nothing failed but something is still pending.
+    """
+
+    exit_code = 11
+
+
 class DownloadError(EoharvestError):
     """A scene could not be downloaded (reference API: ``DownloadError(scene_id, msg)``).
 
@@ -168,6 +179,7 @@ EXIT_CODES: dict[type[EoharvestError], int] = {
         UnsafeContent,
         CatalogError,
         UnsupportedEnvironment,
+        OrdersPending,
         DownloadCancelled,
     )
 }

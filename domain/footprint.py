@@ -10,6 +10,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.domain.antimeridian import bbox_footprint, normalise_footprint, wrapped_bbox
 from eoharvest.domain.errors import InputError
 
 WGS84 = "EPSG:4326"
@@ -19,9 +20,12 @@ WGS84 = "EPSG:4326"
 class Footprint:
     """An immutable EPSG:4326 geometry with WKT, GeoJSON and WKB round trips.
 
-    Provider footprints are kept as given, valid or not (``is_valid`` tells); AOIs are
-    validated by :func:`eoharvest.domain.aoi.parse_aoi` before they become a Footprint.
-    Two footprints are equal when their geometries are topologically equal.
+    A provider's footprint is built with the ``from_provider*`` constructors, which every
+    provider mapper uses: they cut it at the antimeridian (RFC 7946 §3.1.9) so that every part
+    lies within [-180, 180], and otherwise keep it as given, valid or not (``is_valid`` tells);
+    the scene's raw record keeps the provider's original. AOIs are validated by
+    :func:`eoharvest.domain.aoi.parse_aoi` before they become a Footprint. Two footprints are
+    equal when their geometries are topologically equal.
     """
 
     geometry: BaseGeometry
@@ -60,6 +64,25 @@ class Footprint:
     def from_bbox(cls, west: float, south: float, east: float, north: float) -> Footprint:
         return cls(shapely.box(west, south, east, north))
 
+    # -- provider footprints (normalised: see eoharvest.domain.antimeridian) ------------------
+    @classmethod
+    def from_provider(cls, geometry: BaseGeometry) -> Footprint:
+        """A provider's footprint geometry, cut at the antimeridian and closed over a pole."""
+        return cls(normalise_footprint(geometry))
+
+    @classmethod
+    def from_provider_geojson(cls, obj: str | dict[str, Any]) -> Footprint:
+        return cls.from_provider(cls.from_geojson(obj).geometry)
+
+    @classmethod
+    def from_provider_wkt(cls, text: str) -> Footprint:
+        return cls.from_provider(cls.from_wkt(text).geometry)
+
+    @classmethod
+    def from_provider_bbox(cls, west: float, south: float, east: float, north: float) -> Footprint:
+        """A provider's bounding rectangle; ``west > east`` means it crosses the antimeridian."""
+        return cls(bbox_footprint(west, south, east, north))
+
     # -- views ------------------------------------------------------------------------
     @property
     def wkt(self) -> str:
@@ -74,6 +97,18 @@ class Footprint:
         """The geometry as a GeoJSON dict (lists, not tuples, so it serialises as written)."""
         parsed: dict[str, Any] = json.loads(shapely.to_geojson(self.geometry))
         return parsed
+
+    @property
+    def rfc7946_geojson(self) -> dict[str, Any]:
+        """GeoJSON for export: exterior rings counter-clockwise, holes clockwise (RFC 7946 §3.1.6)."""
+        oriented = shapely.orient_polygons(self.geometry, exterior_cw=False)
+        parsed: dict[str, Any] = json.loads(shapely.to_geojson(oriented))
+        return parsed
+
+    @property
+    def rfc7946_bbox(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) with west > east for parts on both sides of ±180 (RFC 7946 §5.2)."""
+        return wrapped_bbox(self.geometry)
 
     @property
     def __geo_interface__(self) -> dict[str, Any]:

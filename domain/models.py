@@ -197,9 +197,17 @@ class DownloadDescriptor:
 
 @dataclass(frozen=True)
 class Activation:
-    """Whether a scene can be downloaded now; ``reason`` explains a False."""
+    """Whether a scene can be downloaded now; ``reason`` explains a False.
+
+    ``order_state`` is set when the scene goes through an order (domain/orders.py): a scene
+    still not ready at the activation timeout is then reported as pending, not failed.
+    ``defer``: nothing will change within this run (the provider cannot order it, or placing
+    orders is off), so it is reported as pending at once instead of being polled.
+    """
 
     ready: bool
     reason: str = ""
     retry_after: float | None = None
     permanent: bool = False
+    order_state: str | None = None
+    defer: bool = False

@@ -15,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.watch import SearchLease, SearchState
@@ -46,6 +47,45 @@ class SceneSource(Protocol):
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> Sequence[DownloadDescriptor]:
         """The files to fetch for this scene; ``assets`` (names) only when
         ``capabilities.asset_selection`` is declared, else it must be None."""
+        ...
+
+
+@runtime_checkable
+class OrderingSource(Protocol):
+    """A provider that must prepare some products before they can be downloaded (tape
+    retrieval, USGS ``download-request``, Planet asset activation). Kept apart from the search
+    methods of ``SceneSource``; a source implements both and declares
+    ``capabilities.ordering``. Orders themselves live in the catalog (domain/orders.py).
+    """
+
+    name: str
+    capabilities: ProviderCapabilities
+
+    def order_need(self, scene: Scene, assets: Sequence[str] | None) -> str:
+        """Without asking the provider: ``none`` (download at once), ``order`` (place an order)
+        or ``wait`` (the provider cannot order it for us; wait until it is online)."""
+        ...
+
+    def place_order(self, request: OrderRequest) -> OrderStatus:
+        """Place the order under ``request.label``. ``intent`` in the answer: not accepted now
+        (quota, rate limit), try again after ``retry_after``; ``failed``: refused for good."""
+        ...
+
+    def find_order(self, request: OrderRequest) -> OrderStatus | None:
+        """Reconcile after a crash: the order placed under ``request.label`` (USGS by label,
+        Planet by asset status), or None if the provider never accepted one."""
+        ...
+
+    def poll_order(self, request: OrderRequest, ref: OrderRef) -> OrderStatus:
+        """The order's current state."""
+        ...
+
+    def cancel_order(self, request: OrderRequest, ref: OrderRef) -> None:
+        """Remove the order at the provider (only when ``capabilities.order_cancel``)."""
+        ...
+
+    def order_descriptors(self, request: OrderRequest, ref: OrderRef | None) -> Sequence[DownloadDescriptor]:
+        """The files of a ready order (``ref`` None: nothing had to be ordered)."""
         ...
 
 
@@ -175,6 +215,35 @@ class CatalogRepository(Protocol):
 
     def release_search_lease(self, name: str, owner: str) -> None:
         """End ``owner``'s lease of ``name`` (another holder's lease is left alone)."""
+        ...
+
+    # -- orders (domain/orders.py) --------------------------------------------------------
+    def create_order(self, order: Order) -> Order | None:
+        """Insert a new order (an ``intent``); None when the key already has one (another
+        process got there first). The returned order carries its id."""
+        ...
+
+    def update_order(self, order: Order) -> Order | None:
+        """Write ``order`` if the stored row still has ``order.version``; the stored order (new
+        version) or None when another process changed or removed it meanwhile."""
+        ...
+
+    def get_order(self, key: OrderKey) -> Order | None:
+        ...
+
+    def find_orders(self, criteria: OrderFilter) -> Sequence[Order]:
+        """Orders matching ``criteria``, oldest first."""
+        ...
+
+    def order_by_id(self, order_id: int) -> Order | None:
+        ...
+
+    def delete_order(self, order: Order) -> bool:
+        """Remove the order if it still has ``order.version``; False otherwise."""
+        ...
+
+    def order_counts(self) -> dict[str, int]:
+        """Orders per state, every state present."""
         ...
 
     def close(self) -> None:

@@ -17,6 +17,14 @@ class ProviderCapabilities:
     asset_selection: bool = False
     #: some products must be ordered/activated before they can be downloaded
     needs_activation: bool = False
+    #: the source implements the ``OrderingSource`` port: orders are placed, polled and
+    #: reconciled by label, and kept in the catalog across runs (see domain/orders.py)
+    ordering: bool = False
+    #: a placed order can be removed at the provider (USGS ``download-order-remove``)
+    order_cancel: bool = False
+    #: order API calls (place, poll, look up) per second the provider allows one account;
+    #: None: no limit declared
+    order_rate: float | None = None
     #: the provider always applies the cloud range itself (or drops its count when it cannot),
     #: so a search's ``total`` stays true; sources that decide per page set ``SearchPage.cloud_filtered``
     server_cloud_filter: bool = False

@@ -36,10 +36,12 @@ class _ProviderAPI(SourceBackedSensorAPI):
         self._services = services
         source = services.connect(self.provider_name, **connect)
         downloads = services.scene_downloads(use_catalog=catalog, progress=progress)
+        # Orders live in the catalog: without it, products that need one are refused.
+        orders = services.order_book() if catalog else None
         super().__init__(
             source,
             aoi_reader=services.vector_reader,
-            downloader_factory=_downloading.source_downloader_factory(source, downloads),
+            downloader_factory=_downloading.source_downloader_factory(source, downloads, orders),
         )
 
     def close(self) -> None:
@@ -134,8 +136,10 @@ class Copernicus(CredentialedAPI):
     ``Copernicus(user, password, totp=None)``; without arguments the credentials come from
     ``EOHARVEST_COPERNICUS_USERNAME``/``_PASSWORD``, ``~/.netrc`` (machine
     identity.dataspace.copernicus.eu, mode 0600) or the keyring. Searching needs no account;
-    downloading does. Products with ``Online: false`` cannot be ordered through OData and are
-    reported as not activatable instead of being polled forever.
+    downloading does. Products with ``Online: false`` cannot be ordered through CDSE's APIs:
+    ``download_all`` reports them in ``summary.pending`` (a ``waiting`` order in the catalog) and
+    a later run or the daemon downloads them once they are online. With ``catalog=False`` they
+    are refused as not activatable.
     """
 
     provider_name = "copernicus"

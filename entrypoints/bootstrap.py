@@ -26,7 +26,9 @@ from eoharvest.adapters.providers.table import PROVIDERS, netrc_hosts, spec_for
 from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, ProviderConnection
 from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.adapters.vector_files import OgrVectorReader
+from eoharvest.adapters.processes import owner_alive, process_owner
 from eoharvest.application.downloading import source_downloader_factory
+from eoharvest.application.orders import OrderBook
 from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import Settings
@@ -70,6 +72,8 @@ class Services:
     _connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _download_connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _transfers: ProviderTransfers | None = field(default=None, repr=False)
+    _orders: OrderBook | None = field(default=None, repr=False)
+    _shared_downloads: SceneDownloadService | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -191,7 +195,16 @@ class Services:
 
     def scene_downloads(self, *, use_catalog: bool = True, progress: Progress | None = None) -> SceneDownloadService:
         """The dedup-aware scene download use case (with ``use_catalog``, the catalog is opened
-        when the first download starts)."""
+        when the first download starts). Without ``progress`` every caller shares one service,
+        so the same product found at two providers is never fetched twice at once."""
+        if use_catalog and progress is None:
+            with self._lock:
+                if self._shared_downloads is None:
+                    self._shared_downloads = self._new_scene_downloads(use_catalog=True, progress=None)
+                return self._shared_downloads
+        return self._new_scene_downloads(use_catalog=use_catalog, progress=progress)
+
+    def _new_scene_downloads(self, *, use_catalog: bool, progress: Progress | None) -> SceneDownloadService:
         return SceneDownloadService(
             self.transfers(),
             SafeArchives(),
@@ -208,8 +221,16 @@ class Services:
         )
 
     def downloader_factory(self, source: SceneSource, downloads: SceneDownloadService | None = None) -> Callable[..., Any]:
-        """``factory(scene, **extra) -> Downloader`` for scenes of ``source``."""
-        return source_downloader_factory(source, downloads or self.scene_downloads())
+        """``factory(scene, **extra) -> Downloader`` for scenes of ``source``; products of
+        providers that take orders are ordered through :meth:`order_book`."""
+        return source_downloader_factory(source, downloads or self.scene_downloads(), self.order_book())
+
+    def order_book(self) -> OrderBook:
+        """This process's order book over the catalog (opened on first use)."""
+        with self._lock:
+            if self._orders is None:
+                self._orders = OrderBook(self.catalog, self.clock, owner=process_owner(), owner_alive=owner_alive)
+            return self._orders
 
     def download_limits(self, workers: int | None = None) -> DownloadLimits:
         """``[download] max_workers`` (or ``workers``) threads, ``per_provider_limit`` per

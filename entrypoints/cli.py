@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input or usage, 3 authentication, 4 provider
 response, 5 integrity, 6 retries exhausted / too slow, 7 disk full, 8 unsafe content,
-9 catalog busy or catalog error, 10 unsupported environment, 130 cancelled.
+9 catalog busy or catalog error, 10 unsupported environment, 11 orders still pending (run
+again later), 130 cancelled.
 """
 
 from __future__ import annotations
@@ -56,20 +57,22 @@ def cli(ctx: click.Context, **options: Any) -> None:
 def _register_commands() -> None:
     from eoharvest.entrypoints.cli_aoi import aoi
     from eoharvest.entrypoints.cli_catalog import catalog
-    from eoharvest.entrypoints.cli_config import config, platforms
+    from eoharvest.entrypoints.cli_config import config, platforms, product_types
     from eoharvest.entrypoints.cli_daemon import daemon
     from eoharvest.entrypoints.cli_download import download_command
     from eoharvest.entrypoints.cli_harvest import harvest_command
+    from eoharvest.entrypoints.cli_orders import orders
     from eoharvest.entrypoints.cli_verify import verify_command
     from eoharvest.entrypoints.cli_watch import watch
 
-    for command in (aoi, catalog, config, platforms):
+    for command in (aoi, catalog, config, platforms, product_types):
         cli.add_command(command)
     cli.add_command(harvest_command, name="harvest")
     cli.add_command(download_command, name="download")
     cli.add_command(verify_command, name="verify")
     cli.add_command(watch)
     cli.add_command(daemon)
+    cli.add_command(orders)
 
 
 _register_commands()

@@ -121,7 +121,11 @@ def _print_table(records: list[CatalogRecord]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many scenes.")
 @click.pass_obj
 def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **options: Any) -> None:
-    """Write the matching scenes to a GeoJSON, GeoPackage or STAC ItemCollection file."""
+    """Write the matching scenes to a GeoJSON, GeoPackage or STAC ItemCollection file.
+
+    STAC: each provider's own item (asset keys, roles, collection, links as sent), downloaded
+    files as asset hrefs with the remote ones under `alternate`; validated offline first.
+    """
     records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
     if fmt == "gpkg":
         export.write_geopackage(records, output)

@@ -41,8 +41,10 @@ log = logging.getLogger("eoharvest.daemon")
 def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: int) -> None:
     """Keep every saved search (`eoharvest watch`) fresh: run each on its interval until stopped.
 
-    One daemon per catalog (a lock on <catalog>.daemon.lock); SIGTERM or SIGINT stops it within
-    --stop-timeout seconds, leaving partial downloads to be resumed by the next pass.
+    Each pass also follows its provider's open orders: pending orders are polled, products
+    waiting to come online are re-checked, and what is ready is downloaded. One daemon per
+    catalog (a lock on <catalog>.daemon.lock); SIGTERM or SIGINT stops it within --stop-timeout
+    seconds, leaving partial downloads to be resumed by the next pass.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -79,7 +81,8 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 @click.pass_obj
 def status(obj: AppContext, as_json: bool) -> None:
     """Per search: last/next run, failures, last error, queue depth, and which process runs a
-    pass of it now; bytes downloaded today (UTC); and whether a daemon holds this catalog's lock."""
+    pass of it now; bytes downloaded today (UTC); orders per state; and whether a daemon holds
+    this catalog's lock."""
     catalog: CatalogRepository = obj.services().catalog(read_only=True)
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
     pid = holder(obj.settings.catalog_path)
@@ -87,6 +90,7 @@ def status(obj: AppContext, as_json: bool) -> None:
         "daemon_running": pid is not None,
         "daemon_pid": pid,
         "bytes_downloaded_today": catalog.verified_bytes_since(today),
+        "orders": catalog.order_counts(),
         "searches": [_row(catalog, s) for s in load_saved_searches(catalog).values()],
     }
     if as_json:
@@ -94,6 +98,8 @@ def status(obj: AppContext, as_json: bool) -> None:
         return
     click.echo(f"daemon: {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
     click.echo(f"downloaded today: {report['bytes_downloaded_today']:,} bytes")
+    counts = ", ".join(f"{state} {n}" for state, n in report["orders"].items() if n)
+    click.echo(f"orders: {counts or 'none'} (details: eoharvest orders list)")
     for row in report["searches"]:
         click.echo(f"{row['name']}: every {row['every']}, last {row['last_run_at'] or '-'}, "
                    f"next {row['next_run_at'] or 'at daemon start'}, failures {row['failures']}, "

@@ -69,6 +69,7 @@ def download_command(obj: AppContext, **opts: Any) -> None:
                 bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock, **extra
             )
             report.results, report.failures = list(summary.results), list(summary.failures)
+            report.pending = list(summary.pending)
     report.already_had = sum(1 for r in report.results if r.skipped)
     report.downloaded = len(report.results) - report.already_had
     report.failed = len(report.failures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from eoharvest.adapters.providers.table import PROVIDERS, spec_for
 from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
 from eoharvest.domain.errors import InputError
+from eoharvest.domain.ports import OrderingSource
 from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
+from eoharvest.entrypoints.cli_orders import print_preview
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
@@ -27,13 +30,23 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
 @click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
 @click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
-@click.option("--product-type", default=None, help="Product type/level, e.g. L1C for Sentinel-2.")
+@click.option("--product-type", default=None,
+              help="Product type, the same names on every provider (L1C, L2A, GRD, SLC, OCN, L1TP, L2SP, ...; "
+                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id). "
+                   "`eoharvest product-types` lists them.")
 @click.option("--collection", "collections", multiple=True, help="Search these STAC collections directly.")
 @click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes.")
 @click.option("--download/--no-download", default=True, show_default=True, help="Download, or only catalog.")
+@click.option("--order/--no-order", default=True, show_default=True,
+              help="Order products the provider must prepare first (Planet, USGS), or place no new orders "
+                   "(those products are reported pending; placed orders are still followed).")
+@click.option("--activation-timeout", type=click.FloatRange(min=0), default=None,
+              help="Seconds to wait for orders to become ready (default 3600); still pending: exit 11.")
+@click.option("--dry-run", is_flag=True,
+              help="Search, then list what would be ordered (and its size) and downloaded; change nothing.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
               help="Parallel downloads (default: [download] max_workers, 4).")
@@ -42,7 +55,12 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.pass_obj
 def harvest_command(obj: AppContext, **opts: Any) -> None:
     """Search, record every result in the catalog, download what the archive does not have yet,
-    verify it, and print a summary (found / new / already had / downloaded / failed)."""
+    verify it, and print a summary (found / new / already had / downloaded / failed / pending).
+
+    Products the provider must prepare first are ordered before anything is downloaded, and each
+    is downloaded as soon as it is ready; orders not ready by --activation-timeout are kept for
+    the next run or the daemon (exit 11). --dry-run shows what would be ordered first.
+    """
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
     provider = opts["provider"]
@@ -70,6 +88,15 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
         extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+    if opts["dry_run"]:
+        ordering = source if isinstance(source, OrderingSource) else None
+        book = services.order_book()
+        print_preview((book.preview(ordering, s, extra.get("assets"), place=opts["order"], overwrite=opts["overwrite"])
+                       for s in itertools.islice(search, opts["limit"])), as_json=opts["as_json"])  # fmt: skip
+        return
+    extra["order"] = opts["order"]
+    if opts["activation_timeout"] is not None:
+        extra["activation_timeout"] = opts["activation_timeout"]
     with bars:
         report = harvest(
             search, services.catalog(), outdir=str(outdir), download=opts["download"], limit=opts["limit"],

@@ -9,8 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from eoharvest.application.bulk import NotAttempted
 from eoharvest.application.harvest import HarvestReport
-from eoharvest.domain.errors import EoharvestError
+from eoharvest.domain.errors import EoharvestError, OrdersPending
 from eoharvest.entrypoints.cli_common import echo_json
 
 
@@ -35,29 +36,47 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         "already_had": report.already_had,
         "downloaded": report.downloaded,
         "failed": report.failed,
+        "pending": len(report.pending),
         "bytes": _bytes(report),
         "seconds": round(report.seconds, 2),
         "outdir": str(outdir),
         "catalog": catalog,
         "failures": [{"scene_id": f.scene_id, "error": str(f.error)} for f in report.failures],
+        "pending_orders": [{"scene_id": p.scene_id, "state": p.state, "reason": p.reason} for p in report.pending],
     }
     if as_json:
         echo_json(data)
         return
     table = Table(title=title)
-    for column in ("found", "new", "already had", "downloaded", "failed", "bytes", "time"):
+    for column in ("found", "new", "already had", "downloaded", "failed", "pending", "bytes", "time"):
         table.add_column(column, justify="right")
     table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
-                  str(report.failed), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
+                  str(report.failed), str(len(report.pending)), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
     console = Console(soft_wrap=True)
     console.print(table)
     console.print(f"archive: {outdir}   catalog: {catalog}")
+    skipped: dict[str, list[str]] = {}
     for failure in report.failures:
+        if isinstance(failure.error, NotAttempted):
+            skipped.setdefault(failure.error.provider, []).append(failure.scene_id)
+            continue
         console.print(f"[red]failed[/red] {failure.scene_id}: {failure.error}", markup=True, highlight=False)
+    for provider, scene_ids in skipped.items():
+        console.print(f"[red]not attempted[/red] {len(scene_ids)} more scene(s) of {provider}: its credentials "
+                      "were refused earlier in this run", markup=True, highlight=False)
+    for pending in report.pending:
+        console.print(f"[yellow]pending[/yellow] {pending.scene_id} ({pending.state}): {pending.reason}",
+                      markup=True, highlight=False)  # fmt: skip
+    if report.pending:
+        console.print(f"{len(report.pending)} product(s) pending: `eoharvest orders list` shows their orders; "
+                      "the next run or the daemon downloads them when they are ready", highlight=False)
 
 
 def exit_for_failures(report: HarvestReport) -> None:
-    """Exit with the first failure's code (so cron and scripts notice), 0 when all went well."""
+    """Exit with the first failure's code (so cron and scripts notice); 11 (``OrdersPending``)
+    when nothing failed but orders are still pending; 0 when all went well."""
     if report.failures:
         first = report.failures[0].error
         raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)
+    if report.pending:
+        raise click.exceptions.Exit(OrdersPending.exit_code)

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable
 
-from eoharvest.adapters.process_identity import LocalProcess
+from eoharvest.adapters.processes import LocalProcess
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -36,6 +36,10 @@ class ProviderSearches:
                 self._apis[provider] = self._services.sensor_api(source)
             return self._apis[provider]
 
+    def bind(self, scene: Scene) -> Scene:
+        """A scene read from the catalog, with its provider's downloader (to follow its order)."""
+        return scene.bind_downloader(self.api(scene.provider).downloader_factory)
+
     def __call__(self, definition: WatchDefinition, start: datetime | None) -> Iterable[Scene]:
         return self.api(definition.provider).scenes(
             platformname=list(definition.platforms),
@@ -58,7 +62,8 @@ def sync_options(services: Services, *, use_threads: bool = True) -> SyncOptions
 
 def sync_service(services: Services, *, gate: ProviderGate | None = None) -> SyncService:
     """The pass runner over this process's catalog and providers."""
+    searches = ProviderSearches(services)
     return SyncService(
-        services.catalog(), ProviderSearches(services), clock=services.clock,
-        options=sync_options(services), gate=gate, holder=LocalProcess(),
+        services.catalog(), searches, clock=services.clock,
+        options=sync_options(services), gate=gate, bind=searches.bind, holder=LocalProcess(),
     )  # fmt: skip

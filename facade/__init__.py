@@ -26,6 +26,7 @@ _EXPORTS = {
     "FailedDownload": "eoharvest.domain.models",
     "Scene": "eoharvest.domain.models",
     "SearchQuery": "eoharvest.domain.query",
+    "PendingOrder": "eoharvest.domain.orders",
     "SENSOR_REGISTRY": "eoharvest.entrypoints.api",
     "AggregateSensorAPI": "eoharvest.entrypoints.api",
     "Copernicus": "eoharvest.entrypoints.api",
@@ -34,7 +35,7 @@ _EXPORTS = {
         name: "eoharvest.domain.errors"
         for name in (
             "AuthError", "CatalogBusy", "CatalogError", "DownloadCancelled", "DownloadError",
-            "EoharvestError", "InputError", "InsufficientSpace", "IntegrityError",
+            "EoharvestError", "InputError", "InsufficientSpace", "IntegrityError", "OrdersPending",
             "ProviderResponseError", "RetryExhausted", "TooSlow", "UnsafeArchive", "UnsafeContent",
             "UnsafeFilename", "UnsafeURL", "UnsupportedEnvironment",
         )

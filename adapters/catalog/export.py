@@ -1,4 +1,7 @@
-"""Catalog records as GeoJSON, STAC, CSV and GeoPackage (pyogrio with WKB arrays; no geopandas)."""
+"""Catalog records as GeoJSON, STAC, CSV and GeoPackage (pyogrio with WKB arrays; no geopandas).
+
+The STAC export lives in :mod:`eoharvest.adapters.catalog.stac_export`.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ from typing import Any, Sequence
 
 import shapely
 
+from eoharvest.adapters.catalog.stac_export import stac_item, stac_item_collection
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.errors import CatalogError, UnsupportedEnvironment
 
-STAC_VERSION = "1.0.0"
-EO_EXTENSION = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+__all__ = ["COLUMNS", "csv_text", "geojson_collection", "properties", "stac_item", "stac_item_collection",
+           "write_geopackage", "write_json"]
 COLUMNS = ("provider", "scene_id", "product_key", "scene_key", "platform", "acq_date",
            "cloud", "size", "online", "download_state", "first_seen", "last_seen", "local_paths")  # fmt: skip
 
@@ -47,50 +51,12 @@ def geojson_collection(records: Sequence[CatalogRecord]) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "id": f"{r.scene.provider}:{r.scene.scene_id}",
-                "geometry": r.scene.footprint.geojson if r.scene.footprint else None,
+                "geometry": r.scene.footprint.rfc7946_geojson if r.scene.footprint else None,
                 "properties": properties(r),
             }
             for r in records
         ],
     }
-
-
-def stac_item(record: CatalogRecord) -> dict[str, Any]:
-    """A STAC 1.0 Item for a record (eo extension for the cloud cover)."""
-    s = record.scene
-    props: dict[str, Any] = {
-        "datetime": s.acq_date.isoformat().replace("+00:00", "Z") if s.acq_date else None,
-        "platform": s.platformname,
-        "eoharvest:provider": s.provider,
-        "eoharvest:product_key": s.product_key,
-        "eoharvest:download_state": record.download_state,
-    }
-    if s.acq_date is None:
-        seen = record.first_seen.isoformat().replace("+00:00", "Z")
-        props.update(start_datetime=seen, end_datetime=seen)
-    if s.cloudcover_percentage is not None:
-        props["eo:cloud_cover"] = s.cloudcover_percentage
-    assets = {
-        name: {"href": href, "roles": ["data"]}
-        for name, href in zip(s.filenames or [f"file{i}" for i in range(len(s.download_links))], s.download_links)
-    }
-    for i, path in enumerate(record.local_paths):
-        assets[f"local{i}"] = {"href": Path(path).as_uri() if Path(path).is_absolute() else path, "roles": ["data", "local"]}
-    return {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [EO_EXTENSION],
-        "id": s.scene_id,
-        "geometry": s.footprint.geojson if s.footprint else None,
-        "bbox": list(s.footprint.bbox) if s.footprint else None,
-        "properties": props,
-        "links": [],
-        "assets": assets,
-    }
-
-
-def stac_item_collection(records: Sequence[CatalogRecord]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": [stac_item(r) for r in records]}
 
 
 def csv_text(records: Sequence[CatalogRecord]) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
+from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
@@ -20,6 +21,7 @@ from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
+from eoharvest.domain.orders import Order, OrderFilter, OrderKey
 from eoharvest.domain.watch import SearchLease, SearchState
 
 #: Scenes per write transaction: large enough to amortise the commit, short enough (tens of
@@ -312,6 +314,39 @@ class SpatialiteCatalog:
     def release_search_lease(self, name: str, owner: str) -> None:
         with self._write() as conn:
             leases.release(conn, name, owner)
+
+    # -- orders (revision 0004) -------------------------------------------------------------
+    def create_order(self, order: Order) -> Order | None:
+        """Insert a new order; None when its key already has one (another process won)."""
+        with self._write() as conn:
+            return order_rows.create(conn, order)
+
+    def update_order(self, order: Order) -> Order | None:
+        """Write ``order`` if the stored row still has its version; the stored order or None."""
+        with self._write() as conn:
+            return order_rows.write(conn, order)
+
+    def get_order(self, key: OrderKey) -> Order | None:
+        with self._engines.reader.connect() as conn:
+            return order_rows.by_key(conn, key)
+
+    def order_by_id(self, order_id: int) -> Order | None:
+        with self._engines.reader.connect() as conn:
+            return order_rows.by_id(conn, order_id)
+
+    def find_orders(self, criteria: OrderFilter) -> list[Order]:
+        """Orders matching ``criteria``, oldest first."""
+        with self._engines.reader.connect() as conn:
+            return order_rows.find(conn, criteria)
+
+    def delete_order(self, order: Order) -> bool:
+        """Remove the order if it still has ``order.version``."""
+        with self._write() as conn:
+            return order_rows.remove(conn, order)
+
+    def order_counts(self) -> dict[str, int]:
+        with self._engines.reader.connect() as conn:
+            return order_rows.state_counts(conn)
 
 
 class _WriteTransaction:

@@ -12,7 +12,7 @@ A provider family whose public classes differ only by dataset (the USGS Landsat 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -20,9 +20,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
+from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
 from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import InputError
+from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
 
 if TYPE_CHECKING:
@@ -63,10 +65,16 @@ class ProviderSpec:
     #: searches need ``--stac-url`` (the URL setting is only a default)
     takes_url: bool = False
     platforms: tuple[str, ...] = ()
+    #: the user vocabulary of product types mapped to the provider's own names, per platform
+    #: (declared by the provider package: STAC collections, CDSE ``productType`` values)
+    product_types: ProductTypeTable = field(default_factory=dict)
+    #: the module whose ``connect`` builds the source; default
+    #: ``eoharvest.adapters.providers.<kind>.connect`` (tests plug in loopback providers here)
+    connect_module: str | None = None
 
     def connect_with(self, wiring: ProviderWiring, **options: Any) -> ProviderConnection:
         """Build this provider's source on ``wiring`` (options: ``url``, credentials, ...)."""
-        module = importlib.import_module(f"eoharvest.adapters.providers.{self.kind}.connect")
+        module = importlib.import_module(self.connect_module or f"eoharvest.adapters.providers.{self.kind}.connect")
         connect: Callable[..., ProviderConnection] = module.connect
         return connect(wiring, self, **options)
 
@@ -78,32 +86,38 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="earth-search", kind="stac", summary="Element 84 Earth Search (STAC, no account)",
         endpoints=("stac_url",), capabilities=_STAC, flavour="earth-search",
-        platforms=tuple(STAC_FLAVOURS["earth-search"]),
+        platforms=tuple(STAC_FLAVOURS["earth-search"]), product_types=STAC_FLAVOURS["earth-search"],
     ),
     ProviderSpec(
         name="planetary-computer", kind="stac", summary="Microsoft Planetary Computer (STAC, signed links)",
         endpoints=("planetary_computer_url", "planetary_computer_sas_url"),
         capabilities=_STAC, flavour="planetary-computer", platforms=tuple(STAC_FLAVOURS["planetary-computer"]),
+        product_types=STAC_FLAVOURS["planetary-computer"],
     ),
     ProviderSpec(
         name="cdse-stac", kind="stac", summary="Copernicus Data Space STAC",
         endpoints=("cdse_stac_url",), capabilities=_STAC, flavour="cdse-stac",
-        platforms=tuple(STAC_FLAVOURS["cdse-stac"]),
+        platforms=tuple(STAC_FLAVOURS["cdse-stac"]), product_types=STAC_FLAVOURS["cdse-stac"],
     ),
     ProviderSpec(
         name="copernicus", kind="copernicus", summary="Copernicus Data Space OData (downloads need an account)",
         endpoints=("cdse_odata_url", "cdse_download_url", "cdse_token_url"),
-        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True),
+        # Offline products cannot be ordered through CDSE's APIs: they are followed as waiting
+        # orders and downloaded once online.
+        capabilities=ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True,
+                                          needs_activation=True, ordering=True),
         credentials=CredentialSpec("copernicus", "cdse_token_url", ("copernicus_username", "copernicus_password")),
         # CDSE: a 5th parallel download of one account gets 429 "Max session number exceeded"
         max_concurrent_downloads=4,
         public_classes=("Copernicus",),
-        platforms=tuple(COPERNICUS_COLLECTIONS),
+        platforms=tuple(COPERNICUS_COLLECTIONS), product_types=COPERNICUS_PRODUCT_TYPES,
     ),
     ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",
         endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
         public_classes=("StacAPI",), platforms=tuple(STAC_FLAVOURS["generic"]),
+        # a guess until the server's own collection list confirms it (stac/collections.py)
+        product_types=STAC_FLAVOURS["generic"],
     ),
 )
 

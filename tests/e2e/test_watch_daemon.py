@@ -231,7 +231,7 @@ def test_watch_run_beside_the_daemons_pass_of_the_same_search_waits_for_it_and_f
     daemons.append(daemon := Daemon(env, tmp_path))
     assert wait_for(lambda: archive_state(tmp_path)[1]), daemon.text()  # its pass is downloading
     [row] = json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"]
-    assert row["running_in"].split(":")[1] == str(daemon.proc.pid)  # host:pid:token of the lease
+    assert row["running_in"].split("/")[0].rsplit(":", 1)[1] == str(daemon.proc.pid)  # host:pid/token
     result = cli(env, "watch", "run", "s2", "--json", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "waiting for the pass of s2 that runs in" in result.stderr

@@ -26,6 +26,7 @@ from eoharvest.domain.download_states import AVAILABLE, FILE_STATES, can_move
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
+from eoharvest.domain.orders import Order, OrderFilter, OrderKey, counts
 from eoharvest.domain.watch import SearchLease, SearchState
 
 
@@ -61,6 +62,7 @@ class InMemoryCatalog:
     searches: dict[str, Mapping[str, object]] = field(default_factory=dict)
     sync_states: dict[str, SearchState] = field(default_factory=dict)
     leases: dict[str, SearchLease] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
     closed: bool = False
     _ids: Any = field(default_factory=itertools.count)
 
@@ -282,6 +284,46 @@ class InMemoryCatalog:
             f.size or 0 for f in self.files.values()
             if f.state == AVAILABLE and f.verified_at is not None and f.verified_at >= since
         )  # fmt: skip
+
+    # -- orders ------------------------------------------------------------------------------
+    def create_order(self, order: Order) -> Order | None:
+        if any(o.key == order.key or o.label == order.label for o in self.orders.values()):
+            return None
+        order_id = max(self.orders, default=0) + 1
+        stored = dataclasses.replace(order, id=order_id, version=0, last_error=_clip(order.last_error))
+        self.orders[order_id] = stored
+        return stored
+
+    def update_order(self, order: Order) -> Order | None:
+        current = self.orders.get(order.id or -1)
+        if current is None or current.version != order.version:
+            return None
+        stored = dataclasses.replace(order, version=order.version + 1, last_error=_clip(order.last_error))
+        self.orders[current.id or -1] = stored
+        return stored
+
+    def get_order(self, key: OrderKey) -> Order | None:
+        return next((o for o in self.orders.values() if o.key == key), None)
+
+    def order_by_id(self, order_id: int) -> Order | None:
+        return self.orders.get(order_id)
+
+    def find_orders(self, criteria: OrderFilter) -> list[Order]:
+        return [o for _, o in sorted(self.orders.items()) if criteria.matches(o)]
+
+    def delete_order(self, order: Order) -> bool:
+        current = self.orders.get(order.id or -1)
+        if current is None or current.version != order.version:
+            return False
+        del self.orders[order.id or -1]
+        return True
+
+    def order_counts(self) -> dict[str, int]:
+        return counts(self.orders.values())
+
+
+def _clip(text: str | None) -> str | None:
+    return text[:2000] if text else text
 
 
 def _cloud_ok(cloud: float | None, c: CatalogFilter) -> bool:

@@ -4,6 +4,8 @@ Three ``ThreadingHTTPServer`` instances on 127.0.0.1 (three origins) plus a ``fo
 the download host can redirect to and that records every Authorization header it receives.
 Recorded bodies come from the shared corpus; product bytes are generated from the product Id.
 Time (token expiry) follows the ``clock`` given, so tests can share a FakeClock with the client.
+Searches honour ``ContentDate/Start`` bounds, ``Collection/Name eq`` and the ``productType``
+attribute clauses as CDSE does (a product type CDSE does not have matches nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from corpus import load, load_text
 RECORDED_CATALOGUE = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 _START = re.compile(r"ContentDate/Start (ge|gt|le|lt) (\S+?Z)")
+_COLLECTION = re.compile(r"Collection/Name eq '([^']+)'")
+_TYPE_CLAUSE = re.compile(r"att/Name eq 'productType' and \(?((?:att/OData\.CSC\.StringAttribute/Value eq '[^']+'(?: or )?)+)")
+_VALUE = re.compile(r"Value eq '([^']+)'")
+_MISSION_COLLECTION = {"S1": "SENTINEL-1", "S2": "SENTINEL-2", "S3": "SENTINEL-3", "S5P": "SENTINEL-5P"}
 
 
 def product_bytes(product_id: str, size: int) -> bytes:
@@ -148,13 +154,18 @@ class CdseFake:
         return self._servers["foreign"].url
 
     def add_product(self, product_id: str, name: str, size: int, *, start: str = "2024-06-04T11:01:00.494767Z",
-                    online: bool = True, md5: str | None = None) -> dict[str, Any]:
+                    online: bool = True, md5: str | None = None, product_type: str | None = None,
+                    geometry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A product in the shape of the recorded search answers (``$expand=Attributes``)."""
         digest = md5 or hashlib.md5(product_bytes(product_id, size)).hexdigest()
         product = {
             "Id": product_id, "Name": name, "ContentLength": size, "Online": online,
             "Checksum": [{"Value": digest, "Algorithm": "MD5", "ChecksumDate": "2024-06-04T12:18:58.614664Z"}],
-            "ContentDate": {"Start": start, "End": start}, "Footprint": None, "GeoFootprint": None,
+            "ContentDate": {"Start": start, "End": start}, "Footprint": None, "GeoFootprint": geometry,
         }
+        if product_type is not None:
+            product["Attributes"] = [{"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType",
+                                      "Value": product_type, "ValueType": "String"}]
         self.products.append(product)
         return product
 
@@ -210,6 +221,9 @@ class CdseFake:
     # -- catalogue --------------------------------------------------------------------------
     def _catalogue(self, handler: _Handler) -> None:
         self.catalogue_requests.append(handler.path)
+        single = re.fullmatch(r"/odata/v1/Products\(([^)/]+)\)", urlsplit(handler.path).path)
+        if single:
+            return self._product(handler, single.group(1))
         params = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
         skip = int(params.get("$skip", "0"))
         if skip > self.max_skip:
@@ -220,10 +234,30 @@ class CdseFake:
             return handler.send_json(200, load_text("cdse_odata", page).replace(RECORDED_CATALOGUE, self.odata_url))
         handler.send_json(200, self._synthetic_page(params, skip))
 
+    def _product(self, handler: _Handler, product_id: str) -> None:
+        """``GET Products(<Id>)``: the documented single-product entity, with this product's fields."""
+        product = next((p for p in self.products if p["Id"] == product_id), None)
+        if product is None:
+            return handler.send_json(404, {"detail": "Not found"})
+        entity = load("cdse_odata", "16_doc_single_product_expand_attributes_entity_2024_after.json")
+        entity.update({k: product[k] for k in ("Id", "Name", "ContentLength", "Online", "Checksum", "ContentDate")})
+        handler.send_json(200, entity)
+
+    def set_online(self, product_id: str, online: bool = True) -> None:
+        for product in self.products:
+            if product["Id"] == product_id:
+                product["Online"] = online
+
     def _synthetic_page(self, params: dict[str, str], skip: int) -> dict[str, Any]:
         chosen = list(self.products)
-        for op, value in _START.findall(params.get("$filter", "")):
+        text = params.get("$filter", "")
+        for op, value in _START.findall(text):
             chosen = [p for p in chosen if _compare(p["ContentDate"]["Start"], op, value)]
+        if collections := _COLLECTION.findall(text):
+            chosen = [p for p in chosen if _collection(p) in collections]
+        if clauses := _TYPE_CLAUSE.findall(text):
+            types = {v for clause in clauses for v in _VALUE.findall(clause)}
+            chosen = [p for p in chosen if _product_type(p) in types]
         descending = params.get("$orderby", "").endswith("desc")
         chosen.sort(key=lambda p: p["Id"])
         chosen.sort(key=lambda p: p["ContentDate"]["Start"], reverse=descending)  # stable: Id breaks ties
@@ -304,6 +338,15 @@ class CdseFake:
                 self.rejected.wait(5)
             if self.chunk_delay:
                 time.sleep(self.chunk_delay)
+
+
+def _collection(product: dict[str, Any]) -> str:
+    """The collection of a product, from its mission prefix (S2B_MSIL2A_... -> SENTINEL-2)."""
+    return _MISSION_COLLECTION.get(product["Name"].split("_", 1)[0].rstrip("ABCD"), "")
+
+
+def _product_type(product: dict[str, Any]) -> str | None:
+    return next((a["Value"] for a in product.get("Attributes") or [] if a["Name"] == "productType"), None)
 
 
 def _compare(start: str, op: str, value: str) -> bool:

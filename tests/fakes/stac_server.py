@@ -1,6 +1,6 @@
 """A loopback STAC API built from the recorded Earth Search responses.
 
-It serves the recorded landing page and items (URLs rewritten to itself), pages like Earth
+It serves the recorded landing page, collection list and items (URLs rewritten to itself), pages like Earth
 Search does (POST next links with ``merge: false`` and only a ``next`` token in the body, so a
 client that does not merge its original query loses its filters), honours ``collections`` and
 the ``query`` extension for ``eo:cloud_cover``, and serves deterministic synthetic bytes for
@@ -32,11 +32,7 @@ def asset_bytes(path: str) -> bytes:
     """Deterministic content for an asset path: 20-120 KiB derived from its SHA-256."""
     seed = hashlib.sha256(path.encode()).digest()
     size = 20_000 + int.from_bytes(seed[:2], "big") % 100_000
-    blocks = []
-    counter = 0
-    while sum(len(b) for b in blocks) < size:
-        blocks.append(hashlib.sha256(seed + counter.to_bytes(8, "big")).digest())
-        counter += 1
+    blocks = [hashlib.sha256(seed + counter.to_bytes(8, "big")).digest() for counter in range(-(-size // 32))]
     return b"".join(blocks)[:size]
 
 
@@ -141,6 +137,9 @@ class FakeStacServer:
                 if path.rstrip("/") == "/v1":
                     landing = fake._rewrite(json.dumps(load("stac_earth_search", "01_landing_v1.json")))
                     self._send(200, landing.encode(), "application/json")
+                elif path.rstrip("/") == "/v1/collections":
+                    listing = fake._rewrite(json.dumps(load("stac_earth_search", "09_collections.json")))
+                    self._send(200, listing.encode(), "application/json")
                 elif path.startswith("/assets/") and any(m in path for m in fake.missing_assets):
                     self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
                 elif path.startswith("/assets/"):

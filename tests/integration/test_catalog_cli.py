@@ -73,10 +73,12 @@ def test_query_as_stac_is_an_item_collection(catalog_path):
     result = run(catalog_path, "query", "--format", "stac", "--state", "available")
     data = json.loads(result.output)
     [item] = data["features"]
-    assert data["type"] == "FeatureCollection" and item["stac_version"] == "1.0.0"
+    assert data["type"] == "FeatureCollection" and item["stac_version"] == "1.1.0"
     assert item["id"] == "a" and item["properties"]["eo:cloud_cover"] == 5.0
     assert item["properties"]["datetime"].endswith("Z") and len(item["bbox"]) == 4
-    assert item["assets"]["a.zip"]["href"] == "https://x.test/a"
+    # the downloaded file is the asset; the provider's link is its alternate
+    assert item["assets"]["a"]["href"] == str(catalog_path.parent / "a.zip")
+    assert item["assets"]["a"]["alternate"] == {"https": {"href": "https://x.test/a"}}
 
 
 def test_query_finds_an_antimeridian_scene_from_the_west_side(catalog_path):
@@ -90,7 +92,7 @@ def test_export_writes_geojson_geopackage_and_stac_that_read_back(catalog_path, 
         result = run(catalog_path, "export", "--format", fmt, "-o", str(tmp_path / name), "--where", "cloud < 50")
         assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "x.geojson").read_text())["features"]) == 1
-    assert json.loads((tmp_path / "x.json").read_text())["features"][0]["stac_version"] == "1.0.0"
+    assert json.loads((tmp_path / "x.json").read_text())["features"][0]["stac_version"] == "1.1.0"
     info = pyogrio.read_info(tmp_path / "x.gpkg")
     assert info["features"] == 1 and info["geometry_type"] == "MultiPolygon"
     assert "4326" in info["crs"]

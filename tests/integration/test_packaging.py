@@ -171,6 +171,9 @@ def test_the_wheel_holds_every_module_migration_and_marker_and_nothing_else(whee
         assert f"eoharvest/migrations/versions/{revision.name}" in names
     for needed in ("migrations/env.py", "migrations/script.py.mako", "py.typed"):
         assert f"eoharvest/{needed}" in names
+    # the STAC export validates against these offline
+    for schema in (ROOT / "adapters" / "catalog" / "schemas").glob("*.json"):
+        assert f"eoharvest/adapters/catalog/schemas/{schema.name}" in names
 
     # Every module of every mapped package folder ships, and no other module does.
     setuptools = PYPROJECT["tool"]["setuptools"]

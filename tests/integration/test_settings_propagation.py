@@ -47,7 +47,8 @@ def services_with(max_retries, tmp_path):
         endpoints=ENDPOINTS,
         http=replace(HttpSettings(), max_retries=max_retries, allow_private_targets=True),
     )
-    store = LayeredCredentials(explicit={"copernicus": Credentials("u", "p")}, environ={}, home=tmp_path,
+    # A user per test: CDSE token sources are shared process-wide per (endpoint, user).
+    store = LayeredCredentials(explicit={"copernicus": Credentials(f"u-{tmp_path.name}", "p")}, environ={}, home=tmp_path,
                                keyring_module=False)
     services = build(settings, transport=httpx.MockTransport(server), clock=FakeClock(), credentials=store)
     return services, server
@@ -86,3 +87,16 @@ def test_download_limits_come_from_the_settings_capped_by_the_provider_table(tmp
     assert (limits.max_workers, limits.max_per_provider) == (7, 6)
     assert limits.provider_limits["copernicus"] == 4  # CDSE's own cap per account
     assert services.download_limits(workers=2).max_workers == 2
+
+
+def test_every_sensor_api_of_one_process_shares_the_download_service(tmp_path):
+    # One service means one set of per-product locks: the same product found at two providers
+    # (a daemon pass runs searches of several providers in threads) is never fetched twice at once.
+    services, _ = services_with(1, tmp_path)
+    with services:
+        earth = services.sensor_api(services.connect("earth-search"))
+        cdse = services.sensor_api(services.connect("cdse-stac"))
+        assert services.scene_downloads() is services.scene_downloads()
+        assert earth.downloader_factory is not cdse.downloader_factory
+        progress_service = services.scene_downloads(progress=lambda *a: None)
+        assert progress_service is not services.scene_downloads()

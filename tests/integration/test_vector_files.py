@@ -224,3 +224,20 @@ def test_geojson_polygons_are_built_with_holes_and_open_rings_closed():
 
 def test_the_module_is_importable_as_eoharvest_vector():
     assert vector.get_seg_bbox is get_seg_bbox
+
+
+def test_an_unclosed_ring_in_a_geojson_file_is_one_clear_error_without_ogr_warnings_on_stderr(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "unclosed.geojson"
+    ring = [[0, 0], [1, 0], [1, 1], [0, 1]]  # the first point is not repeated at the end (B-03)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    eoharvest = Path(sys.executable).with_name("eoharvest")
+    result = subprocess.run([str(eoharvest), "aoi", "check", str(path)], capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "ring is not closed" in result.stderr
+    assert "Warning" not in result.stderr

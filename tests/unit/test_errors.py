@@ -18,6 +18,7 @@ from eoharvest.domain import errors as e
         (e.UnsafeURL, 8),
         (e.CatalogBusy, 9),
         (e.UnsupportedEnvironment, 10),
+        (e.OrdersPending, 11),
     ],
 )
 def test_each_error_class_has_its_documented_exit_code(cls, code):

@@ -139,20 +139,22 @@ def test_the_heartbeat_renews_the_lease_while_a_pass_runs(tmp_path):
 @pytest.mark.parametrize("gone", [True, False])
 def test_a_local_process_is_gone_only_when_its_pid_no_longer_exists(gone):
     import os
+    import socket
     import subprocess
     import sys
 
-    from eoharvest.adapters.process_identity import LocalProcess
+    from eoharvest.adapters.processes import LocalProcess
 
     me = LocalProcess()
+    host = socket.gethostname()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         if gone:
             child.kill()
             child.wait(timeout=10)
-        assert me.is_gone(f"{me.host}:{child.pid}:abc123") is gone
+        assert me.is_gone(f"{host}:{child.pid}/abc123") is gone
     finally:
         child.kill()
         child.wait(timeout=10)
-    assert me.is_gone(f"another-host:{child.pid}:abc123") is False  # not ours to judge
-    assert me.is_gone(me.name) is False and me.is_gone(f"{me.host}:{os.getpid()}:other") is False
+    assert me.is_gone(f"another-host:{child.pid}/abc123") is False  # not ours to judge
+    assert me.is_gone(me.name) is False and me.is_gone(f"{host}:{os.getpid()}/other") is False

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from eoharvest.adapters.http.jsonapi import JsonApi
-from eoharvest.domain.errors import AuthError, ProviderResponseError
+from eoharvest.domain.errors import AuthError, ProviderResponseError, RetryExhausted
 from eoharvest.domain.ports import Clock, Credentials
 from eoharvest.domain.redaction import SECRETS, redact
 
 log = logging.getLogger("eoharvest.copernicus.auth")
 
 CLIENT_ID = "cdse-public"
+#: After the token endpoint could not be reached (retries exhausted), how long every further
+#: token request fails at once instead of retrying again (one failure per run, not per scene).
+UNREACHABLE_COOLDOWN = 300.0
 RENEW_MARGIN = 60.0  # seconds before expiry at which a token is renewed
 
 
@@ -70,6 +73,7 @@ class CdseTokenSource:
         self._lock = threading.Lock()
         self._token: _Token | None = None
         self._failure: AuthError | None = None
+        self._unreachable: tuple[float, AuthError] | None = None
         self.logins = 0
         self.refreshes = 0
         SECRETS.add(credentials.secret, totp)
@@ -93,6 +97,11 @@ class CdseTokenSource:
     def _ensure_token(self) -> _Token:
         if self._failure is not None:
             raise self._failure
+        if self._unreachable is not None:
+            since, error = self._unreachable
+            if self.clock.monotonic() - since < UNREACHABLE_COOLDOWN:
+                raise error
+            self._unreachable = None
         now = self.clock.monotonic()
         token = self._token
         if token is not None and token.fresh(now):
@@ -148,6 +157,13 @@ class CdseTokenSource:
         except AuthError as exc:
             self._failure = AuthError(f"copernicus login failed: {redact(exc.message)}", hint=exc.hint)
             raise self._failure from None
+        except RetryExhausted as exc:
+            error = AuthError(
+                f"copernicus: could not log in, the token service did not answer ({redact(exc.message)})",
+                hint="check the network or EOHARVEST_CDSE_TOKEN_URL; searching works without logging in",
+            )
+            self._unreachable = (self.clock.monotonic(), error)
+            raise error from None
         if not isinstance(body, Mapping):
             raise ProviderResponseError(f"copernicus: token endpoint answered {type(body).__name__}, not an object")
         return body

@@ -44,5 +44,6 @@ def connect(
         tokens=tokens,
         missing_credentials=found.missing_message(spec.name),
         capabilities=spec.capabilities,
+        product_types=spec.product_types,
     )
     return ProviderConnection(source, download_endpoint=download_url, download_auth=source.download_auth)

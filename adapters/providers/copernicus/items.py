@@ -33,7 +33,7 @@ def odata_footprint(product: Mapping[str, Any]) -> Footprint | None:
     geojson = product.get("GeoFootprint")
     if isinstance(geojson, Mapping) and geojson.get("type"):
         try:
-            return Footprint.from_geojson(dict(geojson))
+            return Footprint.from_provider_geojson(dict(geojson))
         except EoharvestError:
             pass
     ewkt = product.get("Footprint")
@@ -44,7 +44,7 @@ def odata_footprint(product: Mapping[str, Any]) -> Footprint | None:
         if text.upper().startswith("SRID="):
             text = text.partition(";")[2]
         try:
-            return Footprint.from_wkt(text)
+            return Footprint.from_provider_wkt(text)
         except EoharvestError:
             return None
     return None

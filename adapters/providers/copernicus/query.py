@@ -7,9 +7,8 @@ attribute (a SAR collection with a cloud condition would return nothing).
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
 import shapely
@@ -22,25 +21,9 @@ from eoharvest.domain.footprint import Footprint
 
 MAX_TOP = 1000
 
-_PRODUCT_TYPE_PLATFORM = (
-    (re.compile(r"^S2MSI"), "Sentinel-2"),
-    (re.compile(r"^(IW|EW|SM|WV|S[1-6])_(GRD|SLC|RAW|OCN|ETA)|^AUX_(POE|RES|PRE|GNSS)"), "Sentinel-1"),
-    (re.compile(r"^(OL|SL|SR|SY|DO|MW|GN)_\d_"), "Sentinel-3"),
-    (re.compile(r"^L(1B|2_)_"), "Sentinel-5P"),
-)
-
-
 def odata_time(value: datetime) -> str:
     """``2022-05-03T00:00:00.000000Z``: UTC with 6 fractional digits (the server's own form)."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def product_type_platform(product_type: str) -> str | None:
-    """The platform a product type belongs to (``S2MSI2A`` -> Sentinel-2), when recognisable."""
-    for pattern, platform in _PRODUCT_TYPE_PLATFORM:
-        if pattern.search(product_type):
-            return platform
-    return None
 
 
 def area_wkt(aoi: Footprint) -> str:
@@ -147,13 +130,3 @@ def ensure_orderby(url: str, order: str) -> str:
 def skip_of(url: str) -> int:
     value = query_params(url).get("$skip", "0")
     return int(value) if value.isdigit() else 0
-
-
-def as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Iterable):
-        return [str(v) for v in value]
-    raise InputError(f"product_type {value!r} is neither text nor a list of text")

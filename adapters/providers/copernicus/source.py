@@ -20,6 +20,7 @@ from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.copernicus import query as q
 from eoharvest.adapters.providers.copernicus.auth import CdseTokenSource
+from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.errors import MAX_SKIP
 from eoharvest.adapters.providers.copernicus.items import (
     content_start,
@@ -27,20 +28,31 @@ from eoharvest.adapters.providers.copernicus.items import (
     product_url,
     scene_from_odata_product,
 )
+from eoharvest.domain import product_types
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.orders import FAILED, NO_ORDER, READY, WAIT, WAITING, OrderRef, OrderRequest, OrderStatus
+from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.copernicus")
 
-#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none.
-COPERNICUS_CAPABILITIES = ProviderCapabilities(server_cloud_filter=True, publication_time_filter=True)
+#: Cloud cover is filtered server-side for S2/S3 and here for Landsat; SAR has none. Offline
+#: products are followed as waiting orders until they come online.
+COPERNICUS_CAPABILITIES = ProviderCapabilities(
+    server_cloud_filter=True, publication_time_filter=True, needs_activation=True, ordering=True
+)
 
 OFFLINE_REASON = (
     "product is offline (Online: false); CDSE cannot order it through OData, STAC or S3 — "
     "order it in the Copernicus Browser / Data Workspace, then download it again"
+)
+WAITING_REASON = (
+    "product is offline (Online: false); CDSE cannot order it through its APIs: order it in the "
+    "Copernicus Browser / Data Workspace; eoharvest re-checks it on later runs and daemon passes "
+    "and downloads it once it is online"
 )
 
 
@@ -77,6 +89,7 @@ class CdseSource:
         order: str = "desc",
         max_skip: int = MAX_SKIP,
         capabilities: ProviderCapabilities = COPERNICUS_CAPABILITIES,
+        product_types: ProductTypeTable = PRODUCT_TYPES,
     ) -> None:
         if order not in ("asc", "desc"):
             raise InputError(f"order {order!r} must be 'asc' or 'desc'")
@@ -89,6 +102,7 @@ class CdseSource:
         self.order = order
         self.max_skip = max_skip
         self.capabilities = capabilities
+        self.product_types = product_types
 
     # -- SceneSource ----------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
@@ -108,9 +122,37 @@ class CdseSource:
         return SearchPage(tuple(scenes), total, self._next(data, products, page, query))
 
     def activate(self, scene: Scene) -> Activation:
-        if scene.raw.get("Online") is False or not scene.online:
+        """Without the catalog's order book (``catalog=False``) an offline product is refused."""
+        if _offline(scene):
             return Activation(ready=False, reason=OFFLINE_REASON, permanent=True)
         return Activation(ready=True)
+
+    # -- OrderingSource: offline products are "waiting", checked by their Online flag ------------
+    def order_need(self, scene: Scene, assets: Sequence[str] | None) -> str:
+        return WAIT if _offline(scene) else NO_ORDER
+
+    def place_order(self, request: OrderRequest) -> OrderStatus:
+        # Deferred Available Data cannot be ordered through OData: note it and wait.
+        return OrderStatus(WAITING, reason=WAITING_REASON) if _offline(request.scene) else OrderStatus(READY)
+
+    def find_order(self, request: OrderRequest) -> OrderStatus | None:
+        return None  # nothing is ever placed at CDSE
+
+    def poll_order(self, request: OrderRequest, ref: OrderRef) -> OrderStatus:
+        """``GET Products(<Id>)``: the product's current ``Online`` flag."""
+        product_id = request.scene.raw.get("Id")
+        if not isinstance(product_id, str):
+            return OrderStatus(FAILED, reason=f"scene {request.scene.scene_id} has no OData Id in its raw record")
+        data = self.api.get(f"{self.odata_url}/Products({product_id})", expect=(200, 404))
+        if not isinstance(data, Mapping) or "Online" not in data:
+            return OrderStatus(FAILED, reason=f"product {product_id} is no longer in the CDSE catalogue")
+        return OrderStatus(READY) if data.get("Online") is True else OrderStatus(WAITING, reason=WAITING_REASON)
+
+    def cancel_order(self, request: OrderRequest, ref: OrderRef) -> None:
+        raise InputError("nothing was ordered at copernicus: there is nothing to cancel there")
+
+    def order_descriptors(self, request: OrderRequest, ref: OrderRef | None) -> list[DownloadDescriptor]:
+        return self.download_descriptors(request.scene)
 
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
         if assets is not None:
@@ -152,22 +194,14 @@ class CdseSource:
         top = int(query.options.get("page_size") or self.page_size)
         return q.search_url(self.odata_url, text, order=self.order, top=max(1, min(top, q.MAX_TOP)), count=count)
 
-    def _platforms(self, query: SearchQuery) -> tuple[list[str], dict[str, list[str]]]:
+    def _platforms(self, query: SearchQuery) -> tuple[list[str], Mapping[str, Sequence[str]]]:
+        """The platforms to search and, per platform, the ``productType`` values asked for."""
         wanted = [p for p in query.platforms if p in q.COLLECTIONS] or list(q.COLLECTIONS)
         unknown = [p for p in query.platforms if p not in q.COLLECTIONS]
         if unknown:
             raise InputError(f"copernicus cannot search {', '.join(unknown)}", hint=f"supported: {', '.join(q.COLLECTIONS)}")
-        types: dict[str, list[str]] = {}
-        for product_type in q.as_list(query.options.get("product_type")):
-            owner = q.product_type_platform(product_type)
-            if owner is None and len(wanted) == 1:
-                owner = wanted[0]
-            if owner is None or owner not in wanted:
-                raise InputError(
-                    f"product type {product_type!r} does not belong to {', '.join(wanted)}",
-                    hint="search one platform at a time when using an unusual product type",
-                )
-            types.setdefault(owner, []).append(product_type)
+        # A platform without the requested type is left out (S1+S2 with L2A searches S2 only).
+        types = product_types.resolve(query.options.get("product_type"), wanted, self.product_types, provider=self.name)
         if types:
             wanted = [p for p in wanted if p in types]
         return wanted, types
@@ -230,3 +264,7 @@ class CdseSource:
         log.info("copernicus: $skip limit reached; continuing with products up to %s", q.odata_time(tail_time))
         url = self._url(query, bound=tail_time, count=False)
         return CdsePage(url, False, tail_time, frozenset(tail_ids), tail_time, frozenset(tail_ids))
+
+
+def _offline(scene: Scene) -> bool:
+    return scene.raw.get("Online") is False or not scene.online

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eoharvest.adapters.providers.stac.collections import flavour_for
+from eoharvest.adapters.providers.stac.collections import FLAVOURS, flavour_for
 from eoharvest.adapters.providers.stac.search import StacSource
 from eoharvest.adapters.providers.stac.signing import SasSigner
 from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
@@ -31,6 +31,7 @@ def connect(wiring: ProviderWiring, spec: ProviderSpec, *, url: str | None = Non
         sas_url = wiring.endpoint("planetary_computer_sas_url")
         signer = SasSigner(wiring.json_api(name, sas_url), sas_url, wiring.clock)
     source = StacSource(
-        wiring.json_api(name, base), base, name=name, flavour=flavour, signer=signer, capabilities=spec.capabilities
+        wiring.json_api(name, base), base, name=name, flavour=flavour, signer=signer, capabilities=spec.capabilities,
+        product_types=spec.product_types if spec.flavour else FLAVOURS[flavour],
     )
     return ProviderConnection(source, download_endpoint=base)

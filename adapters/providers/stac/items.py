@@ -93,7 +93,7 @@ def _footprint(geometry: Any, provider: str, item_id: Any) -> Footprint | None:
     if not geometry:
         return None
     try:
-        return Footprint.from_geojson(geometry)
+        return Footprint.from_provider_geojson(geometry)
     except (InputError, Exception):  # noqa: BLE001 - shapely raises several types on junk
         log.warning("%s: item %s has an unreadable geometry; kept without footprint", provider, item_id)
         return None

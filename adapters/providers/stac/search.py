@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.stac.collections import (
     FLAVOURS,
+    LISTED_ONLY,
     SAR_PLATFORMS,
     collections_for,
     flavour_for,
@@ -30,6 +31,7 @@ from eoharvest.adapters.providers.stac.items import (
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.platforms import PLATFORM_ALIASES
+from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.urls import resolve_link
@@ -66,6 +68,7 @@ class StacSource:
         page_size: int = 100,
         signer: Signer | None = None,
         capabilities: ProviderCapabilities = STAC_CAPABILITIES,
+        product_types: ProductTypeTable | None = None,
     ) -> None:
         self.api = api
         self.base_url = base_url.rstrip("/")
@@ -74,12 +77,13 @@ class StacSource:
         self.page_size = page_size
         self.signer = signer
         self.capabilities = capabilities
+        self.product_types = product_types if product_types is not None else FLAVOURS[self.flavour]
         self._conformance: frozenset[str] | None = None
         self._collections: frozenset[str] | None = None
 
     # -- SceneSource -------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
-        return list(FLAVOURS[self.flavour])
+        return list(self.product_types)
 
     def search_page(self, query: SearchQuery, ref: PageRequest | None) -> SearchPage:
         request = ref or self._first_request(query)
@@ -147,7 +151,8 @@ class StacSource:
             body["collections"] = [collections] if isinstance(collections, str) else list(collections)
         else:
             body["collections"] = collections_for(
-                self.flavour, query.platforms, query.options.get("product_type"), self.collection_ids()
+                self.product_types, query.platforms, query.options.get("product_type"), self.collection_ids,
+                provider=self.name, listed_only=self.flavour in LISTED_ONLY,
             )
         if query.aoi is not None:
             body["intersects"] = query.aoi.geojson

@@ -1,0 +1,444 @@
+"""The order book: places, finds, polls and closes orders (domain/orders.py) through an
+``OrderingSource``, with the catalog as its only memory, so every run, every process and the
+daemon share the same orders.
+
+Crash safety: the ``intent`` row is committed before the provider is asked, with this process
+as its owner. A later check that finds an intent whose owner is gone (or whose claim ran out)
+asks the provider for an order under the intent's label (``find_order``) before placing one, so
+a product is never ordered twice. Every catalog write is a compare-and-set on the order's
+version: when two processes race, one wins and the other re-reads.
+
+Requests to a provider's order API are spaced by its declared ``order_rate``; a quota refusal
+stops new placements at that provider until one of our orders is downloaded (or a while passes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
+from typing import Callable, Sequence
+
+from eoharvest.application.download_plan import ARCHIVE_SUFFIXES
+from eoharvest.domain.catalog_query import AvailableFile
+from eoharvest.domain.errors import InputError, ProviderResponseError
+from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
+from eoharvest.domain.orders import (
+    DOWNLOADED,
+    EXPIRED,
+    FAILED,
+    INTENT,
+    NO_ORDER,
+    PENDING,
+    PLACE,
+    POLLED_STATES,
+    READY,
+    REQUESTED,
+    WAIT,
+    WAITING,
+    Order,
+    OrderKey,
+    OrderRequest,
+    OrderStatus,
+    apply_status,
+    assets_of,
+    check_expiry,
+    claim,
+    downloaded,
+    new_intent,
+    reorder,
+    selection_of,
+)
+from eoharvest.domain.ports import CatalogRepository, Clock, OrderingSource
+
+log = logging.getLogger("eoharvest.orders")
+
+#: How long a process may take to place one order before others may reconcile its intent.
+DEFAULT_CLAIM_SECONDS = 300.0
+#: After a quota refusal without Retry-After, how long before placing at that provider again.
+QUOTA_BACKOFF = 60.0
+#: A ready order polled longer ago than this is polled again before its files are fetched.
+READY_RECHECK = timedelta(minutes=10)
+
+
+#: What a run would do with a product (``harvest --dry-run``).
+DIRECT = "download"
+ORDER = "order"
+FOLLOW = "follow"
+NOTE_WAITING = "wait"
+HAVE = "have"
+NOT_ORDERED = "not ordered"
+REFUSED = "failed"
+
+
+@dataclass(frozen=True)
+class OrderPreview:
+    """``action``: ``download`` (no order needed), ``order`` (a new order would be placed),
+    ``follow`` (an existing order would be polled or downloaded; ``state`` says which),
+    ``wait`` (the provider cannot order it: noted and re-checked), ``have`` (in the archive),
+    ``not ordered`` (needs an order, but placing orders is off), ``failed`` (its order failed;
+    it is not ordered again until the order is cancelled)."""
+
+    scene: Scene
+    action: str
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What ``cancel`` did: the local row is gone; ``remote`` says what happened at the provider."""
+
+    order: Order
+    remote: str
+
+
+class ProviderPace:
+    """Spaces order API calls per provider to its declared rate (requests per second)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, provider: str, rate: float | None) -> None:
+        if not rate or rate <= 0:
+            return
+        with self._lock:
+            now = self._clock.monotonic()
+            slot = max(now, self._next.get(provider, now))
+            self._next[provider] = slot + 1.0 / rate
+        if slot > now:
+            self._clock.sleep(slot - now)
+
+
+class OrderBook:
+    """Orders of every provider, kept in the catalog (the ``Orders`` of downloaders).
+
+    ``owner`` names this process in intent claims; ``owner_alive(owner)`` says whether the
+    process that claimed an intent still runs (a dead owner's intent is reconciled at once,
+    otherwise only after its claim of ``claim_seconds`` ran out).
+    """
+
+    def __init__(
+        self,
+        catalog: Callable[[], CatalogRepository],
+        clock: Clock,
+        *,
+        owner: str,
+        owner_alive: Callable[[str], bool] = lambda owner: True,
+        claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+    ) -> None:
+        self._catalog = catalog
+        self._clock = clock
+        self.owner = owner
+        self._owner_alive = owner_alive
+        self._claim = timedelta(seconds=claim_seconds)
+        self.pace = ProviderPace(clock)
+        self._quota_until: dict[str, float] = {}
+        self._locks: dict[OrderKey, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- what downloaders ask ------------------------------------------------------------------
+    def check(
+        self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, place: bool = True,
+        overwrite: bool = False,
+    ) -> Activation:  # fmt: skip
+        """Place or find the scene's order, or poll it; whether the product is ready now."""
+        key = self._key(source, scene, assets)
+        with self._lock_for(key):
+            return self._check(source, scene, key, place=place, overwrite=overwrite)
+
+    def files(
+        self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, overwrite: bool = False
+    ) -> Sequence[DownloadDescriptor] | None:
+        """The files of the scene's ready order; None when no order was needed (the source's own
+        descriptors apply). Refuses an order that is not ready."""
+        key = self._key(source, scene, assets)
+        order = self.catalog.get_order(key)
+        if order is None or order.state == DOWNLOADED:
+            if self._need(source, scene, key) == NO_ORDER:
+                return None
+            archived = [] if overwrite else self._archived(key, order)
+            if archived:
+                # Stand-ins for files the archive has: the download plan reuses them by name,
+                # so nothing is fetched and no new order is needed.
+                return [DownloadDescriptor(Path(f.path).as_uri(), PurePath(f.name).name) for f in archived]
+            raise InputError(
+                f"{scene.scene_id} must be ordered at {source.name} before it can be downloaded",
+                hint="call activate() until it returns True, or use download_all(activation_wait=...)",
+            )
+        if order.state != READY:
+            raise ProviderResponseError(
+                f"{scene.scene_id}: its order {order.label} is {order.state}, not ready"
+                + (f" ({order.last_error})" if order.last_error else ""),
+                hint="call activate() until it returns True, or use download_all(activation_wait=...)",
+            )
+        self._call(source)
+        return source.order_descriptors(self._request(scene, order), order.ref)
+
+    def downloaded(self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None) -> None:
+        """The order's files are verified in the archive: the order is done."""
+        key = self._key(source, scene, assets)
+        with self._lock_for(key):
+            order = self.catalog.get_order(key)
+            if order is not None and order.state == READY:
+                self.catalog.update_order(downloaded(order, self._clock.now()))
+        self._quota_until.pop(source.name, None)  # an open order closed: room for another
+
+    def preview(
+        self, source: OrderingSource | None, scene: Scene, assets: Sequence[str] | None, *, place: bool = True,
+        overwrite: bool = False,
+    ) -> OrderPreview:  # fmt: skip
+        """What a run would do with ``scene``, without asking the provider or writing anything."""
+        if source is None or not source.capabilities.ordering:
+            return OrderPreview(scene, DIRECT)
+        key = self._key(source, scene, assets)
+        order = self.catalog.get_order(key)
+        if order is not None and order.state != DOWNLOADED:
+            if order.state == FAILED:
+                return OrderPreview(scene, REFUSED, order.state)
+            if order.state == EXPIRED or (order.state == INTENT and order.owner is None):
+                return OrderPreview(scene, ORDER if place else NOT_ORDERED, order.state)
+            return OrderPreview(scene, FOLLOW, order.state)
+        need = self._need(source, scene, key)
+        if need == NO_ORDER:
+            return OrderPreview(scene, DIRECT)
+        if not overwrite and self._have(scene, key, order):
+            return OrderPreview(scene, HAVE)
+        if need == WAIT:
+            return OrderPreview(scene, NOTE_WAITING)
+        return OrderPreview(scene, ORDER if place else NOT_ORDERED)
+
+    # -- orders list / cancel ------------------------------------------------------------------
+    def cancel(self, order: Order, source: OrderingSource | None) -> CancelOutcome:
+        """Remove the order locally and, where the provider supports it, remotely."""
+        now = self._clock.now()
+        if order.claimed_by_other(self.owner, now) and order.owner and self._owner_alive(order.owner):
+            raise InputError(
+                f"order {order.id} is being placed right now by {order.owner}",
+                hint="try again in a moment, when the placement is recorded",
+            )
+        remote = "nothing was placed at the provider"
+        placed = order.remote_id is not None or order.state in (REQUESTED, PENDING, READY)
+        abandoned = order.state == INTENT and order.owner is not None  # the provider may have it
+        if (placed or abandoned) and order.state not in (DOWNLOADED, FAILED, EXPIRED):
+            if source is None or not source.capabilities.order_cancel:
+                remote = (f"{order.key.provider} cannot cancel orders: the provider keeps it until it "
+                          "expires on its own")  # fmt: skip
+            else:
+                remote = self._cancel_remote(source, order, abandoned)
+        if not self.catalog.delete_order(order):
+            raise InputError(f"order {order.id} changed while it was being cancelled", hint="look at it again and retry")
+        return CancelOutcome(order, remote)
+
+    def _cancel_remote(self, source: OrderingSource, order: Order, abandoned: bool) -> str:
+        scene = self.catalog.get_scene(order.key.provider, order.scene_id)
+        if scene is None:
+            raise InputError(f"the scene {order.scene_id} of order {order.id} is no longer in the catalog")
+        request = self._request(scene, order)
+        ref = order.ref
+        if abandoned:  # a run died while placing it: cancel what the provider has under the label
+            self._call(source)
+            found = source.find_order(request)
+            if found is None:
+                return "nothing was placed at the provider"
+            ref = dataclasses.replace(ref, remote_id=found.remote_id or ref.remote_id)
+        self._call(source)
+        source.cancel_order(request, ref)
+        return f"removed at {order.key.provider}"
+
+    # -- internals --------------------------------------------------------------------------------
+    @property
+    def catalog(self) -> CatalogRepository:
+        return self._catalog()
+
+    def _check(self, source: OrderingSource, scene: Scene, key: OrderKey, *, place: bool, overwrite: bool) -> Activation:
+        catalog = self.catalog
+        now = self._clock.now()
+        order = catalog.get_order(key)
+        if order is None or order.state == DOWNLOADED:
+            need = self._need(source, scene, key)
+            if need == NO_ORDER:
+                return Activation(True)
+            if not overwrite and self._have(scene, key, order):
+                return Activation(True)  # the archive has it: the download step skips it
+            if not place and need != WAIT:  # a product waiting to come online is only noted
+                return self._not_placed(source, scene)
+            if order is None:
+                if catalog.get_scene(scene.provider, scene.scene_id) is None:
+                    catalog.upsert_scenes([scene])  # so later runs and the daemon can follow the order
+                created = catalog.create_order(new_intent(
+                    key, scene.scene_id, now=now, owner=self.owner, claimed_until=now + self._claim, size=scene.size))  # fmt: skip
+                if created is None:  # another process created it a moment ago
+                    return self._report(source, catalog.get_order(key))
+                return self._place(source, scene, created, reconcile=False)
+            return self._reorder(source, scene, order, now)
+        if order.state in (REQUESTED, PENDING, READY):
+            expired = check_expiry(order, now)
+            if expired is not order:
+                order = catalog.update_order(expired) or catalog.get_order(key)
+                if order is None:
+                    return self._report(source, None)
+        if order.state == EXPIRED:
+            return self._reorder(source, scene, order, now) if place else self._not_placed(source, scene)
+        if order.state == INTENT:
+            return self._resume_intent(source, scene, order, now, place=place)
+        if order.state in POLLED_STATES or (order.state == READY and self._stale(order, now)):
+            return self._poll(source, scene, order)
+        return self._report(source, order)
+
+    def _stale(self, order: Order, now: datetime) -> bool:
+        """A ready order last seen by an earlier run is asked again before its files are fetched
+        (its download link may have run out since)."""
+        seen = order.polled_at or order.requested_at
+        return seen is None or now - seen > READY_RECHECK
+
+    def _resume_intent(self, source: OrderingSource, scene: Scene, order: Order, now: datetime, *, place: bool) -> Activation:
+        """An intent in the catalog: being placed by a live process, abandoned mid-call (find
+        it at the provider first), or not accepted earlier (place it again)."""
+        if order.owner is not None and order.owner != self.owner and self._owner_alive(order.owner) \
+                and order.claimed_until is not None and order.claimed_until > now:
+            return Activation(False, f"order {order.label} is being placed by {order.owner}",
+                              order_state=INTENT)  # fmt: skip
+        abandoned = order.owner is not None
+        if not abandoned and not place:
+            return self._not_placed(source, scene)
+        if not abandoned and self._quota_blocked(source):
+            return self._quota_wait(source, order)
+        claimed = self.catalog.update_order(claim(order, owner=self.owner, claimed_until=now + self._claim, now=now))
+        if claimed is None:
+            return self._report(source, self.catalog.get_order(order.key))
+        return self._place(source, scene, claimed, reconcile=abandoned)
+
+    def _reorder(self, source: OrderingSource, scene: Scene, order: Order, now: datetime) -> Activation:
+        again = reorder(order, owner=self.owner, claimed_until=now + self._claim, now=now)
+        stored = self.catalog.update_order(again)
+        if stored is None:
+            return self._report(source, self.catalog.get_order(order.key))
+        if stored.state == FAILED:
+            log.warning("order %s for %s failed: %s", stored.label, stored.key.describe(), stored.last_error)
+            return self._report(source, stored)
+        log.info("order for %s is placed again (%s)", stored.key.describe(), order.state)
+        return self._place(source, scene, stored, reconcile=False)
+
+    def _place(self, source: OrderingSource, scene: Scene, order: Order, *, reconcile: bool) -> Activation:
+        """Ask the provider for ``order`` (an intent this process has claimed) and record the answer."""
+        request = self._request(scene, order)
+        status: OrderStatus | None = None
+        if reconcile:
+            self._call(source)
+            status = source.find_order(request)
+            if status is not None:
+                log.info("order %s for %s was placed by an earlier run: %s", order.label, order.key.describe(), status.state)
+        if status is None:
+            if self._quota_blocked(source):
+                status = OrderStatus(INTENT, reason=self._quota_reason(source), quota=True)
+            else:
+                self._call(source)
+                status = source.place_order(request)
+        if status.quota:
+            until = self._clock.monotonic() + (status.retry_after or QUOTA_BACKOFF)
+            self._quota_until[source.name] = until
+            status = dataclasses.replace(status, retry_after=None)  # a download may free room sooner
+        stored = self.catalog.update_order(apply_status(order, status, self._clock.now()))
+        if stored is None:
+            log.warning("order %s for %s changed in another process while it was placed", order.label,
+                        order.key.describe())  # fmt: skip
+            return self._report(source, self.catalog.get_order(order.key))
+        if status.state == FAILED:
+            log.warning("order %s for %s refused: %s", order.label, order.key.describe(), status.reason)
+        return self._report(source, stored, status.retry_after)
+
+    def _poll(self, source: OrderingSource, scene: Scene, order: Order) -> Activation:
+        self._call(source)
+        status = source.poll_order(self._request(scene, order), order.ref)
+        now = self._clock.now()
+        stored = self.catalog.update_order(apply_status(order, status, now))
+        if stored is None:
+            return self._report(source, self.catalog.get_order(order.key))
+        if stored.state == EXPIRED:
+            log.info("order %s for %s expired: %s", stored.label, stored.key.describe(), stored.last_error)
+            self._quota_until.pop(source.name, None)
+            return self._reorder(source, scene, stored, now)
+        if stored.state == FAILED:
+            self._quota_until.pop(source.name, None)
+        return self._report(source, stored, status.retry_after)
+
+    def _report(self, source: OrderingSource, order: Order | None, retry_after: float | None = None) -> Activation:
+        """What the order's state means for a downloader."""
+        if order is None:
+            return Activation(False, "the order was removed meanwhile (orders cancel?); checked again",
+                              retry_after=0.0, order_state=INTENT)  # fmt: skip
+        where = f"order {order.label} at {order.key.provider}"
+        if order.state in (READY, DOWNLOADED):
+            return Activation(True, order_state=order.state)
+        if order.state == FAILED:
+            return Activation(False, f"{where} failed: {order.last_error or 'no reason given'}", permanent=True,
+                              order_state=FAILED)  # fmt: skip
+        if order.state == WAITING:
+            return Activation(False, order.last_error or "waiting for the provider", order_state=WAITING, defer=True)
+        if order.state == INTENT:
+            reason = f"not placed yet: {order.last_error}" if order.last_error else f"{where} is being placed"
+            return Activation(False, reason, retry_after=retry_after, order_state=INTENT)
+        return Activation(False, f"{where} is {order.state}", retry_after=retry_after, order_state=order.state)
+
+    def _not_placed(self, source: OrderingSource, scene: Scene) -> Activation:
+        return Activation(False, f"{scene.scene_id} must be ordered at {source.name}; no order placed "
+                          "(placing orders is off: --no-order / order=False)", defer=True)  # fmt: skip
+
+    def _quota_wait(self, source: OrderingSource, order: Order) -> Activation:
+        # No retry_after: a download may free room long before the block runs out.
+        return Activation(False, f"not placed yet: {self._quota_reason(source)}", order_state=order.state)
+
+    def _quota_blocked(self, source: OrderingSource) -> bool:
+        return self._quota_left(source) > 0
+
+    def _quota_left(self, source: OrderingSource) -> float:
+        return max(0.0, self._quota_until.get(source.name, 0.0) - self._clock.monotonic())
+
+    @staticmethod
+    def _quota_reason(source: OrderingSource) -> str:
+        return f"the order quota at {source.name} is full; placed when one of our open orders finishes"
+
+    def _need(self, source: OrderingSource, scene: Scene, key: OrderKey) -> str:
+        need = source.order_need(scene, assets_of(key.selection))
+        if need not in (NO_ORDER, PLACE, WAIT):
+            raise ProviderResponseError(f"{source.name}: unknown order need {need!r} for {scene.scene_id}")
+        return need
+
+    def _have(self, scene: Scene, key: OrderKey, order: Order | None) -> bool:
+        return bool(self._archived(key, order))
+
+    def _archived(self, key: OrderKey, order: Order | None) -> list[AvailableFile]:
+        """What the archive already has of what this order would deliver: a verified
+        whole-product archive from any provider, or the files a finished order of this provider
+        brought (only files still on disk count)."""
+        present = [f for f in self.catalog.available_file_records(key.product_key) if os.path.exists(f.path)]
+        whole = [f for f in present if f.name.lower().endswith(ARCHIVE_SUFFIXES)]
+        if whole:
+            return whole
+        if order is not None and order.state == DOWNLOADED:
+            return [f for f in present if f.provider == key.provider]
+        return []
+
+    def _call(self, source: OrderingSource) -> None:
+        self.pace.wait(source.name, source.capabilities.order_rate)
+
+    @staticmethod
+    def _request(scene: Scene, order: Order) -> OrderRequest:
+        return OrderRequest(scene, order.assets, order.label)
+
+    @staticmethod
+    def _key(source: OrderingSource, scene: Scene, assets: Sequence[str] | None) -> OrderKey:
+        return OrderKey(source.name, scene.product_key or scene.scene_id, selection_of(assets))
+
+    def _lock_for(self, key: OrderKey) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+__all__ = ["CancelOutcome", "OrderBook", "OrderPreview", "ProviderPace"]
