@@ -7,8 +7,9 @@ Order of work; the first two steps finish before any byte is extracted:
   2. ``verify_archive``: every member read to the end (CRC / compressed stream integrity), a
      plain tar's end-of-archive marker, expected members, and a SAFE manifest's file list and
      checksums.
-  3. ``extract_archive``: into a staging directory next to the destination, then renamed into
-     place; on any failure the staging directory is removed and the destination is unchanged.
+  3. ``extract_archive``: into a staging directory next to the destination, then moved into
+     place without replacing anything (``eoharvest.adapters.archive_placement``); on any failure
+     the staging directory is removed and the destination is unchanged.
 
 Policy: scene archives never need links, devices, FIFOs or setuid/setgid/sticky bits, so an
 archive holding any of them is rejected whole rather than "cleaned". Modes, owners and times
@@ -45,7 +46,9 @@ from eoharvest.adapters.archive_inspection import (
     is_root_entry,
     open_tar,
 )
-from eoharvest.domain.filenames import validate_member_name
+from eoharvest.adapters.archive_placement import place_tree
+from eoharvest.domain.filenames import collision_key, validate_member_name
+from eoharvest.domain.redaction import escape_control
 from eoharvest.domain.errors import (
     EoharvestError,
     InputError,
@@ -343,43 +346,6 @@ def _extract_entries(report, root, by_source, entries, opener, tf) -> None:
     raise UnsafeArchive(f"archive '{report.path}' changed after it was inspected (more members)")
 
 
-def _existing(dest: Path, names: list[str], overwrite: bool) -> list[str]:
-    """The top-level names already in ``dest``; an InputError unless ``overwrite``."""
-    existing = [n for n in names if os.path.lexists(dest / n)]
-    if existing and not overwrite:
-        raise InputError(
-            f"'{dest / existing[0]}' already exists",
-            hint="remove it or extract with overwrite=True",
-        )
-    return existing
-
-
-def _move_into_place(staging: Path, dest: Path, names: list[str], overwrite: bool, parent: Path) -> None:
-    """Rename each top-level entry into ``dest``; undo every rename if one fails."""
-    existing = _existing(dest, names, overwrite)  # again: something may have appeared meanwhile
-    backup = Path(tempfile.mkdtemp(prefix=".replaced-", dir=parent)) if existing else None
-    done: list[str] = []
-    try:
-        for name in names:
-            done.append(name)
-            if name in existing:
-                os.replace(dest / name, backup / name)
-            os.replace(staging / name, dest / name)
-    except BaseException:
-        for name in reversed(done):
-            try:
-                if not os.path.lexists(staging / name) and os.path.lexists(dest / name):
-                    os.replace(dest / name, staging / name)
-                if name in existing and os.path.lexists(backup / name):
-                    os.replace(backup / name, dest / name)
-            except OSError:
-                log.error("could not restore '%s' after a failed extraction", dest / name)
-        raise
-    finally:
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-
-
 def _staging_parent(dest: Path, staging_parent, report: ArchiveReport) -> Path:
     """Where the staging directory goes: same filesystem as ``dest``, with room for the members."""
     parent = Path(staging_parent) if staging_parent is not None else dest
@@ -397,26 +363,43 @@ def _staging_parent(dest: Path, staging_parent, report: ArchiveReport) -> Path:
     return parent
 
 
+def _refuse_protected(report: ArchiveReport, tops: list[str], protected: Iterable[str]) -> None:
+    """A top-level member named like one of ``protected`` (the archive itself, the product's
+    other files) would take that file's place: refuse the archive before extracting a byte."""
+    keys = {collision_key(name): name for name in protected}
+    for top in tops:
+        taken = keys.get(collision_key(top))
+        if taken is not None:
+            raise UnsafeArchive(
+                f"archive '{report.path}' has a member '{escape_control(top)}' that would replace "
+                f"the product's file '{escape_control(taken)}'; nothing was extracted",
+                hint="the archive and that file are kept as they are; report the product to the provider",
+            )
+
+
 def extract_archive(
     path: str | os.PathLike[str],
     dest_dir: str | os.PathLike[str],
     *,
     limits: ArchiveLimits | None = None,
     expected_members: Iterable[str] | None = None,
-    overwrite: bool = False,
     staging_parent: str | os.PathLike[str] | None = None,
     verified: bool = False,
+    protected: Iterable[str] = (),
 ) -> list[Path]:
     """Safely extract ``path`` into ``dest_dir``; return the extracted file paths in archive order.
 
     Inspects and verifies first (see ``verify_archive``; with ``verified=True``, because the
     caller just ran ``verify_archive`` on these bytes, only the cheap inspection is repeated and
-    the member CRCs are still checked while extracting), checks free space, extracts into a
-    fresh ``.staging-*`` directory in ``staging_parent`` (default: ``dest_dir``, which must be on
-    the same filesystem), creating every file with ``open(..., 'xb')`` after a containment
-    check, then renames the top-level entries into ``dest_dir``. An existing entry is an
-    InputError unless ``overwrite``. On any failure the staging directory is removed and
-    ``dest_dir`` is left as it was; a full disk raises InsufficientSpace.
+    the member CRCs are still checked while extracting), refuses a top-level member named like
+    one of ``protected`` (names in ``dest_dir`` that belong to something else, such as the
+    archive itself), checks free space, extracts into a fresh ``.staging-*`` directory in
+    ``staging_parent`` (default: ``dest_dir``, which must be on the same filesystem), creating
+    every file with ``open(..., 'xb')`` after a containment check, then moves the result into
+    ``dest_dir`` without replacing anything (:mod:`eoharvest.adapters.archive_placement`): a file
+    already there with the member's bytes is kept, anything else in the way is UnsafeArchive.
+    On any failure the staging directory is removed and ``dest_dir`` is left as it was; a full
+    disk raises InsufficientSpace.
     """
     if verified and expected_members is None:
         report = inspect_archive(path, limits)
@@ -424,16 +407,15 @@ def extract_archive(
         report = verify_archive(path, expected_members=expected_members, limits=limits)
     dest = Path(dest_dir)
     tops = list(dict.fromkeys(m.name.split("/", 1)[0] for m in report.members))
+    _refuse_protected(report, tops, protected)
     created = not dest.exists()
-    if not created:
-        _existing(dest, tops, overwrite)
     dest.mkdir(parents=True, exist_ok=True)
     staging = None
     try:
         parent = _staging_parent(dest, staging_parent, report)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
         _extract_into(report, staging)
-        _move_into_place(staging, dest, tops, overwrite, parent)
+        place_tree(staging, dest, report.members, report.path)
     except BaseException as err:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

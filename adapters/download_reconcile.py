@@ -4,7 +4,7 @@ Finishes or removes what a killed process left half-done, never touching a parti
 live process holds (each ``.part`` is flock'ed by its writer):
 * a sidecar whose ``.part`` is gone: the rename happened, the sidecar delete did not -> removed;
 * a ``.part`` without a sidecar (killed before the sidecar was written) -> removed;
-* ``*.part.json.tmp`` half-written sidecars -> removed;
+* half-written sidecars (``*.part.json.<writer>.tmp``) whose ``.part`` nobody holds -> removed;
 * ``.staging-*`` extraction directories older than ``staging_grace`` seconds -> removed.
 Partials with a sidecar are kept: the next download of that file resumes them.
 """
@@ -62,8 +62,10 @@ def reconcile_directory(directory: Path, *, staging_grace: float = 3600.0) -> Re
     now = time.time()
     for entry in sorted(directory.iterdir()):
         name = entry.name
-        if name.endswith(".part.json.tmp"):
-            _remove(entry, report)
+        if name.endswith(".tmp") and ".part.json" in name:
+            # Each writer's own temporary sidecar; a live writer holds the lock of its .part.
+            if not _locked_by_someone(entry.with_name(name[: name.index(".part.json")] + ".part")):
+                _remove(entry, report)
         elif name.endswith(".part.json"):
             if not entry.with_name(name[: -len(".json")]).exists():
                 _remove(entry, report)

@@ -1,8 +1,10 @@
-"""Who this process is, for order claims in the catalog, and whether a claimant still runs."""
+"""Who this process is, for order claims and saved-search leases in the catalog, and whether a
+claimant or holder still runs."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 
 
@@ -24,3 +26,20 @@ def owner_alive(owner: str) -> bool:
     except PermissionError:
         return True  # exists, owned by another user
     return True
+
+
+class LocalProcess:
+    """This process as a lease holder (a ``domain.ports.LeaseHolder``): ``host:pid/token``.
+
+    The token tells apart two holders in one process. A holder whose process on this host no
+    longer exists is gone, so a daemon restarted after ``kill -9`` takes over the leases of its
+    dead predecessor at once instead of waiting for them to expire; a holder on another host
+    (several daemons on PostGIS) is never judged here: its lease expires unless renewed.
+    """
+
+    def __init__(self) -> None:
+        self.name = f"{process_owner()}/{secrets.token_hex(3)}"
+
+    def is_gone(self, holder: str) -> bool:
+        owner = holder.partition("/")[0]  # host names have no "/"
+        return owner != process_owner() and not owner_alive(owner)

@@ -8,12 +8,15 @@ guard and origin-scoped credentials) and turns a download descriptor into a fetc
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Callable, Sequence
 
 from eoharvest.adapters.archives import ArchiveLimits, extract_archive, verify_archive
 from eoharvest.adapters.download_reconcile import reconcile_directory
+from eoharvest.adapters.flocks import held_folder
 from eoharvest.adapters.http.hashing import file_digest
+from eoharvest.adapters.http.partfile import LOCK_WAIT
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
@@ -32,6 +35,11 @@ class ProviderTransfers:
             if provider not in self._engines:
                 self._engines[provider] = self._make_engine(provider)
             return self._engines[provider]
+
+    def hold_directory(
+        self, directory: str, stopped: Callable[[], bool] | None = None
+    ) -> AbstractContextManager[bool]:
+        return held_folder(Path(directory), stopped=stopped or (lambda: False), timeout=LOCK_WAIT)
 
     def prepare_directory(self, directory: str) -> None:
         reconcile_directory(Path(directory))
@@ -63,7 +71,7 @@ class ProviderTransfers:
 
 class SafeArchives:
     """``ArchiveHandler``: structural checks (CRCs, tar completeness, SAFE manifests) and an
-    extraction that keeps every member inside the product folder."""
+    extraction that keeps every member inside the product folder and replaces nothing there."""
 
     def __init__(self, limits: ArchiveLimits | None = None) -> None:
         self.limits = limits
@@ -71,7 +79,7 @@ class SafeArchives:
     def verify(self, path: str) -> None:
         verify_archive(path, limits=self.limits)
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
         # Called only for archives that verify() accepted before their rename into place.
-        extracted = extract_archive(archive, into, limits=self.limits, overwrite=True, verified=True)
+        extracted = extract_archive(archive, into, limits=self.limits, verified=True, protected=protected)
         return [str(p) for p in extracted]

@@ -4,7 +4,8 @@ Rules (dedup across providers, by product key):
 * ``overwrite`` fetches everything again.
 * A verified **whole-product archive** of the product (a zip/tar from any provider) stands in
   for everything: nothing is fetched (the same product from Earth Search, Planetary Computer
-  and CDSE is one product).
+  and CDSE is one product). Its record points at the archive, or, when archives are not kept,
+  at the product folder it was unpacked into.
 * Otherwise files are matched by name: verified copies are reused, whichever provider fetched
   them, and only the missing ones are fetched (asking for more assets later fetches just those).
 * A catalog record whose file is gone from disk does not count: the file is fetched again.

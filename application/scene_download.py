@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import is_archive, plan_scene
 from eoharvest.domain.catalog_query import AvailableFile
-from eoharvest.domain.errors import AuthError, DownloadCancelled, EoharvestError, InsufficientSpace
+from eoharvest.domain.errors import AuthError, DownloadCancelled, EoharvestError, InsufficientSpace, UnsafeFilename
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
 from eoharvest.domain.ports import ArchiveHandler, CatalogRepository, FileTransfer, Progress
@@ -87,7 +87,10 @@ class SceneDownloadService:
             if self.catalog is None and self._open_catalog is not None:
                 self.catalog = self._open_catalog()
         with self._product_lock(scene_dir):
-            return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, skip_error)
+            # Across processes too: a second harvest of the same product waits for the first,
+            # then plans again and finds the files verified in the catalog.
+            with self.transfer.hold_directory(str(scene_dir), stopped_func):
+                return self._fetch_product(scene, descriptors, scene_dir, overwrite, stopped_func, skip_error)
 
     def _product_lock(self, scene_dir: Path) -> threading.Lock:
         with self._locks_guard:
@@ -103,16 +106,18 @@ class SceneDownloadService:
         skip_error: bool,
     ) -> DownloadResult:
         self.transfer.prepare_directory(str(scene_dir))
-        plan = plan_scene(scene, descriptors, self._available(scene), exists=os.path.exists, overwrite=overwrite)
+        available = self._available(scene)
+        plan = plan_scene(scene, descriptors, available, exists=os.path.exists, overwrite=overwrite)
         if plan.nothing_to_fetch and plan.reuse:
             log.info("%s is already in the archive: %s", scene.product_key, ", ".join(plan.reuse))
             return DownloadResult(list(plan.reuse), scene, skipped=True)
         out_files: list[str] = list(plan.reuse)
         archives: list[str] = []
         first_error: EoharvestError | Exception | None = None
+        protected = _product_files(descriptors, available, scene_dir)
         for index, descriptor in enumerate(plan.fetch):
             try:
-                fetched = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped)
+                fetched = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped, protected)
             except (DownloadCancelled, InsufficientSpace, AuthError):
                 raise  # the scene's other files would fail the same way
             except Exception as exc:
@@ -132,7 +137,13 @@ class SceneDownloadService:
         return DownloadResult(out_files, scene, archives or None)
 
     def _fetch_one(
-        self, scene: Scene, descriptor: DownloadDescriptor, scene_dir: Path, overwrite: bool, stopped: Stopped | None
+        self,
+        scene: Scene,
+        descriptor: DownloadDescriptor,
+        scene_dir: Path,
+        overwrite: bool,
+        stopped: Stopped | None,
+        protected: Sequence[str],
     ) -> _Fetched:
         name = safe_filename(descriptor.filename, what="file name from the provider")
         dest = scene_dir / name
@@ -146,14 +157,18 @@ class SceneDownloadService:
             )
             files = [result.path]
             kept: str | None = None
+            local = result.path
             if archive:
-                # The transfer verified these bytes before the rename (validate); extract only.
-                files = list(self.archives.extract(result.path, str(scene_dir)))
+                # The transfer verified these bytes before the rename (validate); extract only,
+                # never over the archive itself or the product's other files.
+                files = list(self.archives.extract(result.path, str(scene_dir), protected=protected))
                 if self.keep_archives:
                     kept = result.path
                 else:
                     os.unlink(result.path)
-            local = kept or (files[0] if files else result.path)
+                    # The archive's verified copy is the unpacked product folder: `verify` counts
+                    # it as extracted (its hash is the archive's), the planner reuses it.
+                    local = str(scene_dir)
             self._state(file_id, "available", local_path=local, sha256=result.sha256)
             return _Fetched(files, kept)
         except InsufficientSpace:
@@ -191,3 +206,17 @@ class SceneDownloadService:
     def _state(self, file_id: int | None, state: str, *, local_path: str | None = None, sha256: str | None = None) -> None:
         if self.catalog is not None and file_id is not None:
             self.catalog.set_file_state(file_id, state, local_path=local_path, sha256=sha256)
+
+
+def _product_files(
+    descriptors: Sequence[DownloadDescriptor], available: Sequence[AvailableFile], scene_dir: Path
+) -> tuple[str, ...]:
+    """Names in the product folder that an archive's members must never take: every file of
+    this product, asked for now or verified before by any provider (the archive's own included)."""
+    names = {Path(f.path).name for f in available if Path(f.path).parent == scene_dir}
+    for descriptor in descriptors:
+        try:
+            names.add(safe_filename(descriptor.filename, what="file name from the provider"))
+        except UnsafeFilename:
+            pass  # refused when its turn comes; it is never written
+    return tuple(sorted(names))

@@ -58,7 +58,11 @@ class DownloadSettings:
     max_workers: int = 4
     per_provider_limit: int = 4
     keep_archives: bool = True
+    #: must stay free on the archive's filesystem: checked before and while a file is written
     free_space_margin_bytes: int = 512 * 1024 * 1024
+    #: the most a file whose size the provider's metadata does not give may grow to; a transfer
+    #: past it is stopped and its partial removed (an endless or hostile body)
+    max_unknown_size_bytes: int = 50 * 1024**3
 
 
 @dataclass(frozen=True)

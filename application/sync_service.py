@@ -4,6 +4,9 @@ backoff (an outage does not hammer the provider), and a pause on authentication 
 The daemon's scheduler calls :meth:`SyncService.run_scheduled` on every tick of a search's
 interval; the tick is skipped while the search or its provider is backing off or paused.
 ``eoharvest watch run`` calls :meth:`SyncService.run_now`, which ignores backoff and lifts a pause.
+Every pass holds its search's lease (:mod:`eoharvest.application.search_lease`), so one pass of
+a search runs at a time across processes: a tick finding another pass running is skipped, and
+``watch run`` waits for that pass to end before it runs its own.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
+from eoharvest.application.search_lease import LEASE_SECONDS, RENEW_EVERY, AnonymousHolder, PassLease
 from eoharvest.application.sync import PassResult, SearchOpener, SyncOptions, load_saved_searches, run_pass
 from eoharvest.domain.errors import AuthError, CatalogError, DownloadCancelled, InputError
 from eoharvest.domain.models import Scene
-from eoharvest.domain.ports import CatalogRepository, Clock
+from eoharvest.domain.ports import CatalogRepository, Clock, LeaseHolder
 from eoharvest.domain.watch import DEFAULT_BACKOFF_CAP, SavedSearch, backoff_delay
 
 log = logging.getLogger("eoharvest.sync")
 
+#: How often a waiting `watch run` looks whether the other pass has ended.
+LEASE_POLL_SECONDS = 1.0
 PROVIDER_BACKOFF_BASE = timedelta(minutes=1)
 PROVIDER_BACKOFF_CAP = timedelta(hours=1)
 
@@ -101,6 +107,9 @@ class SyncService:
         options: SyncOptions,
         gate: ProviderGate | None = None,
         backoff_cap: timedelta = DEFAULT_BACKOFF_CAP,
+        holder: LeaseHolder | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_every: float = RENEW_EVERY,
         bind: Callable[[Scene], Scene] | None = None,
     ) -> None:
         self.catalog = catalog
@@ -111,6 +120,9 @@ class SyncService:
         self.options = options
         self.gate = gate or ProviderGate()
         self.backoff_cap = backoff_cap
+        self.holder: LeaseHolder = holder or AnonymousHolder()
+        self.lease_seconds = lease_seconds
+        self.renew_every = renew_every
 
     def search(self, name: str) -> SavedSearch:
         saved = load_saved_searches(self.catalog).get(name)
@@ -119,10 +131,11 @@ class SyncService:
         return saved
 
     def run_now(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
-        """One pass now, whatever the schedule says; lifts an authentication pause."""
+        """One pass now, whatever the schedule says; lifts an authentication pause. While
+        another process runs a pass of the same search, this waits for it and then runs."""
         saved = self.search(name)
         self.gate.resume(saved.definition.provider)
-        return self._run(saved, cancel_requested)
+        return self._run(saved, cancel_requested, wait=True)
 
     def run_scheduled(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
         """A scheduler tick: run the pass unless the search or its provider must wait."""
@@ -153,12 +166,41 @@ class SyncService:
             log.info("searches of %s resume: the pause was lifted (watch run or removal)", provider)
             self.gate.resume(provider)
 
-    def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool]) -> Outcome:
+    def _lease(self, saved: SavedSearch, cancel_requested: Callable[[], bool], wait: bool) -> PassLease | Outcome:
+        """The search's lease, or why the pass does not run: another pass holds it (a
+        scheduled tick skips; ``watch run`` waits for that pass to end), or a cancel."""
+        lease = PassLease(self.catalog, saved.name, self.holder, seconds=self.lease_seconds,
+                          renew_every=self.renew_every)  # fmt: skip
+        if lease.try_take():
+            return lease
+        if not wait:
+            detail = f"another pass of {saved.name} is running: {lease.describe_holder()}"
+            log.info("pass %s skipped: %s", saved.name, detail)
+            return Outcome(saved.name, "skipped", detail)
+        log.warning("waiting for the pass of %s that runs in %s", saved.name, lease.describe_holder())
+        while not lease.try_take():
+            if cancel_requested():
+                return Outcome(saved.name, "cancelled", "cancelled while waiting for another pass")
+            self.clock.sleep(LEASE_POLL_SECONDS)
+        return lease
+
+    def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool], *, wait: bool = False) -> Outcome:
+        lease = self._lease(saved, cancel_requested, wait)
+        if isinstance(lease, Outcome):
+            return lease
+        with lease:
+            return self._run_leased(saved, lambda: cancel_requested() or lease.lost, lease)
+
+    def _run_leased(self, saved: SavedSearch, cancel_requested: Callable[[], bool], lease: PassLease) -> Outcome:
         provider = saved.definition.provider
         try:
+            # The pass is searched again from the saved state: another pass may have moved it on.
+            saved = self.search(saved.name)
             result = run_pass(saved, catalog=self.catalog, open_search=self.open_search, clock=self.clock,
                               options=self.options, cancel_requested=cancel_requested, bind=self.bind)  # fmt: skip
         except DownloadCancelled:
+            if lease.lost:
+                return Outcome(saved.name, "cancelled", "another process took over this search's lease")
             log.warning("pass %s cancelled; its window is searched again next time", saved.name)
             return Outcome(saved.name, "cancelled")
         except AuthError as exc:

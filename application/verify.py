@@ -14,7 +14,7 @@ from eoharvest.domain.ports import CatalogRepository
 class VerifyReport:
     checked: int = 0
     ok: int = 0
-    extracted: int = 0  # products kept only as extracted directories: present, not re-hashable
+    extracted: int = 0  # archives kept only unpacked (keep_archives = false): present, not re-hashable
     mismatched: list[StoredFile] = field(default_factory=list)
     missing: list[StoredFile] = field(default_factory=list)
     repaired: int = 0

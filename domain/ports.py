@@ -6,6 +6,7 @@ in-memory double of each.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
@@ -17,7 +18,7 @@ from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Sc
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
-from eoharvest.domain.watch import SearchState
+from eoharvest.domain.watch import SearchLease, SearchState
 
 #: ``progress(file_name, bytes_done, total_or_None)``, called as bytes arrive.
 Progress = Callable[[str, int, "int | None"], None]
@@ -200,6 +201,22 @@ class CatalogRepository(Protocol):
         """Bytes of files verified (made available) at or after ``since``."""
         ...
 
+    # -- one pass of a saved search at a time: a lease per search ---------------------------
+    def take_search_lease(self, name: str, owner: str, seconds: float, *, replacing: str | None = None) -> bool:
+        """Atomically take (or renew) the lease of saved search ``name`` for ``owner`` until
+        ``seconds`` from now. True when it was free, expired, already ``owner``'s, or held by
+        ``replacing`` (a holder the caller knows is gone); False when another holder's lease is
+        live or there is no such search."""
+        ...
+
+    def search_lease(self, name: str) -> SearchLease | None:
+        """The lease of saved search ``name`` (live or expired), or None."""
+        ...
+
+    def release_search_lease(self, name: str, owner: str) -> None:
+        """End ``owner``'s lease of ``name`` (another holder's lease is left alone)."""
+        ...
+
     # -- orders (domain/orders.py) --------------------------------------------------------
     def create_order(self, order: Order) -> Order | None:
         """Insert a new order (an ``intent``); None when the key already has one (another
@@ -231,6 +248,18 @@ class CatalogRepository(Protocol):
 
     def close(self) -> None:
         """Release the catalog's connections."""
+        ...
+
+
+class LeaseHolder(Protocol):
+    """Who takes leases (e.g. of a saved search's pass) in this process, and whether another
+    holder is known to be gone, so its lease need not run out before it is taken over."""
+
+    #: unique per holder; shown in messages ("host:pid:token" for a local process)
+    name: str
+
+    def is_gone(self, holder: str) -> bool:
+        """True only when ``holder`` certainly no longer runs (False when unsure)."""
         ...
 
 
@@ -310,6 +339,14 @@ class TransferResult:
 class FileTransfer(Protocol):
     """Moves one provider file to a final path: resumable, verified, fsynced, renamed into place."""
 
+    def hold_directory(
+        self, directory: str, stopped: Callable[[], bool] | None = None
+    ) -> AbstractContextManager[bool]:
+        """Hold the product folder ``directory`` while a product is fetched into it, across
+        processes: another process fetching the same product finishes first (waiting is not a
+        failure; ``stopped()`` ends it). Yields whether it had to wait."""
+        ...
+
     def prepare_directory(self, directory: str) -> None:
         """Finish or remove what a killed process left half-done in ``directory``."""
         ...
@@ -337,6 +374,11 @@ class ArchiveHandler(Protocol):
         """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
         ...
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
-        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths."""
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths.
+
+        Never replaces anything in ``into``: a file already there with a member's bytes is kept,
+        anything else in a member's way, or a top-level member named like one of ``protected``
+        (the archive itself, the product's other files), is an UnsafeArchive and nothing is
+        extracted."""
         ...

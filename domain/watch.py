@@ -173,3 +173,13 @@ def backoff_delay(every: timedelta, failures: int, cap: timedelta = DEFAULT_BACK
     exponent = min(max(failures - 1, 0), 30)
     doubled: timedelta = every * (2**exponent)
     return max(every, min(doubled, cap))
+
+
+@dataclass(frozen=True)
+class SearchLease:
+    """Who runs a pass of a saved search now (``owner``), since when, and until when unless it
+    renews the lease; an expired lease may be taken by anyone."""
+
+    owner: str
+    acquired_at: datetime
+    expires_at: datetime

@@ -67,6 +67,7 @@ class Services:
     catalog_factory: CatalogFactory | None = None
     credentials_store: LayeredCredentials | None = None
     _catalog: CatalogRepository | None = field(default=None, repr=False)
+    _reader: CatalogRepository | None = field(default=None, repr=False)
     _client: httpx.Client | None = field(default=None, repr=False)
     _connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _download_connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
@@ -84,18 +85,27 @@ class Services:
                 self._closers.append(self._client.close)
             return self._client
 
-    def catalog(self) -> CatalogRepository:
-        """The catalog repository, opened (and migrated) on first use."""
+    def catalog(self, *, read_only: bool = False) -> CatalogRepository:
+        """The catalog repository, opened on first use: created and migrated if needed, or with
+        ``read_only`` only read (it must exist at this code's schema revision; nothing is
+        created, migrated or locked for writing). A writable catalog also serves reads."""
         with self._lock:
-            if self._catalog is None:
-                if self.catalog_factory is not None:
-                    self._catalog = self.catalog_factory(self.settings.catalog_path)
-                else:
-                    from eoharvest.adapters.catalog import open_catalog
+            if self._catalog is not None:
+                return self._catalog
+            if read_only and self._reader is not None:
+                return self._reader
+            if self.catalog_factory is not None:
+                opened = self.catalog_factory(self.settings.catalog_path)
+            else:
+                from eoharvest.adapters.catalog import open_catalog
 
-                    self._catalog = open_catalog(self.settings.catalog_path)
-                self._closers.append(self._catalog.close)
-            return self._catalog
+                opened = open_catalog(self.settings.catalog_path, read_only=read_only)
+            self._closers.append(opened.close)
+            if read_only:
+                self._reader = opened
+            else:
+                self._catalog = opened
+            return opened
 
     def retry_policy(self) -> RetryPolicy:
         """``[http] max_retries`` retries, i.e. ``max_retries + 1`` attempts, for every request."""
@@ -175,6 +185,7 @@ class Services:
                 throughput_window=h.throughput_window,
                 max_redirects=h.max_redirects,
                 free_space_margin=self.settings.download.free_space_margin_bytes,
+                max_unknown_size=self.settings.download.max_unknown_size_bytes,
             ),
             clock=self.clock,
         )

@@ -71,7 +71,7 @@ def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
 
 @click.group()
 def catalog() -> None:
-    """Query, export and summarise the local scene catalog."""
+    """Query, export and summarise the local scene catalog (read-only), or upgrade its schema."""
 
 
 @catalog.command("query")
@@ -82,7 +82,7 @@ def catalog() -> None:
 @click.pass_obj
 def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
     """Print catalogued scenes matching the filters."""
-    records = obj.open_catalog().query(_criteria(obj, options, limit))
+    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
     if fmt == "geojson":
         click.echo(json.dumps(export.geojson_collection(records), ensure_ascii=False))
     elif fmt == "stac":
@@ -126,7 +126,7 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     STAC: each provider's own item (asset keys, roles, collection, links as sent), downloaded
     files as asset hrefs with the remote ones under `alternate`; validated offline first.
     """
-    records = obj.open_catalog().query(_criteria(obj, options, limit))
+    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
     if fmt == "gpkg":
         export.write_geopackage(records, output)
     elif fmt == "stac":
@@ -136,12 +136,21 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)
 
 
+@catalog.command("upgrade")
+@click.pass_obj
+def upgrade(obj: AppContext) -> None:
+    """Create the catalog, or migrate it to this eoharvest's schema (the read-only commands
+    refuse a catalog older than the code)."""
+    obj.open_catalog()
+    click.echo(f"catalog {obj.settings.catalog_path} is up to date", err=True)
+
+
 @catalog.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.pass_obj
 def stats(obj: AppContext, as_json: bool) -> None:
     """Counts per platform, year and download state, and the size of the local archive."""
-    s = obj.open_catalog().stats()
+    s = obj.open_catalog(read_only=True).stats()
     data = {
         "catalog": str(obj.settings.catalog_path),
         "scenes": s.scenes,

@@ -80,9 +80,10 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def status(obj: AppContext, as_json: bool) -> None:
-    """Per search: last/next run, failures, last error, queue depth; bytes downloaded today
-    (UTC); orders per state; and whether a daemon holds this catalog's lock."""
-    catalog: CatalogRepository = obj.services().catalog()
+    """Per search: last/next run, failures, last error, queue depth, and which process runs a
+    pass of it now; bytes downloaded today (UTC); orders per state; and whether a daemon holds
+    this catalog's lock."""
+    catalog: CatalogRepository = obj.services().catalog(read_only=True)
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
     pid = holder(obj.settings.catalog_path)
     report: dict[str, Any] = {
@@ -102,7 +103,8 @@ def status(obj: AppContext, as_json: bool) -> None:
     for row in report["searches"]:
         click.echo(f"{row['name']}: every {row['every']}, last {row['last_run_at'] or '-'}, "
                    f"next {row['next_run_at'] or 'at daemon start'}, failures {row['failures']}, "
-                   f"queue {row['queue_depth']}" + (f", last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
+                   f"queue {row['queue_depth']}" + (f", running in {row['running_in']}" if row["running_in"] else "")
+                   + (f", last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
 
 
 def queue_depth(catalog: CatalogRepository, saved: SavedSearch) -> int:
@@ -121,6 +123,9 @@ def _row(catalog: CatalogRepository, saved: SavedSearch) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
+    lease = catalog.search_lease(saved.name)
+    running = lease.owner if lease is not None and lease.expires_at > datetime.now(timezone.utc) else None
+
     return {
         "name": saved.name,
         "provider": saved.definition.provider,
@@ -132,4 +137,5 @@ def _row(catalog: CatalogRepository, saved: SavedSearch) -> dict[str, Any]:
         "last_error": state.last_error,
         "paused": state.paused,
         "queue_depth": queue_depth(catalog, saved),
+        "running_in": running,  # the holder of the search's lease while a pass runs
     }

@@ -60,7 +60,7 @@ def list_orders(obj: AppContext, provider: str | None, states: Sequence[str], pr
                 as_json: bool) -> None:  # fmt: skip
     """List orders with their state, attempts, times and last error, oldest first."""
     criteria = OrderFilter.create(providers=[provider] if provider else [], states=states, product_keys=products)
-    found = obj.services().catalog().find_orders(criteria)
+    found = obj.services().catalog(read_only=True).find_orders(criteria)
     if as_json:
         echo_json([order_json(o) for o in found])
         return
@@ -103,7 +103,7 @@ def cancel(obj: AppContext, order_id: int) -> None:
     download-order-remove), at the provider. Planet cannot cancel an activation: it stays on
     Planet's side until it expires. A cancelled product is ordered again by the next run."""
     services = obj.services()
-    [order] = _find(obj, str(order_id))
+    [order] = _find(obj, str(order_id), read_only=False)
     source = None
     if order.key.provider in provider_names() and spec_for(order.key.provider).capabilities.order_cancel:
         connected = services.source_for(order.key.provider)
@@ -112,8 +112,8 @@ def cancel(obj: AppContext, order_id: int) -> None:
     click.echo(f"order {order.id} ({order.key.describe()}, {order.state}) cancelled: {outcome.remote}")
 
 
-def _find(obj: AppContext, order: str) -> list[Order]:
-    catalog = obj.services().catalog()
+def _find(obj: AppContext, order: str, *, read_only: bool = True) -> list[Order]:
+    catalog = obj.services().catalog(read_only=read_only)
     if order.isdigit():
         found = catalog.order_by_id(int(order))
         if found is None:

@@ -38,7 +38,8 @@ def _remove(path: str) -> None:
 def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
     """Re-hash every file the catalog calls available and compare it with the SHA-256 recorded
     when it was downloaded. Exits 5 if a file is missing or changed (0 after --repair)."""
-    catalog: CatalogRepository = obj.services().catalog()
+    # Only --repair writes: a plain verify never creates, migrates or locks the catalog.
+    catalog: CatalogRepository = obj.services().catalog(read_only=not do_repair)
     report = verify_catalog(catalog, product, kind_of=_kind, sha256_of=file_digest)
     if do_repair and report.problems:
         repair(report, catalog, remove=_remove)

@@ -80,7 +80,7 @@ def _platforms(services: Any, provider: str, names: tuple[str, ...]) -> tuple[st
 @click.pass_obj
 def list_cmd(obj: AppContext, as_json: bool) -> None:
     """Saved searches with their interval, last and next run, and failures."""
-    searches = load_saved_searches(obj.services().catalog())
+    searches = load_saved_searches(obj.services().catalog(read_only=True))
     if as_json:
         echo_json([_summary(s) for s in searches.values()])
         return
@@ -129,7 +129,7 @@ def run(obj: AppContext, name: str, as_json: bool) -> None:
 
 
 def _find(obj: AppContext, name: str) -> SavedSearch:
-    saved = load_saved_searches(obj.services().catalog()).get(name)
+    saved = load_saved_searches(obj.services().catalog(read_only=True)).get(name)
     if saved is None:
         raise InputError(f"no saved search named {name!r}", hint="see `eoharvest watch list`")
     return saved

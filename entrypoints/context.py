@@ -59,9 +59,9 @@ class AppContext:
             self._services = build(self.settings)
         return self._services
 
-    def open_catalog(self) -> CatalogRepository:
-        """The catalog repository for ``settings.catalog_path``."""
-        return self.services().catalog()
+    def open_catalog(self, *, read_only: bool = False) -> CatalogRepository:
+        """The catalog repository for ``settings.catalog_path`` (see ``Services.catalog``)."""
+        return self.services().catalog(read_only=read_only)
 
     def close(self) -> None:
         if self._services is not None:

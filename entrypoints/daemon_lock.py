@@ -48,6 +48,7 @@ class DaemonLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # the daemon writes: it may create the folder
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_exclusive(fd):
             os.close(fd)

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable
 
+from eoharvest.adapters.processes import LocalProcess
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -64,5 +65,5 @@ def sync_service(services: Services, *, gate: ProviderGate | None = None) -> Syn
     searches = ProviderSearches(services)
     return SyncService(
         services.catalog(), searches, clock=services.clock,
-        options=sync_options(services), gate=gate, bind=searches.bind,
+        options=sync_options(services), gate=gate, bind=searches.bind, holder=LocalProcess(),
     )  # fmt: skip

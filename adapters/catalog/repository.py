@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.failpoints import crash_point
-from eoharvest.adapters.catalog import bulk, downloads, fast_query
+from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
@@ -22,7 +22,7 @@ from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, Catalog
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey
-from eoharvest.domain.watch import SearchState
+from eoharvest.domain.watch import SearchLease, SearchState
 
 #: Scenes per write transaction: large enough to amortise the commit, short enough (tens of
 #: milliseconds) that other writers waiting in BEGIN IMMEDIATE are not starved.
@@ -65,10 +65,12 @@ class SpatialiteCatalog:
     (one batch of at most ``BATCH`` scenes), so concurrent writers queue instead of failing.
     """
 
-    def __init__(self, engines: Engines, path: Path, *, created: bool = False) -> None:
+    def __init__(self, engines: Engines, path: Path, *, created: bool = False, read_only: bool = False) -> None:
         self._engines = engines
         self.path = path
         self.created = created
+        #: opened read-only (``open_catalog(read_only=True)``): every write fails
+        self.read_only = read_only
         self._dialect = engines.reader.dialect.name
         self._upsert = _upsert_statement(self._dialect)
         self.bulk_min = BULK_MIN
@@ -298,6 +300,20 @@ class SpatialiteCatalog:
 
         with self._engines.reader.connect() as conn:
             return sync_state.verified_bytes_since(conn, since)
+
+    # -- saved-search leases (revision 0003) ----------------------------------------------
+    def take_search_lease(self, name: str, owner: str, seconds: float, *, replacing: str | None = None) -> bool:
+        """Take or renew the lease of search ``name``; False while another holder's is live."""
+        with self._write() as conn:
+            return leases.take(conn, name, owner, seconds, replacing, _utcnow())
+
+    def search_lease(self, name: str) -> SearchLease | None:
+        with self._engines.reader.connect() as conn:
+            return leases.get(conn, name)
+
+    def release_search_lease(self, name: str, owner: str) -> None:
+        with self._write() as conn:
+            leases.release(conn, name, owner)
 
     # -- orders (revision 0004) -------------------------------------------------------------
     def create_order(self, order: Order) -> Order | None:

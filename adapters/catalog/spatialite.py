@@ -16,7 +16,9 @@ from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
 
+from eoharvest.adapters.catalog.probe import read_only_uri
 from eoharvest.domain.errors import UnsupportedEnvironment
 
 SPATIALITE_FIX = (
@@ -101,13 +103,24 @@ def create_engines(
     busy_timeout_ms: int = CLI_BUSY_TIMEOUT_MS,
     writer_begin: str = "IMMEDIATE",
     module: ModuleType | None = None,
+    read_only: bool = False,
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
-    ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why.
+    ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
+    ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
+    is left as it is and any write fails.
     """
     dbapi = module or sqlite_module()
-    engine = create_engine(f"sqlite:///{Path(path)}", module=dbapi)
+    if read_only:
+        uri = read_only_uri(Path(path))
+        engine = create_engine(
+            "sqlite://", module=dbapi, poolclass=QueuePool,
+            creator=lambda: dbapi.connect(uri, uri=True, check_same_thread=False),
+        )  # fmt: skip
+        writer_begin = "DEFERRED"  # never takes the write lock (there is nothing to write)
+    else:
+        engine = create_engine(f"sqlite:///{Path(path)}", module=dbapi)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,7 +131,7 @@ def create_engines(
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            if not read_only and cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute(f"PRAGMA mmap_size = {int(MMAP_SIZE)}")

@@ -65,7 +65,10 @@ def remove(conn: Connection, name: str) -> bool:
     search_id = conn.execute(select(searches.c.id).where(searches.c.name == name)).scalar()
     if search_id is None:
         return False
+    from eoharvest.adapters.catalog import leases
+
     conn.execute(delete(search_state).where(search_state.c.search_id == search_id))
+    leases.remove(conn, search_id)
     conn.execute(delete(searches).where(searches.c.id == search_id))
     return True
 

@@ -6,17 +6,21 @@ final name only ever holds a complete file.
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
+import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from eoharvest.adapters.failpoints import crash_point
-from eoharvest.domain.errors import InsufficientSpace, TransferError
+from eoharvest.adapters.flocks import wait_for_lock
+from eoharvest.domain.errors import InsufficientSpace
+
+#: How long a download waits for another process's download of the same file by default.
+LOCK_WAIT = 6 * 3600.0
 
 
 @dataclass
@@ -48,22 +52,30 @@ class PartFile:
         self._lock_fd: int | None = None
 
     # -- locking: one writer per partial, across processes ---------------------------
-    def lock(self) -> None:
+    def lock(self, *, stopped: Callable[[], bool] = lambda: False, timeout: float = LOCK_WAIT) -> bool:
+        """Hold the partial's lock, waiting while another process downloads this file (see
+        :func:`~eoharvest.adapters.flocks.wait_for_lock`); True when it had to wait.
+
+        The lock is on the ``.part`` inode, and the holder renames that inode to the final name
+        when it publishes (or a reconciliation removes it): a lock obtained on an inode that no
+        longer is ``<final>.part`` guards nothing, so it is dropped and taken again.
+        """
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        # A few short retries: a reconciliation pass may hold the lock for a moment.
-        for _ in range(20):
+        waited = False
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._lock_fd = fd
-                return
-            except BlockingIOError:
-                time.sleep(0.05)
-        os.close(fd)
-        raise TransferError(
-            f"{self.final.name} is being downloaded by another eoharvest process",
-            hint="wait for it to finish",
-        )
+                left = max(0.0, deadline - time.monotonic())
+                waited = wait_for_lock(fd, what=self.final.name, stopped=stopped, timeout=left) or waited
+                if _same_file(fd, self.part):
+                    self._lock_fd = fd
+                    return waited
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+            waited = True
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -85,9 +97,15 @@ class PartFile:
             return None
 
     def save_sidecar(self, sidecar: Sidecar) -> None:
-        tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(sidecar)), encoding="utf-8")
-        os.replace(tmp, self.sidecar_path)
+        # A temporary name of this writer's own: a fixed one could be replaced or removed by
+        # another process between our write and our rename.
+        tmp = self.sidecar_path.with_name(f"{self.sidecar_path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_text(json.dumps(asdict(sidecar)), encoding="utf-8")
+            os.replace(tmp, self.sidecar_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def truncate(self) -> None:
         with open(self.part, "r+b") as f:
@@ -122,6 +140,16 @@ class PartFile:
             self.sidecar_path.unlink()
         except FileNotFoundError:
             pass
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``fd`` is still the file at ``path`` (not renamed away or unlinked meanwhile)."""
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _fsync_dir(directory: Path) -> None:

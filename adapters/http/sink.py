@@ -55,8 +55,18 @@ class PipelinedSink:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._handed_at = time.monotonic()
-        self._writer = _Stage("eoharvest-write", out.write, max_pending)
+        self._flushed = 0
+        self._writer = _Stage("eoharvest-write", self._write, max_pending)
         self._hasher = _Stage("eoharvest-hash", hasher.update, max_pending)
+
+    def _write(self, block: bytes) -> None:
+        self._out.write(block)
+        self._flushed += len(block)  # one writer thread: no lock needed for the count
+
+    @property
+    def flushed(self) -> int:
+        """Bytes handed to the file so far (the rest wait in this sink's queues)."""
+        return self._flushed
 
     def __enter__(self) -> PipelinedSink:
         self._writer.thread.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ import httpx
 from eoharvest.adapters.http.auth import NoAuth
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
-from eoharvest.adapters.http.partfile import PartFile, Sidecar, check_free_space, is_disk_full
+from eoharvest.adapters.http.partfile import LOCK_WAIT, PartFile, Sidecar, check_free_space, is_disk_full
 from eoharvest.adapters.http.sending import send_guarded
 from eoharvest.adapters.http.sink import PipelinedSink
 from eoharvest.adapters.clock import SystemClock
@@ -150,6 +151,18 @@ class _Transient(Exception):
         self.cause = cause
 
 
+class _Bound(Exception):
+    """A body without a declared length grew past ``TransferLimits.max_unknown_size``."""
+
+
+class _NoSpace(Exception):
+    """Free space on the download's filesystem dropped below the margin while writing."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(free)
+        self.free = free
+
+
 class _Resign(Exception):
     """A signed link was refused (expired token): sign it again with ``refresh``, once per fetch."""
 
@@ -164,7 +177,15 @@ class TransferLimits:
     throughput_window: float = 60.0
     max_redirects: int = 10
     chunk_size: int = 1 << 20
+    #: free bytes that must stay free on the download's filesystem, checked before and while writing
     free_space_margin: int = 0
+    #: a file whose size the provider's metadata does not give may not exceed this (the server's
+    #: Content-Length, when it sends one, is checked against it before the body is read)
+    max_unknown_size: int = 50 << 30
+    #: free space is checked again after every this many bytes written
+    space_check_interval: int = 16 << 20
+    #: how long to wait for another process downloading the same file before giving up
+    lock_wait: float = LOCK_WAIT
 
 
 class TransferEngine:
@@ -208,21 +229,36 @@ class TransferEngine:
         structure checks go there). Raises RetryExhausted, AuthError, IntegrityError,
         ProviderResponseError, UnsafeURL, InsufficientSpace or DownloadCancelled.
         """
+        stopped = stopped or _never
         if spec.dest.exists() and not overwrite:
-            existing = self._check_existing(spec, validate)
+            existing = self._check_existing(spec, validate, remove_if_bad=False)
             if existing is not None:
                 return existing
+        before = _identity(spec.dest)
         part = PartFile(spec.dest)
-        part.lock()
+        part.lock(stopped=stopped, timeout=self.limits.lock_wait)
         try:
-            return _Fetch(self, spec, part, stopped or _never, progress, validate).run()
+            # Checked again under the lock: another process may have published the file while
+            # we waited for it (with ``overwrite``, only a file published meanwhile counts).
+            if spec.dest.exists() and (not overwrite or _identity(spec.dest) != before):
+                existing = self._check_existing(spec, validate, remove_if_bad=True)
+                if existing is not None:
+                    part.discard()  # what we created to lock; the file is complete and verified
+                    return existing
+            return _Fetch(self, spec, part, stopped, progress, validate).run()
         finally:
             part.unlock()
 
-    def _check_existing(self, spec: FetchSpec, validate: Validator | None) -> FetchOutcome | None:
+    def _check_existing(
+        self, spec: FetchSpec, validate: Validator | None, *, remove_if_bad: bool
+    ) -> FetchOutcome | None:
         """An existing final file counts only if it passes the same checks as a new download;
-        one that does not (truncated, changed, corrupt) is removed and fetched again."""
-        size = spec.dest.stat().st_size
+        one that does not (truncated, changed, corrupt) is removed (only ``remove_if_bad``, i.e.
+        under the part lock) and fetched again."""
+        try:
+            size = spec.dest.stat().st_size
+        except FileNotFoundError:
+            return None
         problem = None
         if spec.size is not None and size != spec.size:
             problem = f"{size} bytes instead of {spec.size}"
@@ -239,8 +275,9 @@ class TransferEngine:
             except EoharvestError as exc:
                 problem = str(exc)
         if problem is not None:
-            log.warning("%s exists but fails verification (%s); fetching it again", spec.dest, problem)
-            spec.dest.unlink()
+            if remove_if_bad:
+                log.warning("%s exists but fails verification (%s); fetching it again", spec.dest, problem)
+                spec.dest.unlink(missing_ok=True)
             return None
         verified = next((f"{c.algorithm}:{c.source}" for c in spec.verifiable), None)
         return FetchOutcome(spec.dest, size, digests.get("sha256") or file_digest(spec.dest), verified, skipped=True)
@@ -248,6 +285,15 @@ class TransferEngine:
 
 def _never() -> bool:
     return False
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` now (device, inode, mtime), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 class _Fetch:
@@ -305,6 +351,10 @@ class _Fetch:
                     self.spec = replace(self.spec, url=resign.refresh())
                     log.info("%s: the signed link was refused; signed it again", self.spec.dest.name)
                     continue
+                except OSError as exc:
+                    if is_disk_full(exc):  # e.g. the sidecar could not be written
+                        raise self._disk_full() from None
+                    raise
                 except _Transient as failure:
                     elapsed = engine.clock.monotonic() - started
                     delay = 0.0 if failure.immediate else engine.policy.delay(
@@ -314,14 +364,29 @@ class _Fetch:
                         raise RetryExhausted(
                             f"{self.spec.dest.name}: gave up after {self.attempts} attempts in {elapsed:.0f} s; "
                             f"last error: {failure.reason}",
-                            hint="the partial download is kept; run the same command again to resume",
+                            hint="the partial download is kept; run the same command again to resume"
+                            if self._resumable() and part.size() else "run the same command again",
                         ) from failure.cause
                     log.warning("%s: %s; retrying in %.1f s", self.spec.dest.name, failure.reason, delay)
                     self._sleep(delay)
         finally:
-            # Keep a non-empty partial for resuming; never leave empty or orphaned leftovers.
-            if not part.part.exists() or part.size() == 0:
+            # Keep a non-empty partial for resuming; never leave empty, orphaned or unresumable
+            # leftovers (a partial nothing can validate is truncated by the next attempt anyway).
+            if not part.part.exists() or part.size() == 0 or not self._resumable():
                 part.discard()
+
+    def _resumable(self) -> bool:
+        """Whether a later request may continue the partial: the same test :meth:`_attempt` makes."""
+        sidecar = self.sidecar
+        validator = sidecar.strong_etag or (sidecar.last_modified if not sidecar.etag else None)
+        return bool(validator or self.spec.verifiable)
+
+    def _disk_full(self) -> InsufficientSpace:
+        kept = "kept and will resume" if self._resumable() else "removed, as nothing could resume it"
+        return InsufficientSpace(
+            f"disk full while writing {self.part.part} ({self.part.size():,} bytes written)",
+            hint=f"free some space; the partial download is {kept}",
+        )
 
     def _adopt_or_reset(self) -> Sidecar:
         """Keep a partial only if its sidecar says it is a prefix of this very file."""
@@ -370,6 +435,8 @@ class _Fetch:
             if response.status_code in (401, 403) and spec.refresh_url is not None and not self.resigned:
                 raise _Resign(spec.refresh_url)
             offset, total = self._interpret_status(response, offset)
+            if spec.size is None and total is not None:
+                self._check_declared(total, offset)
             # Hash in-stream; only a resumed prefix is read back from disk.
             hasher = MultiHasher(c.algorithm for c in spec.checksums)
             if offset:
@@ -379,6 +446,39 @@ class _Fetch:
         finally:
             response.close()
         return self._verify(total, hasher)
+
+    def _check_declared(self, total: int, offset: int) -> None:
+        """A size only the server declares: within the unknown-size bound, and it must fit."""
+        bound = self.engine.limits.max_unknown_size
+        if total > bound:
+            raise self._too_large(f"the server announces {total:,} bytes, more than")
+        check_free_space(self.spec.dest.parent, total - offset, self.engine.limits.free_space_margin)
+
+    def _too_large(self, what: str) -> ProviderResponseError:
+        """The bound of a transfer without a known size was broken: its partial is junk.
+        ``what`` ends in "more than" ("the server sent more than")."""
+        self.part.discard()
+        return ProviderResponseError(
+            f"{self.spec.dest.name}: {what} the {self.engine.limits.max_unknown_size:,} bytes allowed "
+            "for a file whose size the provider does not give; the partial download was removed",
+            hint="if the file really is that large, raise [download] max_unknown_size_bytes "
+            "(EOHARVEST_MAX_UNKNOWN_SIZE_BYTES)",
+        )
+
+    def _check_space(self, pending: int) -> None:
+        """Raise _NoSpace when writing ``pending`` more bytes would eat into the margin."""
+        free = shutil.disk_usage(self.part.part.parent).free
+        if free - pending < self.engine.limits.free_space_margin:
+            raise _NoSpace(free)
+
+    def _no_space(self, free: int) -> InsufficientSpace:
+        # Built once the sink has written what it held, so the count is what the partial has.
+        kept = "is kept and will resume" if self._resumable() else "was removed, as nothing could resume it"
+        return InsufficientSpace(
+            f"only {free:,} bytes are free in {self.part.part.parent} while writing {self.part.part.name} "
+            f"({self.part.size():,} bytes written); {self.engine.limits.free_space_margin:,} must stay free",
+            hint=f"free some space or choose another download directory; the partial download {kept}",
+        )
 
     def _send(self, headers: dict[str, str]) -> httpx.Response:
         engine = self.engine
@@ -468,6 +568,13 @@ class _Fetch:
         window_start = clock.monotonic()
         window_bytes = 0
         first = True
+        # No body may outgrow its file: the expected size, else the bound for unknown sizes.
+        bound = limits.max_unknown_size if total is None else total
+        # Check often enough that what arrives between two checks cannot use up the margin.
+        space_interval = limits.space_check_interval
+        if limits.free_space_margin:
+            space_interval = min(space_interval, max(limits.free_space_margin // 4, 256 << 10))
+        next_space_check = 0
         watchdog = _CancelWatchdog(stopped, response)
         try:
             with PipelinedSink(self.part.open_for_append(), hasher) as sink:
@@ -478,6 +585,12 @@ class _Fetch:
                         if reason:
                             raise _Transient(reason, cause=ProviderResponseError(f"{name}: {reason}"))
                     first = False
+                    if offset + written + len(chunk) > bound:
+                        raise _Bound()
+                    if written >= next_space_check:
+                        # Received but not yet written bytes (the sink's queues) count as used.
+                        self._check_space(written + len(chunk) - sink.flushed)
+                        next_space_check = written + space_interval
                     sink.write(chunk)
                     written += len(chunk)
                     window_bytes += len(chunk)
@@ -494,17 +607,25 @@ class _Fetch:
                                 cause=TooSlow(f"{name}: {rate:.0f} B/s is below {limits.min_throughput} B/s"),
                             )
                         window_start, window_bytes = now, 0
+        except _Bound:
+            if total is None:
+                raise self._too_large("the server sent more than") from None
+            self._reset()
+            reason = f"the server sent more than the {total:,} bytes expected"
+            raise _Transient(reason, cause=IntegrityError(f"{name}: {reason}")) from None
+        except _NoSpace as low:
+            raise self._no_space(low.free) from None
         except OSError as exc:
             if is_disk_full(exc):
-                raise InsufficientSpace(
-                    f"disk full while writing {self.part.part}",
-                    hint="free some space; the partial download is kept and will resume",
-                ) from None
+                raise self._disk_full() from None
             raise
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.StreamClosed) as exc:
             if watchdog.fired:
                 raise self._cancelled() from None
-            raise _Transient(f"transfer interrupted after {written} bytes: {type(exc).__name__}", cause=exc) from None
+            # The partial's size, not a count of bytes received: that is what was kept.
+            raise _Transient(
+                f"transfer interrupted at byte {self.part.size():,}: {type(exc).__name__}", cause=exc
+            ) from None
         finally:
             watchdog.stop()
         if watchdog.fired:

@@ -121,7 +121,8 @@ def test_watch_add_refuses_bad_values_with_exit_code_2_and_a_clear_message(env, 
     result = cli(env, "watch", "add", "bad", *[x for kv in base.items() for x in kv])
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
-    assert json.loads(cli(env, "watch", "list", "--json").stdout) == []
+    listed = cli(env, "watch", "list", "--json")  # nothing was saved: not even a catalog exists
+    assert listed.returncode == 9 and "there is no catalog" in listed.stderr
 
 
 def test_watch_run_picks_up_new_scenes_exactly_once_and_updates_republished_ones(stac, env, tmp_path):
@@ -161,6 +162,7 @@ def test_a_second_daemon_is_refused_and_status_reports_the_first(stac, env, tmp_
     assert status["bytes_downloaded_today"] > 0
     [row] = status["searches"]
     assert (row["name"], row["failures"], row["queue_depth"], row["last_error"]) == ("s2", 0, 0, None)
+    assert row["running_in"] is None  # between passes
     assert first.stop() == 0
     assert json.loads(cli(env, "daemon", "status", "--json").stdout)["daemon_running"] is False
 
@@ -218,3 +220,25 @@ def test_cli_writers_beside_the_daemon_never_see_database_is_locked(stac, env, t
     assert daemon.stop() == 0
     assert "locked" not in daemon.text()
     assert len(json.loads(cli(env, "watch", "list", "--json").stdout)) == 13
+
+
+def test_watch_run_beside_the_daemons_pass_of_the_same_search_waits_for_it_and_fetches_nothing_twice(
+    stac, env, tmp_path, daemons
+):
+    ids = [stac.publish(day) for day in range(1, 13)]
+    stac.drip_delay = 0.02  # about 1.5 s per asset: the daemon's pass lasts a few seconds
+    add_watch(env)
+    daemons.append(daemon := Daemon(env, tmp_path))
+    assert wait_for(lambda: archive_state(tmp_path)[1]), daemon.text()  # its pass is downloading
+    [row] = json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"]
+    assert row["running_in"].split("/")[0].rsplit(":", 1)[1] == str(daemon.proc.pid)  # host:pid/token
+    result = cli(env, "watch", "run", "s2", "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "waiting for the pass of s2 that runs in" in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["downloaded"], report["failed"]) == (0, 0)  # the daemon's pass had fetched them all
+    # It ran after the daemon's pass had committed: its window starts two days before day 12.
+    assert report["found"] == 3
+    assert sorted(stac.asset_hits) == sorted(set(stac.asset_hits)) and len(stac.asset_hits) == len(ids)
+    assert daemon.stop() == 0
+    assert_archive_complete(stac, tmp_path, ids)

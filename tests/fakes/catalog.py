@@ -9,7 +9,7 @@ import dataclasses
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from eoharvest.adapters.catalog.rows import as_multipolygon
@@ -27,7 +27,7 @@ from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, counts
-from eoharvest.domain.watch import SearchState
+from eoharvest.domain.watch import SearchLease, SearchState
 
 
 @dataclass
@@ -61,6 +61,7 @@ class InMemoryCatalog:
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
     searches: dict[str, Mapping[str, object]] = field(default_factory=dict)
     sync_states: dict[str, SearchState] = field(default_factory=dict)
+    leases: dict[str, SearchLease] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     closed: bool = False
     _ids: Any = field(default_factory=itertools.count)
@@ -256,7 +257,27 @@ class InMemoryCatalog:
 
     def remove_search(self, name: str) -> bool:
         self.sync_states.pop(name, None)
+        self.leases.pop(name, None)
         return self.searches.pop(name, None) is not None
+
+    # -- saved-search leases ---------------------------------------------------------------
+    def take_search_lease(self, name: str, owner: str, seconds: float, *, replacing: str | None = None) -> bool:
+        if name not in self.searches:
+            return False
+        now = datetime.now(timezone.utc)
+        held = self.leases.get(name)
+        if held is not None and held.expires_at > now and held.owner not in (owner, replacing):
+            return False
+        since = held.acquired_at if held is not None and held.owner == owner else now
+        self.leases[name] = SearchLease(owner, since, now + timedelta(seconds=seconds))
+        return True
+
+    def search_lease(self, name: str) -> SearchLease | None:
+        return self.leases.get(name) if name in self.searches else None
+
+    def release_search_lease(self, name: str, owner: str) -> None:
+        if name in self.leases and self.leases[name].owner == owner:
+            del self.leases[name]
 
     def verified_bytes_since(self, since: datetime) -> int:
         return sum(

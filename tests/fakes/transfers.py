@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
+from eoharvest.domain.errors import UnsafeArchive
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
 
@@ -25,7 +27,11 @@ class FakeTransfer:
         self.errors = dict(errors or {})
         self.fetched: list[tuple[str, str]] = []
         self.prepared: list[str] = []
+        self.held: list[str] = []
         self._lock = threading.Lock()
+
+    def hold_directory(self, directory: str, stopped: Callable[[], bool] | None = None) -> AbstractContextManager[bool]:
+        return _held(self, directory)
 
     def prepare_directory(self, directory: str) -> None:
         self.prepared.append(directory)
@@ -59,20 +65,35 @@ class FakeTransfer:
         return TransferResult(dest, hashlib.sha256(body).hexdigest())
 
 
+@contextmanager
+def _held(transfer: FakeTransfer, directory: str) -> Iterator[bool]:
+    with transfer._lock:
+        transfer.held.append(directory)
+    yield False
+
+
 class FakeArchives:
-    """Every archive is valid and holds ``members`` (name -> bytes), written on extraction."""
+    """Every archive is valid and holds ``members`` (name -> bytes), written on extraction with
+    the real handler's rules: nothing is replaced, protected names are refused."""
 
     def __init__(self, members: Mapping[str, bytes] | None = None) -> None:
         self.members = dict(members or {"member.txt": b"inside"})
         self.verified: list[str] = []
+        self.protected: list[tuple[str, ...]] = []
 
     def verify(self, path: str) -> None:
         self.verified.append(path)
 
-    def extract(self, archive: str, into: str) -> Sequence[str]:
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+        self.protected.append(tuple(protected))
+        clash = [name for name in self.members if name.split("/")[0] in protected]
+        if clash:
+            raise UnsafeArchive(f"member '{clash[0]}' would replace the product's file")
         paths = []
         for name, data in self.members.items():
             target = Path(into) / name
+            if target.exists() and target.read_bytes() != data:
+                raise UnsafeArchive(f"member '{name}' would replace '{target}'")
             target.write_bytes(data)
             paths.append(str(target))
         return paths

@@ -16,10 +16,11 @@ import tarfile
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 
-from eoharvest.adapters import archives
+from eoharvest.adapters import archive_placement, archives
 from eoharvest.adapters.archives import ArchiveLimits, extract_archive, inspect_archive, verify_archive
 from eoharvest.domain.errors import InputError, InsufficientSpace, IntegrityError, UnsafeArchive
 from mounts import small_tmpfs as mounted_tmpfs
@@ -204,16 +205,47 @@ def test_tar_root_entries_and_dot_slash_prefixes_are_accepted(world):
     assert extract_archive(archive, world / "out") == [world / "out" / "scene" / "a.tif"]
 
 
-def test_extracting_over_an_existing_product_needs_overwrite_and_then_replaces_it(world):
-    first = make_safe_zip(world / "in" / "old.zip")
-    extract_archive(first, world / "out")
+def test_extracting_the_same_archive_again_replaces_nothing_and_fills_in_what_is_missing(world):
     files = safe_files()
-    second = make_safe_zip(world / "in" / "new.zip", files)
-    assert_rejected(world, second, InputError, "already exists", code=2)
-    extract_archive(second, world / "out", overwrite=True)
-    for name, data in files.items():
-        assert (world / "out" / SAFE / name).read_bytes() == data
+    archive = make_safe_zip(world / "in" / "p.zip", files)
+    extract_archive(archive, world / "out")
+    complete = tree(world)
+    manifest = world / "out" / SAFE / "manifest.safe"
+    inode = manifest.stat().st_ino
+    (world / "out" / SAFE / next(n for n in files if n != "manifest.safe")).unlink()  # e.g. by hand
+    paths = extract_archive(archive, world / "out")
+    assert manifest.stat().st_ino == inode  # identical files are left as they are, not rewritten
+    assert tree(world) == complete and len(paths) == len(files) + 1  # + the generated manifest.safe
     assert sorted(p.name for p in (world / "out").iterdir()) == [SAFE, "keep.txt"]
+
+
+def test_an_archive_whose_member_differs_from_a_file_already_there_is_refused_whole(world):
+    extract_archive(make_safe_zip(world / "in" / "old.zip"), world / "out")
+    files = safe_files()
+    files["INSPIRE.xml"] = b"<gmd:MD_Metadata version='2'/>"  # another version of the product
+    second = make_safe_zip(world / "in" / "new.zip", files)
+    error = assert_rejected(world, second, UnsafeArchive, "manifest.safe", "holds other bytes")
+    assert "move that entry away" in str(error)
+
+
+@pytest.mark.parametrize("existing, why", [
+    ("file", "is a file where the archive has a folder"),
+    ("link", "is a link where the archive has a folder"),
+])  # fmt: skip
+def test_something_of_another_kind_in_a_members_way_is_a_clash(world, existing, why):
+    if existing == "file":
+        (world / "out" / SAFE).write_bytes(b"not a folder")
+    else:
+        (world / "out" / SAFE).symlink_to(world / "in")
+    assert_rejected(world, make_safe_zip(world / "in" / "p.zip"), UnsafeArchive, why)
+
+
+def test_a_member_named_like_a_protected_file_is_refused_before_anything_is_extracted(world):
+    archive = make_tar(world / "in" / "p.tar", [(tinfo("p.tar"), b"not me"), (tinfo("B04.TIF"), b"band")])
+    assert_rejected(world, archive, UnsafeArchive, "member 'p.tar'", "the product's file 'p.tar'",
+                    protected=["p.tar"])  # fmt: skip
+    assert_rejected(world, archive, UnsafeArchive, "member 'B04.TIF'", "the product's file 'b04.tif'",
+                    protected=["b04.tif", "other.tif"])  # case-insensitive filesystems merge them  # fmt: skip
 
 
 def test_a_staging_parent_on_the_same_filesystem_is_used_and_removed(world):
@@ -517,26 +549,40 @@ def test_a_staging_parent_on_another_filesystem_is_refused(world, small_tmpfs):
 # --- moving into place ---------------------------------------------------------------------
 
 
-def test_a_failed_move_puts_back_what_overwrite_had_replaced(world, monkeypatch):
+def test_a_failed_move_takes_back_what_it_had_placed_and_leaves_what_was_there(world, monkeypatch):
     files = landsat_files()
-    old = {name: b"old " + name.encode() for name in list(files)[:4]}
-    for name, data in old.items():
-        (world / "out" / name).write_bytes(data)
+    for name in list(files)[:2]:  # an earlier, interrupted extraction of the same bundle
+        (world / "out" / name).write_bytes(files[name])
     archive = make_tar(world / "in" / "b.tar", [(tinfo(n), d) for n, d in files.items()])
-    real_replace = os.replace
+    real_link = os.link
     calls = []
 
-    def replace(src, dst):
+    def link(src, dst):
         calls.append(dst)
-        if len(calls) == 6:  # the third file: old moved aside, the new one fails to land
+        if len(calls) == 5:  # the fifth file fails to land
             raise OSError(errno.EIO, "simulated I/O error")
-        return real_replace(src, dst)
+        return real_link(src, dst)
 
-    monkeypatch.setattr(archives.os, "replace", replace)
-    assert_rejected(world, archive, OSError, "simulated", code=1, overwrite=True)
-    monkeypatch.setattr(archives.os, "replace", real_replace)
-    for name, data in old.items():
-        assert (world / "out" / name).read_bytes() == data
+    monkeypatch.setattr(archive_placement.os, "link", link)
+    assert_rejected(world, archive, OSError, "simulated", code=1)
+
+
+def test_a_file_that_appears_while_extracting_is_not_replaced(world, monkeypatch):
+    files = landsat_files()
+    archive = make_tar(world / "in" / "b.tar", [(tinfo(n), d) for n, d in files.items()])
+    late = world / "out" / list(files)[3]
+    real_link = os.link
+
+    def link(src, dst):
+        if Path(dst) == late:
+            late.write_bytes(b"written by someone else meanwhile")
+        return real_link(src, dst)
+
+    monkeypatch.setattr(archive_placement.os, "link", link)
+    with pytest.raises(UnsafeArchive, match="appeared while extracting"):
+        extract_archive(archive, world / "out")
+    assert late.read_bytes() == b"written by someone else meanwhile"
+    assert {p.name for p in (world / "out").iterdir()} == {"keep.txt", late.name}
 
 
 def test_a_destination_created_by_a_failed_extraction_is_removed_again(world, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -317,6 +318,49 @@ def test_search_states_round_trip_and_go_with_their_search(catalog):
     assert catalog.remove_search("alps") is False
     assert catalog.search_states() == {}
     assert list(catalog.saved_searches()) == ["baltic"]
+
+
+def test_one_holder_at_a_time_takes_a_saved_searchs_lease_and_renews_it(catalog):
+    assert catalog.take_search_lease("alps", "daemon@a:1", 60) is False  # no such search
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    catalog.save_search("baltic", {"platforms": ["Sentinel-1"]})
+    assert catalog.search_lease("alps") is None
+    before = datetime.now(timezone.utc)
+    assert catalog.take_search_lease("alps", "daemon@a:1", 60) is True
+    lease = catalog.search_lease("alps")
+    assert lease.owner == "daemon@a:1"
+    assert before - timedelta(seconds=1) <= lease.acquired_at <= lease.expires_at - timedelta(seconds=59)
+    assert catalog.take_search_lease("alps", "cli@a:2", 60) is False  # live and someone else's
+    assert catalog.take_search_lease("baltic", "cli@a:2", 60) is True  # leases are per search
+    assert catalog.take_search_lease("alps", "daemon@a:1", 120) is True  # a renewal
+    renewed = catalog.search_lease("alps")
+    assert renewed.acquired_at == lease.acquired_at and renewed.expires_at > lease.expires_at
+    catalog.release_search_lease("alps", "cli@a:2")  # not the holder: nothing happens
+    assert catalog.search_lease("alps").owner == "daemon@a:1"
+    catalog.release_search_lease("alps", "daemon@a:1")
+    assert catalog.search_lease("alps") is None
+    assert catalog.take_search_lease("alps", "cli@a:2", 60) is True
+
+
+def test_an_expired_lease_or_one_of_a_holder_known_to_be_gone_can_be_taken_over(catalog):
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    assert catalog.take_search_lease("alps", "daemon@a:1", 0.2) is True
+    assert catalog.take_search_lease("alps", "cli@a:2", 60, replacing="someone@else:3") is False
+    assert catalog.take_search_lease("alps", "cli@a:2", 60, replacing="daemon@a:1") is True
+    assert catalog.search_lease("alps").owner == "cli@a:2"
+    assert catalog.take_search_lease("alps", "daemon@a:1", 0.2, replacing="cli@a:2") is True
+    time.sleep(0.3)  # the holder neither renewed nor released it
+    assert catalog.take_search_lease("alps", "cli@a:4", 60) is True
+    assert catalog.search_lease("alps").owner == "cli@a:4"
+
+
+def test_a_lease_goes_with_its_search(catalog):
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    assert catalog.take_search_lease("alps", "daemon@a:1", 60) is True
+    assert catalog.remove_search("alps") is True
+    assert catalog.search_lease("alps") is None
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    assert catalog.take_search_lease("alps", "cli@a:2", 60) is True
 
 
 def _parameters(method):

@@ -125,3 +125,32 @@ def test_geo_libraries_still_work_after_the_catalog_loaded_spatialite(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_a_catalog_opened_read_only_answers_queries_but_refuses_every_write(tmp_path):
+    path = tmp_path / "c.db"
+    with open_catalog(path) as repo:
+        repo.upsert_scenes([catalog_scene("a")])
+    before = path.read_bytes()
+    with open_catalog(path, read_only=True) as repo:
+        assert (repo.read_only, repo.count(), repo.get_scene("cdse", "a").scene_id) == (True, 1, "a")
+        assert repo.stats().scenes == 1
+        with pytest.raises(Exception, match="readonly database"):
+            repo.upsert_scenes([catalog_scene("b")])
+    assert path.read_bytes() == before
+    assert not (tmp_path / "c.db.lock").stat().st_size  # the migration lock file is only ever empty
+
+
+def test_a_non_empty_database_of_another_application_is_never_opened_as_a_catalog(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('0002')")  # another Alembic user
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(CatalogError, match="is not an eoharvest catalog: a database with other tables"):
+            open_catalog(path, read_only=read_only)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "other.db.lock").exists()

@@ -68,3 +68,23 @@ def test_reopening_a_catalog_at_head_changes_nothing(tmp_path):
         assert (repo.created, repo.count()) == (False, 1)
         with repo.reader.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrate.head_revision()
+
+
+def test_revision_0003_adds_search_leases_and_going_back_to_0002_keeps_the_searches(tmp_path):
+    with open_catalog(tmp_path / "c.db") as repo:
+        repo.save_search("alps", {"platforms": ["Sentinel-2"]})
+        assert repo.take_search_lease("alps", "daemon@host:1", 60)
+        migrate.downgrade(repo.writer, "0002")
+        with repo.reader.connect() as conn:
+            assert "search_lease" not in inspect(conn).get_table_names()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert list(repo.saved_searches()) == ["alps"]
+        migrate.upgrade(repo.writer, "0003")
+        assert repo.search_lease("alps") is None  # leases are not kept across a downgrade
+        assert repo.take_search_lease("alps", "cli@host:2", 60)
+        with repo.reader.connect() as conn:
+            columns = {c["name"]: c for c in inspect(conn).get_columns("search_lease")}
+            assert set(columns) == {"search_id", "owner", "acquired_at", "expires_at"}
+            assert not any(c["nullable"] for c in columns.values() if c["name"] != "search_id")
+            [fk] = inspect(conn).get_foreign_keys("search_lease")
+            assert (fk["referred_table"], fk["options"].get("ondelete")) == ("searches", "CASCADE")

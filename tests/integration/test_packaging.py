@@ -114,10 +114,13 @@ def _where_eoharvest_loads_from(python: Path, env: dict[str, str], cwd: Path) ->
 
 def _catalog_stats_works(venv: Path, env: dict[str, str], workdir: Path) -> None:
     catalog = workdir / "c.db"
+    # `catalog upgrade` creates the catalog through the installed Alembic migrations; `catalog
+    # stats` is read-only and needs it to exist.
+    _run([venv / "bin" / "eoharvest", "--catalog", catalog, "catalog", "upgrade"], env, cwd=workdir)
+    assert catalog.is_file()
     result = _run([venv / "bin" / "eoharvest", "--catalog", catalog, "catalog", "stats"], env,
                   cwd=workdir)  # fmt: skip
     assert "scenes" in result.stdout
-    assert catalog.is_file()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import pytest
 
 from eoharvest.application.scene_download import SceneDownloadService
-from eoharvest.domain.errors import DownloadCancelled, InsufficientSpace, IntegrityError
+from eoharvest.domain.errors import DownloadCancelled, InsufficientSpace, IntegrityError, UnsafeArchive
 from eoharvest.domain.models import DownloadDescriptor
 from fakes import FakeArchives, FakeTransfer, InMemoryCatalog, make_scene
 
@@ -114,3 +114,29 @@ def test_a_product_verified_from_another_provider_is_not_fetched_again(tmp_path)
     result = service(transfer, catalog).fetch(make_scene("t", provider="two", product_key="P"), [desc("b.tif")],
                                               str(tmp_path))
     assert result.skipped and transfer.fetched == [("one", "b.tif")]
+
+
+def test_an_archive_may_not_extract_over_any_file_of_its_product_and_then_is_not_available(tmp_path):
+    catalog = InMemoryCatalog()
+    earlier = FakeTransfer({"B08.tif": b"nir"})
+    service(earlier, catalog).fetch(make_scene("o", provider="other", product_key="P"), [desc("B08.tif")], str(tmp_path))
+    archives = FakeArchives({"red.tif": b"the zip's red"})
+    transfer = FakeTransfer({"red.tif": b"red", "P.zip": b"PK"})
+    downloads = SceneDownloadService(transfer, archives, lambda: catalog)
+    with pytest.raises(UnsafeArchive):
+        downloads.fetch(make_scene("s", product_key="P"), [desc("red.tif"), desc("P.zip")], str(tmp_path))
+    # Every name of the product is protected: the assets asked for, the archive, earlier copies.
+    assert archives.protected == [("B08.tif", "P.zip", "red.tif")]
+    assert (tmp_path / "P" / "red.tif").read_bytes() == b"red"
+    assert states(catalog) == [("B08.tif", "available"), ("P.zip", "failed"), ("red.tif", "available")]
+
+
+def test_without_kept_archives_the_product_folder_is_the_archives_verified_copy(tmp_path):
+    catalog = InMemoryCatalog()
+    transfer = FakeTransfer({"P.zip": b"PK"})
+    downloads = SceneDownloadService(transfer, FakeArchives({"inner.tif": b"data"}), lambda: catalog, keep_archives=False)
+    downloads.fetch(make_scene("s", product_key="P"), [desc("P.zip")], str(tmp_path))
+    assert not (tmp_path / "P" / "P.zip").exists()
+    assert [f.path for f in catalog.available_file_records("P")] == [str(tmp_path / "P")]
+    again = downloads.fetch(make_scene("s", product_key="P"), [desc("P.zip")], str(tmp_path))
+    assert again.skipped and len(transfer.fetched) == 1
