@@ -181,6 +181,19 @@ class AggregateSensorAPI(SensorAPI):
         self.instances: list[SensorAPI] = registry.create_instances(**kwargs)
         _warn_unconsumed(registry, kwargs, self.instances)
 
+    def close(self) -> None:
+        """Close every aggregated API that can be closed (network connections, catalogs)."""
+        for instance in self.instances:
+            close = getattr(instance, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> AggregateSensorAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @hybridmethod
     def supported_platformnames(self_or_cls: Any) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N805
         """The union of the platforms of every aggregated API (or registered class)."""

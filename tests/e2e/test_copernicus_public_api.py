@@ -76,8 +76,8 @@ def test_the_registry_builds_copernicus_from_the_reference_keywords(cdse, tmp_pa
     monkeypatch.setenv("EOHARVEST_CDSE_ODATA_URL", cdse.odata_url)
     monkeypatch.setenv("EOHARVEST_CDSE_DOWNLOAD_URL", cdse.download_url)
     monkeypatch.setenv("EOHARVEST_CATALOG", str(tmp_path / "catalog.db"))
-    aggregate = AggregateSensorAPI(copernicus_username=cdse.username, copernicus_password=cdse.password)
-    scenes = list(aggregate.scenes(platformname="Sentinel-2", start_date="2024-06-01", end_date="2024-06-10"))
+    with AggregateSensorAPI(copernicus_username=cdse.username, copernicus_password=cdse.password) as aggregate:
+        scenes = list(aggregate.scenes(platformname="Sentinel-2", start_date="2024-06-01", end_date="2024-06-10"))
     assert [s.provider for s in scenes] == ["copernicus"]
 
 
