@@ -44,7 +44,7 @@ def wait_for_lock(
         except BlockingIOError:
             pass
         if not waited:
-            log.info("%s is being downloaded by another eoharvest process; waiting for it", what)
+            log.info("%s is being downloaded by another worker or eoharvest process; waiting for it", what)
             waited = True
         if stopped():
             raise DownloadCancelled(f"cancelled while waiting for another process to finish {what}")
