@@ -25,6 +25,9 @@ from eoharvest.adapters.providers.cmr.collections import PRODUCT_TYPES as CMR_PR
 from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS as COPERNICUS_SEARCH_OPTIONS
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
+from eoharvest.adapters.providers.planet.item_types import PLATFORMS as PLANET_PLATFORMS
+from eoharvest.adapters.providers.planet.item_types import PRODUCT_TYPES as PLANET_PRODUCT_TYPES
+from eoharvest.adapters.providers.planet.item_types import SEARCH_OPTIONS as PLANET_SEARCH_OPTIONS
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
 from eoharvest.adapters.providers.stac.options import SEARCH_OPTIONS as STAC_SEARCH_OPTIONS
 from eoharvest.application.settings import Endpoints
@@ -154,6 +157,23 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         # a guess until the server's own collection list confirms it (stac/collections.py)
         product_types=STAC_FLAVOURS["generic"],
     ),
+    # Planet Data API: assets are activated (an order per item and asset selection) before
+    # they can be downloaded; activations are limited to 5 requests per second per API key.
+    ProviderSpec(
+        name="planet", kind="planet", summary="Planet Data API: PlanetScope, SkySat, RapidEye (API key; assets are activated)",
+        endpoints=("planet_url",),
+        capabilities=ProviderCapabilities(
+            asset_selection=True, needs_activation=True, ordering=True, order_rate=5.0, server_cloud_filter=True,
+            publication_time_filter=True, search_options=PLANET_SEARCH_OPTIONS,
+        ),
+        credentials=CredentialSpec(
+            "planet", "planet_url", ("planet_api_key",), required_for_search=True,
+            # what the Planet CLI and SDK users already have set
+            env_aliases=((None, "PL_API_KEY"), (None, "PL_AUTH_API_KEY")),
+        ),
+        public_classes=("Planet",),
+        platforms=PLANET_PLATFORMS, product_types=PLANET_PRODUCT_TYPES,
+    ),
     # Scenes built from their own download links (Scene(..., download_links, filenames)): no
     # search, no endpoint, no credentials; downloads through the generic transfer engine.
     ProviderSpec(
@@ -166,7 +186,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
 #: stored (their endpoints are settings); each moves into PROVIDERS with its package.
 PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
     CredentialSpec("usgs", "usgs_m2m_url"),
-    CredentialSpec("planet", "planet_url"),
 )
 
 
