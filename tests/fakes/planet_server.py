@@ -476,3 +476,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
+
+
+def settings_for(fake: PlanetFake, tmp_path: Any, **overrides: Any) -> Any:
+    """Settings pointing at the fake, with a catalog and archive under ``tmp_path``."""
+    from eoharvest.entrypoints.config import load_settings
+
+    values = {"planet_url": fake.url, "catalog_path": tmp_path / "catalog.db", "directory": tmp_path / "archive",
+              "max_retries": 2, "retry_max_seconds": 5, **overrides}  # fmt: skip
+    return load_settings(values, environ={})
