@@ -15,7 +15,7 @@ Two ``ThreadingHTTPServer`` instances on 127.0.0.1 (two origins):
   activation requests a second per key, more get 429 with ``Retry-After`` (and
   ``rate_limited_activations`` more on top), a used-up quota gets the recorded quota 429; an
   asset without download permission is listed with ``_permissions: []`` and its activation is
-  refused with 403; ``/download?token=`` redirects to the storage host (an expired token: 403,
+  refused with 403 (as is one in ``forbidden_activations``, though listed as downloadable); ``/download?token=`` redirects to the storage host (an expired token: 403,
   or ``expired_status``).
 * the storage host (``/files/<token>``): the asset's bytes, with Range; it records the headers
   of every request, so tests can prove the API key never reaches it.
@@ -52,8 +52,8 @@ PSSCENE_ITEM = "07_item_PSScene_20220125_075509_67_1061.json"
 SKYSAT_ITEM = "08_item_SkySatCollect_20200130_093253_ssc6_u0001.json"
 #: an AOI inside the recorded PSScene item (and its clones)
 PSSCENE_AOI = "46.9,8.35,47.0,8.45"
-#: an AOI inside the recorded PSScene4Band search page
-SACRAMENTO_AOI = "-121.6,38.0,-121.3,38.2"
+#: an AOI around every item of the recorded PSScene4Band search page
+SACRAMENTO_AOI = "-121.9,37.8,-121.1,38.3"
 ACTIVATIONS_PER_SECOND = 5
 
 
@@ -123,6 +123,7 @@ class PlanetFake:
         rate_limited_activations: int = 0,
         quota_exhausted: bool = False,
         no_permission: tuple[tuple[str, str], ...] = (),
+        forbidden_activations: tuple[tuple[str, str], ...] = (),
         repeat_next: bool = False,
         recorded: bool = True,
     ) -> None:
@@ -134,6 +135,8 @@ class PlanetFake:
         self.rate_limited_activations = rate_limited_activations
         self.quota_exhausted = quota_exhausted
         self.no_permission = set(no_permission)
+        #: listed as downloadable, but the activation is refused with 403 (the plan lacks it)
+        self.forbidden_activations = set(forbidden_activations)
         self.repeat_next = repeat_next
         self.lock = threading.RLock()
         self.api = _Server(self, "api")
@@ -151,6 +154,9 @@ class PlanetFake:
         self.activations: Counter[tuple[str, str]] = Counter()  # accepted: inactive -> activating
         self.refused_activations: list[tuple[str, str, int]] = []
         self.download_tokens: dict[str, tuple[str, str, str]] = {}
+        self.download_requests: list[tuple[str, str, str, str]] = []  # (role, method, path, token)
+        #: the next N download requests find their link expired (and the link stops working)
+        self.expire_next_downloads = 0
         self._recent_activations: deque[float] = deque()
         self._threads: list[threading.Thread] = []
         if recorded:
@@ -334,7 +340,7 @@ class PlanetFake:
                 self.refused_activations.append((asset.item_id, asset.asset_type, 429))
                 body = json.loads(load_text("planet", "17_reconstructed_error_429_rate_limited.json"))
                 return 429, body, {"Retry-After": "1"}
-            if not asset.permitted:
+            if not asset.permitted or (asset.item_id, asset.asset_type) in self.forbidden_activations:
                 self.refused_activations.append((asset.item_id, asset.asset_type, 403))
                 return 403, {"message": "You do not have download permission for this asset", "errors": []}, {}
             if asset.status != "inactive":
@@ -350,6 +356,9 @@ class PlanetFake:
             asset = self.assets.get(key) if key else None
             if asset is None:
                 return 401, {"message": "Invalid download token", "errors": []}, {}
+            if self.expire_next_downloads > 0 and asset.token == token:
+                self.expire_next_downloads -= 1
+                asset.token_expires = 0.0
             if asset.token != token or asset.token_expires <= time.monotonic():
                 return self.expired_status, {"message": "Download token has expired", "errors": []}, {}
             file_token = _b64({"t": token, "k": list(key)})
@@ -423,6 +432,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._file(parts.path)
         path = parts.path.rstrip("/")
         if path == "/data/v1/download":
+            with fake.lock:
+                fake.download_requests.append((role, method, parts.path, query.get("token", [""])[0]))
             status, body, headers = fake.download(query.get("token", [""])[0])
             return self._send(status, body, headers)
         if not fake.authorized(self.headers):
