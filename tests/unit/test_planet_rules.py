@@ -281,8 +281,10 @@ def test_a_page_without_next_ends_the_search():
 def test_a_next_link_repeating_the_page_just_read_is_a_page_cycle():
     source, _ = paged_source([page_of([FEATURE], self_url="https://api.planet.test/p1",
                                       next_url="https://api.planet.test/p1")])  # fmt: skip
+    page = source.search_page(query(), PlanetPage("https://api.planet.test/p1"))
+    assert len(page.scenes) == 1, "the scenes of the page are delivered first"
     with pytest.raises(ProviderResponseError, match="repeats the page just read"):
-        source.search_page(query(), PlanetPage("https://api.planet.test/p1"))
+        source.search_page(query(), page.next_ref)
 
 
 def test_a_search_without_a_key_is_an_auth_error_naming_where_it_looked():

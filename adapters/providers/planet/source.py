@@ -3,7 +3,7 @@
 Search: ``POST /quick-search?_page_size=N`` with the filter of :mod:`.filters`, then ``GET`` of
 ``_links._next``. ``_next`` is present on every non-empty page, the last one too: the search
 ends on a page without features (or without ``_next``), and a ``_next`` that repeats the page
-just read is refused as a page cycle.
+just read is refused as a page cycle (once the scenes of that page are delivered).
 
 Activation is an order (domain/orders.py, followed by the application's OrderBook): an order is
 the activation of the chosen assets of one item. Every placement, lookup and poll first reads
@@ -70,9 +70,11 @@ DEFAULT_RETRY_AFTER = 1.0
 
 @dataclass(frozen=True)
 class PlanetPage:
-    """The next result page: ``_links._next`` as Planet gave it (an opaque URL)."""
+    """The next result page: ``_links._next`` as Planet gave it (an opaque URL). ``cycle``: it
+    repeats the page it came from; asking for it raises, after that page's scenes were kept."""
 
     url: str
+    cycle: bool = False
 
 
 class _Pace:
@@ -136,6 +138,11 @@ class PlanetSource:
             body = filters.search_body(query)
             url = f"{self.base_url}/quick-search?_page_size={filters.page_size(query, self.page_size)}"
             answer = self.api.exchange("POST", url, json=body, expect=(200, 400))
+        elif ref.cycle:
+            raise ProviderResponseError(
+                f"planet: the next page link repeats the page just read ({redact(ref.url)[:160]})",
+                hint="the results so far are kept; run the search again later",
+            )
         else:
             url = ref.url
             answer = self.api.exchange("GET", url, expect=(200, 400, 404))
@@ -159,12 +166,7 @@ class PlanetSource:
         following = links.get("_next")
         if not features or not isinstance(following, str) or not following:
             return None
-        if following in (url, links.get("_self")):
-            raise ProviderResponseError(
-                f"planet: the next page link repeats the page just read ({redact(following)[:160]})",
-                hint="the results so far are kept; run the search again later",
-            )
-        return PlanetPage(following)
+        return PlanetPage(following, cycle=following in (url, links.get("_self")))
 
     def _scenes(self, features: list[Any]) -> list[Scene]:
         scenes, skipped = [], 0
