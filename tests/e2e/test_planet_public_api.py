@@ -216,3 +216,43 @@ def test_an_expired_download_link_is_refreshed_by_reading_the_asset_again(tmp_pa
     tokens = [q for role, m, p, q in fake.download_requests]
     assert len(tokens) == 2 and tokens[0] != tokens[1], "the expired link, then a fresh one from the asset"
     assert dict(fake.activations) == {(item, ASSET): 1}
+
+
+def test_without_the_catalog_activate_and_download_work_on_the_default_asset(tmp_path):
+    with PlanetFake(activation_polls=3, recorded=False) as fake:
+        fake.add_psscene(1)
+        with Planet(fake.api_key, settings=settings_for(fake, tmp_path), catalog=False) as api:
+            (scene,) = list(api.scenes(platformname="PlanetScope", aoi=PSSCENE_AOI))
+            downloader = scene.downloader()
+            checks = 0
+            while not downloader.activate() and checks < 10:
+                checks += 1
+            result = downloader.download(str(tmp_path / "archive"))
+    assert checks >= 1 and len(result.out_files) == 1
+    assert sum(fake.activation_requests.values()) == 1, "checking again never activates again"
+    assert not (tmp_path / "catalog.db").exists()
+
+
+def test_watch_run_with_provider_planet_activates_and_downloads(fake, env, monkeypatch, capsys):
+    monkeypatch.setenv("PL_API_KEY", fake.api_key)
+    assert main(["watch", "add", "ps", "--provider", "planet", "--platform", "PSScene", "--aoi", PSSCENE_AOI,
+                 "--since", "2022-01-01", "--every", "6h"]) == 0
+    assert main(["watch", "run", "ps", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["found"] == 3 and report["downloaded"] == 3
+    assert dict(fake.activations) == {(i, ASSET): 1 for i in items_in(fake)}
+
+
+def test_catalog_export_as_stac_uses_the_planet_mapping(fake, env, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PL_API_KEY", fake.api_key)
+    assert main(["harvest", "--provider", "planet", "--platform", "PSScene", "--aoi", PSSCENE_AOI, "--no-download",
+                 "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "items.json"
+    assert main(["catalog", "export", "--format", "stac", "--provider", "planet", "-o", str(out)]) == 0
+    items = {i["id"]: i for i in json.loads(out.read_text())["features"]}
+    item = items[RECORDED]
+    assert item["properties"]["planet:item_type"] == "PSScene" and item["properties"]["eo:cloud_cover"] == 0
+    assert item["properties"]["datetime"] == "2022-01-25T07:55:09.676173Z"
+    assert item["assets"][ASSET]["title"] == f"{RECORDED}_{ASSET}.tif" and len(items) == 3
+    assert fake.activation_requests == {}, "cataloguing activates nothing"

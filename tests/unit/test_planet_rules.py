@@ -294,3 +294,14 @@ def test_a_search_without_a_key_is_an_auth_error_naming_where_it_looked():
     with pytest.raises(AuthError, match="looked in arguments") as caught:
         source.search_page(query(), None)
     assert "~/.planet.json" in caught.value.hint and seen == []
+
+
+def test_the_recorded_api_root_and_stats_bodies_which_eoharvest_does_not_need():
+    # Field-level checks of the two recorded bodies the provider never asks for: the Data API
+    # root (item and asset types are eoharvest's own table) and /stats (no count is needed).
+    root = load("planet", "02_data_v1_root_links.json")
+    assert sorted(root["_links"]) == ["_self", "asset-types", "item-types", "spec"]
+    assert root["_links"]["_self"] == "https://api.planet.com/data/v1/"
+    stats = load("planet", "03_stats_year_buckets.json")
+    assert (stats["interval"], stats["utc_offset"]) == ("year", "+0h")
+    assert sum(b["count"] for b in stats["buckets"]) == 1113 and stats["buckets"][0]["start_time"].endswith("Z")
