@@ -60,7 +60,9 @@ def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
               help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
                    "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
                    "as JSON when it is JSON, else as text. The README lists each provider's options.")
-@click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
+@click.option("--assets", default=None,
+              help="Comma-separated assets to download (default: all data assets; Planet: one per item type, "
+                   "e.g. ortho_analytic_4b_sr).")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")

@@ -52,7 +52,9 @@ def assert_key_stayed_with_the_api(fake, tmp_path, *texts):
     assert all(h.get("Authorization", "").startswith("Basic ") for h in fake.api_headers if "Authorization" in h)
     catalog = tmp_path / "catalog.db"
     if catalog.exists():
-        assert fake.api_key not in catalog.read_bytes().decode("latin-1")
+        stored = catalog.read_bytes().decode("latin-1")
+        assert fake.api_key not in stored
+        assert not [t for t in fake.download_tokens if t in stored], "download tokens are secrets too"
     for text in texts:
         assert fake.api_key not in text
 

@@ -37,7 +37,7 @@ class AssetRecord:
 
 def asset_record(asset_type: str, body: Mapping[str, Any]) -> AssetRecord:
     """An asset record from its JSON object (an entry of the asset listing)."""
-    links = body.get("_links") if isinstance(body.get("_links"), Mapping) else {}
+    links: Mapping[str, Any] = body["_links"] if isinstance(body.get("_links"), Mapping) else {}
     permissions = body.get("_permissions")
     status = body.get("status")
     if not isinstance(status, str) or not status:

@@ -162,7 +162,7 @@ class PlanetSource:
     def _next(self, data: Mapping[str, Any], features: list[Any], url: str) -> PlanetPage | None:
         """The page after this one, or None: an empty page ends the search even though Planet
         still links a next one from the last non-empty page."""
-        links = data.get("_links") if isinstance(data.get("_links"), Mapping) else {}
+        links: Mapping[str, Any] = data["_links"] if isinstance(data.get("_links"), Mapping) else {}
         following = links.get("_next")
         if not features or not isinstance(following, str) or not following:
             return None
