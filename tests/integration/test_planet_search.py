@@ -115,3 +115,27 @@ def test_the_key_goes_to_the_data_api_only_as_basic_auth_with_an_empty_password(
     assert base64.b64decode(headers["Authorization"][6:]).decode() == f"{fake.api_key}:"
     auth = source.api.auth
     assert auth.allows(f"{fake.url}/quick-search") and not auth.allows(f"{fake.storage.origin}/files/x")
+
+
+def test_a_used_up_quota_pauses_activations_but_not_searches_and_the_pause_ends(tmp_path):
+    from eoharvest.domain.orders import OrderRequest
+
+    with PlanetFake(quota_exhausted=True) as fake:
+        settings = Settings(endpoints=Endpoints(planet_url=fake.url))
+        store = LayeredCredentials(explicit={"planet": Credentials(None, fake.api_key)}, environ={},
+                                   keyring_module=False)  # fmt: skip
+        clock = FakeClock()
+        with build(settings, credentials=store, clock=clock) as services:
+            source = services.connect("planet")
+            query = SearchQuery.create(platforms=("PlanetScope",), aoi=parse_aoi(PSSCENE_AOI).footprint)
+            (scene,) = source.search_page(query, None).scenes
+            request = OrderRequest(scene, None, "label")
+            for _ in range(2):
+                with pytest.raises(AuthError, match="download quota is used up"):
+                    source.place_order(request)
+            assert sum(fake.activation_requests.values()) == 1, "the quota 429 is never retried"
+            assert source.search_page(query, None).scenes, "searching goes on"
+            clock.advance(3601)
+            with pytest.raises(AuthError):
+                source.place_order(request)
+    assert sum(fake.activation_requests.values()) == 2, "asked again once the pause is over"

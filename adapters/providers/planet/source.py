@@ -66,6 +66,9 @@ ACTIVATION_RATE = 5.0
 MAX_RATE_RETRIES = 5
 #: The wait after a request-rate 429 that gives no Retry-After.
 DEFAULT_RETRY_AFTER = 1.0
+#: After a used-up download quota, how long this process asks Planet for no activation or
+#: download (a bulk run stops the provider at the first one anyway; a daemon tries again later).
+QUOTA_PAUSE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -125,15 +128,17 @@ class PlanetSource:
         self.page_size = page_size
         self.capabilities = capabilities
         self._activations = _Pace(clock, activation_rate)
-        #: set once Planet says the key's download quota is used up: the rest of the run stops
+        #: set when Planet says the key's download quota is used up: activations and downloads
+        #: stop until ``_quota_until`` (monotonic); searching goes on
         self._quota: AuthError | None = None
+        self._quota_until = 0.0
 
     # -- SceneSource: search ------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
         return list(PLATFORMS)
 
     def search_page(self, query: SearchQuery, ref: PlanetPage | None) -> SearchPage:
-        self._require_key()
+        self._require_key(downloads=False)
         if ref is None:
             body = filters.search_body(query)
             url = f"{self.base_url}/quick-search?_page_size={filters.page_size(query, self.page_size)}"
@@ -241,8 +246,8 @@ class PlanetSource:
         return self._descriptors(request.scene, request.assets)
 
     # -- internals ----------------------------------------------------------------------------
-    def _require_key(self) -> None:
-        if self._quota is not None:
+    def _require_key(self, *, downloads: bool = True) -> None:
+        if downloads and self._quota is not None and self.clock.monotonic() < self._quota_until:
             raise self._quota
         if not self.has_key:
             raise AuthError(self.missing_credentials, hint=f"Planet needs an API key for every request: {KEY_HELP}")
@@ -275,6 +280,7 @@ class PlanetSource:
         if answer.status == 429:
             if is_quota(answer.body):
                 self._quota = quota_error(answer.body)
+                self._quota_until = self.clock.monotonic() + QUOTA_PAUSE
                 raise self._quota
             wait = parse_retry_after(answer.headers.get("Retry-After"), now=self.clock.now(),
                                      cap=self.api.policy.retry_after_cap)  # fmt: skip
