@@ -115,6 +115,8 @@ class Outcome:
     status: str
     detail: str = ""
     result: PassResult | None = None
+    #: what failed or paused the pass (its exit code is the CLI's)
+    error: BaseException | None = None
 
 
 class SyncService:
@@ -265,7 +267,7 @@ class SyncService:
             self.gate.failed(saved.definition.provider, now)
         self.catalog.put_search_state(saved.name, saved.state.failed(now, message, now + delay))
         log.error("pass %s failed (%d in a row), next try in %s: %s", saved.name, saved.state.failures + 1, delay, message)
-        return Outcome(saved.name, "failed", message)
+        return Outcome(saved.name, "failed", message, error=exc)
 
     def _pause(self, saved: SavedSearch, exc: Exception) -> Outcome:
         """Pause the search (stored: it survives a daemon restart) until `watch enable` or
@@ -281,4 +283,4 @@ class SyncService:
         now = self.clock.now()
         self.catalog.put_search_state(saved.name, saved.state.failed(now, str(exc), now + saved.definition.every, paused=reason))
         log.error("pass %s paused: %s", saved.name, reason)
-        return Outcome(saved.name, "paused", reason)
+        return Outcome(saved.name, "paused", reason, error=exc)

@@ -169,7 +169,7 @@ def run(obj: AppContext, name: str, as_json: bool) -> None:
     if outcome.status not in ("ok",):
         click.echo(f"eoharvest: pass {outcome.status}: {outcome.detail}", err=True)
         errors = outcome.result.failed_errors if outcome.result else ()
-        first = errors[0] if errors else None
+        first = outcome.error or (errors[0] if errors else None)
         code = first.exit_code if isinstance(first, EoharvestError) else (3 if outcome.status == "paused" else 1)
         raise click.exceptions.Exit(130 if outcome.status == "cancelled" else code)
 
