@@ -1,12 +1,13 @@
 """Saved searches kept fresh by the sync daemon: their definition, their state, and the pure
 rules for intervals, search windows, watermarks and backoff.
 
-The watermark is the newest acquisition time (STAC ``datetime``) among the scenes a committed
-pass has seen. Each pass searches from ``watermark - overlap``; the overlap absorbs the
-provider's ingestion latency and re-published items. Acquisition time is what every provider
-can filter on; an ingestion time (STAC ``updated``/``published``) would be a better watermark
-where a provider can search by it, because a scene ingested later than ``overlap`` after its
-acquisition is otherwise missed.
+A definition holds everything ``eoharvest harvest`` takes to run the same search, its endpoint
+included. The watermark is the newest publication time among the scenes a committed pass has
+seen where the provider can search by publication time (``publication_time_filter``), else the
+newest acquisition time (STAC ``datetime``). Each pass searches after ``watermark - overlap``;
+the overlap absorbs the provider's indexing latency and re-published items. With acquisition
+time, a scene published later than ``overlap`` after its acquisition is missed: that is why
+publication time is used wherever a provider can filter on it.
 """
 
 from __future__ import annotations
