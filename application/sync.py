@@ -161,6 +161,9 @@ def run_pass(
                       cancel_requested=cancel_requested)  # fmt: skip
         if cancel_requested():
             raise DownloadCancelled(f"pass of {search.name} cancelled")
+    if kind == PUBLISHED and times and all(t is None for t in times.values()):
+        log.warning("pass %s: %s declares a publication-time filter but its scenes carry no publication "
+                    "time; the watermark cannot advance", search.name, definition.provider)  # fmt: skip
     # A watermark of the other kind carries over (see search_window): publication time is
     # never earlier than acquisition time.
     watermark = next_watermark(state.watermark, times.values(), failed_times)

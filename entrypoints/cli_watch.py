@@ -161,7 +161,8 @@ def remove(obj: AppContext, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def run(obj: AppContext, name: str, as_json: bool) -> None:
-    """Run one incremental pass of NAME now (ignores backoff; lifts an authentication pause)."""
+    """Run one incremental pass of NAME now: ignores backoff, lifts a pause (a pass that succeeds
+    clears it), and runs a disabled search too (it stays disabled)."""
     outcome = sync_service(obj.services()).run_now(name)
     if outcome.result is not None:
         print_report(outcome.result.report, obj.settings.download.directory, as_json=as_json,
