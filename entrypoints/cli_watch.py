@@ -54,14 +54,27 @@ def _schedule_options(*, defaults: bool) -> Callable[[Any], Any]:
 @click.pass_obj
 def add(obj: AppContext, name: str, **opts: Any) -> None:
     """Save (or replace) search NAME. It takes every search option of `eoharvest harvest`
-    (endpoint included) and keeps it; everything is validated now, not at the first pass."""
+    (endpoint included) and keeps it; everything is validated now, not at the first pass.
+    Replacing a search with one that searches something else starts it again from its start."""
     services = obj.services()
     check_search_name(name)
     definition, warnings = definition_from_options(opts, vector_reader=services.vector_reader)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    services.catalog().save_search(name, definition.to_json())
+    catalog = services.catalog()
+    replaced = load_saved_searches(catalog).get(name)
+    catalog.save_search(name, definition.to_json())
+    if replaced is not None:
+        _restart_if_scope_changed(catalog, replaced, definition)
     click.echo(f"saved search {name!r}: {describe(definition)}", err=True)
+
+
+def _restart_if_scope_changed(catalog: Any, saved: SavedSearch, definition: Any) -> None:
+    """A watermark only means something for the search that set it: when what is searched
+    changes, the next pass starts again from the search's start."""
+    if definition.search_scope() != saved.definition.search_scope() and saved.state.watermark is not None:
+        catalog.put_search_state(saved.name, saved.state.restarted())
+        click.echo(f"what {saved.name!r} searches changed: its next pass starts again from its start", err=True)
 
 
 @watch.command("edit")
@@ -82,9 +95,7 @@ def edit(obj: AppContext, name: str, **opts: Any) -> None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     catalog.save_search(name, definition.to_json(), enabled=saved.enabled)
-    if definition.search_scope() != saved.definition.search_scope() and saved.state.watermark is not None:
-        catalog.put_search_state(name, saved.state.restarted())
-        click.echo(f"what {name!r} searches changed: its next pass starts again from its start", err=True)
+    _restart_if_scope_changed(catalog, saved, definition)
     click.echo(f"saved search {name!r}: {describe(definition)}", err=True)
 
 

@@ -349,3 +349,6 @@ def test_watch_edit_disable_enable_and_a_paused_search_in_daemon_status(stac, en
     row = json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"][0]
     assert (row["paused"], row["failures"], row["enabled"]) == (None, 0, True)
     assert cli(env, "watch", "run", "s2").returncode == 0
+    assert state_of(env)["watermark"] is not None
+    assert cli(env, "watch", "add", "s2", "--aoi", "-79.5,43.8,-79.3,43.9").returncode == 0  # replaced: another AOI
+    assert state_of(env)["watermark"] is None
