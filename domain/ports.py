@@ -185,6 +185,14 @@ class CatalogRepository(Protocol):
         """Every saved search's JSON object, by name (sorted)."""
         ...
 
+    def search_enabled(self) -> dict[str, bool]:
+        """Every saved search's ``enabled`` flag, by name (a disabled one is never scheduled)."""
+        ...
+
+    def set_search_enabled(self, name: str, enabled: bool) -> bool:
+        """Enable or disable a saved search; False if there is none."""
+        ...
+
     def remove_search(self, name: str) -> bool:
         """Delete a saved search and its sync state; False if there was none."""
         ...

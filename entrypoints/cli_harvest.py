@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,54 +14,16 @@ from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import OrderingSource
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
+from eoharvest.entrypoints.cli_common import aoi_argument
 from eoharvest.entrypoints.cli_orders import print_preview
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
-
-
-def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a VALUE that is valid JSON is taken as JSON (numbers, lists,
-    objects, true/false), anything else as text."""
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InputError(f"--search-option {item!r} is not KEY=VALUE", hint="e.g. --search-option relativeOrbitNumber=65")
-        if key in parsed:
-            raise InputError(f"--search-option {key} is given twice", hint="give a list as JSON: KEY='[1, 2]'")
-        try:
-            parsed[key] = json.loads(text)
-        except ValueError:
-            parsed[key] = text
-    return parsed
+from eoharvest.entrypoints.search_options import parse_search_options, search_definition_options
 
 
 @click.command()
-@provider_option()
-@click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
-@click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
-              help="Platform name or alias (repeatable): Sentinel-2, S2, Landsat-8, ...")
-@click.option("--aoi", required=True, help="WKT, GeoJSON, 'west,south,east,north', or a vector file path.")
-@click.option("--start", default=None, help="Start date (UTC), e.g. 2024-05-11.")
-@click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
-@click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
-@click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
-@click.option("--product-type", default=None,
-              help="Product type, the same names on every provider (L1C, L2A, GRD, SLC, OCN, L1TP, L2SP, ...; "
-                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id, a CMR "
-                   "short name such as HLSL30). `eoharvest product-types` lists them.")
-@click.option("--collection", "collections", multiple=True,
-              help="Search these collections directly: STAC collection ids, or CMR concept ids / short names.")
-@click.option("--search-option", "search_options", multiple=True, metavar="KEY=VALUE",
-              help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
-                   "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
-                   "as JSON when it is JSON, else as text. The README lists each provider's options.")
-@click.option("--assets", default=None,
-              help="Comma-separated assets to download (default: all data assets; Planet: one per item type, "
-                   "e.g. ortho_analytic_4b_sr).")
+@search_definition_options()
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")

@@ -12,7 +12,7 @@ A provider family whose public classes differ only by dataset (the USGS Landsat 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING
 
+from eoharvest.adapters.providers.cmr.collections import ACCEPTED_OPTIONS as CMR_SEARCH_OPTIONS
 from eoharvest.adapters.providers.cmr.collections import PLATFORMS as CMR_PLATFORMS
 from eoharvest.adapters.providers.cmr.collections import PRODUCT_TYPES as CMR_PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS as COPERNICUS_SEARCH_OPTIONS
@@ -104,11 +105,15 @@ class ProviderSpec:
 
 # Cloud filtering on a STAC server depends on its conformance classes: each page says so.
 _STAC = ProviderCapabilities(asset_selection=True, search_options=STAC_SEARCH_OPTIONS)
+# Earth Search (stac-server) filters every item property with the Query extension, and its items
+# carry `updated`: saved searches follow publication time there. Other STAC servers are not
+# known to index `updated` (a filter on a missing property would match nothing).
+_STAC_PUBLICATION = replace(_STAC, publication_time_filter=True)
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="earth-search", kind="stac", summary="Element 84 Earth Search (STAC, no account)",
-        endpoints=("stac_url",), capabilities=_STAC, flavour="earth-search",
+        endpoints=("stac_url",), capabilities=_STAC_PUBLICATION, flavour="earth-search",
         platforms=tuple(STAC_FLAVOURS["earth-search"]), product_types=STAC_FLAVOURS["earth-search"],
     ),
     ProviderSpec(
@@ -140,7 +145,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="cmr", kind="cmr", summary="NASA CMR: HLS, MODIS, VIIRS, Sentinel-1 at ASF (downloads need an Earthdata Login)",
         endpoints=("cmr_url", "earthdata_login_url"),
-        capabilities=ProviderCapabilities(asset_selection=True, needs_activation=False, publication_time_filter=True),
+        # publication time: CMR's updated_since (the granule's revision date)
+        capabilities=ProviderCapabilities(asset_selection=True, needs_activation=False, publication_time_filter=True,
+                                          search_options=frozenset(CMR_SEARCH_OPTIONS)),
         credentials=CredentialSpec(
             "cmr", "earthdata_login_url", ("cmr_username", "cmr_password"),
             # what earthaccess users already have set

@@ -94,13 +94,15 @@ def test_watch_add_and_run_with_provider_cmr(cmr, env, tmp_path, monkeypatch, ca
     monkeypatch.setenv("EOHARVEST_CMR_PASSWORD", cmr.password)
     assert main(["watch", "add", "hls", "--provider", "cmr", "--platform", "HLS", "--aoi", AOI, "--cloud-max", "30",
                  "--assets", "B04,Fmask", "--since", "2021-02-01", "--every", "6h"]) == 0
-    assert main(["watch", "show", "hls"]) == 0
+    assert main(["watch", "show", "hls", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["definition"]["provider"] == "cmr" and shown["definition"]["assets"] == ["B04", "Fmask"]
     assert main(["watch", "run", "hls", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["found"] == 1 and report["downloaded"] == 1
     assert fetched(cmr) == ["B04", "Fmask"]
+    state = json.loads(main(["watch", "show", "hls", "--json"]) or capsys.readouterr().out)
+    assert state["watermark_kind"] == "published"  # CMR searches by revision date (updated_since)
 
 
 def test_watch_add_refuses_a_platform_cmr_does_not_have(cmr, env, capsys):
