@@ -129,7 +129,7 @@ def test_harvest_dry_run_shows_what_would_be_activated_and_activates_nothing(fak
 def test_watch_add_with_provider_planet_keeps_the_definition(fake, env, capsys):
     assert main(["watch", "add", "ps", "--provider", "planet", "--platform", "PSScene", "--aoi", PSSCENE_AOI,
                  "--cloud-max", "20", "--assets", "ortho_visual", "--every", "6h"]) == 0
-    assert main(["watch", "show", "ps"]) == 0
+    assert main(["watch", "show", "ps", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["definition"]["provider"] == "planet" and shown["definition"]["assets"] == ["ortho_visual"]
 

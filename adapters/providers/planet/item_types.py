@@ -11,6 +11,7 @@ type has one documented default asset (the first of its list that the item offer
 from __future__ import annotations
 
 from eoharvest.domain.product_types import ProductTypeTable
+from eoharvest.domain.providers import PUBLISHED_SINCE
 
 #: platform -> its item types, the default one first (searched when no product type is given).
 ITEM_TYPES: dict[str, tuple[str, ...]] = {
@@ -48,9 +49,8 @@ def default_item_type(platform: str) -> str:
     return ITEM_TYPES[platform][0]
 
 
-#: The search option with a UTC time: only items published at or after it (the watch daemon's
-#: publication-time watermark; Planet's ``published`` field).
-PUBLISHED_SINCE = "published_since"
+#: The search option with a UTC time (the watch daemon's publication-time watermark, matched
+#: against Planet's ``published`` field) is the shared one of domain/providers.py.
 #: Keyword options of ``scenes(...)`` this provider honours.
 SEARCH_OPTIONS = frozenset({"product_type", "page_size", PUBLISHED_SINCE})
 

@@ -90,6 +90,7 @@ def scene_from_feature(feature: Mapping[str, Any], *, provider: str = "planet") 
         raw=dict(feature),
         provider=provider,
         product_key=product_key(item_type, item_id),
+        published=published(feature),
     )
 
 
