@@ -104,7 +104,7 @@ def test_the_recorded_psscene_item_maps_field_by_field():
     assert scene.acq_date == datetime(2022, 1, 25, 7, 55, 9, 676173, tzinfo=UTC)
     assert scene.cloudcover_percentage == 0.0 and scene.provider == "planet"
     assert scene.footprint.geom_type == "Polygon" and scene.footprint.bbox[0] == pytest.approx(46.819927742749805)
-    assert published(feature) == datetime(2022, 4, 4, 18, 57, 56, tzinfo=UTC)
+    assert published(feature) == scene.published == datetime(2022, 4, 4, 18, 57, 56, tzinfo=UTC)
     assert len(asset_types(feature)) == 41 and "ortho_analytic_4b_sr" in asset_types(feature)
     assert scene.raw["properties"]["item_type"] == "PSScene"
 
