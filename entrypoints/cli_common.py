@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
 from eoharvest.adapters.providers.table import PROVIDERS, provider_names
+from eoharvest.domain.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,3 +103,23 @@ def provider_option(
         "--provider", type=click.Choice(names), default=default, show_default=default is not None,
         help=f"{help_prefix}. {described}.",
     )
+
+
+def writable_outdir(option: str | None, default: Path) -> Path:
+    """The archive folder (``--outdir``, else the configured download directory), checked once
+    before anything is searched or downloaded: it is (or can be made) a folder this user can
+    create files in. A missing folder is created, as the first download would."""
+    path = Path(option).expanduser() if option else default
+    named = f"--outdir {str(path)!r}" if option else f"the download folder {str(path)!r}"
+    to_do = "choose another --outdir" if option else "set --outdir, EOHARVEST_DOWNLOAD_DIR or [download] directory"
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{named} is not a folder", hint=to_do)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # A real file, not os.access: ACLs, read-only mounts and quotas all show up here.
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".eoharvest-write-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{named} is not writable: {reason}", hint=f"{to_do}, or fix its permissions") from None
+    return path

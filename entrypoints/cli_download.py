@@ -3,7 +3,6 @@ dedup-aware. Search and download in one go is `eoharvest harvest`."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
+from eoharvest.entrypoints.cli_common import aoi_argument, provider_option, writable_outdir
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.progress import ProgressBars
@@ -50,8 +49,8 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     """
     services = obj.services()
     catalog: CatalogRepository = services.catalog()
+    outdir = writable_outdir(opts["outdir"], obj.settings.download.directory)  # once, up front
     scenes = _select(obj, catalog, opts)
-    outdir = Path(opts["outdir"] or obj.settings.download.directory)
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
         extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]

@@ -15,7 +15,8 @@ from eoharvest.application.harvest import harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import OrderingSource
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
+from eoharvest.domain.urls import check_endpoint_url
+from eoharvest.entrypoints.cli_common import aoi_argument, provider_option, writable_outdir
 from eoharvest.entrypoints.cli_orders import print_preview
 from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
 from eoharvest.entrypoints.context import AppContext
@@ -95,6 +96,14 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         raise InputError(f"--provider {provider} needs --stac-url", hint=f"or choose {named}")
     if opts["stac_url"] and spec.kind != "stac":
         raise InputError(f"--stac-url does not apply to --provider {provider}", hint="set EOHARVEST_CDSE_ODATA_URL instead")
+    if opts["stac_url"]:
+        check_endpoint_url(opts["stac_url"], "--stac-url")
+    # Everything the run needs locally is checked before the first request: the catalog opens
+    # (or says why not) and the archive folder takes files, once, not once per scene.
+    catalog = services.catalog()
+    downloading = opts["download"] and not opts["dry_run"]
+    outdir = writable_outdir(opts["outdir"], obj.settings.download.directory) if downloading else \
+        Path(opts["outdir"] or obj.settings.download.directory)
     source = services.connect(provider, url=opts["stac_url"]) if opts["stac_url"] else services.source_for(provider)
     bars = ProgressBars(enabled=None if not opts["as_json"] else False)
     api = services.sensor_api(source, services.scene_downloads(progress=bars))
@@ -110,7 +119,6 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,
     )
-    outdir = Path(opts["outdir"] or obj.settings.download.directory)
     if not opts["as_json"]:
         click.echo(f"searching {source.name} for {', '.join(opts['platforms'])}; {aoi_summary(parsed)}", err=True)
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
@@ -125,7 +133,6 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra["order"] = opts["order"]
     if opts["activation_timeout"] is not None:
         extra["activation_timeout"] = opts["activation_timeout"]
-    catalog = services.catalog()
     gc.freeze()  # what setup built lives until exit; see main() in cli.py
     with bars:
         report = harvest(
