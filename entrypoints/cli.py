@@ -19,7 +19,7 @@ import click
 
 from eoharvest.domain.errors import EoharvestError
 from eoharvest.domain.redaction import redact
-from eoharvest.entrypoints.cli_common import add_global_options, cli_group_options
+from eoharvest.entrypoints.cli_common import add_global_options, cli_group_options, verbosity_level
 from eoharvest.entrypoints.context import AppContext
 
 log = logging.getLogger("eoharvest.cli")
@@ -43,9 +43,10 @@ def cli(ctx: click.Context, **options: Any) -> None:
     variables and these options, in increasing priority.
     """
     debug = options.pop("debug")
+    shortcut = verbosity_level(options.pop("verbose"), options.pop("quiet"))
     overrides = {
         "catalog_path": options.pop("catalog"),
-        "log_level": "DEBUG" if debug else options.pop("log_level"),
+        "log_level": "DEBUG" if debug else options.pop("log_level") or shortcut,
         "log_json": options.pop("log_json") or None,
     }
     context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True)

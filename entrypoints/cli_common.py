@@ -40,8 +40,21 @@ def _global_option_decorators(**extra: Any) -> list[Callable[[Any], Any]]:
             help="Log level (env EOHARVEST_LOG_LEVEL; default WARNING).",
             **extra,
         ),
+        click.option("-v", "--verbose", count=True,
+                     help="More log output: -v is --log-level INFO, -vv is DEBUG.", **extra),
+        click.option("-q", "--quiet", is_flag=True, default=False,
+                     help="Only errors: short for --log-level ERROR.", **extra),
         click.option("--log-json", is_flag=True, default=False, help="Log as JSON lines.", **extra),
     ]
+
+
+def verbosity_level(verbose: int, quiet: bool) -> str | None:
+    """The log level that -v/-vv/-q stand for (None: neither given)."""
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one")
+    if quiet:
+        return "ERROR"
+    return {0: None, 1: "INFO"}.get(verbose, "DEBUG")
 
 
 def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,7 +63,7 @@ def cli_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _apply_global_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is None or value is False or param.name is None:
+    if value is None or value is False or (type(value) is int and value == 0) or param.name is None:
         return value  # not given here: what was given before the subcommand stays
     from eoharvest.entrypoints.context import AppContext
 
@@ -123,3 +136,11 @@ def writable_outdir(option: str | None, default: Path) -> Path:
         reason = exc.strerror or type(exc).__name__
         raise InputError(f"{named} is not writable: {reason}", hint=f"{to_do}, or fix its permissions") from None
     return path
+
+
+def asset_list(value: str) -> list[str]:
+    """``--assets a,b`` -> ["a", "b"]; an empty list is an InputError, not "every asset"."""
+    names = list(dict.fromkeys(a.strip() for a in value.split(",") if a.strip()))
+    if not names:
+        raise InputError(f"--assets {value!r} names no asset", hint="e.g. --assets visual,B04 (or leave it out for all data assets)")
+    return names

@@ -7,16 +7,18 @@ from typing import Any
 
 import click
 
+from eoharvest.application.asset_check import check_asset_names
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.catalog_query import CatalogFilter
-from eoharvest.domain.errors import InputError
+from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option, writable_outdir
-from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
+from eoharvest.entrypoints.cli_common import aoi_argument, asset_list, provider_option, writable_outdir
+from eoharvest.entrypoints.cli_report import exit_for_failures, exit_if_stopped, print_report
 from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.graceful import graceful_stop
 from eoharvest.entrypoints.progress import ProgressBars
 
 
@@ -53,7 +55,12 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     scenes = _select(obj, catalog, opts)
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
-        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+        extra["assets"] = asset_list(opts["assets"])
+        by_provider: dict[str, list[Scene]] = {}
+        for scene in scenes:
+            by_provider.setdefault(scene.provider, []).append(scene)
+        for provider, group in by_provider.items():  # before any download
+            check_asset_names(services.source_for(provider), extra["assets"], group)
     bars = ProgressBars(enabled=None if not opts["as_json"] else False)
     downloads = services.scene_downloads(progress=bars)
     bound = [
@@ -62,18 +69,27 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     ]
     report = HarvestReport(found=len(bound))
     started = services.clock.monotonic()
-    with bars:
+    summary: Any = None
+    with bars, graceful_stop() as stop:
         if bound:
-            summary = download_all(
-                bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock, **extra
-            )
-            report.results, report.failures = list(summary.results), list(summary.failures)
-            report.pending = list(summary.pending)
+            try:
+                summary = download_all(
+                    bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock,
+                    cancel_requested=stop, **extra,
+                )
+            except DownloadCancelled as exc:
+                if not stop():
+                    raise
+                summary = getattr(exc, "summary", None)
+    if summary is not None:
+        report.results, report.failures = list(summary.results), list(summary.failures)
+        report.pending = list(summary.pending)
     report.already_had = sum(1 for r in report.results if r.skipped)
     report.downloaded = len(report.results) - report.already_had
     report.failed = len(report.failures)
     report.seconds = services.clock.monotonic() - started
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest download")
+    exit_if_stopped(stop)
     exit_for_failures(report)
 
 
