@@ -34,12 +34,11 @@ logger = logging.getLogger("eoharvest")
 
 #: Longest time between two checks of the cancel callback (the contract is 0.2 s).
 POLL_INTERVAL = 0.1
-#: After a fatal error, how long running downloads get to notice and stop.
+#: After a cancel or a fatal error, how long running downloads get to notice and stop. A
+#: transfer stops at its next chunk (a watchdog closes a stalled response) and puts its catalog
+#: row back to ``queued``; one that takes longer is not waited for here, but its thread is
+#: still joined before the process exits.
 STOP_GRACE = 0.5
-#: After a cancel (SIGINT/SIGTERM in the CLI): running transfers stop at their next chunk (a
-#: watchdog closes a stalled response) and put their catalog rows back to ``queued``; the run
-#: waits that long for them so none is left ``fetching`` when the process exits.
-CANCEL_GRACE = 5.0
 #: Orders are re-polled 1.5 times later each time, up to 8 times ``activation_wait`` (and at
 #: most every MAX_POLL_INTERVAL seconds unless activation_wait itself is longer).
 BACKOFF = 1.5
@@ -152,7 +151,6 @@ class BulkRun:
         fetchers = ThreadPoolExecutor(workers, "eoharvest-fetch") if self._threaded else None
         checks: dict[Future[Any], _Job] = {}
         fetches: dict[Future[Any], _Job] = {}
-        grace = STOP_GRACE
         try:
             while True:
                 self._raise_if_cancelled()
@@ -186,15 +184,13 @@ class BulkRun:
                     return
         except BaseException as exc:
             self.stop.set()
-            if isinstance(exc, DownloadCancelled):
-                grace = CANCEL_GRACE
             if isinstance(exc, Exception):
                 exc.summary = self.summary  # type: ignore[attr-defined]
             raise
         finally:
             running = [f for f in (*checks, *fetches) if not f.done()]
             if running:
-                wait(running, timeout=grace)
+                wait(running, timeout=STOP_GRACE)
             for future in fetches:  # finished while the run stopped: still in the summary
                 if future.done() and not future.cancelled() and future.exception() is None:
                     self.summary.results.append(future.result())

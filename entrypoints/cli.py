@@ -44,12 +44,14 @@ def cli(ctx: click.Context, **options: Any) -> None:
     """
     debug = options.pop("debug")
     shortcut = verbosity_level(options.pop("verbose"), options.pop("quiet"))
+    level = options.pop("log_level")
     overrides = {
         "catalog_path": options.pop("catalog"),
-        "log_level": "DEBUG" if debug else options.pop("log_level") or shortcut,
+        "log_level": "DEBUG" if debug else level or shortcut,
         "log_json": options.pop("log_json") or None,
     }
-    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True)
+    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True,
+                         explicit_level=level is not None)
     ctx.obj = context
     ctx.call_on_close(context.close)
     # Settings (and logging) are loaded when the command starts (see _started), after the

@@ -22,7 +22,8 @@ class AppContext:
     debug: bool = False
     config_file: str | None = None
     configure_logs: bool = False
-    _explicit_level: bool = False
+    #: --log-level was given: the -v/-q shortcuts do not override it
+    explicit_level: bool = False
     _settings: Settings | None = None
     _services: Services | None = None
 
@@ -49,10 +50,10 @@ class AppContext:
         elif name == "log_level":
             if not self.debug:
                 self.overrides["log_level"] = value
-                self._explicit_level = True
+                self.explicit_level = True
         elif name in ("verbose", "quiet"):
             # Shortcuts for --log-level; an explicit --log-level (or --debug) wins.
-            if not self.debug and not self._explicit_level:
+            if not self.debug and not self.explicit_level:
                 from eoharvest.entrypoints.cli_common import verbosity_level
 
                 level = verbosity_level(value if name == "verbose" else 0, name == "quiet")
