@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from eoharvest.application.downloading import check_download_params, download_all
 from eoharvest.application.page_writer import PageWriter
 from eoharvest.application.sensor_api import PagedSearch, check_limit
-from eoharvest.domain.errors import DownloadCancelled, EoharvestError
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InputError
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
 from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import CatalogRepository, Clock
@@ -70,7 +70,8 @@ def harvest(
     requested), so what was received is recorded even if a later page, the process or the
     downloads fail. A search that fails part-way (an ``EoharvestError`` other than a
     cancellation) ends the search phase: the report carries it as ``search_error`` and the scenes
-    found before it are still downloaded. A catalog error is raised. Without ``download`` no
+    found before it are still downloaded. A catalog error is raised, and so is an InputError
+    before the first scene (the query itself is wrong, e.g. an unknown product type). Without ``download`` no
     scene is kept in memory beyond its page. ``limit`` stops after that many scenes without
     fetching another page. Downloads skip products already verified in the archive; failures
     are collected, not fatal. ``check_first_page`` sees the first page with scenes once it is
@@ -104,6 +105,8 @@ def harvest(
             except DownloadCancelled:
                 raise
             except EoharvestError as exc:
+                if isinstance(exc, InputError) and not report.found:
+                    raise  # the query itself is wrong (a product type the provider lacks): one error line
                 report.search_error = exc
                 log.error("the search stopped after %d scene(s): %s", report.found, exc)
                 break

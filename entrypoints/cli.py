@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 1 unexpected error, 2 bad input or usage, 3 authentication, 4 provider
 response, 5 integrity, 6 retries exhausted / too slow, 7 disk full, 8 unsafe content,
 9 catalog busy or catalog error, 10 unsupported environment, 11 orders still pending (run
-again later), 130 cancelled.
+again later), 130 cancelled (SIGINT), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--state", "states", multiple=True, help="Download state (repeatable), e.g. none, failed.")
 @click.option("--where", default=None, help="Filter expression, e.g. \"cloud < 20 AND platform = 'Sentinel-2'\".")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many scenes.")
-@click.option("--assets", default=None, help="Comma-separated STAC assets (default: all data assets).")
+@click.option("--assets", default=None,
+              help="Comma-separated assets (default: all data assets); checked against the selected scenes first.")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None, help="Archive directory.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
@@ -48,6 +49,9 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     `eoharvest catalog query`. Each product is verified (size, provider checksum, archive
     structure) before it appears at its final path; products already verified anywhere in the
     archive are skipped.
+
+    SIGTERM or SIGINT stops it gracefully: running transfers keep their partial files (the next
+    run resumes them), the summary is printed, and the exit code is 143 or 130.
     """
     services = obj.services()
     catalog: CatalogRepository = services.catalog()

@@ -63,7 +63,9 @@ def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
               help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
                    "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
                    "as JSON when it is JSON, else as text. The README lists each provider's options.")
-@click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
+@click.option("--assets", default=None,
+              help="Comma-separated assets to download (default: all data assets); checked against the first "
+                   "page of results before anything is downloaded.")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")
@@ -88,6 +90,9 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     Products the provider must prepare first are ordered before anything is downloaded, and each
     is downloaded as soon as it is ready; orders not ready by --activation-timeout are kept for
     the next run or the daemon (exit 11). --dry-run shows what would be ordered first.
+
+    SIGTERM or SIGINT stops it gracefully: running transfers keep their partial files (the next
+    run resumes them), the summary is printed, and the exit code is 143 or 130.
     """
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])

@@ -219,3 +219,39 @@ def test_the_workspace_is_really_closed_to_the_user(work):
         assert stat.S_IMODE(closed.stat().st_mode) == 0o555
     finally:
         closed.chmod(0o755)
+
+
+# -- the reliability plan's bad inputs that still leaked warnings or tracebacks ---------------------
+def test_b03_an_unclosed_ring_in_a_geojson_file_is_one_error_line_without_ogr_warnings(work):
+    aoi = work / "unclosed.geojson"
+    aoi.write_text('{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}')
+    owned(aoi)
+    result = run(work, "--catalog", str(work / "catalog.db"), "harvest", "--aoi", str(aoi), "--no-download")
+    assert result.returncode == 2
+    assert "a polygon ring is not closed" in one_error_line(result)
+    assert result.stderr.strip().count("\n") == 0, result.stderr  # no RuntimeWarning lines from pyogrio
+
+
+def test_b10_nan_in_wkt_is_one_error_line_without_numpy_warnings(work):
+    result = run(work, "--catalog", str(work / "catalog.db"), "harvest", "--aoi", "POLYGON((0 0, NaN 0, 1 1, 0 0))",
+                 "--no-download")
+    assert result.returncode == 2
+    assert "not a finite number" in one_error_line(result)
+    assert "RuntimeWarning" not in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+
+
+@pytest.mark.parametrize("output", ["/proc/no-such-folder/out.geojson", "/proc/out.geojson"])
+def test_an_export_path_that_cannot_be_written_is_an_input_error(work, output):
+    new_catalog(work / "catalog.db")
+    result = run(work, "--catalog", str(work / "catalog.db"), "catalog", "export", "--format", "geojson", "-o", output)
+    assert result.returncode == 2, result.stderr
+    assert f"-o '{output}'" in one_error_line(result)
+
+
+def test_an_unknown_product_type_is_one_input_error_not_a_search_that_stopped(work):
+    with FakeStacServer() as stac:
+        result = run(work, "--catalog", str(work / "catalog.db"), "harvest", "--aoi", AOI, "--product-type", "XYZ",
+                     "--no-download", env={"EOHARVEST_STAC_URL": stac.url})
+    assert result.returncode == 2
+    assert "has no product type 'XYZ'" in one_error_line(result)
+    assert "the search stopped" not in result.stderr
