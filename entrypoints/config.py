@@ -2,7 +2,7 @@
 
 The TOML file is ``$EOHARVEST_CONFIG`` or ``<user config dir>/eoharvest/config.toml``:
 
-    catalog_path = "/data/eo/catalog.db"
+    catalog_path = "/data/eo/catalog.db"   # a file path, or sqlite:///path; no other URL
     log_level = "INFO"
 
     [endpoints]
