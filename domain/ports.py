@@ -89,6 +89,16 @@ class OrderingSource(Protocol):
         ...
 
 
+@runtime_checkable
+class AssetListing(Protocol):
+    """A source with ``capabilities.asset_selection`` that can say which asset names a scene
+    offers from its search record alone, so a mistyped name is caught before any download."""
+
+    def asset_names(self, scene: Scene) -> Sequence[str]:
+        """The names ``download_descriptors(scene, assets=[...])`` accepts; no request is made."""
+        ...
+
+
 class CatalogRepository(Protocol):
     """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS).
 

@@ -10,14 +10,17 @@ from typing import Any
 import click
 
 from eoharvest.adapters.providers.table import PROVIDERS, spec_for
-from eoharvest.application.harvest import harvest
+from eoharvest.application.asset_check import check_asset_names, check_asset_support
+from eoharvest.application.harvest import HarvestReport, harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
-from eoharvest.domain.errors import InputError
+from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.ports import OrderingSource
-from eoharvest.entrypoints.cli_common import aoi_argument
+from eoharvest.domain.urls import check_endpoint_url
+from eoharvest.entrypoints.cli_common import aoi_argument, asset_list, writable_outdir
 from eoharvest.entrypoints.cli_orders import print_preview
-from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
+from eoharvest.entrypoints.cli_report import exit_for_failures, exit_if_stopped, print_report
 from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.graceful import graceful_stop
 from eoharvest.entrypoints.progress import ProgressBars
 from eoharvest.entrypoints.search_options import parse_search_options, search_definition_options
 
@@ -48,6 +51,9 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     Products the provider must prepare first are ordered before anything is downloaded, and each
     is downloaded as soon as it is ready; orders not ready by --activation-timeout are kept for
     the next run or the daemon (exit 11). --dry-run shows what would be ordered first.
+
+    SIGTERM or SIGINT stops it gracefully: running transfers keep their partial files (the next
+    run resumes them), the summary is printed, and the exit code is 143 or 130.
     """
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
@@ -58,6 +64,14 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         raise InputError(f"--provider {provider} needs --stac-url", hint=f"or choose {named}")
     if opts["stac_url"] and spec.kind != "stac":
         raise InputError(f"--stac-url does not apply to --provider {provider}", hint="set EOHARVEST_CDSE_ODATA_URL instead")
+    if opts["stac_url"]:
+        check_endpoint_url(opts["stac_url"], "--stac-url")
+    # Everything the run needs locally is checked before the first request: the catalog opens
+    # (or says why not) and the archive folder takes files, once, not once per scene.
+    catalog = services.catalog()
+    downloading = opts["download"] and not opts["dry_run"]
+    outdir = writable_outdir(opts["outdir"], obj.settings.download.directory) if downloading else \
+        Path(opts["outdir"] or obj.settings.download.directory)
     source = services.connect(provider, url=opts["stac_url"]) if opts["stac_url"] else services.source_for(provider)
     bars = ProgressBars(enabled=None if not opts["as_json"] else False)
     api = services.sensor_api(source, services.scene_downloads(progress=bars))
@@ -69,16 +83,16 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     if opts["limit"]:
         options["limit"] = opts["limit"]  # the search stops there, asking for no more than that
     options.update(parse_search_options(opts["search_options"]))
+    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
+    if opts["assets"]:
+        extra["assets"] = asset_list(opts["assets"])
+        check_asset_support(source, extra["assets"])
     search = api.scenes(
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,
     )
-    outdir = Path(opts["outdir"] or obj.settings.download.directory)
     if not opts["as_json"]:
         click.echo(f"searching {source.name} for {', '.join(opts['platforms'])}; {aoi_summary(parsed)}", err=True)
-    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
-    if opts["assets"]:
-        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
     if opts["dry_run"]:
         ordering = source if isinstance(source, OrderingSource) else None
         book = services.order_book()
@@ -88,14 +102,22 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra["order"] = opts["order"]
     if opts["activation_timeout"] is not None:
         extra["activation_timeout"] = opts["activation_timeout"]
-    catalog = services.catalog()
+    wanted = extra.get("assets") if opts["download"] else None
     gc.freeze()  # what setup built lives until exit; see main() in cli.py
-    with bars:
-        report = harvest(
-            search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
-            overwrite=opts["overwrite"], clock=services.clock, **extra,
-        )
+    with bars, graceful_stop() as stop:
+        try:
+            report = harvest(
+                search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
+                overwrite=opts["overwrite"], clock=services.clock, cancel_requested=stop,
+                check_first_page=(lambda page: check_asset_names(source, wanted, page)) if wanted else None,
+                **extra,
+            )
+        except DownloadCancelled as exc:
+            if not stop():
+                raise
+            report = getattr(exc, "report", None) or HarvestReport()
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest harvest")
+    exit_if_stopped(stop)
     exit_for_failures(report)
 
 

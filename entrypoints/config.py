@@ -2,7 +2,7 @@
 
 The TOML file is ``$EOHARVEST_CONFIG`` or ``<user config dir>/eoharvest/config.toml``:
 
-    catalog_path = "/data/eo/catalog.db"
+    catalog_path = "/data/eo/catalog.db"   # a file path, or sqlite:///path; no other URL
     log_level = "INFO"
 
     [endpoints]
@@ -35,7 +35,9 @@ from typing import Any, Mapping
 import platformdirs
 
 from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
+from eoharvest.domain.catalog_location import catalog_location
 from eoharvest.domain.errors import InputError
+from eoharvest.domain.urls import check_endpoint_url
 
 APP_NAME = "eoharvest"
 _SECTIONS: dict[str, type] = {
@@ -134,7 +136,12 @@ def _build(flat: dict[str, Any]) -> Settings:
         if key not in known:
             raise InputError(f"unknown setting {key!r}")
         cls, section = known[key]
-        per_section[section][key] = _coerce(cls, key, value)
+        if key == "catalog_path":
+            value = catalog_location(value)  # before Path() collapses a URL's "//"
+        value = _coerce(cls, key, value)
+        if cls is Endpoints and value:
+            check_endpoint_url(value, f"setting {key}")
+        per_section[section][key] = value
     top = per_section[None]
     for section, cls in _SECTIONS.items():
         top[section] = cls(**per_section[section])

@@ -67,7 +67,8 @@ def search_definition_options(*, defaults: bool = True) -> Callable[[F], F]:
         click.option("--search-option", "search_options", multiple=True, metavar="KEY=VALUE", help=SEARCH_OPTION_HELP),
         click.option("--assets", default=None,
                      help="Comma-separated assets to download (default: all data assets; Planet: one per item type, "
-                          "e.g. ortho_analytic_4b_sr)."),
+                          "e.g. ortho_analytic_4b_sr); checked against the first page of results before "
+                          "anything is downloaded."),
     ]  # fmt: skip
 
     def apply(func: F) -> F:

@@ -19,7 +19,7 @@ from eoharvest.domain.errors import InputError, UnsafeURL
 from eoharvest.domain.platforms import canonical_platforms
 from eoharvest.domain.providers import PUBLISHED_SINCE
 from eoharvest.domain.query import parse_cloud, parse_datetime
-from eoharvest.domain.urls import check_url_shape
+from eoharvest.domain.urls import check_endpoint_url, check_url_shape
 from eoharvest.domain.watch import (
     DEFAULT_OVERLAP,
     WatchDefinition,
@@ -99,6 +99,7 @@ def _fields(definition: WatchDefinition) -> dict[str, Any]:
 
 
 def _checked_url(url: str) -> str:
+    check_endpoint_url(url, "--stac-url")
     try:
         check_url_shape(url)
     except UnsafeURL as exc:

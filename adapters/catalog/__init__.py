@@ -6,9 +6,10 @@ from pathlib import Path
 
 from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
-from eoharvest.adapters.catalog.probe import CatalogFile, probe
+from eoharvest.adapters.catalog.probe import CatalogFile, check_writable, probe
 from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.catalog.spatialite import CLI_BUSY_TIMEOUT_MS, create_engines, sqlite_module
+from eoharvest.domain.catalog_location import catalog_location
 from eoharvest.domain.errors import CatalogError
 
 __all__ = ["SpatialiteCatalog", "open_catalog"]
@@ -38,7 +39,7 @@ def open_catalog(
     """
     from eoharvest.adapters.catalog import migrate as migrations
 
-    catalog_path = Path(path).expanduser()
+    catalog_path = catalog_location(path)
     if catalog_path.is_dir():
         raise CatalogError(f"catalog path {str(catalog_path)!r} is a directory", hint="give a file name")
     if read_only and not catalog_path.parent.is_dir():
@@ -50,6 +51,8 @@ def open_catalog(
     module = sqlite_module()
     found = probe(catalog_path, module)
     _refuse_foreign(found)
+    if not read_only:
+        check_writable(catalog_path)
     if read_only:
         _require_current(found)
         engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True)

@@ -103,6 +103,10 @@ class StacSource:
     def activate(self, scene: Scene) -> Activation:
         return Activation(ready=True)
 
+    def asset_names(self, scene: Scene) -> list[str]:
+        assets = scene.raw.get("assets") if isinstance(scene.raw, Mapping) else None
+        return [str(key) for key in assets] if isinstance(assets, Mapping) else []
+
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
         item = scene.raw
         item_url = item_self_url(item, self.base_url)
