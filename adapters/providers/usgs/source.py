@@ -11,11 +11,12 @@ account instead of being requested again.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Mapping, Sequence
 
 from eoharvest.adapters.providers.usgs import query as q
 from eoharvest.adapters.providers.usgs.datasets import DATASETS, PLATFORMS, PRODUCT_TYPES, SEARCH_OPTIONS, dataset_of
-from eoharvest.adapters.providers.usgs.downloads import M2mFile, Retrieved, request_answer, retrieved, scene_files
+from eoharvest.adapters.providers.usgs.downloads import M2mFile, Retrieved, SceneFiles, request_answer, retrieved, scene_files
 from eoharvest.adapters.providers.usgs.errors import DOWNLOAD_QUOTA, M2mError
 from eoharvest.adapters.providers.usgs.items import published, scene_from_search_result
 from eoharvest.adapters.providers.usgs.session import M2mSession
@@ -46,6 +47,9 @@ class UsgsSource:
         self.datasets = tuple(datasets)
         self.page_size = page_size
         self.product_types = product_types
+        # download-options per entity id: a scene's files do not change while orders are followed
+        self._files: dict[str, SceneFiles] = {}
+        self._files_lock = threading.Lock()
 
     # -- SceneSource --------------------------------------------------------------------------
     def supported_platforms(self) -> Sequence[str]:
@@ -149,8 +153,16 @@ class UsgsSource:
         entity = scene.raw.get("entityId")
         if not isinstance(entity, str) or not entity:
             raise ProviderResponseError(f"usgs: scene {scene.scene_id} has no entityId in its raw record")
-        options = self.session.call("download-options", {"datasetName": dataset_of(scene.platformname), "entityIds": [entity]})
-        return scene_files(options, entity, scene.scene_id).select(scene.scene_id, request.assets)
+        with self._files_lock:
+            files = self._files.get(entity)
+        if files is None:
+            body = {"datasetName": dataset_of(scene.platformname), "entityIds": [entity]}
+            files = scene_files(self.session.call("download-options", body), entity, scene.scene_id)
+            with self._files_lock:
+                if len(self._files) > 10_000:  # a daemon running for months: keep it bounded
+                    self._files.clear()
+                self._files[entity] = files
+        return files.select(scene.scene_id, request.assets)
 
     def _retrieve(self, label: str | None) -> Retrieved:
         return retrieved(self.session.call("download-retrieve", {"label": label} if label else {}))
