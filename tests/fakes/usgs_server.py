@@ -120,6 +120,27 @@ def c2_scene(display_id: str, entity_id: str, *, acquired: str, cloud: str = "12
     return result
 
 
+def c2_download_options(scene: dict[str, Any]) -> list[dict[str, Any]]:
+    """RECONSTRUCTED ``download-options`` of a C2 L2 scene: the recorded wms browse products, the
+    bundle and, under it, one band file per product file (its own entity id, band in the display id)."""
+    display, entity_id = scene["displayId"], scene["entityId"]
+    recorded = load("usgs_m2m", RECORDED_OPTIONS)["data"]
+    options = [{**o, "displayId": display, "entityId": entity_id} for o in recorded if o["downloadSystem"] == "wms"]
+    tokens = OLI_FILES if display.startswith("LC") else TM_FILES
+    bands = []
+    for index, token in enumerate(tokens):
+        name = f"{display}_{token}.TIF"
+        prefix = "L2ST" if token.startswith("ST_") else "L2SR"
+        bands.append({"id": f"5e83d14f{index:08x}", "displayId": name, "entityId": f"{prefix}_{display}_{token}_TIF",
+                      "datasetId": "5e83d14fb9436d88", "available": True, "filesize": len(file_bytes(name)),
+                      "productName": BAND_NAME, "productCode": "D557", "bulkAvailable": True, "downloadSystem": "ls_zip",
+                      "secondaryDownloads": []})  # fmt: skip
+    options.append({"id": "5e83d14f2fc39685", "displayId": display, "entityId": entity_id, "datasetId": "5e83d14fb9436d88",
+                    "available": True, "filesize": len(bundle_tar(display)), "productName": BUNDLE_NAME,
+                    "productCode": "D555", "bulkAvailable": True, "downloadSystem": "dds", "secondaryDownloads": bands})  # fmt: skip
+    return options
+
+
 def default_scenes() -> list[dict[str, Any]]:
     return [
         c2_scene("LC08_L2SP_033032_20231008_20231017_02_T1", "LC80330322023281LGN00", acquired="2023-10-08", cloud="0.06",
@@ -378,24 +399,7 @@ class UsgsFake:
     # -- downloads ------------------------------------------------------------------------------
     def _options(self, entity_id: str) -> list[dict[str, Any]]:
         scene = next((s for s in self.scenes if s["entityId"] == entity_id), None)
-        if scene is None:
-            return []
-        display = scene["displayId"]
-        recorded = load("usgs_m2m", RECORDED_OPTIONS)["data"]
-        options = [{**o, "displayId": display, "entityId": entity_id} for o in recorded if o["downloadSystem"] == "wms"]
-        tokens = OLI_FILES if display.startswith("LC") else TM_FILES
-        bands = []
-        for index, token in enumerate(tokens):
-            name = f"{display}_{token}.TIF"
-            prefix = "L2ST" if token.startswith("ST_") else "L2SR"
-            bands.append({"id": f"5e83d14f{index:08x}", "displayId": name, "entityId": f"{prefix}_{display}_{token}_TIF",
-                          "datasetId": "5e83d14fb9436d88", "available": True, "filesize": len(file_bytes(name)),
-                          "productName": BAND_NAME, "productCode": "D557", "bulkAvailable": True, "downloadSystem": "ls_zip",
-                          "secondaryDownloads": []})  # fmt: skip
-        options.append({"id": "5e83d14f2fc39685", "displayId": display, "entityId": entity_id, "datasetId": "5e83d14fb9436d88",
-                        "available": True, "filesize": len(bundle_tar(display)), "productName": BUNDLE_NAME,
-                        "productCode": "D555", "bulkAvailable": True, "downloadSystem": "dds", "secondaryDownloads": bands})  # fmt: skip
-        return options
+        return [] if scene is None else c2_download_options(scene)
 
     def _filename(self, entity_id: str) -> str | None:
         for scene in self.scenes:
@@ -484,4 +488,4 @@ def settings_for(fake: UsgsFake, tmp_path: Any, **overrides: Any) -> Any:
     return load_settings(values, environ={})
 
 
-__all__ = ["UsgsFake", "bundle_tar", "c2_scene", "default_scenes", "file_bytes", "settings_for"]
+__all__ = ["UsgsFake", "bundle_tar", "c2_download_options", "c2_scene", "default_scenes", "file_bytes", "settings_for"]
