@@ -52,8 +52,10 @@ def test_a_bundle_without_a_file_its_mtl_lists_is_refused_naming_it(tmp_path, mt
 
 def test_a_bundle_cut_before_its_end_marker_is_refused(tmp_path):
     data = bundle_tar(PRODUCT)
-    with pytest.raises(IntegrityError):
-        verify_archive(write(tmp_path, data[: len(data) - 1024]))
+    last = tarfile.open(fileobj=io.BytesIO(data)).getmembers()[-1]
+    end = last.offset_data + -(-last.size // 512) * 512  # right after the last member: no end marker
+    with pytest.raises(IntegrityError, match="no end-of-archive marker"):
+        verify_archive(write(tmp_path, data[:end]))
 
 
 def test_an_mtl_that_lists_a_path_outside_the_bundle_is_unsafe(tmp_path):
