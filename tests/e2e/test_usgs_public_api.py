@@ -185,3 +185,37 @@ def test_the_same_landsat_product_from_earth_search_and_from_usgs_is_one_catalog
         assert from_stac.product_key == from_usgs.product_key == KEY
         # what the download plan of the Earth Search scene consults: the verified USGS bundle
         assert [f.provider for f in catalog.available_file_records(KEY)] == ["usgs"]
+
+
+def test_a_product_still_being_prepared_is_pending_then_cancelled_at_usgs(usgs, env, tmp_path, capsys):
+    usgs.prepare_polls = 10**6
+    code = main(["harvest", "--provider", "usgs", "--platform", "Landsat-8", "--aoi", AOI, "--cloud-max", "10",
+                 "--activation-timeout", "0.5", "--outdir", str(tmp_path / "a"), "--json"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 11 and report["pending"] == 1 and report["downloaded"] == 0
+    assert main(["orders", "list", "--json"]) == 0
+    (order,) = json.loads(capsys.readouterr().out)
+    assert order["provider"] == "usgs" and order["state"] == "pending" and order["product_key"] == KEY
+    assert main(["orders", "cancel", str(order["id"])]) == 0
+    assert "removed at usgs" in capsys.readouterr().out
+    assert usgs.calls("download-order-remove")[0].body == {"label": order["label"]} and usgs.downloads == {}
+
+
+def test_a_dry_run_lists_what_would_be_requested_and_requests_nothing(usgs, env, tmp_path, capsys):
+    code = main(["harvest", "--provider", "usgs", "--platform", "Landsat-8", "--aoi", AOI, "--dry-run",
+                 "--outdir", str(tmp_path / "a")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "would order 2 product(s)" in out and KEY in out, out
+    assert usgs.calls("download-request") == [] and usgs.fetched_files() == []
+
+
+def test_the_stac_export_of_usgs_scenes_is_valid_and_points_at_the_extracted_files(usgs, env, tmp_path, capsys):
+    assert main(["harvest", "--provider", "usgs", "--platform", "Landsat-8", "--aoi", AOI, "--cloud-max", "10",
+                 "--outdir", str(tmp_path / "a")]) == 0  # fmt: skip
+    assert main(["catalog", "export", "--format", "stac", "-o", str(tmp_path / "items.json")]) == 0
+    (item,) = json.loads((tmp_path / "items.json").read_text())["features"]
+    assert item["id"] == FIRST and item["properties"]["platform"] == "landsat-8"
+    assert item["properties"]["usgs:entity_id"] == "LC80330322023281LGN00"
+    assert item["bbox"] == pytest.approx([-105.61, 39.23, -102.91, 41.74])  # the spatialCoverage footprint
+    assert item["assets"]["red"]["href"].endswith(f"{FIRST}_SR_B4.TIF")
+    assert_no_secret_in(usgs, (tmp_path / "items.json").read_text())
