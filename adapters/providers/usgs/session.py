@@ -149,5 +149,7 @@ class M2mSession:
         account.key = key
 
     def _post(self, endpoint: str, payload: Mapping[str, Any] | None) -> Any:
-        body = self.api.post(f"{self.base_url}/{endpoint}", json=dict(payload or {}), expect=ENVELOPE_STATUSES)
-        return envelope_data(body, endpoint)
+        answer = self.api.exchange("POST", f"{self.base_url}/{endpoint}", json=dict(payload or {}), expect=ENVELOPE_STATUSES)
+        if answer.status in (401, 403) and not (isinstance(answer.body, Mapping) and answer.body.get("errorCode")):
+            raise AuthError(f"usgs: {endpoint} refused with HTTP {answer.status}", hint=TOKEN_HELP)
+        return envelope_data(answer.body, endpoint)

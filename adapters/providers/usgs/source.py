@@ -202,7 +202,8 @@ class UsgsSource:
             return False
         if query.aoi is not None and scene.footprint is not None and not scene.footprint.geometry.intersects(query.aoi.geometry):
             return False
-        if scene.acq_date is not None and query.start and scene.acq_date.date() < query.start.date():
+        day = scene.acq_date.date() if scene.acq_date is not None else None
+        if day is not None and ((query.start and day < query.start.date()) or (query.end and day > query.end.date())):
             return False
         since, until = q.published_range(query.options)
         when = published(scene.raw)
