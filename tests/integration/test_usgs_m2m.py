@@ -245,3 +245,17 @@ def test_t14_the_token_and_key_never_reach_logs_or_errors(fake, tmp_path, caplog
     keys = list(fake.keys) + list(fake.expired)
     text = caplog.text + str(err.value)
     assert fake.token not in text and keys and not any(k in text for k in keys)
+
+
+def test_product_type_picks_l2sp_or_l2sr_from_the_product_id_and_an_unknown_one_is_refused(tmp_path):
+    scenes = [c2_scene(FIRST, "LC80330322023281LGN00", acquired="2023-10-08"),
+              c2_scene("LC08_L2SR_033032_20231009_20231017_02_T2", "LC80330322023282LGN00", acquired="2023-10-09")]  # fmt: skip
+    with UsgsFake(scenes=scenes) as fake:
+        services, source = connect(fake, tmp_path)
+        with services:
+            reflectance, _, _ = search(source, platforms=("Landsat-8",), product_type="L2SR")
+            both, _, _ = search(source, platforms=("Landsat-8",))
+            with pytest.raises(InputError, match="L1TP"):
+                search(source, platforms=("Landsat-8",), product_type="L1TP")
+    assert [s.scene_id for s in reflectance] == ["LC08_L2SR_033032_20231009_20231017_02_T2"]
+    assert len(both) == 2
