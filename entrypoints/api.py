@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 from eoharvest.adapters.clock import SystemClock
 from eoharvest.adapters.providers.links.source import NAME as LINKS
 from eoharvest.adapters.providers.table import PROVIDERS, provider_names, spec_for
+from eoharvest.adapters.providers.usgs.datasets import DATASETS as USGS_DATASETS
 from eoharvest.application import downloading as _downloading
 from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSensorAPI
 from eoharvest.application.registry import SensorRegistry
@@ -202,19 +203,19 @@ class _Usgs(CredentialedAPI):
 class UsgsTm(_Usgs):
     __doc__ = "Landsat 4-5 TM, Collection 2 Level-2 (``landsat_tm_c2_l2``). " + (_Usgs.__doc__ or "")
     DATASET = "landsat_tm_c2_l2"
-    PLATFORMS = ("Landsat-4", "Landsat-5")
+    PLATFORMS = USGS_DATASETS[DATASET]
 
 
 class UsgsEtm(_Usgs):
     __doc__ = "Landsat 7 ETM+, Collection 2 Level-2 (``landsat_etm_c2_l2``). " + (_Usgs.__doc__ or "")
     DATASET = "landsat_etm_c2_l2"
-    PLATFORMS = ("Landsat-7",)
+    PLATFORMS = USGS_DATASETS[DATASET]
 
 
 class UsgsOt(_Usgs):
     __doc__ = "Landsat 8-9 OLI/TIRS, Collection 2 Level-2 (``landsat_ot_c2_l2``). " + (_Usgs.__doc__ or "")
     DATASET = "landsat_ot_c2_l2"
-    PLATFORMS = ("Landsat-8", "Landsat-9")
+    PLATFORMS = USGS_DATASETS[DATASET]
 
 
 #: Public classes written out here; any other name in the table gets a generated class.
