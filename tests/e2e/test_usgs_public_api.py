@@ -219,3 +219,16 @@ def test_the_stac_export_of_usgs_scenes_is_valid_and_points_at_the_extracted_fil
     assert item["bbox"] == pytest.approx([-105.61, 39.23, -102.91, 41.74])  # the spatialCoverage footprint
     assert item["assets"]["red"]["href"].endswith(f"{FIRST}_SR_B4.TIF")
     assert_no_secret_in(usgs, (tmp_path / "items.json").read_text())
+
+
+def test_download_again_by_product_id_after_the_files_were_lost_follows_the_earlier_request(usgs, env, tmp_path, capsys):
+    usgs.prepare_polls = 0
+    args = ["--outdir", str(tmp_path / "a")]
+    assert main(["harvest", "--provider", "usgs", "--platform", "Landsat-8", "--aoi", AOI, "--cloud-max", "10", *args]) == 0
+    for path in (tmp_path / "a" / KEY).iterdir():
+        path.unlink()
+    code = main(["download", "--provider", "usgs", "--id", FIRST, *args])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "a" / KEY / f"{FIRST}_SR_B4.TIF").exists()
+    assert len(usgs.downloads) == 1  # M2M answered duplicateProducts: the earlier request was followed
+    assert usgs.fetched_files() == [f"{FIRST}.tar", f"{FIRST}.tar"]
