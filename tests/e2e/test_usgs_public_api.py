@@ -145,7 +145,7 @@ def test_watch_add_and_run_with_provider_usgs(usgs, env, tmp_path, capsys):
     usgs.prepare_polls = 0
     assert main(["watch", "add", "l8", "--provider", "usgs", "--platform", "Landsat-8", "--aoi", AOI, "--cloud-max", "50",
                  "--assets", "red,qa_pixel", "--since", "2023-10-01", "--every", "6h"]) == 0  # fmt: skip
-    assert main(["watch", "show", "l8"]) == 0
+    assert main(["watch", "show", "l8", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["definition"]["provider"] == "usgs" and shown["definition"]["assets"] == ["red", "qa_pixel"]
     assert main(["watch", "run", "l8", "--json"]) == 0
