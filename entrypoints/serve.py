@@ -9,10 +9,12 @@ loads.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -107,21 +109,30 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=not no_access_log,
                             server_header=False, proxy_headers=False, timeout_keep_alive=5,
                             limit_concurrency=256)  # fmt: skip
-    try:
-        sock = config.bind_socket()
-    except SystemExit:  # uvicorn logs the reason and exits; say it our way
-        raise InputError(f"cannot listen on {host}:{port}", hint="is the port in use? pick another with --port") from None
-    sock.listen(config.backlog)  # listening before the address is announced: no refused first request
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
     auth = "bearer token required" if token else "no authentication"
-    click.echo(f"eoharvest serve: STAC API at http://{shown}:{bound_port}/ ({auth}; catalog "
-               f"{obj.settings.catalog_path}); Ctrl-C stops it", err=True)  # fmt: skip
-    server = uvicorn.Server(config)
+
+    def announce(address: tuple[Any, ...]) -> None:
+        shown = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        click.echo(f"eoharvest serve: STAC API at http://{shown}:{address[1]}/ ({auth}; catalog "
+                   f"{obj.settings.catalog_path}); Ctrl-C stops it", err=True)  # fmt: skip
+
     try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+        asyncio.run(_serve(uvicorn.Server(config), announce))
+    except SystemExit:  # uvicorn logs why it could not listen, then exits
+        raise InputError(f"cannot listen on {host}:{port}", hint="is the port in use? pick another with --port") from None
+
+
+async def _serve(server: Any, announce: Callable[[tuple[Any, ...]], None]) -> None:
+    """Run uvicorn and announce the bound address (``--port 0`` picks one) once it listens.
+
+    uvicorn binds the socket itself: a socket handed to it via ``sockets=`` loses TCP_NODELAY
+    on accepted connections, which added a delayed-ACK 40 ms to every response."""
+    task = asyncio.ensure_future(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        announce(server.servers[0].sockets[0].getsockname())
+    await task
 
 
 def _route_server_logs(*, access: bool) -> None:
