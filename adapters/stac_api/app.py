@@ -41,6 +41,7 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
     from stac_fastapi.api.models import ItemCollectionUri, create_get_request_model, create_post_request_model, create_request_model
     from stac_fastapi.extensions import (QueryExtension, SearchFilterExtension, SortExtension,
                                          TokenPaginationExtension)  # fmt: skip
+    from stac_fastapi.extensions.filter.filter import FilterConformanceClasses
     from stac_fastapi.extensions.sort.sort import SortConformanceClasses
     from stac_fastapi.types.config import ApiSettings
     from stac_fastapi.types.errors import NotFoundError
@@ -51,7 +52,10 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
     from eoharvest.adapters.stac_api.guards import BearerToken, BodyLimit
 
     search_extensions = [
-        SearchFilterExtension(client=QueryablesClient()),
+        # Filter on /search only (not on /collections/{id}/items: no Features Part 3 class).
+        SearchFilterExtension(client=QueryablesClient(), conformance_classes=[
+            FilterConformanceClasses.SEARCH, FilterConformanceClasses.BASIC_CQL2,
+            FilterConformanceClasses.CQL2_TEXT, FilterConformanceClasses.CQL2_JSON]),
         # pystac-client recognises the v1.0.0 URI; the v1.1.0 one adds nothing /search lacks.
         SortExtension(conformance_classes=["https://api.stacspec.org/v1.0.0/item-search#sort",
                                            SortConformanceClasses.ITEM_SEARCH_SORT]),
@@ -60,7 +64,9 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
     ]
     settings = ApiSettings(_env_file=None, stac_fastapi_title=options.title,  # type: ignore[call-arg]
                            stac_fastapi_description=options.description, stac_fastapi_landing_id="eoharvest",
-                           stac_fastapi_version=_version())  # fmt: skip
+                           stac_fastapi_version=_version(),
+                           # our dicts are JSON already: skip FastAPI's slow recursive re-encoding
+                           enable_direct_response=True)  # fmt: skip
     middlewares = [Middleware(BodyLimit, max_bytes=options.max_body_bytes)]
     if options.cors_origins:
         middlewares.append(Middleware(CORSMiddleware, allow_origins=list(options.cors_origins),
