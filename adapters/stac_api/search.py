@@ -93,21 +93,40 @@ class CatalogSearch:
         return SearchPage(records, token)
 
     def _representatives(self, page: list[CatalogRecord], criteria: CatalogFilter) -> list[CatalogRecord]:
-        """Each product's served copy: on disk first, else the most recently seen."""
+        """Each product's served copy: on disk first, else the most recently seen.
+
+        The copies are looked up by product key (an index) with the filter's ``where``; the
+        area and time conditions are checked here, on a handful of rows, instead of running
+        the spatial query a second time."""
         if not page:
             return page
         keys = tuple(dict.fromkeys(str(r.scene.product_key) for r in page))
         copies = self.catalog.query(
-            replace(criteria, where=_and(criteria.where, Comparison("product_key", "in", keys)),
-                    distinct_products=False)
+            replace(criteria, aoi=None, start=None, end=None, distinct_products=False, sort="product_key",
+                    where=_and(criteria.where, Comparison("product_key", "in", keys)))
         )  # fmt: skip
         best: dict[str, CatalogRecord] = {}
         for record in copies:
+            if not _matches(record, criteria):
+                continue
             key = str(record.scene.product_key)
             current = best.get(key)
             if current is None or _rank(record) > _rank(current):
                 best[key] = record
         return [best.get(str(r.scene.product_key), r) for r in page]
+
+
+def _matches(record: CatalogRecord, criteria: CatalogFilter) -> bool:
+    """The area and time conditions of ``criteria`` (as the catalog applies them)."""
+    when = record.scene.acq_date
+    if criteria.start is not None and (when is None or when < criteria.start):
+        return False
+    if criteria.end is not None and (when is None or when > criteria.end):
+        return False
+    if criteria.aoi is not None:
+        footprint = record.scene.footprint
+        return footprint is not None and footprint.intersects(criteria.aoi)
+    return True
 
 
 def _rank(record: CatalogRecord) -> tuple[bool, datetime]:
