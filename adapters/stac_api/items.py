@@ -15,12 +15,19 @@ under ``alternate``), then made fit for a server:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
+import pystac
+
 from eoharvest.adapters.catalog.stac_export import stac_item
+from eoharvest.adapters.catalog.stac_validation import EO
 from eoharvest.adapters.stac_api.collections import item_collection
 from eoharvest.domain.catalog_query import CatalogRecord
+from eoharvest.domain.errors import CatalogError
+
+log = logging.getLogger("eoharvest.serve")
 
 #: local file path -> asset href (issue 27's file routes replace the default)
 LocalHref = Callable[[CatalogRecord, str], str]
@@ -34,8 +41,13 @@ def file_uri(record: CatalogRecord, path: str) -> str:
 
 def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = file_uri) -> dict[str, Any]:
     """The STAC item of ``record`` as this API serves it (``base_url`` ends with a slash)."""
-    item = stac_item(record, validate=False)
     scene = record.scene
+    try:
+        item = stac_item(record, validate=False)
+    except (CatalogError, pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError) as exc:
+        # One unreadable raw record must not fail the whole page: serve what the catalog knows.
+        log.warning("serving a minimal item for %s %s: %s", scene.provider, scene.scene_id, exc)
+        item = _minimal_item(record)
     collection = item_collection(scene.raw, scene.platformname)
     item["collection"] = collection
     locals_ = {str(Path(p).as_posix()): p for p in record.local_paths}
@@ -68,6 +80,23 @@ def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = fi
         *links,
     ]
     return item
+
+
+def _minimal_item(record: CatalogRecord) -> dict[str, Any]:
+    """An item from the catalog's columns alone, the local files as its assets."""
+    scene = record.scene
+    footprint = scene.footprint
+    properties: dict[str, Any] = {"datetime": _iso(scene.acq_date) if scene.acq_date else None}
+    if scene.cloudcover_percentage is not None:
+        properties["eo:cloud_cover"] = scene.cloudcover_percentage
+    assets = {Path(p).name: {"href": Path(p).as_posix(), "roles": ["data"]} for p in record.local_paths}
+    return {
+        "type": "Feature", "stac_version": "1.1.0",
+        "stac_extensions": [EO] if scene.cloudcover_percentage is not None else [],
+        "id": scene.scene_id, "geometry": footprint.rfc7946_geojson if footprint else None,
+        **({"bbox": list(footprint.rfc7946_bbox)} if footprint else {}),
+        "properties": properties, "links": [], "assets": assets,
+    }  # fmt: skip
 
 
 def _iso(value: Any) -> str:

@@ -9,6 +9,7 @@ from fakes import catalog_scene
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.stac_api.collections import Collections
 from eoharvest.adapters.stac_api.search import CatalogSearch, SearchRequest
+from eoharvest.domain.catalog_query import CatalogFilter
 
 T = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
@@ -82,3 +83,19 @@ def test_a_page_holds_at_most_1000_items(searcher):
     searcher.catalog = Recording()
     assert len(searcher.search(SearchRequest(limit=5000)).records) == 26
     assert asked[0] == 1001  # one more than a page: is there a next one?
+
+
+def test_an_unreadable_raw_record_is_served_as_a_minimal_valid_item(tmp_path, caplog):
+    from pystac import STACObjectType
+
+    from eoharvest.adapters.catalog.stac_validation import OfflineValidator
+    from eoharvest.adapters.stac_api.items import served_item
+
+    path = tmp_path / "c.db"
+    with open_catalog(path) as repo:
+        repo.upsert_scenes([catalog_scene("bare", provider="earth-search", product_key="BARE", raw={"type": "x"})])
+        (record,) = repo.query(CatalogFilter())
+    item = served_item(record, "http://127.0.0.1:8000/")
+    OfflineValidator().validate_core(item, STACObjectType.ITEM, item["stac_version"])
+    assert item["id"] == "bare" and item["collection"] == "sentinel-2"
+    assert "minimal item for earth-search bare" in caplog.text
