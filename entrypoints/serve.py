@@ -77,7 +77,7 @@ def check_bind(host: str, allow_remote: bool, token: str | None, no_auth: bool) 
 @click.option("--allow-remote", is_flag=True, help="Allow an address other than loopback (needs a token).")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"File holding the bearer token clients must send (else ${TOKEN_ENV}).")
-@click.option("--no-auth", is_flag=True, help="Serve a remote bind without a token (trusted networks only).")
+@click.option("--no-auth", is_flag=True, help="Serve without a token, even a remote bind (trusted networks only).")
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="Allow browser pages from this origin (repeatable; CORS is off by default).")
 @click.option("--max-body", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
@@ -92,7 +92,7 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     Clients such as pystac-client, QGIS and stackstac take http://HOST:PORT/ as the STAC API
     URL. Stop it with Ctrl-C.
     """
-    token = read_token(token_file)
+    token = None if no_auth else read_token(token_file)
     check_bind(host, allow_remote, token, no_auth)
     try:
         import uvicorn
