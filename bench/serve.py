@@ -1,6 +1,6 @@
 """`eoharvest serve` benchmark: item-search latency over HTTP beside `catalog query` in-process.
 
-    .venv/bin/python bench/serve.py --sizes 100000,1000000
+    .venv/bin/python bench/serve.py --sizes 100000,1000000 [--dir /var/tmp/eoh-bench]
 
 For each size it builds a catalog of synthetic Sentinel-2-sized scenes (each with a small STAC
 item as its raw record, so the server builds real items), starts the real `eoharvest serve`
@@ -83,8 +83,12 @@ class Served:
 
 def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
     path = folder / f"serve-{n}.db"
+    done = folder / f"serve-{n}.built"
     t = time.perf_counter()
-    build(path, n)
+    if not done.exists():  # with --dir, a catalog built by an earlier run is reused
+        path.unlink(missing_ok=True)
+        build(path, n)
+        done.touch()
     built = time.perf_counter() - t
     repo = open_catalog(path, read_only=True)
     server = Served(path)
@@ -136,7 +140,7 @@ def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
 
 def report(n: int, r: dict[str, float]) -> None:
     ok = r["http_p95"] <= 50.0
-    print(f"N={n:,}   (mean items per page {r['hits']:.1f}; catalog built in {r['build_s']:.0f} s; "
+    print(f"N={n:,}   (mean items per page {r['hits']:.1f}; catalog built (or reused) in {r['build_s']:.0f} s; "
           f"load average {load_average()})")  # fmt: skip
     print(f"  {'':22} {'serve':>9} {'catalog query':>14} {'ratio':>6}   target")
     print(f"  {'search p50 (ms)':22} {r['http_p50']:9.2f} {r['query_p50']:14.2f} {r['http_p50'] / r['query_p50']:6.2f}")
@@ -151,10 +155,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated scene counts")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--dir", default=None, help="where to put the catalogs (default: a temp dir)")
+    parser.add_argument("--dir", default=None,
+                        help="keep the catalogs in this folder and reuse them next time (default: a temp dir)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        for n in (int(s) for s in args.sizes.split(",")):
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
+        for n in sizes:
+            report(n, run(n, Path(args.dir), args.queries))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
             report(n, run(n, Path(tmp), args.queries))
 
 

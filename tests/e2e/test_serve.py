@@ -220,3 +220,16 @@ def test_a_token_is_required_when_set_and_never_printed(tmp_path):
         server.stop()
     assert TOKEN not in server.output()
     assert TOKEN not in " ".join(server.process.args)
+
+
+def test_intersects_and_s_intersects_select_what_catalog_query_aoi_selects(served):
+    server, catalog, _, root = served
+    polygon = {"type": "Polygon", "coordinates": [[[12.2, 45.1], [14.5, 45.1], [14.5, 45.4], [12.2, 45.1]]]}
+    client = open_client(server.url)
+    expected = catalog_query(root, catalog, "--aoi", json.dumps(polygon))
+    by_intersects = [i["properties"]["eoharvest:product_key"]
+                     for i in client.search(intersects=polygon, limit=7).items_as_dicts()]  # fmt: skip
+    by_filter = [i["properties"]["eoharvest:product_key"] for i in client.search(
+        filter={"op": "s_intersects", "args": [{"property": "geometry"}, polygon]}, limit=7).items_as_dicts()]
+    assert sorted(by_intersects) == sorted(by_filter) == sorted(expected)
+    assert 0 < len(expected) < 61
