@@ -29,12 +29,13 @@ from eoharvest.domain.errors import CatalogError
 
 log = logging.getLogger("eoharvest.serve")
 
-#: local file path -> asset href (issue 27's file routes replace the default)
-LocalHref = Callable[[CatalogRecord, str], str]
+#: (record, verified local path, this API's base URL) -> asset href; the file routes (issue 27)
+#: replace the default with a URL under the base URL
+LocalHref = Callable[[CatalogRecord, str, str], str]
 _OWN_RELS = {"self", "parent", "collection", "root"}
 
 
-def file_uri(record: CatalogRecord, path: str) -> str:
+def file_uri(record: CatalogRecord, path: str, base_url: str) -> str:
     """The default local href: a ``file://`` URI of the verified file."""
     return Path(path).as_uri()
 
@@ -55,7 +56,7 @@ def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = fi
         local = locals_.get(asset.get("href"))
         asset["eoharvest:local"] = local is not None
         if local is not None:
-            asset["href"] = local_href(record, local)
+            asset["href"] = local_href(record, local, base_url)
     props = item.setdefault("properties", {})
     props.update({
         "eoharvest:provider": scene.provider,
