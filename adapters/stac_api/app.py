@@ -67,12 +67,14 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
                            stac_fastapi_version=_version(),
                            # our dicts are JSON already: skip FastAPI's slow recursive re-encoding
                            enable_direct_response=True)  # fmt: skip
+    # Listed innermost first (StacApi inserts each at the front): CORS answers preflights before
+    # the token check, which runs before any body is read.
     middlewares = [Middleware(BodyLimit, max_bytes=options.max_body_bytes)]
+    if options.token:
+        middlewares.append(Middleware(BearerToken, token=options.token))
     if options.cors_origins:
         middlewares.append(Middleware(CORSMiddleware, allow_origins=list(options.cors_origins),
                                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "Authorization"]))  # fmt: skip
-    if options.token:
-        middlewares.append(Middleware(BearerToken, token=options.token))
     searcher = CatalogSearch(catalog, Collections(engine, ttl=options.collections_ttl))
     api = StacApi(
         settings=settings,

@@ -44,12 +44,11 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """Request bodies over ``max_bytes`` get 413 (declared length or counted while read)."""
+    """Request bodies over ``max_bytes`` get 413, whether declared (Content-Length) or counted.
+
+    The body is read here first (a search body is small) and replayed to the app, so a
+    chunked body over the limit is refused before any of it is parsed."""
 
     def __init__(self, app: App, max_bytes: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
@@ -64,24 +63,21 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _reply(send, 413, "PayloadTooLarge", too_large)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
+        messages: list[dict[str, Any]] = []
+        size = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        async def tracking(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracking)
-        except _TooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
                 await _reply(send, 413, "PayloadTooLarge", too_large)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> dict[str, Any]:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
