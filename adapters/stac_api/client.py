@@ -3,6 +3,7 @@ STAC JSON out. stac-fastapi does routing, request models, the landing page and c
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -133,6 +134,14 @@ def _bbox(bbox: Any) -> Footprint | None:
     return Footprint.from_provider_bbox(west, south, east, north)
 
 
+def _geometry(text: str) -> Footprint:
+    try:
+        return Footprint.from_provider_geojson(json.loads(text))
+    except ValueError:
+        raise InputError(f"intersects is not a GeoJSON geometry: {text[:120]!r}",
+                         hint='e.g. {"type": "Polygon", "coordinates": [[[10, 45], [11, 45], [11, 46], [10, 45]]]}') from None
+
+
 def _sort(sortby: list[tuple[str, bool]] | None) -> tuple[str, bool]:
     if not sortby:
         return "acq_date", True
@@ -156,7 +165,7 @@ def _combine(conditions: Conditions, query: Any, intersects: Footprint | None, c
 def _get_request(kw: dict[str, Any]) -> SearchRequest:
     if kw.get("bbox") and kw.get("intersects"):
         raise InputError("bbox and intersects exclude each other", hint="give one of them")
-    intersects = Footprint.from_provider_geojson(kw["intersects"]) if kw.get("intersects") else _bbox(kw.get("bbox"))
+    intersects = _geometry(kw["intersects"]) if kw.get("intersects") else _bbox(kw.get("bbox"))
     sortby = [(s.lstrip("+-"), s.startswith("-")) for s in kw.get("sortby") or [] if s.strip()]
     sort, descending = _sort(sortby)
     start, end = _interval(kw.get("datetime"))

@@ -162,6 +162,8 @@ def test_bad_requests_are_400_with_the_reason(served):
         bad_token = http.get("/search", params={"token": "garbage"})
         bad_sort = http.get("/search", params={"sortby": "-eoharvest:state"})
         missing = http.get("/collections/nope")
+        bad_geometry = http.get("/search", params={"intersects": "{not json"})
+        bad_interval = http.get("/search", params={"datetime": "2024-02-01T00:00:00Z/2024-01-01T00:00:00Z"})
         huge = http.post("/search", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
                          headers={"content-type": "application/json"})  # fmt: skip
         cors = http.get("/", headers={"Origin": "https://evil.example"})
@@ -169,6 +171,8 @@ def test_bad_requests_are_400_with_the_reason(served):
     assert bad_token.status_code == 400 and "token" in bad_token.json()["description"]
     assert bad_sort.status_code == 400 and "eoharvest:state" in bad_sort.json()["description"]
     assert missing.status_code == 404
+    assert bad_geometry.status_code == 400 and "intersects" in bad_geometry.json()["description"]
+    assert bad_interval.status_code == 400
     assert huge.status_code == 413
     assert "access-control-allow-origin" not in cors.headers
 
