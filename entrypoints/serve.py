@@ -105,6 +105,7 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     engine = getattr(catalog, "reader", None)
     options = ApiOptions(token=token, cors_origins=tuple(cors_origins), max_body_bytes=max_body)
     app = create_app(catalog, engine, options)
+    app.state.collections.warm()  # the collection scan runs while uvicorn starts
     _route_server_logs(access=not no_access_log)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=not no_access_log,
                             server_header=False, proxy_headers=False, timeout_keep_alive=5,

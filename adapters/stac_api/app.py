@@ -27,7 +27,7 @@ class ApiOptions:
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
-    collections_ttl: float = 60.0
+    collections_ttl: float = 300.0
     local_href: LocalHref = file_uri
 
 
@@ -75,7 +75,8 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
     if options.cors_origins:
         middlewares.append(Middleware(CORSMiddleware, allow_origins=list(options.cors_origins),
                                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "Authorization"]))  # fmt: skip
-    searcher = CatalogSearch(catalog, Collections(engine, ttl=options.collections_ttl))
+    collections = Collections(engine, ttl=options.collections_ttl)
+    searcher = CatalogSearch(catalog, collections)
     api = StacApi(
         settings=settings,
         client=CatalogClient(searcher=searcher, local_href=options.local_href, landing_page_id="eoharvest"),
@@ -91,6 +92,7 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
         middlewares=middlewares,
     )  # fmt: skip
     _error_handlers(api.app)
+    api.app.state.collections = collections  # the entrypoint warms it before serving
     return api.app
 
 

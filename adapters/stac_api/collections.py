@@ -4,12 +4,13 @@ An item from a STAC provider keeps its provider's ``collection``; any other item
 per-platform collection (``sentinel-2``, ``landsat-8``). The catalog has no collection column,
 so one grouped scan over ``scenes`` (provider, platform, the raw item's collection) gives each
 collection's groups, scene count and extents; it is cached for ``ttl`` seconds because on a
-large catalog it takes seconds. A collections filter becomes ``provider = ? AND platform = ?``
+large catalog it takes seconds (tens of seconds at a million scenes). A collections filter becomes ``provider = ? AND platform = ?``
 conditions on those groups; a group shared by several collections is also checked per item.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -23,6 +24,8 @@ from eoharvest.adapters.catalog.rows import to_aware_utc
 from eoharvest.adapters.catalog.tables import scenes_rtree
 from eoharvest.adapters.providers.stac.stac_item import is_stac_item
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical
+
+log = logging.getLogger("eoharvest.serve")
 
 _SQLITE = """
 SELECT s.provider, s.platform,
@@ -70,22 +73,46 @@ class CollectionInfo:
 
 
 class Collections:
-    """The collections of a catalog, rescanned at most every ``ttl`` seconds."""
+    """The collections of a catalog. The first scan is waited for; after ``ttl`` seconds the
+    next caller gets the current answer while one background thread rescans (on a catalog of
+    a million scenes a scan takes tens of seconds, which no request should wait for twice)."""
 
-    def __init__(self, engine: Engine, ttl: float = 60.0) -> None:
+    def __init__(self, engine: Engine, ttl: float = 300.0) -> None:
         self._engine = engine
         self._ttl = ttl
         self._lock = threading.Lock()
-        self._loaded_at = -float("inf")
+        self._loaded_at: float | None = None
+        self._refreshing = False
         self._by_id: dict[str, CollectionInfo] = {}
         self._shared: frozenset[tuple[str, str]] = frozenset()
 
+    def warm(self) -> None:
+        """Start the first scan in the background (the server calls this at startup)."""
+        threading.Thread(target=self.all, name="eoharvest-collections", daemon=True).start()
+
     def all(self) -> dict[str, CollectionInfo]:
         with self._lock:
-            if time.monotonic() - self._loaded_at > self._ttl:
-                self._by_id, self._shared = _scan(self._engine)
-                self._loaded_at = time.monotonic()
+            if self._loaded_at is None:
+                self._load()
+            elif time.monotonic() - self._loaded_at > self._ttl and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="eoharvest-collections", daemon=True).start()
             return self._by_id
+
+    def _load(self) -> None:
+        by_id, shared = _scan(self._engine)
+        self._by_id, self._shared, self._loaded_at = by_id, shared, time.monotonic()
+
+    def _refresh(self) -> None:
+        try:
+            by_id, shared = _scan(self._engine)
+        except Exception as exc:  # keep serving the last answer; the next request retries
+            log.warning("rescanning the collections failed: %s", exc)
+            by_id = None
+        with self._lock:
+            if by_id is not None:
+                self._by_id, self._shared, self._loaded_at = by_id, shared, time.monotonic()
+            self._refreshing = False
 
     def get(self, collection_id: str) -> CollectionInfo | None:
         return self.all().get(collection_id)

@@ -99,3 +99,25 @@ def test_an_unreadable_raw_record_is_served_as_a_minimal_valid_item(tmp_path, ca
     OfflineValidator().validate_core(item, STACObjectType.ITEM, item["stac_version"])
     assert item["id"] == "bare" and item["collection"] == "sentinel-2"
     assert "minimal item for earth-search bare" in caplog.text
+
+
+def test_stale_collections_are_served_while_one_background_scan_refreshes_them(tmp_path):
+    import time
+
+    path = tmp_path / "c.db"
+    with open_catalog(path) as repo:
+        repo.upsert_scenes([catalog_scene("a", product_key="A")])
+    reader = open_catalog(path, read_only=True)
+    collections = Collections(reader.reader, ttl=0)
+    assert set(collections.all()) == {"sentinel-2"}
+    with open_catalog(path) as repo:
+        repo.upsert_scenes([catalog_scene("b", product_key="B", platform="Landsat-8")])
+    assert set(collections.all()) == {"sentinel-2"}  # the previous answer, a rescan started
+    deadline = time.monotonic() + 30
+    while set(collections.all()) != {"sentinel-2", "landsat-8"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(collections.all()) == {"sentinel-2", "landsat-8"}
+    collections._ttl = float("inf")  # no further rescans; let a running one end before closing
+    while collections._refreshing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    reader.close()
