@@ -97,6 +97,10 @@ def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
     hits: list[int] = []
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
+            # The collection scan starts with the server; let it end before timing searches.
+            t = time.perf_counter()
+            http.get("/collections").raise_for_status()
+            first_collections = time.perf_counter() - t
             http.get("/search", params={"limit": 1}).raise_for_status()  # warm-up
             for i, (west, south, east, north, d0, d1) in enumerate(queries(np.random.default_rng(2), n_queries)):
                 interval = f"{d0.isoformat().replace('+00:00', 'Z')}/{d1.isoformat().replace('+00:00', 'Z')}"
@@ -118,10 +122,7 @@ def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
 
                 for step in (over_http, in_process) if i % 2 == 0 else (in_process, over_http):
                     step()
-            # What a browser such as QGIS asks first: the collections, then a page with no filter.
-            t = time.perf_counter()
-            http.get("/collections").raise_for_status()
-            first_collections = time.perf_counter() - t
+            # What a browser such as QGIS may ask: a page with no filter at all.
             unfiltered = []
             for _ in range(3):
                 t = time.perf_counter()
@@ -146,7 +147,7 @@ def report(n: int, r: dict[str, float]) -> None:
     print(f"  {'search p50 (ms)':22} {r['http_p50']:9.2f} {r['query_p50']:14.2f} {r['http_p50'] / r['query_p50']:6.2f}")
     print(f"  {'search p95 (ms)':22} {r['http_p95']:9.2f} {r['query_p95']:14.2f} {r['http_p95'] / r['query_p95']:6.2f}"
           f"   <= 50 ms (at 1M): {'met' if ok else 'MISSED'}")  # fmt: skip
-    print(f"  first /collections (collection scan): {r['collections_s']:.2f} s; "
+    print(f"  first /collections (waits for the startup collection scan): {r['collections_s']:.2f} s; "
           f"unfiltered /search page: {r['unfiltered_ms']:.0f} ms (median of 3)")
     sys.stdout.flush()
 
