@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Callable
 
 import httpx
 
 POLL = 0.1
+#: The thread stays this long without watches before it ends (sequential downloads reuse it).
+IDLE_EXIT = 5.0
 
 
 class Watch:
@@ -67,7 +70,7 @@ class Watch:
 
 class TransferMonitor:
     """Polls every registered :class:`Watch` each ``POLL`` seconds on one daemon thread, which
-    starts with the first watch and ends when none is left."""
+    starts with the first watch and ends once none has been left for ``IDLE_EXIT`` seconds."""
 
     def __init__(self, monotonic: Callable[[], float]) -> None:
         self._monotonic = monotonic
@@ -88,12 +91,18 @@ class TransferMonitor:
 
     def _run(self) -> None:
         event = threading.Event()
+        idle_since: float | None = None
         while True:
             event.wait(POLL)
             with self._lock:  # held while cutting off: an unwatched response is never touched
                 if not self._watches:
-                    self._thread = None
-                    return
+                    # Real time, not the injected clock: a frozen test clock must not keep it.
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since >= IDLE_EXIT:
+                        self._thread = None
+                        return
+                    continue
+                idle_since = None
                 now = self._monotonic()
                 for watch in self._watches:
                     if not watch.fired and watch.check(now):

@@ -7,6 +7,7 @@ at its final path, or raises and leaves at most a resumable ``.part`` (+ sidecar
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import shutil
@@ -18,13 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from eoharvest.adapters.http.auth import NoAuth
+from eoharvest.adapters.http.blocks import MAX_HOLD_SECONDS, BlockWriter, WriterPool
+from eoharvest.adapters.http.dirsync import DirectorySync
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
 from eoharvest.adapters.http.hosts import HostHealth
 from eoharvest.adapters.http.monitor import TransferMonitor, Watch
 from eoharvest.adapters.http.partfile import LOCK_WAIT, PartFile, Sidecar, check_free_space, is_disk_full
+from eoharvest.adapters.http.rawbody import body_blocks, raw_socket
 from eoharvest.adapters.http.sending import send_guarded
-from eoharvest.adapters.http.sink import PipelinedSink
 from eoharvest.adapters.clock import SystemClock
 from eoharvest.domain.content import wrong_content_reason
 from eoharvest.domain.errors import (
@@ -190,6 +193,8 @@ class TransferEngine:
         rng: random.Random | None = None,
         hosts: HostHealth | None = None,
         monitor: TransferMonitor | None = None,
+        writers: WriterPool | None = None,
+        directories: DirectorySync | None = None,
     ) -> None:
         self.client = client
         self.guard = guard
@@ -200,6 +205,8 @@ class TransferEngine:
         self.rng = rng or random.Random()
         self.hosts = hosts or HostHealth(monotonic=self.clock.monotonic)
         self.monitor = monitor or TransferMonitor(self.clock.monotonic)
+        self.writers = writers or WriterPool()
+        self.directories = directories or DirectorySync()
 
     def fetch(
         self,
@@ -343,7 +350,7 @@ class _Fetch:
                             part.discard()  # bytes matched but the content is unusable: never resume it
                             raise
                     size = part.size()
-                    path = part.publish()
+                    path = part.publish(engine.directories)
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
                         path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts,
@@ -459,9 +466,8 @@ class _Fetch:
         if part.size() > 0:
             log.info("%s: discarding a partial that belongs to another request", spec.dest.name)
             part.truncate()
-        sidecar = Sidecar(url=url_identity(spec.url), expected_size=spec.size, checksums=expected, provider=spec.provider)
-        part.save_sidecar(sidecar)
-        return sidecar
+        # Saved once the response's validators are known, before its first byte is written.
+        return Sidecar(url=url_identity(spec.url), expected_size=spec.size, checksums=expected, provider=spec.provider)
 
     # -- one attempt -----------------------------------------------------------------------
     def _attempt(self) -> tuple[str, str | None]:
@@ -527,7 +533,7 @@ class _Fetch:
             raise _NoSpace(free)
 
     def _no_space(self, free: int) -> InsufficientSpace:
-        # Built once the sink has written what it held, so the count is what the partial has.
+        # Built once the writer has written what it held, so the count is what the partial has.
         kept = "is kept and will resume" if self._resumable() else "was removed, as nothing could resume it"
         return InsufficientSpace(
             f"only {free:,} bytes are free in {self.part.part.parent} while writing {self.part.part.name} "
@@ -654,7 +660,7 @@ class _Fetch:
         self.part.save_sidecar(self.sidecar)
 
     def _stream_body(self, response: httpx.Response, offset: int, total: int | None, hasher: MultiHasher) -> None:
-        # The loop runs once per received chunk: everything it reads is bound to a local first.
+        # The loop runs once per received block: everything it reads is bound to a local first.
         name, media_type = self.spec.dest.name, self.spec.media_type
         stopped, progress = self.stopped, self.progress
         clock, limits = self.engine.clock, self.engine.limits
@@ -671,28 +677,40 @@ class _Fetch:
             response, stopped, now=clock.monotonic(), min_throughput=limits.min_throughput,
             window=limits.throughput_window, stall_limit=self._remaining_budget(),
         )  # fmt: skip
+        remaining = None if total is None else total - offset
+        sock = raw_socket(response, remaining) if remaining is not None else None
+
+        def received(n: int) -> None:
+            watch.received += n
+            self.received += n
+            self._attempt_received += n
+            self._last_byte_at = clock.monotonic()
+
         self.engine.monitor.watch(watch)
+        fd = self.part.open_fd_for_append()
         try:
-            with PipelinedSink(self.part.open_for_append(), hasher) as sink:
-                # No re-chunking: bytes are written as they arrive, so a reset loses nothing.
-                for chunk in response.iter_raw():
+            with BlockWriter(self.engine.writers, fd, hasher) as out:
+                blocks = body_blocks(
+                    response, sock, remaining, buffer=out.buffer, received=received,
+                    read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,
+                )  # fmt: skip
+                # Bytes go to the file as they arrive (at most a block or 0.25 s held back), so
+                # an interrupted transfer keeps what it received.
+                for block, length, recycle in blocks:
                     if first and offset == 0:
-                        reason = wrong_content_reason(chunk, response.headers.get("Content-Type"), media_type)
+                        head = bytes(memoryview(block)[: min(length, 1024)])
+                        reason = wrong_content_reason(head, response.headers.get("Content-Type"), media_type)
                         if reason:
                             raise _Transient(reason, cause=ProviderResponseError(f"{name}: {reason}"))
                     first = False
-                    if offset + written + len(chunk) > bound:
+                    if offset + written + length > bound:
                         raise _Bound()
                     if written >= next_space_check:
-                        # Received but not yet written bytes (the sink's queues) count as used.
-                        self._check_space(written + len(chunk) - sink.flushed)
+                        # Received but not yet written bytes (the writer's queue) count as used.
+                        self._check_space(written + length - out.flushed)
                         next_space_check = written + space_interval
-                    sink.write(chunk)
-                    written += len(chunk)
-                    watch.received = written
-                    self.received += len(chunk)
-                    self._attempt_received += len(chunk)
-                    self._last_byte_at = clock.monotonic()
+                    out.hand_over(block, length, recycle=recycle)
+                    written += length
                     if progress:
                         progress(name, offset + written, total)
                     if stopped():
@@ -720,6 +738,7 @@ class _Fetch:
                     f"transfer interrupted at byte {self.part.size():,}: {type(exc).__name__}", cause=exc, host=True
                 ) from None
         finally:
+            os.close(fd)
             self.engine.monitor.unwatch(watch)
         if watch.cancelled:
             raise self._cancelled()

@@ -18,7 +18,7 @@ from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine, Transfer
 from eoharvest.domain.errors import HostPaused, IntegrityError, ProviderResponseError, RetryExhausted, TooSlow
 from eoharvest.domain.models import Checksum
 from eoharvest.domain.retry import RetryPolicy
-from faultserver.fixtures import fault_server, fault_server_factory, second_origin  # noqa: F401
+from faultserver.fixtures import fault_server, fault_server_factory  # noqa: F401
 
 SEED = 20261129
 
