@@ -96,7 +96,7 @@ with make_client(HttpSettings()) as client:
     scenes = [Scene("Bench", name[:-4], None, None, None, provider="bench").bind_downloader(factory)
               for name in sorted(shas)]
     t0 = time.monotonic()
-    results, failures = download_all(scenes, outdir, max_workers=8, max_per_provider=8, use_threads=os.environ.get("SEQ") is None)
+    results, failures = download_all(scenes, outdir, max_workers=8, max_per_provider=8)
     took = time.monotonic() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": took, "failures": len(failures), "results": len(results), "rss_kib": {HWM},
