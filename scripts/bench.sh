@@ -5,6 +5,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh" bench
+# bench/download.py: its file server (nginx) and baselines (curl, aria2c, openssl)
+if [ "$#" -eq 0 ] || [ "$1" = download ]; then
+    need=()
+    for pkg in nginx-light aria2 curl openssl; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+    if [ ${#need[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+fi
 PY="${EOHARVEST_VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
 if [ "$#" -gt 0 ]; then
