@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from eoharvest.adapters.catalog import export
-from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
-from eoharvest.domain.catalog_query import PREDICATES, CatalogFilter, CatalogRecord
-from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, PREDICATES, SORT_FIELDS
 from eoharvest.entrypoints.context import AppContext
+
+if TYPE_CHECKING:
+    from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+    from eoharvest.domain.footprint import Footprint
+    from eoharvest.domain.ports import CatalogRepository
 
 
 def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,6 +42,8 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _criteria(obj: AppContext, options: dict[str, Any], limit: int | None) -> CatalogFilter:
+    from eoharvest.domain.catalog_query import CatalogFilter
+
     return CatalogFilter.create(
         aoi=_aoi(obj, options["aoi"]),
         predicate=options["predicate"],
@@ -82,15 +86,37 @@ def catalog() -> None:
 @click.pass_obj
 def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
     """Print catalogued scenes matching the filters."""
-    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
+    criteria = _criteria(obj, options, limit)  # first: an AOI file may need GDAL, see load_spatialite
+    catalog = obj.open_catalog(read_only=True)
     if fmt == "geojson":
-        click.echo(json.dumps(export.geojson_collection(records), ensure_ascii=False))
-    elif fmt == "stac":
+        _write_geojson(catalog, criteria, functools.partial(click.echo, nl=False))
+        click.echo()
+        return
+    from eoharvest.adapters.catalog import export
+
+    records = catalog.query(criteria)
+    if fmt == "stac":
         click.echo(json.dumps(export.stac_item_collection(records), ensure_ascii=False))
     elif fmt == "csv":
         click.echo(export.csv_text(records), nl=False)
     else:
         _print_table(records)
+
+
+def _write_geojson(catalog: CatalogRepository, criteria: CatalogFilter, write: Callable[[str], Any]) -> int:
+    """Write the matching scenes as a FeatureCollection through ``write``, streamed from the
+    catalog when it can (memory independent of the number of scenes); returns the count."""
+    from eoharvest.adapters.catalog import geojson_stream
+
+    stream = getattr(catalog, "geojson_features", None)
+    if stream is not None:
+        features = stream(criteria)
+    else:  # another repository (tests' in-memory one): the whole result, then the same Features
+        from eoharvest.adapters.catalog import export
+
+        collection = export.geojson_collection(catalog.query(criteria))
+        features = (json.dumps(f, ensure_ascii=False) for f in collection["features"])
+    return geojson_stream.write_feature_collection(features, write)
 
 
 def _print_table(records: list[CatalogRecord]) -> None:
@@ -126,14 +152,34 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     STAC: each provider's own item (asset keys, roles, collection, links as sent), downloaded
     files as asset hrefs with the remote ones under `alternate`; validated offline first.
     """
-    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
+    criteria = _criteria(obj, options, limit)  # first: an AOI file may need GDAL, see load_spatialite
+    catalog = obj.open_catalog(read_only=True)
+    if fmt == "geojson":
+        count = _write_file(output, lambda write: _write_geojson(catalog, criteria, write))
+        click.echo(f"wrote {count} scene(s) to {output}", err=True)
+        return
+    from eoharvest.adapters.catalog import export
+
+    records = catalog.query(criteria)
     if fmt == "gpkg":
         export.write_geopackage(records, output)
-    elif fmt == "stac":
-        export.write_json(export.stac_item_collection(records), output)
     else:
-        export.write_json(export.geojson_collection(records), output)
+        export.write_json(export.stac_item_collection(records), output)
     click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)
+
+
+def _write_file(output: Path, produce: Callable[[Callable[[str], Any]], int]) -> int:
+    """Let ``produce(write)`` write the file ``output`` (UTF-8) through a sibling part file that
+    replaces it only when complete; returns what ``produce`` returns."""
+    part = output.with_name(f".{output.name}.part")
+    try:
+        with part.open("w", encoding="utf-8") as stream:
+            count = produce(stream.write)
+        part.replace(output)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return count
 
 
 @catalog.command("upgrade")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eoharvest.application.settings import Settings
-from eoharvest.domain.ports import CatalogRepository
-from eoharvest.entrypoints.bootstrap import Services, build
 from eoharvest.entrypoints.config import load_settings
 from eoharvest.entrypoints.logs import configure_logging
+
+if TYPE_CHECKING:  # the composition root imports every adapter: only load it when a command needs it
+    from eoharvest.application.settings import Settings
+    from eoharvest.domain.ports import CatalogRepository
+    from eoharvest.entrypoints.bootstrap import Services
 
 
 @dataclass
@@ -56,6 +58,8 @@ class AppContext:
 
     def services(self) -> Services:
         if self._services is None:
+            from eoharvest.entrypoints.bootstrap import build
+
             self._services = build(self.settings)
         return self._services
 

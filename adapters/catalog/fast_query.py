@@ -24,9 +24,10 @@ compares the two); both select ``rows.RECORD_COLUMNS`` and decode with ``rows.de
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import shapely
 from sqlalchemy import Engine
@@ -48,7 +49,8 @@ for _word in (*PROGRESS_ORDER, NONE):
     assert _word.isidentifier() and _word.islower(), _word
 _RANK = " ".join(f"WHEN '{state}' THEN {i}" for i, state in enumerate(PROGRESS_ORDER))
 
-_ID, _STATE = RECORD_COLUMNS.index("id"), RECORD_COLUMNS.index("download_state")
+#: Rows fetched from SQLite at a time: a result of any size is read in chunks this big.
+CHUNK_ROWS = 1000
 
 
 def _state_sql(alias: str) -> str:
@@ -215,10 +217,11 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
 
 
 @lru_cache(maxsize=512)
-def statement(shape: tuple[Any, ...]) -> str:
-    """The SQL of a filter shape; placeholders in :func:`shape_and_params` order."""
+def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS) -> str:
+    """The SQL of a filter shape selecting ``selected`` (names of :data:`RECORD_COLUMNS`);
+    placeholders in :func:`shape_and_params` order."""
     sort, descending, limited, distinct = shape[10:]
-    columns = ", ".join(_select_sql(name, "s") for name in RECORD_COLUMNS)
+    columns = ", ".join(_select_sql(name, "s") for name in selected)
     if distinct:
         # The lowest id per product key among the matching rows (row_number() = 1 over id).
         matching = " AND ".join(_conditions(shape, "m"))
@@ -237,29 +240,64 @@ _LOCAL_PATHS = (
 )
 
 
+@dataclass(frozen=True)
+class RowChunk:
+    """Up to :data:`CHUNK_ROWS` result rows (columns as selected) and the local paths of the
+    verified files of those scenes, by scene id."""
+
+    rows: list[tuple[Any, ...]]
+    paths: dict[int, list[str]]
+
+
+def stream_rows(
+    engine: Engine, criteria: CatalogFilter, selected: Sequence[str] = RECORD_COLUMNS
+) -> Iterator[RowChunk]:
+    """The rows matching ``criteria``, in order, chunk by chunk: the one place a catalog query
+    is dispatched to its database. ``selected`` must include ``id`` and ``download_state``.
+
+    SQLite is read here, in one read transaction held while the chunks are consumed (close the
+    iterator to end it early); other databases have their own query path.
+    """
+    if engine.dialect.name != "sqlite":
+        raise NotImplementedError(f"no streaming query path for {engine.dialect.name}")
+    return _sqlite_rows(engine, criteria, tuple(selected))
+
+
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     """Run ``criteria`` on a SQLite reader engine, in one read transaction."""
+    rows: list[tuple[Any, ...]] = []
+    paths: dict[int, list[str]] = {}
+    for chunk in stream_rows(engine, criteria):
+        rows += chunk.rows
+        paths.update(chunk.paths)
+    return decode_records(rows, paths)
+
+
+def _sqlite_rows(engine: Engine, criteria: CatalogFilter, selected: tuple[str, ...]) -> Iterator[RowChunk]:
     shape, params = shape_and_params(criteria)
-    sql = statement(shape)
+    sql = statement(shape, selected)
+    id_at, state_at = selected.index("id"), selected.index("download_state")
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         dbapi = conn.dialect.dbapi
         assert driver is not None and dbapi is not None
+        cursor = driver.cursor()
+        paths_cursor = driver.cursor()
         try:
-            cursor = driver.cursor()
+            cursor.execute("BEGIN")
             try:
-                cursor.execute("BEGIN")
-                try:
-                    rows = cursor.execute(sql, params).fetchall()
-                    paths = _local_paths(cursor, [r[_ID] for r in rows if r[_STATE] == AVAILABLE])
-                finally:
-                    cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
+                cursor.execute(sql, params)
+                while rows := cursor.fetchmany(CHUNK_ROWS):
+                    available = [r[id_at] for r in rows if r[state_at] == AVAILABLE]
+                    yield RowChunk(rows, _local_paths(paths_cursor, available))
             finally:
-                cursor.close()
+                cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
         except dbapi.Error as exc:
             # As SQLAlchemy would raise it (OperationalError and friends).
             raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
-    return decode_records(rows, paths)
+        finally:
+            paths_cursor.close()
+            cursor.close()
 
 
 def _local_paths(cursor: Any, scene_pks: list[int]) -> dict[int, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,6 +121,13 @@ class SpatialiteCatalog:
         if self._dialect == "sqlite":
             return fast_query.query(self._engines.reader, criteria)
         return self.query_sqlalchemy(criteria)
+
+    def geojson_features(self, criteria: CatalogFilter) -> Iterator[str]:
+        """The matching scenes as GeoJSON Feature texts, read and written a chunk at a time (the
+        Features of ``export.geojson_collection(self.query(criteria))``)."""
+        from eoharvest.adapters.catalog.geojson_stream import FEATURE_COLUMNS, feature_texts
+
+        return feature_texts(fast_query.stream_rows(self._engines.reader, criteria, FEATURE_COLUMNS))
 
     def query_sqlalchemy(self, criteria: CatalogFilter) -> list[CatalogRecord]:
         """:meth:`query` on SQLAlchemy Core: the portable path (PostGIS), and the reference the
