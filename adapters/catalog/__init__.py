@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eoharvest.adapters.catalog import revisions
 from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
 from eoharvest.adapters.catalog.probe import CatalogFile, probe
@@ -36,8 +37,6 @@ def open_catalog(
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
     """
-    from eoharvest.adapters.catalog import migrate as migrations
-
     catalog_path = Path(path).expanduser()
     if catalog_path.is_dir():
         raise CatalogError(f"catalog path {str(catalog_path)!r} is a directory", hint="give a file name")
@@ -60,7 +59,9 @@ def open_catalog(
         raise CatalogError(f"cannot create the catalog folder {str(catalog_path.parent)!r}: {exc}") from None
     engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module)
     created = False
-    if migrate:
+    if migrate and not (found.kind == "catalog" and found.revision == revisions.head_revision()):
+        from eoharvest.adapters.catalog import migrate as migrations  # Alembic: only to migrate
+
         # Creation and migration under one inter-process lock: two processes opening a missing
         # catalog at once (daemon + CLI on first run) must not both run InitSpatialMetaData.
         try:
@@ -82,15 +83,13 @@ def _refuse_foreign(found: CatalogFile) -> None:
 
 def _require_current(found: CatalogFile) -> None:
     """A read-only open needs a catalog at this code's schema revision (checked cheaply: one row)."""
-    from eoharvest.adapters.catalog import migrate as migrations
-
     if found.kind in ("missing", "empty"):
         raise CatalogError(
             f"there is no catalog at {str(found.path)!r} yet",
             hint="check --catalog (or EOHARVEST_CATALOG); harvest, download and watch add create one",
         )
-    migrations.check_not_newer(found.revision)
-    head = migrations.head_revision()
+    revisions.check_not_newer(found.revision)
+    head = revisions.head_revision()
     if found.revision != head:
         raise CatalogError(
             f"the catalog {str(found.path)!r} has schema revision {found.revision!r}, "
