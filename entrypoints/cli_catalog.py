@@ -196,7 +196,7 @@ def upgrade(obj: AppContext) -> None:
 @click.pass_obj
 def stats(obj: AppContext, as_json: bool) -> None:
     """Counts per platform, year and download state, and the size of the local archive."""
-    s = obj.open_catalog(read_only=True).stats()
+    s = obj.catalog_stats()
     data = {
         "catalog": str(obj.settings.catalog_path),
         "scenes": s.scenes,

@@ -10,6 +10,7 @@ from eoharvest.entrypoints.logs import configure_logging
 
 if TYPE_CHECKING:  # the composition root imports every adapter: only load it when a command needs it
     from eoharvest.application.settings import Settings
+    from eoharvest.domain.catalog_query import CatalogStats
     from eoharvest.domain.ports import CatalogRepository
     from eoharvest.entrypoints.bootstrap import Services
 
@@ -66,6 +67,16 @@ class AppContext:
     def open_catalog(self, *, read_only: bool = False) -> CatalogRepository:
         """The catalog repository for ``settings.catalog_path`` (see ``Services.catalog``)."""
         return self.services().catalog(read_only=read_only)
+
+    def catalog_stats(self) -> CatalogStats:
+        """The read-only summary of ``catalog stats``. Unless services are built already, the
+        catalog file is read directly (plain sqlite3: neither SpatiaLite nor the services are
+        needed for counts, and loading them is most of the command's time)."""
+        if self._services is not None:
+            return self._services.catalog(read_only=True).stats()
+        from eoharvest.adapters.catalog import read_stats
+
+        return read_stats(self.settings.catalog_path)
 
     def close(self) -> None:
         if self._services is not None:

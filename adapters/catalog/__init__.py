@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eoharvest.adapters.catalog import revisions
 from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
-from eoharvest.adapters.catalog.probe import CatalogFile, probe
-from eoharvest.adapters.catalog.repository import SpatialiteCatalog
+from eoharvest.adapters.catalog.probe import CatalogFile, probe, read_only_uri
 from eoharvest.adapters.catalog.spatialite import CLI_BUSY_TIMEOUT_MS, create_engines, sqlite_module
 from eoharvest.domain.errors import CatalogError
 
-__all__ = ["SpatialiteCatalog", "open_catalog"]
+if TYPE_CHECKING:
+    from eoharvest.adapters.catalog.repository import SpatialiteCatalog
+    from eoharvest.domain.catalog_query import CatalogStats
+
+__all__ = ["SpatialiteCatalog", "open_catalog", "read_stats"]
+
+
+def __getattr__(name: str) -> Any:
+    # The repository (SQLAlchemy, GeoAlchemy2, shapely) loads only when a catalog is opened.
+    if name == "SpatialiteCatalog":
+        from eoharvest.adapters.catalog.repository import SpatialiteCatalog
+
+        return SpatialiteCatalog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _CHOOSE_ANOTHER = "point --catalog (or EOHARVEST_CATALOG) at an eoharvest catalog or at a new file"
 
@@ -37,20 +50,12 @@ def open_catalog(
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
     """
+    from eoharvest.adapters.catalog.repository import SpatialiteCatalog
+
     catalog_path = Path(path).expanduser()
-    if catalog_path.is_dir():
-        raise CatalogError(f"catalog path {str(catalog_path)!r} is a directory", hint="give a file name")
-    if read_only and not catalog_path.parent.is_dir():
-        raise CatalogError(
-            f"there is no catalog at {str(catalog_path)!r}: the folder {str(catalog_path.parent)!r} does not exist",
-            hint="check --catalog (or EOHARVEST_CATALOG); harvest, download and watch add create a catalog",
-        )
-    ensure_local_filesystem(catalog_path, mounts_file)
+    found = _probe_local(catalog_path, mounts_file, read_only=read_only)
     module = sqlite_module()
-    found = probe(catalog_path, module)
-    _refuse_foreign(found)
     if read_only:
-        _require_current(found)
         engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True)
         return SpatialiteCatalog(engines, catalog_path, read_only=True)
     try:
@@ -71,6 +76,40 @@ def open_catalog(
             engines.dispose()
             raise
     return SpatialiteCatalog(engines, catalog_path, created=created)
+
+
+def read_stats(path: Path | str, *, mounts_file: Path | str = "/proc/mounts") -> CatalogStats:
+    """``open_catalog(path, read_only=True).stats()``, read with plain sqlite3: the same checks
+    and counts without loading SpatiaLite or SQLAlchemy (no spatial function is involved)."""
+    from eoharvest.adapters.catalog import stats
+
+    catalog_path = Path(path).expanduser()
+    _probe_local(catalog_path, mounts_file, read_only=True)
+    connection = sqlite_module().connect(read_only_uri(catalog_path), uri=True)
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {CLI_BUSY_TIMEOUT_MS}")
+        connection.execute("BEGIN")  # one snapshot for every count
+        return stats.read_stats(connection.cursor())
+    finally:
+        connection.close()
+
+
+def _probe_local(catalog_path: Path, mounts_file: Path | str, *, read_only: bool) -> CatalogFile:
+    """What is at ``catalog_path``, after the checks every open makes; a read-only open needs a
+    catalog at this code's revision there."""
+    if catalog_path.is_dir():
+        raise CatalogError(f"catalog path {str(catalog_path)!r} is a directory", hint="give a file name")
+    if read_only and not catalog_path.parent.is_dir():
+        raise CatalogError(
+            f"there is no catalog at {str(catalog_path)!r}: the folder {str(catalog_path.parent)!r} does not exist",
+            hint="check --catalog (or EOHARVEST_CATALOG); harvest, download and watch add create a catalog",
+        )
+    ensure_local_filesystem(catalog_path, mounts_file)
+    found = probe(catalog_path, sqlite_module())
+    _refuse_foreign(found)
+    if read_only:
+        _require_current(found)
+    return found
 
 
 def _refuse_foreign(found: CatalogFile) -> None:

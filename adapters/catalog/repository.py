@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import orders as order_rows
+from eoharvest.adapters.catalog import stats as catalog_stats
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
@@ -158,6 +159,16 @@ class SpatialiteCatalog:
 
     def stats(self) -> CatalogStats:
         """Counts per platform, year and download state, and the bytes of verified files."""
+        if self._dialect == "sqlite":
+            with self._engines.reader.connect() as conn:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return catalog_stats.read_stats(cursor)
+                finally:
+                    cursor.close()
+        return self._stats_sqlalchemy()
+
+    def _stats_sqlalchemy(self) -> CatalogStats:
         year = extract("year", scenes.c.acq_start)
         state = download_state()
         with self._engines.reader.connect() as conn:

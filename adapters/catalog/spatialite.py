@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
+from typing import TYPE_CHECKING, Any
 
 from eoharvest.adapters.catalog.probe import read_only_uri
 from eoharvest.domain.errors import UnsupportedEnvironment
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 SPATIALITE_FIX = (
     "use a venv on Debian's /usr/bin/python3, or pip install pysqlite3-binary; "
@@ -120,6 +120,9 @@ def create_engines(
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
     is left as it is and any write fails.
     """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import QueuePool
+
     dbapi = module or sqlite_module()
     if read_only:
         uri = read_only_uri(Path(path))
