@@ -15,7 +15,6 @@ from eoharvest.entrypoints.context import AppContext
 if TYPE_CHECKING:
     from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
     from eoharvest.domain.footprint import Footprint
-    from eoharvest.domain.ports import CatalogRepository
 
 
 def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,7 +66,7 @@ def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
         return None
     from eoharvest.domain.aoi import parse_aoi
 
-    parsed = parse_aoi(value, reader=obj.services().vector_reader)
+    parsed = parse_aoi(value, reader=obj.vector_reader())
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     return parsed.footprint
@@ -86,15 +85,14 @@ def catalog() -> None:
 @click.pass_obj
 def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
     """Print catalogued scenes matching the filters."""
-    criteria = _criteria(obj, options, limit)  # first: an AOI file may need GDAL, see load_spatialite
-    catalog = obj.open_catalog(read_only=True)
+    criteria = _criteria(obj, options, limit)  # first: an AOI file needs GDAL, see AppContext.catalog_reader
     if fmt == "geojson":
-        _write_geojson(catalog, criteria, functools.partial(click.echo, nl=False))
+        _write_geojson(obj.catalog_reader(), criteria, functools.partial(click.echo, nl=False))
         click.echo()
         return
     from eoharvest.adapters.catalog import export
 
-    records = catalog.query(criteria)
+    records = obj.open_catalog(read_only=True).query(criteria)
     if fmt == "stac":
         click.echo(json.dumps(export.stac_item_collection(records), ensure_ascii=False))
     elif fmt == "csv":
@@ -103,7 +101,7 @@ def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
         _print_table(records)
 
 
-def _write_geojson(catalog: CatalogRepository, criteria: CatalogFilter, write: Callable[[str], Any]) -> int:
+def _write_geojson(catalog: Any, criteria: CatalogFilter, write: Callable[[str], Any]) -> int:
     """Write the matching scenes as a FeatureCollection through ``write``, streamed from the
     catalog when it can (memory independent of the number of scenes); returns the count."""
     from eoharvest.adapters.catalog import geojson_stream
@@ -152,15 +150,15 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     STAC: each provider's own item (asset keys, roles, collection, links as sent), downloaded
     files as asset hrefs with the remote ones under `alternate`; validated offline first.
     """
-    criteria = _criteria(obj, options, limit)  # first: an AOI file may need GDAL, see load_spatialite
-    catalog = obj.open_catalog(read_only=True)
+    criteria = _criteria(obj, options, limit)  # first: an AOI file needs GDAL, see AppContext.catalog_reader
     if fmt == "geojson":
-        count = _write_file(output, lambda write: _write_geojson(catalog, criteria, write))
+        reader = obj.catalog_reader()
+        count = _write_file(output, lambda write: _write_geojson(reader, criteria, write))
         click.echo(f"wrote {count} scene(s) to {output}", err=True)
         return
     from eoharvest.adapters.catalog import export
 
-    records = catalog.query(criteria)
+    records = obj.open_catalog(read_only=True).query(criteria)
     if fmt == "gpkg":
         export.write_geopackage(records, output)
     else:
@@ -196,7 +194,7 @@ def upgrade(obj: AppContext) -> None:
 @click.pass_obj
 def stats(obj: AppContext, as_json: bool) -> None:
     """Counts per platform, year and download state, and the size of the local archive."""
-    s = obj.catalog_stats()
+    s = obj.catalog_reader(spatial=False).stats()
     data = {
         "catalog": str(obj.settings.catalog_path),
         "scenes": s.scenes,

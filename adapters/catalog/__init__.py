@@ -13,10 +13,10 @@ from eoharvest.adapters.catalog.spatialite import CLI_BUSY_TIMEOUT_MS, create_en
 from eoharvest.domain.errors import CatalogError
 
 if TYPE_CHECKING:
+    from eoharvest.adapters.catalog.reader import CatalogReader
     from eoharvest.adapters.catalog.repository import SpatialiteCatalog
-    from eoharvest.domain.catalog_query import CatalogStats
 
-__all__ = ["SpatialiteCatalog", "open_catalog", "read_stats"]
+__all__ = ["SpatialiteCatalog", "open_catalog", "open_reader"]
 
 
 def __getattr__(name: str) -> Any:
@@ -78,20 +78,24 @@ def open_catalog(
     return SpatialiteCatalog(engines, catalog_path, created=created)
 
 
-def read_stats(path: Path | str, *, mounts_file: Path | str = "/proc/mounts") -> CatalogStats:
-    """``open_catalog(path, read_only=True).stats()``, read with plain sqlite3: the same checks
-    and counts without loading SpatiaLite or SQLAlchemy (no spatial function is involved)."""
-    from eoharvest.adapters.catalog import stats
+def open_reader(
+    path: Path | str,
+    *,
+    spatial: bool = True,
+    preload: bool = True,
+    busy_timeout_ms: int = CLI_BUSY_TIMEOUT_MS,
+    mounts_file: Path | str = "/proc/mounts",
+) -> CatalogReader:
+    """A lean read-only view of the catalog at ``path`` (:class:`~.reader.CatalogReader`:
+    GeoJSON Features and stats) on one plain sqlite3 connection, after the checks of
+    ``open_catalog(path, read_only=True)``. Without ``spatial`` SpatiaLite is not loaded (stats
+    need no spatial function); ``preload`` as in ``load_spatialite``."""
+    from eoharvest.adapters.catalog.reader import connect_reader
 
     catalog_path = Path(path).expanduser()
     _probe_local(catalog_path, mounts_file, read_only=True)
-    connection = sqlite_module().connect(read_only_uri(catalog_path), uri=True)
-    try:
-        connection.execute(f"PRAGMA busy_timeout = {CLI_BUSY_TIMEOUT_MS}")
-        connection.execute("BEGIN")  # one snapshot for every count
-        return stats.read_stats(connection.cursor())
-    finally:
-        connection.close()
+    uri = read_only_uri(catalog_path)
+    return connect_reader(uri, sqlite_module(), busy_timeout_ms, spatial=spatial, preload=preload)
 
 
 def _probe_local(catalog_path: Path, mounts_file: Path | str, *, read_only: bool) -> CatalogFile:

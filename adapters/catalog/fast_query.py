@@ -27,20 +27,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import shapely
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
+from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RTREE, SRID
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
-from eoharvest.adapters.catalog.sql_filters import COLUMNS
-from eoharvest.adapters.catalog.tables import SRID, scenes_rtree
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
-from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
 
-_RTREE = scenes_rtree.name
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+
+_RTREE = RTREE
 _PREDICATES = {"intersects": "ST_Intersects", "contains": "ST_Contains", "within": "ST_Within"}
 _COMPARE = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -74,7 +75,7 @@ def _field_sql(name: str, alias: str) -> str:
     """SQL of an allow-listed field; anything else is a KeyError, never SQL."""
     if name == "state":
         return _state_sql(alias)
-    return f"{alias}.{COLUMNS[name].name}"
+    return f"{alias}.{FIELD_COLUMNS[name]}"
 
 
 def _bind(value: Any) -> Any:
@@ -231,7 +232,7 @@ def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS
         )
     else:
         source = "scenes AS s WHERE " + " AND ".join(_conditions(shape, "s"))
-    order = f"s.{COLUMNS[sort].name} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
+    order = f"s.{FIELD_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
     return f"SELECT {columns} FROM {source} ORDER BY {order}" + (" LIMIT ?" if limited else "")
 
 
@@ -253,14 +254,15 @@ def stream_rows(
     engine: Engine, criteria: CatalogFilter, selected: Sequence[str] = RECORD_COLUMNS
 ) -> Iterator[RowChunk]:
     """The rows matching ``criteria``, in order, chunk by chunk: the one place a catalog query
-    is dispatched to its database. ``selected`` must include ``id`` and ``download_state``.
+    on an engine is dispatched to its database. ``selected`` must include ``id`` and
+    ``download_state``.
 
     SQLite is read here, in one read transaction held while the chunks are consumed (close the
     iterator to end it early); other databases have their own query path.
     """
     if engine.dialect.name != "sqlite":
         raise NotImplementedError(f"no streaming query path for {engine.dialect.name}")
-    return _sqlite_rows(engine, criteria, tuple(selected))
+    return _engine_rows(engine, criteria, tuple(selected))
 
 
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
@@ -273,31 +275,51 @@ def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     return decode_records(rows, paths)
 
 
-def _sqlite_rows(engine: Engine, criteria: CatalogFilter, selected: tuple[str, ...]) -> Iterator[RowChunk]:
+def _engine_rows(engine: Engine, criteria: CatalogFilter, selected: tuple[str, ...]) -> Iterator[RowChunk]:
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.connect() as conn:
+        driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
+        assert driver is not None and dbapi is not None
+
+        def as_sqlalchemy_error(exc: Exception, sql: str, params: Sequence[Any]) -> Exception:
+            # As SQLAlchemy would raise it (OperationalError and friends).
+            return DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect)  # type: ignore[union-attr]
+
+        yield from sqlite_rows(driver, dbapi.Error, criteria, selected, as_sqlalchemy_error)
+
+
+def sqlite_rows(
+    connection: Any,
+    error: type[Exception],
+    criteria: CatalogFilter,
+    selected: Sequence[str] = RECORD_COLUMNS,
+    translate: Callable[[Exception, str, Sequence[Any]], Exception] | None = None,
+) -> Iterator[RowChunk]:
+    """:func:`stream_rows` on a DB-API ``connection`` to a SpatiaLite catalog (no transaction
+    open); the driver's ``error`` is re-raised as ``translate(exc, sql, params)`` if given."""
+    selected = tuple(selected)
     shape, params = shape_and_params(criteria)
     sql = statement(shape, selected)
     id_at, state_at = selected.index("id"), selected.index("download_state")
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        dbapi = conn.dialect.dbapi
-        assert driver is not None and dbapi is not None
-        cursor = driver.cursor()
-        paths_cursor = driver.cursor()
+    cursor = connection.cursor()
+    paths_cursor = connection.cursor()
+    try:
+        cursor.execute("BEGIN")
         try:
-            cursor.execute("BEGIN")
-            try:
-                cursor.execute(sql, params)
-                while rows := cursor.fetchmany(CHUNK_ROWS):
-                    available = [r[id_at] for r in rows if r[state_at] == AVAILABLE]
-                    yield RowChunk(rows, _local_paths(paths_cursor, available))
-            finally:
-                cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
-        except dbapi.Error as exc:
-            # As SQLAlchemy would raise it (OperationalError and friends).
-            raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                available = [r[id_at] for r in rows if r[state_at] == AVAILABLE]
+                yield RowChunk(rows, _local_paths(paths_cursor, available))
         finally:
-            paths_cursor.close()
-            cursor.close()
+            cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
+    except error as exc:
+        if translate is None:
+            raise
+        raise translate(exc, sql, params) from exc
+    finally:
+        paths_cursor.close()
+        cursor.close()
 
 
 def _local_paths(cursor: Any, scene_pks: list[int]) -> dict[int, list[str]]:

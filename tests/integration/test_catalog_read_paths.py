@@ -13,7 +13,7 @@ import pytest
 from fakes import catalog_scene
 from shapely.geometry import MultiPolygon, Polygon
 
-from eoharvest.adapters.catalog import export, fast_query, open_catalog, read_stats
+from eoharvest.adapters.catalog import columns, export, fast_query, open_catalog, open_reader, sql_filters, tables
 from eoharvest.adapters.catalog.geojson_stream import write_feature_collection
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import CatalogError
@@ -53,22 +53,24 @@ def test_stats_in_plain_sql_match_the_portable_statements(catalog_path):
     assert fast == portable
     assert sum(fast.per_state.values()) == fast.scenes == 61
     assert fast.per_state["available"] > 0 and fast.per_state["none"] > 0
-    assert read_stats(catalog_path) == fast
+    for spatial in (False, True):
+        with open_reader(catalog_path, spatial=spatial) as reader:
+            assert reader.stats() == fast
 
 
-def test_read_stats_makes_the_checks_of_a_read_only_open(tmp_path):
+def test_the_lean_reader_makes_the_checks_of_a_read_only_open(tmp_path):
     with pytest.raises(CatalogError, match="no catalog"):
-        read_stats(tmp_path / "missing.db")
+        open_reader(tmp_path / "missing.db")
     foreign = tmp_path / "other.db"
     sqlite3.connect(foreign).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(CatalogError, match="not an eoharvest catalog"):
-        read_stats(foreign)
+        open_reader(foreign)
 
 
 def test_stats_load_neither_spatialite_nor_sqlalchemy(catalog_path):
     code = (
-        "import sys; from eoharvest.adapters.catalog import read_stats\n"
-        f"print(read_stats({str(catalog_path)!r}).scenes)\n"
+        "import sys; from eoharvest.adapters.catalog import open_reader\n"
+        f"print(open_reader({str(catalog_path)!r}, spatial=False).stats().scenes)\n"
         "print(sorted(m for m in ('sqlalchemy', 'geoalchemy2', 'shapely', 'pyproj', 'pyogrio') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -88,13 +90,14 @@ def test_stats_load_neither_spatialite_nor_sqlalchemy(catalog_path):
 )
 def test_streamed_geojson_features_are_those_of_the_full_export(catalog_path, criteria, monkeypatch):
     monkeypatch.setattr(fast_query, "CHUNK_ROWS", 7)  # several chunks, and a last partial one
-    with open_catalog(catalog_path, read_only=True) as repo:
+    with open_catalog(catalog_path, read_only=True) as repo, open_reader(catalog_path) as reader:
         expected = export.geojson_collection(repo.query(criteria))
-        out: list[str] = []
-        count = write_feature_collection(repo.geojson_features(criteria), out.append, batch=4)
-    streamed = json.loads("".join(out))
-    assert count == len(expected["features"]) > 0
-    assert streamed == expected
+        for source in (repo, reader):
+            out: list[str] = []
+            count = write_feature_collection(source.geojson_features(criteria), out.append, batch=4)
+            assert count == len(expected["features"]) > 0
+            assert json.loads("".join(out)) == expected
+    streamed = expected
     holed = [f for f in streamed["features"] if f["properties"]["scene_id"] == "holed"]
     if holed:  # RFC 7946: exterior ring counter-clockwise, holes clockwise
         shell, hole = holed[0]["geometry"]["coordinates"][0]
@@ -123,3 +126,32 @@ def test_a_stream_closed_early_ends_its_read_transaction(catalog_path):
         assert checkpoint_blocked()
         features.close()
         assert not checkpoint_blocked()
+
+
+def test_the_plain_column_names_are_those_of_the_table_definitions():
+    assert columns.FIELD_COLUMNS == {field: column.name for field, column in sql_filters.COLUMNS.items()}
+    assert (columns.RTREE, columns.SRID) == (tables.scenes_rtree.name, tables.SRID)
+
+
+def test_a_query_process_loads_neither_sqlalchemy_nor_gdal(catalog_path):
+    code = (
+        "import sys; from eoharvest.entrypoints.cli import main\n"
+        f"main(['--catalog', {str(catalog_path)!r}, 'catalog', 'query', '--aoi', '0,39,30,42', '--format', 'geojson'])\n"
+        "print(sorted(m for m in ('sqlalchemy', 'geoalchemy2', 'httpx', 'alembic', 'pyproj', 'pyogrio') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    collection, loaded = proc.stdout.strip().splitlines()
+    assert len(json.loads(collection)["features"]) == 17  # one per product key
+    assert loaded == "[]"
+
+
+def test_geo_libraries_imported_after_a_lean_spatialite_load_fail_instead_of_crashing(catalog_path):
+    code = (
+        "from eoharvest.adapters.catalog import open_reader\n"
+        f"open_reader({str(catalog_path)!r}, preload=False).close()\n"
+        "try:\n    import pyogrio\nexcept ImportError as exc:\n    print('refused:', exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("refused: pyogrio cannot be imported after SpatiaLite was loaded")
