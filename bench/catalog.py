@@ -32,7 +32,7 @@ import shapely
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.catalog.bulk import BYPASSED_TRIGGERS
 from eoharvest.adapters.catalog.repository import BATCH
-from eoharvest.adapters.catalog.spatialite import PAGE_SIZE, WAL_AUTOCHECKPOINT, WRITER_CACHE_KIB, load_spatialite
+from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, PAGE_SIZE, WAL_AUTOCHECKPOINT, load_spatialite
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene
@@ -107,7 +107,7 @@ def raw_open(path: Path, ddl: list[str]) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")  # as eoharvest's bulk writes
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
     conn.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
     for sql in ddl:

@@ -125,7 +125,8 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra["order"] = opts["order"]
     if opts["activation_timeout"] is not None:
         extra["activation_timeout"] = opts["activation_timeout"]
-    catalog = services.catalog()
+    # The AOI was read above: nothing here reads a vector file again, so GDAL stays unloaded.
+    catalog = services.catalog(preload_gdal=False)
     gc.freeze()  # what setup built lives until exit; see main() in cli.py
     with bars:
         report = harvest(

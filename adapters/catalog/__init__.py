@@ -38,6 +38,7 @@ def open_catalog(
     mounts_file: Path | str = "/proc/mounts",
     migrate: bool = True,
     read_only: bool = False,
+    preload_gdal: bool = True,
 ) -> SpatialiteCatalog:
     """Open the SpatiaLite catalog at ``path``.
 
@@ -49,6 +50,7 @@ def open_catalog(
     never changed: CatalogError. Raises UnsupportedEnvironment when SpatiaLite cannot be loaded
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
+    ``preload_gdal=False``: see ``spatialite.load_spatialite(preload=False)``.
     """
     from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 
@@ -56,13 +58,17 @@ def open_catalog(
     found = _probe_local(catalog_path, mounts_file, read_only=read_only)
     module = sqlite_module()
     if read_only:
-        engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True)
+        engines = create_engines(
+            catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True, preload_gdal=preload_gdal
+        )
         return SpatialiteCatalog(engines, catalog_path, read_only=True)
     try:
         catalog_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CatalogError(f"cannot create the catalog folder {str(catalog_path.parent)!r}: {exc}") from None
-    engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module)
+    engines = create_engines(
+        catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module, preload_gdal=preload_gdal
+    )
     created = False
     if migrate and not (found.kind == "catalog" and found.revision == revisions.head_revision()):
         from eoharvest.adapters.catalog import migrate as migrations  # Alembic: only to migrate

@@ -27,13 +27,17 @@ SPATIALITE_FIX = (
     "apt-get install libsqlite3-mod-spatialite"
 )
 CLI_BUSY_TIMEOUT_MS = 30_000
-#: Page cache per connection, KiB. Writers get a large one: a bulk ingest updates five indexes
-#: and the R*Tree at random places, and at 1M scenes their pages no longer fit the default 2 MiB.
-#: Readers get a small one: a query reads few pages, and a memory map (which SQLite could use
-#: instead of read() calls) is not used at all, because mapped pages count in the process's
-#: RSS and made the peak memory of `catalog query` grow with the catalog (675 MiB at 1M).
-WRITER_CACHE_KIB = 32 * 1024
+#: Page cache per connection, KiB (SQLite's default is 2 MiB). Connections start small: a
+#: harvest commits pages of ~100 scenes and reads few pages per query, and every cached page
+#: counts in the process's memory (a harvest stays under 150 MiB). A bulk write (thousands of
+#: scenes in one transaction, see ``bulk.py``) raises its connection's cache to
+#: BULK_CACHE_KIB: it updates five indexes and the R*Tree at random places, and at 1M scenes
+#: their pages no longer fit a small cache. No memory map is used (SQLite could read through
+#: one instead of read() calls): mapped pages count in RSS too, and made the peak memory of
+#: `catalog query` grow with the catalog (675 MiB at 1M).
+WRITER_CACHE_KIB = 4 * 1024
 READER_CACHE_KIB = 8 * 1024
+BULK_CACHE_KIB = 64 * 1024
 #: Pages of a new catalog file. Raw provider records are ~2-20 KB per scene; with 4 KiB pages most
 #: of them spill into overflow chains of several pages.
 PAGE_SIZE = 8192
@@ -78,19 +82,19 @@ def sqlite_module() -> ModuleType:
 
 
 class _RefuseLateGeoImports:
-    """An import hook installed when SpatiaLite was loaded without :func:`preload_geo_libraries`:
-    importing pyproj or pyogrio afterwards would crash the process (see there), so it fails with
-    an ImportError that says why instead."""
+    """An import hook installed when SpatiaLite was loaded without importing pyogrio first:
+    importing it afterwards would crash the process (see :func:`preload_geo_libraries`), so it
+    fails with an ImportError that says why instead."""
 
-    NAMES = ("pyproj", "pyogrio")
+    NAMES = ("pyogrio",)
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         top = name.partition(".")[0]
         if top in self.NAMES and top not in sys.modules:
             raise ImportError(
                 f"{name} cannot be imported after SpatiaLite was loaded without it "
-                "(eoharvest.adapters.catalog.spatialite.load_spatialite(preload=False)): its GEOS/PROJ "
-                "would bind to SpatiaLite's copies and crash"
+                "(eoharvest.adapters.catalog.spatialite.load_spatialite(preload=False)): its GDAL, "
+                "GEOS and PROJ would bind to SpatiaLite's copies and crash"
             )
         return None
 
@@ -98,14 +102,16 @@ class _RefuseLateGeoImports:
 def load_spatialite(dbapi_connection: Any, *, preload: bool = True) -> None:
     """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment.
 
-    ``preload=False`` skips importing pyproj and pyogrio first (~0.2 s and ~65 MiB, most of a
-    short read-only command): for a process that will not need them; importing either later
-    then raises ImportError instead of crashing.
+    ``preload=False`` skips importing pyogrio first (GDAL: ~0.1-0.2 s and ~65 MiB, the largest
+    part of a short command's time and of a harvest's memory) for a process that reads no
+    vector file after this; importing pyogrio later then raises ImportError instead of crashing.
+    shapely and pyproj (small) are always imported first.
     """
     if preload:
         preload_geo_libraries()
     else:
-        import shapely  # noqa: F401  (cheap, and needed by every reader of footprints)
+        import pyproj  # noqa: F401
+        import shapely  # noqa: F401
 
         if not all(name in sys.modules for name in _RefuseLateGeoImports.NAMES):
             if not any(isinstance(hook, _RefuseLateGeoImports) for hook in sys.meta_path):
@@ -144,9 +150,11 @@ def create_engines(
     writer_begin: str = "IMMEDIATE",
     module: ModuleType | None = None,
     read_only: bool = False,
+    preload_gdal: bool = True,
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
+    ``preload_gdal`` as ``load_spatialite(preload=...)``.
     ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
     is left as it is and any write fails.
@@ -169,7 +177,7 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection)
+        load_spatialite(dbapi_connection, preload=preload_gdal)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
