@@ -72,7 +72,7 @@ class AppContext:
         """What `catalog stats` and the GeoJSON queries read: unless services are built already
         (then their read-only catalog), a lean reader of the catalog file
         (``adapters.catalog.open_reader``), since the repository's libraries are most of those
-        commands' time. It loads SpatiaLite without pyproj/pyogrio: this process parsed its AOI
+        commands' time. It loads SpatiaLite before pyproj/pyogrio: this process parsed its AOI
         before and reads nothing else after. Both have ``geojson_features``, ``stats`` and ``close``."""
         if self._services is not None:
             return self._services.catalog(read_only=True)

@@ -50,7 +50,7 @@ def open_catalog(
     never changed: CatalogError. Raises UnsupportedEnvironment when SpatiaLite cannot be loaded
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
-    ``preload_gdal=False``: see ``spatialite.load_spatialite(preload=False)``.
+    ``preload_gdal=False``: pyogrio is not imported before SpatiaLite (see ``spatialite.load_spatialite``).
     """
     from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 
@@ -95,7 +95,8 @@ def open_reader(
     """A lean read-only view of the catalog at ``path`` (:class:`~.reader.CatalogReader`:
     GeoJSON Features and stats) on one plain sqlite3 connection, after the checks of
     ``open_catalog(path, read_only=True)``. Without ``spatial`` SpatiaLite is not loaded (stats
-    need no spatial function); ``preload`` as in ``load_spatialite``."""
+    need no spatial function). Without ``preload`` neither pyproj nor pyogrio is imported before
+    SpatiaLite, and importing either later raises ImportError (see ``load_spatialite``)."""
     from eoharvest.adapters.catalog.reader import connect_reader
 
     catalog_path = Path(path).expanduser()

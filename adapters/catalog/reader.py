@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from eoharvest.adapters.catalog.spatialite import READER_CACHE_KIB, load_spatialite
+from eoharvest.adapters.catalog.spatialite import GEO_LIBRARIES, READER_CACHE_KIB, load_spatialite
 from eoharvest.domain.errors import CatalogBusy, CatalogError
 
 if TYPE_CHECKING:
@@ -64,11 +64,12 @@ class CatalogReader:
 
 
 def connect_reader(uri: str, module: ModuleType, busy_timeout_ms: int, *, spatial: bool, preload: bool) -> CatalogReader:
-    """A :class:`CatalogReader` on the read-only SQLite ``uri`` (``load_spatialite(preload=...)``)."""
+    """A :class:`CatalogReader` on the read-only SQLite ``uri``; without ``preload`` SpatiaLite
+    is loaded before pyproj and pyogrio (see ``load_spatialite``)."""
     connection = module.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         if spatial:
-            load_spatialite(connection, preload=preload)
+            load_spatialite(connection, preload=GEO_LIBRARIES if preload else ())
         connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         connection.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
     except BaseException:

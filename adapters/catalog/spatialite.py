@@ -9,12 +9,13 @@ instead (SQLite "Transaction" documentation; tests/integration/test_catalog_conc
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from eoharvest.adapters.catalog.probe import read_only_uri
 from eoharvest.domain.errors import UnsupportedEnvironment
@@ -81,41 +82,46 @@ def sqlite_module() -> ModuleType:
     return dbapi2
 
 
-class _RefuseLateGeoImports:
-    """An import hook installed when SpatiaLite was loaded without importing pyogrio first:
-    importing it afterwards would crash the process (see :func:`preload_geo_libraries`), so it
-    fails with an ImportError that says why instead."""
+#: The wheels with their own copies of SpatiaLite's libraries (PROJ; GDAL, GEOS and PROJ).
+GEO_LIBRARIES = ("pyproj", "pyogrio")
 
-    NAMES = ("pyogrio",)
+
+class _RefuseLateGeoImports:
+    """An import hook installed when SpatiaLite was loaded before some of :data:`GEO_LIBRARIES`
+    were imported: importing one afterwards would crash the process (see
+    :func:`preload_geo_libraries`), so it fails with an ImportError that says why instead."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         top = name.partition(".")[0]
-        if top in self.NAMES and top not in sys.modules:
+        if top in GEO_LIBRARIES and top not in sys.modules:
             raise ImportError(
                 f"{name} cannot be imported after SpatiaLite was loaded without it "
-                "(eoharvest.adapters.catalog.spatialite.load_spatialite(preload=False)): its GDAL, "
-                "GEOS and PROJ would bind to SpatiaLite's copies and crash"
+                "(eoharvest.adapters.catalog.spatialite.load_spatialite(preload=...)): its "
+                "libraries would bind to SpatiaLite's copies and crash"
             )
         return None
 
 
-def load_spatialite(dbapi_connection: Any, *, preload: bool = True) -> None:
+def load_spatialite(dbapi_connection: Any, *, preload: Sequence[str] = GEO_LIBRARIES) -> None:
     """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment.
 
-    ``preload=False`` skips importing pyogrio first (GDAL: ~0.1-0.2 s and ~65 MiB, the largest
-    part of a short command's time and of a harvest's memory) for a process that reads no
-    vector file after this; importing pyogrio later then raises ImportError instead of crashing.
-    shapely and pyproj (small) are always imported first.
+    shapely and the ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are
+    imported first. A process that will not need the others skips them: pyogrio (GDAL) costs
+    ~0.1-0.2 s and ~65 MiB, the largest part of a short command's time and of a harvest's
+    memory, pyproj ~0.1 s. Importing a skipped one later raises ImportError instead of crashing.
     """
-    if preload:
-        preload_geo_libraries()
-    else:
-        import pyproj  # noqa: F401
-        import shapely  # noqa: F401
+    import shapely  # noqa: F401  (every reader of footprints needs it)
 
-        if not all(name in sys.modules for name in _RefuseLateGeoImports.NAMES):
-            if not any(isinstance(hook, _RefuseLateGeoImports) for hook in sys.meta_path):
-                sys.meta_path.insert(0, _RefuseLateGeoImports())
+    for name in preload:
+        if name not in GEO_LIBRARIES:
+            raise ValueError(f"not a geo library: {name!r}")
+        if name == "pyogrio":
+            preload_geo_libraries()  # tolerates a missing pyogrio
+        else:
+            importlib.import_module(name)
+    if not all(name in sys.modules for name in GEO_LIBRARIES):
+        if not any(isinstance(hook, _RefuseLateGeoImports) for hook in sys.meta_path):
+            sys.meta_path.insert(0, _RefuseLateGeoImports())
     library = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
     try:
         dbapi_connection.enable_load_extension(True)
@@ -154,7 +160,7 @@ def create_engines(
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
-    ``preload_gdal`` as ``load_spatialite(preload=...)``.
+    Without ``preload_gdal`` pyogrio is not imported first (see :func:`load_spatialite`).
     ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
     is left as it is and any write fails.
@@ -177,7 +183,7 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection, preload=preload_gdal)
+        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("pyproj",))
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

@@ -150,8 +150,11 @@ def test_geo_libraries_imported_after_a_lean_spatialite_load_fail_instead_of_cra
     code = (
         "from eoharvest.adapters.catalog import open_reader\n"
         f"open_reader({str(catalog_path)!r}, preload=False).close()\n"
-        "try:\n    import pyogrio\nexcept ImportError as exc:\n    print('refused:', exc)\n"
+        "for name in ('pyogrio', 'pyproj'):\n"
+        "    try:\n        __import__(name)\n    except ImportError as exc:\n        print('refused:', exc)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("refused: pyogrio cannot be imported after SpatiaLite was loaded")
+    refusals = proc.stdout.splitlines()
+    assert refusals[0].startswith("refused: pyogrio cannot be imported after SpatiaLite was loaded")
+    assert refusals[1].startswith("refused: pyproj cannot be imported after SpatiaLite was loaded")
