@@ -177,6 +177,8 @@ def run(n: int, folder: Path, n_queries: int, rounds: int) -> dict[str, float]:
         eoh_rates.append(n / t_eoh)
         raw_rates.append(n / t_raw)
         ratios.append(t_raw / t_eoh)
+        print(f"  round {round_ + 1}/{rounds}: eoharvest {n / t_eoh:,.0f}/s, raw {n / t_raw:,.0f}/s, "
+              f"ratio {t_raw / t_eoh:.2f} (load {load_average()})", file=sys.stderr, flush=True)  # fmt: skip
         if not last:
             for leftover in folder.glob(f"*-{tag}.db*"):
                 leftover.unlink()
