@@ -90,10 +90,12 @@ class Services:
                 self._closers.append(self._client.close)
             return self._client
 
-    def catalog(self, *, read_only: bool = False) -> CatalogRepository:
+    def catalog(self, *, read_only: bool = False, preload_gdal: bool = True) -> CatalogRepository:
         """The catalog repository, opened on first use: created and migrated if needed, or with
         ``read_only`` only read (it must exist at this code's schema revision; nothing is
-        created, migrated or locked for writing). A writable catalog also serves reads."""
+        created, migrated or locked for writing). A writable catalog also serves reads.
+        ``preload_gdal=False`` (a process that reads no vector file after opening it) saves
+        GDAL's memory: see ``adapters.catalog.spatialite.load_spatialite``."""
         with self._lock:
             if self._catalog is not None:
                 return self._catalog
@@ -104,7 +106,7 @@ class Services:
             else:
                 from eoharvest.adapters.catalog import open_catalog
 
-                opened = open_catalog(self.settings.catalog_path, read_only=read_only)
+                opened = open_catalog(self.settings.catalog_path, read_only=read_only, preload_gdal=preload_gdal)
             self._closers.append(opened.close)
             if read_only:
                 self._reader = opened
