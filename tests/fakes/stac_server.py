@@ -54,6 +54,9 @@ class FakeStacServer:
         self.requests: list[tuple[str, str, Any]] = []
         self.asset_hits: list[str] = []
         self.missing_assets: set[str] = set()  # asset paths containing one of these answer 404
+        #: collections the server no longer has: /search naming one and /collections/{id} answer 404
+        #: (as stac-fastapi does); every other collection id answers /collections/{id} with 200
+        self.removed_collections: set[str] = set()
         self.asset_delay = 0.0  # seconds between CHUNK-byte writes of an asset body (a slow host)
         self.ranges: list[tuple[str, int]] = []  # (asset path, first byte) of each ranged GET
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -157,6 +160,12 @@ class FakeStacServer:
                 elif path.rstrip("/") == "/v1/collections":
                     listing = fake._rewrite(json.dumps(load("stac_earth_search", "09_collections.json")))
                     self._send(200, listing.encode(), "application/json")
+                elif path.startswith("/v1/collections/") and path.count("/") == 3:
+                    name = path.rsplit("/", 1)[1]
+                    if name in fake.removed_collections:
+                        self._send(404, json.dumps({"code": "NotFoundError", "description": f"Collection {name} does not exist."}).encode(), "application/json")
+                    else:
+                        self._send(200, json.dumps({"type": "Collection", "id": name, "links": []}).encode(), "application/json")
                 elif path.startswith("/assets/") and any(m in path for m in fake.missing_assets):
                     self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
                 elif path.startswith("/assets/"):
@@ -201,7 +210,10 @@ class FakeStacServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 fake.requests.append(("POST", urlsplit(self.path).path, body))
-                if urlsplit(self.path).path == "/v1/search":
+                gone = sorted(set(body.get("collections") or ()) & fake.removed_collections)
+                if urlsplit(self.path).path == "/v1/search" and gone:
+                    self._send(404, json.dumps({"code": "NotFoundError", "description": f"Collection {gone[0]} does not exist."}).encode(), "application/json")
+                elif urlsplit(self.path).path == "/v1/search":
                     self._send(200, json.dumps(fake.search(body)).encode(), "application/geo+json")
                 else:
                     self._send(404, b'{"code":"NotFound","description":"Not Found"}', "application/json")

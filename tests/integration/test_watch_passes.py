@@ -140,3 +140,20 @@ def test_a_saved_search_runs_against_its_own_stac_url_not_the_configured_one(ser
         assert len(own.searches) == 1 and configured.searches == []
         state = services.catalog().search_states()["own"]
         assert state.watermark_kind == "acquired"  # a STAC server not known to filter on `updated`
+
+
+def test_a_saved_search_whose_stac_collection_was_removed_is_paused_with_the_reason(services_for):
+    clock = FakeClock(datetime(2025, 8, 10, tzinfo=timezone.utc))
+    with GrowingStacServer() as server:
+        server.publish(1)
+        server.removed_collections.add("sentinel-2-l2a")
+        services = services_for(clock, stac_url=server.url)
+        save(services, "gone", provider="stac", stac_url=server.url, since=None, download=False,
+             collections=("sentinel-2-l2a",))  # fmt: skip
+        outcome = sync_service(services).run_now("gone")
+        assert outcome.status == "paused"
+        state = services.catalog().search_states()["gone"]
+        assert state.paused and "no collection 'sentinel-2-l2a'" in state.paused
+        searches = len(server.searches)
+        # a paused search is not run again by the daemon's tick (no new request to the server)
+        assert sync_service(services).run_scheduled("gone").status == "skipped" and len(server.searches) == searches

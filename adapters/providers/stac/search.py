@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.stac import options as stac_options
@@ -94,11 +94,39 @@ class StacSource:
 
     def search_page(self, query: SearchQuery, ref: PageRequest | None) -> SearchPage:
         request = self._capped(ref, query.page_limit) if ref else self._first_request(query)
-        if request.method == "POST":
-            data = self.api.post(request.url, json=json.loads(request.body or "{}"))
-        else:
-            data = self.api.get(request.url)
+        try:
+            if request.method == "POST":
+                data = self.api.post(request.url, json=json.loads(request.body or "{}"))
+            else:
+                data = self.api.get(request.url)
+        except ProviderResponseError:
+            if ref is None:
+                self._refuse_removed_collections(query)
+            raise
         return self._page(data, query, request)
+
+    def _refuse_removed_collections(self, query: SearchQuery) -> None:
+        """After a failed first page of a search naming its collections: an InputError (a
+        permanent error: a saved search is paused, not retried) when the server says a named
+        collection does not exist, so the user learns that rather than a bare HTTP error."""
+        named = query.options.get("collections")
+        if not named:
+            return
+        gone = []
+        for name in [named] if isinstance(named, str) else list(named):
+            try:
+                self.api.get(f"{self.base_url}/collections/{quote(str(name), safe='')}")
+            except ProviderResponseError as exc:
+                if "HTTP 404" in exc.message:
+                    gone.append(str(name))
+            except AuthError:
+                return
+        if gone:
+            raise InputError(
+                f"{self.name}: the server at {self.base_url} has no collection {', '.join(map(repr, gone))}",
+                hint="check the collection id (`eoharvest providers` / the server's /collections); a saved "
+                     "search can be changed with `eoharvest watch edit NAME --collection ...`",
+            )
 
     def activate(self, scene: Scene) -> Activation:
         return Activation(ready=True)
