@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 import platformdirs
 
-from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
+from eoharvest.application.settings import CatalogUrl, DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
 from eoharvest.domain.errors import InputError
 
 APP_NAME = "eoharvest"
@@ -151,6 +151,9 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         target = args[0]
     if optional and (value is None or value == ""):
         return None
+    if key == "catalog_path" and (isinstance(value, CatalogUrl) or CatalogUrl.looks_like(value)):
+        # A PostgreSQL catalog (never a Path: that would fold "//"); errors print it redacted.
+        return value if isinstance(value, CatalogUrl) else CatalogUrl(str(value).strip())
     try:
         if target is bool:
             if isinstance(value, bool):
