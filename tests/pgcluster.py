@@ -111,11 +111,16 @@ class Cluster:
         auth = f"{user}:{password}@" if password else f"{user}@"
         return f"postgresql://{auth}127.0.0.1:{self.port}/{database}"
 
-    def new_database(self, *, postgis: bool = True) -> str:
-        """A new, empty database (with PostGIS from the template unless ``postgis`` is False)."""
+    def new_database(self, *, postgis: bool = True, icu_locale: str | None = None) -> str:
+        """A new, empty database: with PostGIS unless ``postgis`` is False; with ``icu_locale``
+        (e.g. "en-US") its default collation sorts text by that language's rules, not bytes."""
         name = f"t{os.getpid()}_{next(self._names)}"
-        template = TEMPLATE if postgis else "template0"
-        self.sql("postgres", f"CREATE DATABASE {name} TEMPLATE {template}")
+        if icu_locale is None:
+            self.sql("postgres", f"CREATE DATABASE {name} TEMPLATE {TEMPLATE if postgis else 'template0'}")
+            return name
+        self.sql("postgres", f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'")
+        if postgis:
+            self.sql(name, "CREATE EXTENSION postgis")
         return name
 
 

@@ -5,7 +5,10 @@ never uses it on its own. PostgreSQL's planner does use the GiST index of ``scen
 but only through the ``&&`` (bounding boxes overlap) operator. An AOI cut at the antimeridian
 is a MultiPolygon whose single bounding box spans the whole globe, so the probe is made per
 part: ``footprint && envelope(part 1) OR footprint && envelope(part 2)`` (a BitmapOr of index
-scans), then the exact ``ST_Intersects``/``ST_Contains``/``ST_Within`` on the AOI bound as WKB.
+scans), then the exact predicate on the AOI bound as WKB. The exact test is PostGIS's
+``_ST_Intersects``/``_ST_Contains``/``_ST_Within``: the same GEOS predicates without the index
+support of their public names, which would add ``footprint && <whole AOI>`` and let the
+planner pick that globe-wide box over the per-part probes.
 
 The semantics are those of every other path (``tests/integration/test_postgis_catalog.py``
 compares the answers with SpatiaLite's on the same scenes): the same filters from
@@ -16,9 +19,11 @@ last, ties by scene id, one row per product key (the lowest matching id) unless
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, LargeBinary, func, or_, select, type_coerce
+import shapely
+from sqlalchemy import ColumnElement, Engine, LargeBinary, bindparam, func, or_, select, type_coerce
 
 from eoharvest.adapters.catalog import downloads
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, decode_records
@@ -48,11 +53,21 @@ def bbox_probe(aoi: Footprint) -> ColumnElement[bool]:
     return probes[0] if len(probes) == 1 else or_(*probes)
 
 
+#: The exact predicates, without index support (the probe above is the index condition).
+_EXACT = {"intersects": "_ST_Intersects", "contains": "_ST_Contains", "within": "_ST_Within"}
+
+
+def spatial_conditions(aoi: Footprint, predicate: str) -> list[ColumnElement[bool]]:
+    exact = getattr(func, _EXACT[predicate])
+    geometry = func.ST_GeomFromWKB(bindparam("aoi_wkb", shapely.to_wkb(aoi.geometry), LargeBinary), SRID)
+    return [bbox_probe(aoi), exact(scenes.c.footprint, geometry)]
+
+
 def statement(criteria: CatalogFilter) -> Any:
     """The SELECT of ``criteria`` (every value bound)."""
-    conds = filter_clauses(criteria, DIALECT)  # the exact spatial predicate comes last
+    conds = filter_clauses(replace(criteria, aoi=None), DIALECT)
     if criteria.aoi is not None:
-        conds.insert(0, bbox_probe(criteria.aoi))
+        conds = [*spatial_conditions(criteria.aoi, criteria.predicate), *conds]
     columns = record_columns()
     if criteria.distinct_products:
         ranked = (
