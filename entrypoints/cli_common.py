@@ -27,7 +27,7 @@ def _global_option_decorators(**extra: Any) -> list[Callable[[Any], Any]]:
             "--catalog",
             type=click.Path(dir_okay=False),
             default=None,
-            help="Catalog database file (env EOHARVEST_CATALOG).",
+            help="Catalog: a SpatiaLite file, or postgresql://user@host/db (env EOHARVEST_CATALOG).",
             **extra,
         ),
         click.option(

@@ -59,13 +59,17 @@ def sqlalchemy_url(location: CatalogUrl) -> Any:
     return make_url(f"postgresql+psycopg://{rest}")
 
 
-def create_postgis_engine(location: CatalogUrl, *, read_only: bool = False, application: str = "eoharvest") -> Engine:
-    """An engine on ``location``. With ``read_only`` every transaction is READ ONLY."""
+def create_postgis_engine(
+    location: CatalogUrl, *, read_only: bool = False, application: str = "eoharvest", **options: Any
+) -> Engine:
+    """An engine on ``location``. With ``read_only`` every transaction is READ ONLY; ``options``
+    go to ``create_engine`` (e.g. ``poolclass``)."""
     SECRETS.add(location.password)
     engine = create_engine(
         sqlalchemy_url(location),
         pool_pre_ping=True,  # a server restart between CLI commands or daemon passes is survived
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": application},
+        **options,
     )
 
     @event.listens_for(engine, "connect")
