@@ -29,6 +29,9 @@ SECRET_ROLE = "eoharvest_secret"
 SECRET_PASSWORD = "canary-pg-S3cr3t-9f2c"
 TEMPLATE = "eoharvest_template"
 SKIP_VARIABLE = "EOHARVEST_SKIP_POSTGIS"
+#: Parent folder of the cluster folders (default: the system's temporary folder); .ci/run sets
+#: it so that its exit trap can stop a cluster left behind by a killed test run.
+PARENT_VARIABLE = "EOHARVEST_PG_TMPDIR"
 
 
 def bin_dir() -> Path:
@@ -126,7 +129,7 @@ class Cluster:
 
 def start_cluster() -> Cluster:
     bindir = bin_dir()
-    folder = Path(tempfile.mkdtemp(prefix="eoharvest-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="eoharvest-pg-", dir=os.environ.get(PARENT_VARIABLE) or None))
     if os.geteuid() == 0:
         owner = pwd.getpwnam(SUPERUSER)
         os.chown(folder, owner.pw_uid, owner.pw_gid)
