@@ -12,7 +12,7 @@ if [ "$#" -gt 0 ]; then
     shift
     exec "$PY" "bench/$name.py" "$@"
 fi
-for name in harvest catalog download; do
+for name in harvest catalog postgis download; do
     echo "== bench/$name.py"
     "$PY" "bench/$name.py"
 done

@@ -61,6 +61,8 @@ class Cluster:
     folder: Path
     port: int
     bindir: Path
+    #: fsync and full-page writes on (benchmarks); the tests trade durability for speed
+    durable: bool = False
     _names: itertools.count = itertools.count(1)  # type: ignore[assignment]
 
     @property
@@ -88,10 +90,9 @@ class Cluster:
             f"host all {SECRET_ROLE} 127.0.0.1/32 scram-sha-256\n"
             "local all all trust\nhost all all 127.0.0.1/32 trust\n"
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "server.log"),
                   "-w", "-t", "60", "-o", options, "start")  # fmt: skip
         self.sql("postgres", f"CREATE DATABASE {TEMPLATE}")
@@ -127,14 +128,14 @@ class Cluster:
         return name
 
 
-def start_cluster() -> Cluster:
+def start_cluster(*, durable: bool = False) -> Cluster:
     bindir = bin_dir()
     folder = Path(tempfile.mkdtemp(prefix="eoharvest-pg-", dir=os.environ.get(PARENT_VARIABLE) or None))
     if os.geteuid() == 0:
         owner = pwd.getpwnam(SUPERUSER)
         os.chown(folder, owner.pw_uid, owner.pw_gid)
     folder.chmod(0o700)
-    cluster = Cluster(folder, _free_port(), bindir)
+    cluster = Cluster(folder, _free_port(), bindir, durable=durable)
     try:
         cluster.start()
     except BaseException:

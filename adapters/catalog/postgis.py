@@ -48,8 +48,8 @@ LOCK_NAMESPACE = 0x656F6861
 MIGRATION_LOCK = 1
 DAEMON_LOCK = 2
 _SETUP_HINT = (
-    "create the database and PostGIS once, as its owner or a superuser: "
-    "createdb eoharvest && psql -d eoharvest -c 'CREATE EXTENSION postgis'"
+    "create the database and PostGIS once, as a superuser: "
+    "createdb -O <user> eoharvest && psql -d eoharvest -c 'CREATE EXTENSION postgis'"
 )
 
 
@@ -67,7 +67,9 @@ def create_postgis_engine(
     SECRETS.add(location.password)
     engine = create_engine(
         sqlalchemy_url(location),
-        pool_pre_ping=True,  # a server restart between CLI commands or daemon passes is survived
+        # No pool_pre_ping: it costs a round trip per checkout, about what a query costs. A
+        # connection the server dropped fails one statement, is invalidated, and the next
+        # checkout opens a fresh one.
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": application},
         **options,
     )
@@ -215,7 +217,10 @@ class PostgisCatalog(SpatialiteCatalog):
     """
 
     def __init__(self, engine: Engine, location: CatalogUrl, *, created: bool = False, read_only: bool = False) -> None:
-        super().__init__(Engines(reader=engine, writer=engine), path=None, created=created, read_only=read_only)  # type: ignore[arg-type]
+        # Reads run in autocommit: each is one statement (or a few that need no common snapshot),
+        # and skipping BEGIN/ROLLBACK saves two round trips to the server per query.
+        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        super().__init__(Engines(reader=reader, writer=engine), path=None, created=created, read_only=read_only)  # type: ignore[arg-type]
         #: where the catalog lives (``str()`` masks the password)
         self.location = location
 

@@ -30,6 +30,7 @@ from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, decode_records
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, scenes
 from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+from eoharvest.domain.download_states import AVAILABLE
 from eoharvest.domain.footprint import Footprint
 
 DIALECT = "postgresql"
@@ -85,13 +86,12 @@ def statement(criteria: CatalogFilter) -> Any:
 
 
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
-    """Run ``criteria`` on a PostgreSQL engine, rows and their verified files in one snapshot."""
+    """Run ``criteria`` on a PostgreSQL engine (the catalog's autocommit reader)."""
     stmt = statement(criteria)
     with engine.connect() as conn:
-        with conn.begin():
-            # REPEATABLE READ: the scenes and the local paths of their files are read from one
-            # snapshot, as SQLite's single read transaction gives on the other path.
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            rows = conn.execute(stmt).all()
-            paths = downloads.local_paths(conn, [r.id for r in rows])
+        rows = conn.execute(stmt).all()
+        # Only a scene whose state is "available" has verified files (that state wins over all
+        # others): most answers need no second round trip.
+        available = [r.id for r in rows if r.download_state == AVAILABLE]
+        paths = downloads.local_paths(conn, available) if available else {}
     return decode_records(rows, paths)

@@ -240,3 +240,43 @@ def test_footprints_are_stored_with_a_gist_index_and_srid_4326(postgis_url):
         assert "USING gist (footprint)" in index
         assert conn.execute(text("SELECT Find_SRID('public', 'scenes', 'footprint')")).scalar() == 4326
         assert conn.execute(text("SELECT GeometryType(footprint) FROM scenes")).scalar() == "MULTIPOLYGON"
+
+
+def _health(repo) -> dict:
+    with repo.reader.connect() as conn:
+        return {
+            "rows": conn.execute(text("SELECT count(*) FROM scenes")).scalar(),
+            "gist": conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_scenes_footprint' "
+                                      "AND indexdef LIKE '%USING gist (footprint)%'")).scalar(),  # fmt: skip
+            "invalid_fks": conn.execute(text("SELECT count(*) FROM files WHERE scene_pk NOT IN (SELECT id FROM scenes)")).scalar(),
+        }
+
+
+def test_t15_every_migration_goes_down_and_up_on_a_populated_postgis_catalog(postgis_url):
+    from alembic.script import ScriptDirectory
+
+    from eoharvest.adapters.catalog import migrate
+
+    n = 10_000
+    scenes = [catalog_scene(f"s{i}", footprint=Footprint.from_bbox(i % 340 - 170, i % 120 - 60, i % 340 - 169, i % 120 - 59))
+              for i in range(n)]  # fmt: skip
+    with open_postgis_catalog(CatalogUrl(postgis_url)) as repo:
+        assert repo.upsert_scenes(scenes) == n
+        repo.record_file("cdse", "s1", "a.zip")
+        assert _health(repo) == {"rows": n, "gist": 1, "invalid_fks": 0}
+        for rev in ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions():  # newest first
+            target = rev.down_revision or "base"
+            migrate.downgrade(repo.writer, target)
+            if target == "base":
+                with repo.reader.connect() as conn:
+                    tables = {r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+                assert tables <= {"alembic_version", "spatial_ref_sys"}
+            migrate.upgrade(repo.writer, rev.revision)
+            if target == "base":
+                assert repo.upsert_scenes(scenes) == n
+                repo.record_file("cdse", "s1", "a.zip")
+            assert _health(repo) == {"rows": n, "gist": 1, "invalid_fks": 0}
+        migrate.upgrade(repo.writer)
+        assert _health(repo) == {"rows": n, "gist": 1, "invalid_fks": 0}
+        with repo.reader.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrate.head_revision()
