@@ -198,16 +198,30 @@ def test_an_unreachable_server_is_a_catalog_error_naming_the_redacted_url(postgi
     assert "canary-unreach-pw" not in str(err.value) and "bob:***@127.0.0.1" in str(err.value)
 
 
-def test_a_writer_kept_waiting_past_the_lock_timeout_gets_catalog_busy(postgis_url, monkeypatch):
+@pytest.mark.parametrize("size", [1, 2_000], ids=["row-by-row", "copy"])
+def test_a_writer_kept_waiting_past_the_lock_timeout_gets_catalog_busy(postgis_url, monkeypatch, size):
     monkeypatch.setattr(postgis, "LOCK_TIMEOUT_S", 1)
+    batch = [catalog_scene(f"b{i}") for i in range(size)]
     with open_postgis_catalog(CatalogUrl(postgis_url)) as repo, repo.writer.connect() as holder:
         repo.upsert_scenes([catalog_scene("a")])
         holder.begin()
         holder.execute(text("LOCK TABLE scenes IN EXCLUSIVE MODE"))
         with pytest.raises(CatalogBusy, match="locked by another writer"):
-            repo.upsert_scenes([catalog_scene("b")])
+            repo.upsert_scenes(batch)
         holder.rollback()
-        assert repo.upsert_scenes([catalog_scene("b")]) == 1
+        assert repo.upsert_scenes(batch) == size and repo.count() == size + 1
+
+
+def test_a_large_batch_goes_through_copy_and_upserts_like_single_rows(postgis_url):
+    with open_postgis_catalog(CatalogUrl(postgis_url)) as repo:
+        assert repo.upsert_scenes([catalog_scene("s0", cloud=50.0)], seen_at=SEEN) == 1
+        batch = [catalog_scene(f"s{i}", cloud=float(i % 100)) for i in range(3_000)]
+        assert repo.upsert_scenes(batch + batch[:10]) == 2_999  # s0 was there; repeats count once
+        again = repo.get_scene("cdse", "s0")
+        assert again.cloudcover_percentage == 0.0 and again.footprint == batch[0].footprint
+        [record] = repo.query(CatalogFilter(where=None, distinct_products=False, limit=1))
+        assert record.first_seen == SEEN  # an update keeps first_seen
+        assert repo.count() == 3_000
 
 
 def test_two_processes_racing_to_create_one_order_have_exactly_one_winner(postgis_url):
