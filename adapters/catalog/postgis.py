@@ -71,8 +71,7 @@ _SETUP_HINT = (
 
 def sqlalchemy_url(location: CatalogUrl) -> Any:
     """The SQLAlchemy URL of ``location`` with the psycopg 3 driver (``postgres://`` accepted)."""
-    scheme, rest = location.url.split("://", 1)
-    return make_url(f"postgresql+psycopg://{rest}")
+    return make_url("postgresql+psycopg://" + location.url.split("://", 1)[1])
 
 
 def create_postgis_engine(
@@ -95,8 +94,8 @@ def create_postgis_engine(
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
             # psycopg prepares a statement run five times; PostgreSQL may then switch it to a
-            # generic plan, blind to the AOI and dates, which for a catalog query can be an
-            # order of magnitude slower (measured in bench/postgis.py). Plan with the values.
+            # generic plan, blind to the AOI and dates, while the best plan for a catalog query
+            # depends on them (GiST probe of a small AOI, or a date range first). Plan with them.
             cursor.execute("SET plan_cache_mode = force_custom_plan")
             if read_only:
                 cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
@@ -107,7 +106,8 @@ def create_postgis_engine(
 
 def connection_error(location: CatalogUrl, exc: BaseException) -> CatalogError:
     """A CatalogError for a failed connection, naming the (redacted) URL and the server's reason."""
-    reason = redact(str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = redact(text.splitlines()[0] if text else type(exc).__name__)
     hint = "check the host, port, user and database in the URL; is the server running?"
     lowered = reason.lower()
     if "password" in lowered or "authentication" in lowered:
