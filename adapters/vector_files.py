@@ -48,7 +48,11 @@ def list_layers(path: str | os.PathLike[str]) -> list[str]:
     path = os.fspath(path)
     _check_path(path)
     try:
-        layers = pyogrio.list_layers(path)
+        # Opening the file already makes OGR warn about its geometries (an unclosed ring); the
+        # read of the layer reports them as the AOI error, so they are not printed twice here.
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            layers = pyogrio.list_layers(path)
     except pyogrio.errors.DataSourceError as exc:
         raise InputError(
             f"vector file {path!r} cannot be opened by OGR: {exc}",

@@ -34,7 +34,10 @@ logger = logging.getLogger("eoharvest")
 
 #: Longest time between two checks of the cancel callback (the contract is 0.2 s).
 POLL_INTERVAL = 0.1
-#: After a cancel or a fatal error, how long running downloads get to notice and stop.
+#: After a cancel or a fatal error, how long running downloads get to notice and stop. A
+#: transfer stops at its next chunk (a watchdog closes a stalled response) and puts its catalog
+#: row back to ``queued``; one that takes longer is not waited for here, but its thread is
+#: still joined before the process exits.
 STOP_GRACE = 0.5
 #: Orders are re-polled 1.5 times later each time, up to 8 times ``activation_wait`` (and at
 #: most every MAX_POLL_INTERVAL seconds unless activation_wait itself is longer).
@@ -188,6 +191,9 @@ class BulkRun:
             running = [f for f in (*checks, *fetches) if not f.done()]
             if running:
                 wait(running, timeout=STOP_GRACE)
+            for future in fetches:  # finished while the run stopped: still in the summary
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self.summary.results.append(future.result())
             for pool in (checkers, fetchers):
                 if pool is not None:
                     pool.shutdown(wait=not any(not f.done() for f in running), cancel_futures=True)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from eoharvest.application.downloading import check_download_params, download_all
 from eoharvest.application.page_writer import PageWriter
 from eoharvest.application.sensor_api import PagedSearch, check_limit
-from eoharvest.domain.errors import DownloadCancelled, EoharvestError
+from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InputError
 from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
 from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import CatalogRepository, Clock
@@ -59,6 +59,7 @@ def harvest(
     cancel_requested: Callable[[], bool] | None = None,
     clock: Clock,
     on_scene: Callable[[Scene], None] | None = None,
+    check_first_page: Callable[[Sequence[Scene]], None] | None = None,
     **download_params: Any,
 ) -> HarvestReport:
     """Run one harvest over ``search`` (a SearchIterator from ``api.scenes(...)``, or any
@@ -69,10 +70,17 @@ def harvest(
     requested), so what was received is recorded even if a later page, the process or the
     downloads fail. A search that fails part-way (an ``EoharvestError`` other than a
     cancellation) ends the search phase: the report carries it as ``search_error`` and the scenes
-    found before it are still downloaded. A catalog error is raised. Without ``download`` no
+    found before it are still downloaded. A catalog error is raised, and so is an InputError
+    before the first scene (the query itself is wrong, e.g. an unknown product type). Without ``download`` no
     scene is kept in memory beyond its page. ``limit`` stops after that many scenes without
     fetching another page. Downloads skip products already verified in the archive; failures
-    are collected, not fatal.
+    are collected, not fatal. ``check_first_page`` sees the first page with scenes once it is
+    handed to the catalog, before anything else is fetched or downloaded (e.g. that the asset names asked
+    for exist); what it raises ends the harvest.
+
+    ``cancel_requested`` is asked between pages and by the downloads; once it is true the
+    harvest raises DownloadCancelled carrying the report so far as ``report`` (partial files
+    are kept for the next run).
     """
     if limit is not None:
         check_limit(limit)
@@ -80,9 +88,13 @@ def harvest(
     started = clock.monotonic()
     report = HarvestReport()
     kept: list[Scene] = []
+    stopped = False
     with PageWriter(catalog) as writer:
         pages: Iterator[Sequence[Scene]] | None = None
         while True:
+            if cancel_requested is not None and cancel_requested():
+                stopped = True
+                break
             try:
                 if pages is None:
                     report.total_reported = getattr(search, "total", None)  # fetches the first page
@@ -93,12 +105,16 @@ def harvest(
             except DownloadCancelled:
                 raise
             except EoharvestError as exc:
+                if isinstance(exc, InputError) and not report.found:
+                    raise  # the query itself is wrong (a product type the provider lacks): one error line
                 report.search_error = exc
                 log.error("the search stopped after %d scene(s): %s", report.found, exc)
                 break
             if not page:
                 continue
             writer.put(page)
+            if check_first_page is not None and not report.found:
+                check_first_page(page)
             report.found += len(page)
             if download:
                 kept.extend(page)
@@ -107,25 +123,45 @@ def harvest(
                     on_scene(scene)
     report.new = writer.new
     log.info("found %d scene(s), %d new to the catalog", report.found, report.new)
+    if stopped:
+        raise _cancelled(report, clock, started, f"harvest stopped after {report.found} scene(s) were found")
     if download and kept:
-        summary = download_all(
-            kept,
-            outdir,
-            overwrite=overwrite,
-            skip_error=True,
-            use_threads=use_threads,
-            cancel_requested=cancel_requested,
-            clock=clock,
-            **download_params,
-        )
-        report.results = list(summary.results)
-        report.failures = list(summary.failures)
-        report.pending = list(summary.pending)
-        report.already_had = sum(1 for r in summary.results if r.skipped)
-        report.downloaded = len(summary.results) - report.already_had
-        report.failed = len(summary.failures)
+        try:
+            summary = download_all(
+                kept,
+                outdir,
+                overwrite=overwrite,
+                skip_error=True,
+                use_threads=use_threads,
+                cancel_requested=cancel_requested,
+                clock=clock,
+                **download_params,
+            )
+        except DownloadCancelled as exc:
+            _count(report, getattr(exc, "summary", None))
+            raise _cancelled(report, clock, started, str(exc)) from None
+        _count(report, summary)
     report.seconds = clock.monotonic() - started
     return report
+
+
+def _count(report: HarvestReport, summary: Any) -> None:
+    """The downloads' outcome (a DownloadSummary, possibly of a cancelled run) into ``report``."""
+    if summary is None:
+        return
+    report.results = list(summary.results)
+    report.failures = list(summary.failures)
+    report.pending = list(summary.pending)
+    report.already_had = sum(1 for r in summary.results if r.skipped)
+    report.downloaded = len(summary.results) - report.already_had
+    report.failed = len(summary.failures)
+
+
+def _cancelled(report: HarvestReport, clock: Clock, started: float, message: str) -> DownloadCancelled:
+    report.seconds = clock.monotonic() - started
+    error = DownloadCancelled(message)
+    error.report = report  # type: ignore[attr-defined]
+    return error
 
 
 def _pages(search: Iterable[Scene], limit: int | None) -> Iterator[Sequence[Scene]]:

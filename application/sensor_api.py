@@ -23,6 +23,7 @@ from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene, SearchPage
 from eoharvest.domain.platforms import canonical_platform, canonical_platforms
 from eoharvest.domain.ports import SceneSource, VectorReader
+from eoharvest.domain.providers import PUBLISHED_SINCE
 from eoharvest.domain.query import SearchQuery
 
 logger = logging.getLogger("eoharvest")
@@ -458,8 +459,12 @@ class SourceBackedSensorAPI(SensorWebAPI):
         return tuple(self_or_cls.source.supported_platforms())
 
     def search_options(self) -> frozenset[str] | None:
-        """What the source's provider declares it honours (``capabilities.search_options``)."""
-        return self.source.capabilities.search_options
+        """What the source's provider declares it honours (``capabilities.search_options``, and
+        ``published_since`` where it declares ``publication_time_filter``)."""
+        capabilities = self.source.capabilities
+        if capabilities.publication_time_filter:
+            return capabilities.search_options | {PUBLISHED_SINCE}
+        return capabilities.search_options
 
     def _label(self) -> str:
         return f"provider {self.source.name!r}"

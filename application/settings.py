@@ -10,87 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from eoharvest.domain.errors import InputError
+from eoharvest.domain.catalog_location import CatalogLocation, CatalogUrl
 
-#: URL schemes of a PostgreSQL/PostGIS catalog (anything else names a SpatiaLite file).
-POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-_MASK = "***"
+__all__ = ["CatalogLocation", "CatalogUrl"]  # re-exported: adapters import settings from here
 
-
-class CatalogUrl:
-    """Where a PostgreSQL/PostGIS catalog lives: ``postgresql://[user[:password]@]host[:port]/db``.
-
-    ``str()`` and ``repr()`` mask the password (in the userinfo or a ``password=`` parameter),
-    so the location can be printed, logged and put in error messages; only :attr:`url` holds
-    it, for the driver. Prefer no password in the URL at all: libpq reads ``PGPASSWORD`` or
-    the password file (``PGPASSFILE``, default ``~/.pgpass``).
-    """
-
-    __slots__ = ("_url",)
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in POSTGRES_SCHEMES:
-            raise InputError(f"{self} is not a PostgreSQL URL", hint="write postgresql://user@host:5432/database")
-        try:
-            parts.port
-        except ValueError:
-            raise InputError(f"the port of the catalog URL {self} is not a number", hint="e.g. postgresql://host:5432/db") from None
-        if not parts.path.strip("/"):
-            raise InputError(
-                f"the catalog URL {self} names no database",
-                hint="add the database name: postgresql://user@host:5432/eoharvest",
-            )
-
-    @staticmethod
-    def looks_like(value: object) -> bool:
-        """True for text that starts like a PostgreSQL URL (``postgresql://``, ``postgres://``)."""
-        if not isinstance(value, str):
-            return False
-        scheme, sep, _ = value.partition("://")
-        return bool(sep) and scheme.strip().lower() in POSTGRES_SCHEMES
-
-    @property
-    def url(self) -> str:
-        """The URL as given, password included: for the database driver only."""
-        return self._url
-
-    @property
-    def password(self) -> str | None:
-        parts = urlsplit(self._url)
-        query = dict(parse_qsl(parts.query))
-        return parts.password or query.get("password") or None
-
-    def redacted(self) -> str:
-        parts = urlsplit(self._url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            userinfo, _, hostinfo = netloc.rpartition("@")
-            netloc = f"{userinfo.partition(':')[0]}:{_MASK}@{hostinfo}"
-        query = parts.query
-        if query and "password" in query.lower():
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, _MASK if k.lower() == "password" else v) for k, v in pairs], safe="/*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-    def __str__(self) -> str:
-        return self.redacted()
-
-    def __repr__(self) -> str:
-        return f"CatalogUrl({self.redacted()!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CatalogUrl) and other._url == self._url
-
-    def __hash__(self) -> int:
-        return hash(self._url)
-
-
-#: A catalog location: a SpatiaLite file, or a PostgreSQL/PostGIS database.
-CatalogLocation = Path | CatalogUrl
 
 
 @dataclass(frozen=True)

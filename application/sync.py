@@ -1,5 +1,10 @@
-"""One incremental pass of a saved search: search from the watermark (minus the overlap),
-upsert, download what the archive lacks, then commit the new watermark.
+"""One incremental pass of a saved search: search the window after the watermark (minus the
+overlap), upsert, download what the archive lacks, then commit the new watermark.
+
+The watermark is the newest publication time seen where the provider can search by it
+(``publication_time_filter``), else the newest acquisition time (domain/watch.py). Products
+that are offline become ``waiting`` orders (reported pending, not failed), so they never hold
+the watermark back; later passes follow them until they are downloaded.
 
 Nothing here talks to the network or the database directly: scenes come from a
 :class:`SearchOpener`, state goes through the ``CatalogRepository`` port. The state is written
@@ -23,12 +28,15 @@ from eoharvest.domain.models import Scene
 from eoharvest.domain.orders import OPEN_STATES, OrderFilter, assets_of, selection_of
 from eoharvest.domain.ports import CatalogRepository, Clock
 from eoharvest.domain.watch import (
+    ACQUIRED,
+    PUBLISHED,
     SavedSearch,
     SearchState,
+    SearchWindow,
     WatchDefinition,
     backoff_delay,
     next_watermark,
-    window_start,
+    search_window,
 )
 
 log = logging.getLogger("eoharvest.sync")
@@ -36,10 +44,19 @@ log = logging.getLogger("eoharvest.sync")
 
 
 class SearchOpener(Protocol):
-    """Turns a saved search and a window start into scenes (a provider search, lazily paged)."""
+    """Turns a saved search and a window into scenes (a provider search, lazily paged)."""
 
-    def __call__(self, definition: WatchDefinition, start: datetime | None) -> Iterable[Scene]:
+    def __call__(self, definition: WatchDefinition, window: SearchWindow) -> Iterable[Scene]:
         ...
+
+
+#: Which time a saved search's watermark follows (``ACQUIRED`` or ``PUBLISHED``).
+WatermarkKind = Callable[[WatchDefinition], str]
+
+
+def acquisition_only(definition: WatchDefinition) -> str:
+    """The ``WatermarkKind`` of a provider that cannot search by publication time."""
+    return ACQUIRED
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class SyncOptions:
             "provider_limits": dict(self.provider_limits),
             "activation_wait": self.activation_wait,
             "activation_timeout": self.activation_timeout,
+            "order": definition.order,
         }
         if definition.assets:
             params["assets"] = list(definition.assets)
@@ -75,7 +93,7 @@ class PassResult:
     """What one committed pass did, and the state it committed."""
 
     report: HarvestReport
-    start: datetime | None
+    window: SearchWindow
     state: SearchState
     failed_errors: tuple[BaseException, ...] = ()
 
@@ -86,6 +104,7 @@ def load_saved_searches(catalog: CatalogRepository) -> dict[str, SavedSearch]:
     A definition that no longer parses (edited by hand, written by another version) is skipped
     with an error in the log; it must not stop every other search."""
     states = catalog.search_states()
+    enabled = catalog.search_enabled()
     searches: dict[str, SavedSearch] = {}
     for name, query in catalog.saved_searches().items():
         try:
@@ -93,7 +112,7 @@ def load_saved_searches(catalog: CatalogRepository) -> dict[str, SavedSearch]:
         except (EoharvestError, KeyError, TypeError, ValueError) as exc:
             log.error("saved search %r cannot be read and is skipped: %s", name, exc)
             continue
-        searches[name] = SavedSearch(name, definition, True, states.get(name, SearchState()))
+        searches[name] = SavedSearch(name, definition, enabled.get(name, True), states.get(name, SearchState()))
     return searches
 
 
@@ -106,6 +125,7 @@ def run_pass(
     options: SyncOptions,
     cancel_requested: Callable[[], bool] = lambda: False,
     bind: Callable[[Scene], Scene] | None = None,
+    watermark_kind: WatermarkKind = acquisition_only,
 ) -> PassResult:
     """Run one pass and commit its state. Raises on search/catalog errors (nothing committed)
     and :class:`DownloadCancelled` when ``cancel_requested()`` turns true (nothing committed).
@@ -114,14 +134,15 @@ def run_pass(
     follows the provider's open orders outside its window: pending orders are polled, waiting
     products re-checked, and whatever is ready is downloaded."""
     definition, state = search.definition, search.state
-    start = window_start(definition, state)
-    acquired: dict[str, datetime | None] = {}
+    kind = watermark_kind(definition)
+    window = search_window(definition, state, kind)
+    times: dict[str, datetime | None] = {}
 
     def remember(scene: Scene) -> None:
-        acquired[scene.scene_id] = scene.acq_date
+        times[scene.scene_id] = scene.published if kind == PUBLISHED else scene.acq_date
 
-    log.info("pass %s: searching %s from %s", search.name, definition.provider, start.isoformat() if start else "the beginning")
-    scenes = _until_cancelled(open_search(definition, start), cancel_requested)
+    log.info("pass %s: searching %s %s", search.name, definition.provider, _describe(window))
+    scenes = _until_cancelled(open_search(definition, window), cancel_requested)
     report = harvest(
         scenes, catalog, outdir=options.outdir, download=definition.download, use_threads=options.use_threads,
         cancel_requested=cancel_requested, clock=clock, on_scene=remember, **options.download_params(definition),
@@ -132,28 +153,46 @@ def run_pass(
         # What the search delivered is catalogued (and downloaded), but the window was not
         # searched to its end: commit nothing, so the next pass searches it again.
         raise report.search_error
-    failed_times = [acquired.get(f.scene_id) for f in report.failures]
+    # Pending products (orders, offline ones waiting) are not failures: they are followed as
+    # orders by later passes, so they do not hold the watermark back.
+    failed_times = [times.get(f.scene_id) for f in report.failures]
     if bind is not None and definition.download:
-        follow_orders(report, catalog, definition, bind, set(acquired), clock=clock, options=options,
+        follow_orders(report, catalog, definition, bind, set(times), clock=clock, options=options,
                       cancel_requested=cancel_requested)  # fmt: skip
         if cancel_requested():
             raise DownloadCancelled(f"pass of {search.name} cancelled")
-    watermark = next_watermark(state.watermark, acquired.values(), failed_times)
+    if kind == PUBLISHED and times and all(t is None for t in times.values()):
+        log.warning("pass %s: %s declares a publication-time filter but its scenes carry no publication "
+                    "time; the watermark cannot advance", search.name, definition.provider)  # fmt: skip
+    # A watermark of the other kind carries over (see search_window): publication time is
+    # never earlier than acquisition time.
+    watermark = next_watermark(state.watermark, times.values(), failed_times)
     now = clock.now()
     if report.failures:
         first = report.failures[0]
         message = f"{len(report.failures)} download(s) failed; first: {first.scene_id}: {first.error}"
         retry = now + backoff_delay(definition.every, state.failures + 1)
-        new_state = state.failed(now, message, retry, watermark=watermark)
+        new_state = state.failed(now, message, retry, watermark=watermark, watermark_kind=kind)
     else:
-        new_state = state.succeeded(now, definition.every, watermark, report.found, report.new, report.downloaded)
+        new_state = state.succeeded(now, definition.every, watermark, report.found, report.new, report.downloaded,
+                                    watermark_kind=kind)  # fmt: skip
     catalog.put_search_state(search.name, new_state)  # the commit point of the pass
     log.info(
         "pass %s: found %d, new %d, downloaded %d, already had %d, failed %d; watermark %s",
         search.name, report.found, report.new, report.downloaded, report.already_had, report.failed,
         watermark.isoformat() if watermark else None,
     )  # fmt: skip
-    return PassResult(report, start, new_state, tuple(f.error for f in report.failures))
+    return PassResult(report, window, new_state, tuple(f.error for f in report.failures))
+
+
+def _describe(window: SearchWindow) -> str:
+    def iso(value: datetime | None) -> str:
+        return value.isoformat() if value else "the beginning"
+
+    text = f"acquired from {iso(window.start)}" + (f" to {window.end.isoformat()}" if window.end else "")
+    if window.kind == PUBLISHED:
+        text += f", published since {iso(window.published_since)}"
+    return text
 
 
 def follow_orders(

@@ -1,9 +1,16 @@
 """Runs saved-search passes with failure handling: per-search exponential backoff, per-provider
-backoff (an outage does not hammer the provider), and a pause on authentication errors.
+backoff (an outage does not hammer the provider), and a pause on permanent errors.
+
+A permanent error (:func:`is_permanent`: bad credentials, a collection or option the provider
+no longer accepts) pauses the search itself, with its reason stored in its state (shown by
+`daemon status`), until ``eoharvest watch enable`` (:meth:`SyncService.enable`) or ``watch run``;
+retrying it on a growing backoff would only repeat the error. An authentication error also
+pauses the provider's other searches in this process.
 
 The daemon's scheduler calls :meth:`SyncService.run_scheduled` on every tick of a search's
-interval; the tick is skipped while the search or its provider is backing off or paused.
-``eoharvest watch run`` calls :meth:`SyncService.run_now`, which ignores backoff and lifts a pause.
+interval; the tick is skipped while the search is disabled or paused, or it or its provider is
+backing off. ``eoharvest watch run`` calls :meth:`SyncService.run_now`, which ignores backoff
+and lifts a pause.
 Every pass holds its search's lease (:mod:`eoharvest.application.search_lease`), so one pass of
 a search runs at a time across processes: a tick finding another pass running is skipped, and
 ``watch run`` waits for that pass to end before it runs its own.
@@ -18,7 +25,15 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from eoharvest.application.search_lease import LEASE_SECONDS, RENEW_EVERY, AnonymousHolder, PassLease
-from eoharvest.application.sync import PassResult, SearchOpener, SyncOptions, load_saved_searches, run_pass
+from eoharvest.application.sync import (
+    PassResult,
+    SearchOpener,
+    SyncOptions,
+    WatermarkKind,
+    acquisition_only,
+    load_saved_searches,
+    run_pass,
+)
 from eoharvest.domain.errors import AuthError, CatalogError, DownloadCancelled, InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository, Clock, LeaseHolder
@@ -30,6 +45,13 @@ log = logging.getLogger("eoharvest.sync")
 LEASE_POLL_SECONDS = 1.0
 PROVIDER_BACKOFF_BASE = timedelta(minutes=1)
 PROVIDER_BACKOFF_CAP = timedelta(hours=1)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Errors that the same pass would meet again, whatever the wait: the credentials are
+    refused, or the provider refuses the search itself (a removed collection, an option it no
+    longer accepts: an ``InputError``). Outages, timeouts and bad answers are transient."""
+    return isinstance(error, (AuthError, InputError))
 
 
 @dataclass
@@ -93,6 +115,8 @@ class Outcome:
     status: str
     detail: str = ""
     result: PassResult | None = None
+    #: what failed or paused the pass (its exit code is the CLI's)
+    error: BaseException | None = None
 
 
 class SyncService:
@@ -111,11 +135,14 @@ class SyncService:
         lease_seconds: float = LEASE_SECONDS,
         renew_every: float = RENEW_EVERY,
         bind: Callable[[Scene], Scene] | None = None,
+        watermark_kind: WatermarkKind = acquisition_only,
     ) -> None:
         self.catalog = catalog
         self.open_search = open_search
         #: gives scenes read from the catalog their downloader, so passes follow open orders
         self.bind = bind
+        #: which time each search's watermark follows (from its provider's capabilities)
+        self.watermark_kind = watermark_kind
         self.clock = clock
         self.options = options
         self.gate = gate or ProviderGate()
@@ -131,11 +158,21 @@ class SyncService:
         return saved
 
     def run_now(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
-        """One pass now, whatever the schedule says; lifts an authentication pause. While
-        another process runs a pass of the same search, this waits for it and then runs."""
+        """One pass now, whatever the schedule says (also of a disabled search); lifts a pause.
+        While another process runs a pass of the same search, this waits for it and then runs."""
         saved = self.search(name)
         self.gate.resume(saved.definition.provider)
         return self._run(saved, cancel_requested, wait=True)
+
+    def enable(self, name: str) -> SavedSearch:
+        """`watch enable`: the search is scheduled again and its pause (permanent error) and
+        backoff are cleared; its watermark stays."""
+        saved = self.search(name)
+        self.catalog.set_search_enabled(name, True)
+        if saved.state != saved.state.resumed():
+            self.catalog.put_search_state(name, saved.state.resumed())
+        self.gate.resume(saved.definition.provider)
+        return self.search(name)
 
     def run_scheduled(self, name: str, cancel_requested: Callable[[], bool] = lambda: False) -> Outcome:
         """A scheduler tick: run the pass unless the search or its provider must wait."""
@@ -144,6 +181,11 @@ class SyncService:
         except InputError:
             return Outcome(name, "skipped", "the saved search was removed")
         now = self.clock.now()
+        if not saved.enabled:
+            return Outcome(name, "skipped", "disabled (eoharvest watch enable resumes it)")
+        if saved.state.paused:
+            log.info("pass %s skipped: paused: %s", name, saved.state.paused)
+            return Outcome(name, "skipped", f"paused: {saved.state.paused}")
         self._lift_pause_cleared_elsewhere(saved.definition.provider)
         refusal = self.gate.refusal(saved.definition.provider, now)
         retry_at = saved.state.next_run_at
@@ -197,16 +239,17 @@ class SyncService:
             # The pass is searched again from the saved state: another pass may have moved it on.
             saved = self.search(saved.name)
             result = run_pass(saved, catalog=self.catalog, open_search=self.open_search, clock=self.clock,
-                              options=self.options, cancel_requested=cancel_requested, bind=self.bind)  # fmt: skip
+                              options=self.options, cancel_requested=cancel_requested, bind=self.bind,
+                              watermark_kind=self.watermark_kind)  # fmt: skip
         except DownloadCancelled:
             if lease.lost:
                 return Outcome(saved.name, "cancelled", "another process took over this search's lease")
             log.warning("pass %s cancelled; its window is searched again next time", saved.name)
             return Outcome(saved.name, "cancelled")
-        except AuthError as exc:
-            return self._pause(saved, exc)
         except Exception as exc:  # noqa: BLE001 - one search's failure must not stop the daemon
-            return self._fail(saved, exc, provider_fault=not isinstance(exc, (InputError, CatalogError)))
+            if is_permanent(exc):
+                return self._pause(saved, exc)
+            return self._fail(saved, exc, provider_fault=not isinstance(exc, CatalogError))
         auth = next((e for e in result.failed_errors if isinstance(e, AuthError)), None)
         if auth is not None:
             return self._pause(saved, auth)
@@ -224,14 +267,20 @@ class SyncService:
             self.gate.failed(saved.definition.provider, now)
         self.catalog.put_search_state(saved.name, saved.state.failed(now, message, now + delay))
         log.error("pass %s failed (%d in a row), next try in %s: %s", saved.name, saved.state.failures + 1, delay, message)
-        return Outcome(saved.name, "failed", message)
+        return Outcome(saved.name, "failed", message, error=exc)
 
     def _pause(self, saved: SavedSearch, exc: Exception) -> Outcome:
+        """Pause the search (stored: it survives a daemon restart) until `watch enable` or
+        `watch run`; an authentication error pauses the provider's other searches here too."""
         provider = saved.definition.provider
-        reason = (f"authentication with {provider} failed: {exc}; fix the credentials, then run "
-                  f"`eoharvest watch run {saved.name}` or restart the daemon")  # fmt: skip
-        self.gate.pause(provider, reason, saved.name)
+        if isinstance(exc, AuthError):
+            what = f"authentication with {provider} failed: {exc}; fix the credentials"
+        else:
+            what = f"{provider} refused the search: {exc}; fix it with `eoharvest watch edit {saved.name}`"
+        reason = f"{what}, then run `eoharvest watch enable {saved.name}` (or `eoharvest watch run {saved.name}`)"
+        if isinstance(exc, AuthError):
+            self.gate.pause(provider, reason, saved.name)
         now = self.clock.now()
         self.catalog.put_search_state(saved.name, saved.state.failed(now, str(exc), now + saved.definition.every, paused=reason))
-        log.error("pass %s: %s; searches of %s are paused", saved.name, reason, provider)
-        return Outcome(saved.name, "paused", reason)
+        log.error("pass %s paused: %s", saved.name, reason)
+        return Outcome(saved.name, "paused", reason, error=exc)

@@ -33,7 +33,7 @@ from catalog import CHUNK, load_average, percentile, queries, synthetic  # noqa:
 
 from eoharvest.adapters.catalog import open_catalog, postgis_query  # noqa: E402
 from eoharvest.adapters.catalog.postgis import open_postgis_catalog  # noqa: E402
-from eoharvest.application.settings import CatalogUrl  # noqa: E402
+from eoharvest.domain.catalog_location import CatalogUrl  # noqa: E402
 from eoharvest.domain.catalog_query import CatalogFilter  # noqa: E402
 from eoharvest.domain.footprint import Footprint  # noqa: E402
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,7 +170,10 @@ def _read_text(text: str, reader: VectorReader | None, notes: _Notes) -> Read:
 
 def _read_wkt(text: str, notes: _Notes) -> BaseGeometry:
     try:
-        return shapely.from_wkt(text)
+        # NaN in the text makes numpy warn on stderr; the finite-coordinates check names it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return shapely.from_wkt(text)
     except NotImplementedError as exc:  # curves (CIRCULARSTRING, ...)
         raise InputError(f"AOI WKT {preview(text)} is not supported: {exc}",
                          hint="give a POINT, LINESTRING, POLYGON or their MULTI forms") from None

@@ -78,6 +78,9 @@ class Scene:
     size: int | None = None
     checksums: tuple[Checksum, ...] = ()
     online: bool = True
+    #: when the provider published (or last updated) the product: CDSE ``PublicationDate``, STAC
+    #: ``updated``, CMR ``revision-date``; what a publication-time watermark advances on
+    published: datetime | None = field(default=None, compare=False)
     _downloader_factory: DownloaderFactory | None = field(
         default=None, repr=False, compare=False
     )
@@ -91,6 +94,8 @@ class Scene:
         object.__setattr__(self, "checksums", tuple(self.checksums))
         if self.acq_date is not None and self.acq_date.tzinfo is None:
             raise InputError(f"scene {self.scene_id}: acq_date must be timezone-aware (UTC)")
+        if self.published is not None and self.published.tzinfo is None:
+            raise InputError(f"scene {self.scene_id}: published must be timezone-aware (UTC)")
         if self.size is not None and self.size < 0:
             raise InputError(f"scene {self.scene_id}: negative size {self.size}")
         if self.product_key is None:

@@ -89,6 +89,16 @@ class OrderingSource(Protocol):
         ...
 
 
+@runtime_checkable
+class AssetListing(Protocol):
+    """A source with ``capabilities.asset_selection`` that can say which asset names a scene
+    offers from its search record alone, so a mistyped name is caught before any download."""
+
+    def asset_names(self, scene: Scene) -> Sequence[str]:
+        """The names ``download_descriptors(scene, assets=[...])`` accepts; no request is made."""
+        ...
+
+
 class CatalogRepository(Protocol):
     """Durable record of scenes seen and files fetched (SpatiaLite, later PostGIS).
 
@@ -183,6 +193,14 @@ class CatalogRepository(Protocol):
 
     def saved_searches(self) -> dict[str, Mapping[str, object]]:
         """Every saved search's JSON object, by name (sorted)."""
+        ...
+
+    def search_enabled(self) -> dict[str, bool]:
+        """Every saved search's ``enabled`` flag, by name (a disabled one is never scheduled)."""
+        ...
+
+    def set_search_enabled(self, name: str, enabled: bool) -> bool:
+        """Enable or disable a saved search; False if there is none."""
         ...
 
     def remove_search(self, name: str) -> bool:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The search option of a source declaring ``publication_time_filter``: a UTC datetime; only
+#: scenes published (or updated) at or after it are returned.
+PUBLISHED_SINCE = "published_since"
+
 
 @dataclass(frozen=True)
 class ProviderCapabilities:
@@ -28,7 +32,9 @@ class ProviderCapabilities:
     #: the provider always applies the cloud range itself (or drops its count when it cannot),
     #: so a search's ``total`` stays true; sources that decide per page set ``SearchPage.cloud_filtered``
     server_cloud_filter: bool = False
-    #: searches can be restricted by publication (ingestion) time, not only acquisition time
+    #: searches can be restricted by publication (ingestion/update) time, not only acquisition
+    #: time: the source honours the :data:`PUBLISHED_SINCE` search option and sets each scene's
+    #: ``published``, so a saved search's watermark can follow publication time (domain/watch.py)
     publication_time_filter: bool = False
     #: keyword options of ``scenes(...)`` the provider honours besides platforms, AOI, dates and
     #: cloud range (``limit`` and ``max_pages`` belong to every search); any other is refused

@@ -6,7 +6,7 @@ import ipaddress
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from eoharvest.domain.errors import UnsafeURL
+from eoharvest.domain.errors import InputError, UnsafeURL
 from eoharvest.domain.redaction import redact
 
 ALLOWED_SCHEMES = frozenset({"https", "http"})
@@ -32,6 +32,21 @@ def origin_of(url: str) -> Origin:
     except ValueError:
         raise UnsafeURL(f"URL {redact(url)!r} has an invalid port") from None
     return Origin(scheme, host, port)
+
+
+def check_endpoint_url(url: str, what: str) -> str:
+    """``url`` if it can be an API root (http or https, a host, a valid port), else InputError
+    naming ``what`` (``--stac-url``, ``setting stac_url``) so the user knows which value to fix."""
+    shown = redact(url)[:200]
+    example = "give an http(s) URL such as https://earth-search.aws.element84.com/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises for "host:port" typos
+    except ValueError as exc:
+        raise InputError(f"{what} {shown!r} is not a valid URL: {exc}", hint=example) from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname or any(c.isspace() for c in url):
+        raise InputError(f"{what} {shown!r} is not an http(s) URL with a host", hint=example)
+    return url
 
 
 def check_url_shape(url: str) -> Origin:

@@ -163,8 +163,51 @@ class Copernicus(CredentialedAPI):
     PLATFORMS = spec_for("copernicus").platforms
 
 
+class Planet(CredentialedAPI):
+    """Planet Data API v1 (PlanetScope, SkySat, RapidEye): ``Planet(api_key)``.
+
+    Without ``api_key`` the key comes from ``EOHARVEST_PLANET_API_KEY``, ``PL_API_KEY``,
+    ``PL_AUTH_API_KEY``, the netrc entry of api.planet.com, the keyring (service
+    ``eoharvest-planet``) or the Planet CLI's ``~/.planet.json``; it is sent to the Data API only,
+    never to the storage host downloads are redirected to. Platforms are ``PlanetScope``
+    (``PSScene``), ``SkySat`` and ``RapidEye``; ``product_type`` picks item types (``SkySatScene``).
+    Assets must be activated before they are downloaded: ``download_all(...,
+    activation_wait=...)`` activates the item type's default asset (``ortho_analytic_4b_sr`` for
+    PSScene) or the ``assets=[...]`` named, follows each activation as an order in the catalog
+    (a later run never activates an asset again while it is activating) and downloads it once
+    active, MD5-verified.
+    """
+
+    provider_name = "planet"
+    PLATFORMS = spec_for("planet").platforms
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        settings: Settings | None = None,
+        transport: Any = None,
+        catalog: bool = True,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(None, api_key, settings=settings, transport=transport, catalog=catalog, progress=progress,
+                         **options)  # fmt: skip
+
+    @classmethod
+    def create_instance(cls, **kwargs: Any) -> Planet | None:
+        """For SENSOR_REGISTRY: ``planet_api_key`` (reference API); ``planet_<option>`` keywords
+        are passed on as connection options (e.g. ``planet_page_size``)."""
+        key = kwargs.get("planet_api_key")
+        if not key:
+            return None
+        options = {name[len("planet_"):]: value for name, value in kwargs.items()
+                   if name in cls.instance_keywords() and name != "planet_api_key" and value is not None}  # fmt: skip
+        return cls(key, **options)
+
+
 #: Public classes written out here; any other name in the table gets a generated class.
-_WRITTEN = {cls.__name__: cls for cls in (StacAPI, Copernicus)}
+_WRITTEN = {cls.__name__: cls for cls in (StacAPI, Copernicus, Planet)}
 
 
 def public_class(name: str) -> type[_ProviderAPI]:

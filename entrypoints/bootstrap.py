@@ -36,6 +36,7 @@ from eoharvest.application.settings import CatalogUrl, Settings
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import CatalogRepository, Clock, Credentials, Progress, SceneSource, VectorReader
 from eoharvest.domain.retry import RetryPolicy
+from eoharvest.domain.urls import check_endpoint_url
 from eoharvest.entrypoints.logs import install_log_redaction
 
 CatalogFactory = Callable[[Any], CatalogRepository]
@@ -159,6 +160,8 @@ class Services:
         """Connect ``provider`` (a provider-table name). Without ``url`` or options the
         connection is shared by everything in this process that uses that provider."""
         spec = spec_for(provider)
+        if url is not None:
+            check_endpoint_url(url, f"the {provider} API URL")
         shared = url is None and not options
         with self._lock:
             if shared and provider in self._connections:

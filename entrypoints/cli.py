@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 1 unexpected error, 2 bad input or usage, 3 authentication, 4 provider
 response, 5 integrity, 6 retries exhausted / too slow, 7 disk full, 8 unsafe content,
 9 catalog busy or catalog error, 10 unsupported environment, 11 orders still pending (run
-again later), 130 cancelled.
+again later), 130 cancelled (SIGINT), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import click
 
 from eoharvest.domain.errors import EoharvestError
 from eoharvest.domain.redaction import redact
-from eoharvest.entrypoints.cli_common import add_global_options, cli_group_options
+from eoharvest.entrypoints.cli_common import add_global_options, cli_group_options, verbosity_level
 from eoharvest.entrypoints.context import AppContext
 
 log = logging.getLogger("eoharvest.cli")
@@ -43,12 +43,15 @@ def cli(ctx: click.Context, **options: Any) -> None:
     variables and these options, in increasing priority.
     """
     debug = options.pop("debug")
+    shortcut = verbosity_level(options.pop("verbose"), options.pop("quiet"))
+    level = options.pop("log_level")
     overrides = {
         "catalog_path": options.pop("catalog"),
-        "log_level": "DEBUG" if debug else options.pop("log_level"),
+        "log_level": "DEBUG" if debug else level or shortcut,
         "log_json": options.pop("log_json") or None,
     }
-    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True)
+    context = AppContext(overrides=overrides, debug=debug, config_file=options.pop("config"), configure_logs=True,
+                         explicit_level=level is not None)
     ctx.obj = context
     ctx.call_on_close(context.close)
     # Settings (and logging) are loaded when the command starts (see _started), after the

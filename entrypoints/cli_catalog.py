@@ -12,6 +12,7 @@ import click
 from eoharvest.adapters.catalog import export
 from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
 from eoharvest.domain.catalog_query import PREDICATES, CatalogFilter, CatalogRecord
+from eoharvest.domain.errors import EoharvestError, InputError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.entrypoints.context import AppContext
 
@@ -127,13 +128,22 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     STAC: each provider's own item (asset keys, roles, collection, links as sent), downloaded
     files as asset hrefs with the remote ones under `alternate`; validated offline first.
     """
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"-o {str(output)!r}: the folder {str(folder)!r} does not exist", hint="create it or choose another path")
     records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
-    if fmt == "gpkg":
-        export.write_geopackage(records, output)
-    elif fmt == "stac":
-        export.write_json(export.stac_item_collection(records), output)
-    else:
-        export.write_json(export.geojson_collection(records), output)
+    try:
+        if fmt == "gpkg":
+            export.write_geopackage(records, output)
+        elif fmt == "stac":
+            export.write_json(export.stac_item_collection(records), output)
+        else:
+            export.write_json(export.geojson_collection(records), output)
+    except OSError as exc:
+        if isinstance(exc, EoharvestError):
+            raise
+        raise InputError(f"cannot write -o {str(output)!r}: {exc.strerror or exc}",
+                         hint="choose a path in a folder you can write to") from None
     click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)
 
 

@@ -8,24 +8,14 @@ from typing import Any
 
 import click
 
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import CatalogError, InputError
 
 
-def parse_location(value: str, option: str) -> Path | CatalogUrl:
-    """A SpatiaLite file path, or a ``postgresql://`` URL (``sqlite:///path`` is also a path)."""
-    text = value.strip()
-    if CatalogUrl.looks_like(text):
-        return CatalogUrl(text)
-    if text.lower().startswith("sqlite:///"):
-        text = text[len("sqlite:///"):]
-    elif "://" in text:
-        scheme = text.split("://", 1)[0]
-        raise InputError(f"{option} {scheme}://... is not a catalog location",
-                         hint="give a SpatiaLite file (path or sqlite:///path) or a postgresql://... URL")  # fmt: skip
-    if not text:
-        raise InputError(f"{option} is empty", hint="give a SpatiaLite file or a postgresql://... URL")
-    return Path(text).expanduser()
+def parse_location(value: str) -> Path | CatalogUrl:
+    """A SpatiaLite file (a path or ``sqlite:///path``) or a ``postgresql://`` URL, parsed as
+    ``--catalog`` is (CatalogError, exit 9, for anything else)."""
+    return catalog_location(value)
 
 
 def _same(a: Path | CatalogUrl, b: Path | CatalogUrl) -> bool:
@@ -58,8 +48,8 @@ def copy_cmd(source_text: str, target_text: str, as_json: bool) -> None:
     from eoharvest.adapters.catalog.copying import CatalogCopier
     from eoharvest.entrypoints.bootstrap import open_catalog_at
 
-    source = parse_location(source_text, "--from")
-    target = parse_location(target_text, "--to")
+    source = parse_location(source_text)
+    target = parse_location(target_text)
     _warn_password_in_arguments(source, "--from")
     _warn_password_in_arguments(target, "--to")
     if _same(source, target):

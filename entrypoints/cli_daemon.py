@@ -81,8 +81,8 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def status(obj: AppContext, as_json: bool) -> None:
-    """Per search: last/next run, failures, last error, queue depth, and which process runs a
-    pass of it now; bytes downloaded today (UTC); orders per state; and whether a daemon holds
+    """Per search: last/next run, failures, last error, whether it is disabled or paused (and
+    why), queue depth, and which process runs a pass of it now; bytes downloaded today (UTC); orders per state; and whether a daemon holds
     this catalog's lock."""
     catalog: CatalogRepository = obj.services().catalog(read_only=True)
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
@@ -105,7 +105,9 @@ def status(obj: AppContext, as_json: bool) -> None:
         click.echo(f"{row['name']}: every {row['every']}, last {row['last_run_at'] or '-'}, "
                    f"next {row['next_run_at'] or 'at daemon start'}, failures {row['failures']}, "
                    f"queue {row['queue_depth']}" + (f", running in {row['running_in']}" if row["running_in"] else "")
-                   + (f", last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
+                   + ("" if row["enabled"] else ", disabled (eoharvest watch enable)")
+                   + (f", PAUSED: {row['paused']}" if row["paused"] else "")
+                   + (f", last error: {row['last_error']}" if row["last_error"] and not row["paused"] else ""))  # fmt: skip
 
 
 def queue_depth(catalog: CatalogRepository, saved: SavedSearch) -> int:
@@ -114,7 +116,8 @@ def queue_depth(catalog: CatalogRepository, saved: SavedSearch) -> int:
     if not d.download:
         return 0
     criteria = CatalogFilter.create(aoi=Footprint.from_geojson(dict(d.aoi)), providers=[d.provider],
-                                    platforms=d.platforms, cloud_max=d.cloud_max, start=d.since)  # fmt: skip
+                                    platforms=d.platforms, cloud_min=d.cloud_min, cloud_max=d.cloud_max,
+                                    start=d.since, end=d.end)  # fmt: skip
     return sum(1 for record in catalog.query(criteria) if record.download_state != "available")
 
 
@@ -131,9 +134,11 @@ def _row(catalog: CatalogRepository, saved: SavedSearch) -> dict[str, Any]:
         "name": saved.name,
         "provider": saved.definition.provider,
         "every": format_interval(saved.definition.every),
+        "enabled": saved.enabled,
         "last_run_at": iso(state.last_run_at),
         "next_run_at": iso(state.next_run_at),
         "watermark": iso(state.watermark),
+        "watermark_kind": state.watermark_kind,
         "failures": state.failures,
         "last_error": state.last_error,
         "paused": state.paused,

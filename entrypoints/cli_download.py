@@ -3,21 +3,22 @@ dedup-aware. Search and download in one go is `eoharvest harvest`."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
+from eoharvest.application.asset_check import check_asset_names
 from eoharvest.application.downloading import download_all
 from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.catalog_query import CatalogFilter
-from eoharvest.domain.errors import InputError
+from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.ports import CatalogRepository
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
-from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
+from eoharvest.entrypoints.cli_common import aoi_argument, asset_list, provider_option, writable_outdir
+from eoharvest.entrypoints.cli_report import exit_for_failures, exit_if_stopped, print_report
 from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.graceful import graceful_stop
 from eoharvest.entrypoints.progress import ProgressBars
 
 
@@ -33,7 +34,8 @@ from eoharvest.entrypoints.progress import ProgressBars
 @click.option("--state", "states", multiple=True, help="Download state (repeatable), e.g. none, failed.")
 @click.option("--where", default=None, help="Filter expression, e.g. \"cloud < 20 AND platform = 'Sentinel-2'\".")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many scenes.")
-@click.option("--assets", default=None, help="Comma-separated STAC assets (default: all data assets).")
+@click.option("--assets", default=None,
+              help="Comma-separated assets (default: all data assets); checked against the selected scenes first.")
 @click.option("--outdir", type=click.Path(file_okay=False), default=None, help="Archive directory.")
 @click.option("--overwrite", is_flag=True, help="Download again even if the archive has the product.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
@@ -47,14 +49,22 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     `eoharvest catalog query`. Each product is verified (size, provider checksum, archive
     structure) before it appears at its final path; products already verified anywhere in the
     archive are skipped.
+
+    SIGTERM or SIGINT stops it gracefully: running transfers keep their partial files (the next
+    run resumes them), the summary is printed, and the exit code is 143 or 130.
     """
     services = obj.services()
     catalog: CatalogRepository = services.catalog()
+    outdir = writable_outdir(opts["outdir"], obj.settings.download.directory)  # once, up front
     scenes = _select(obj, catalog, opts)
-    outdir = Path(opts["outdir"] or obj.settings.download.directory)
     extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
     if opts["assets"]:
-        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
+        extra["assets"] = asset_list(opts["assets"])
+        by_provider: dict[str, list[Scene]] = {}
+        for scene in scenes:
+            by_provider.setdefault(scene.provider, []).append(scene)
+        for provider, group in by_provider.items():  # before any download
+            check_asset_names(services.source_for(provider), extra["assets"], group)
     bars = ProgressBars(enabled=None if not opts["as_json"] else False)
     downloads = services.scene_downloads(progress=bars)
     bound = [
@@ -63,18 +73,27 @@ def download_command(obj: AppContext, **opts: Any) -> None:
     ]
     report = HarvestReport(found=len(bound))
     started = services.clock.monotonic()
-    with bars:
+    summary: Any = None
+    with bars, graceful_stop() as stop:
         if bound:
-            summary = download_all(
-                bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock, **extra
-            )
-            report.results, report.failures = list(summary.results), list(summary.failures)
-            report.pending = list(summary.pending)
+            try:
+                summary = download_all(
+                    bound, str(outdir), overwrite=opts["overwrite"], skip_error=True, clock=services.clock,
+                    cancel_requested=stop, **extra,
+                )
+            except DownloadCancelled as exc:
+                if not stop():
+                    raise
+                summary = getattr(exc, "summary", None)
+    if summary is not None:
+        report.results, report.failures = list(summary.results), list(summary.failures)
+        report.pending = list(summary.pending)
     report.already_had = sum(1 for r in report.results if r.skipped)
     report.downloaded = len(report.results) - report.already_had
     report.failed = len(report.failures)
     report.seconds = services.clock.monotonic() - started
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest download")
+    exit_if_stopped(stop)
     exit_for_failures(report)
 
 

@@ -4,63 +4,29 @@ from __future__ import annotations
 
 import gc
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from eoharvest.adapters.providers.table import PROVIDERS, spec_for
-from eoharvest.application.harvest import harvest
+from eoharvest.application.asset_check import check_asset_names, check_asset_support
+from eoharvest.application.harvest import HarvestReport, harvest
 from eoharvest.domain.aoi import aoi_summary, parse_aoi
-from eoharvest.domain.errors import InputError
+from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.ports import OrderingSource
-from eoharvest.entrypoints.cli_common import aoi_argument, provider_option
+from eoharvest.domain.urls import check_endpoint_url
+from eoharvest.entrypoints.cli_common import aoi_argument, asset_list, writable_outdir
 from eoharvest.entrypoints.cli_orders import print_preview
-from eoharvest.entrypoints.cli_report import exit_for_failures, print_report
+from eoharvest.entrypoints.cli_report import exit_for_failures, exit_if_stopped, print_report
 from eoharvest.entrypoints.context import AppContext
+from eoharvest.entrypoints.graceful import graceful_stop
 from eoharvest.entrypoints.progress import ProgressBars
-
-
-def parse_search_options(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a VALUE that is valid JSON is taken as JSON (numbers, lists,
-    objects, true/false), anything else as text."""
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InputError(f"--search-option {item!r} is not KEY=VALUE", hint="e.g. --search-option relativeOrbitNumber=65")
-        if key in parsed:
-            raise InputError(f"--search-option {key} is given twice", hint="give a list as JSON: KEY='[1, 2]'")
-        try:
-            parsed[key] = json.loads(text)
-        except ValueError:
-            parsed[key] = text
-    return parsed
+from eoharvest.entrypoints.search_options import parse_search_options, search_definition_options
 
 
 @click.command()
-@provider_option()
-@click.option("--stac-url", default=None, help="STAC API root URL (overrides the provider's configured URL).")
-@click.option("--platform", "-p", "platforms", multiple=True, default=("Sentinel-2",), show_default=True,
-              help="Platform name or alias (repeatable): Sentinel-2, S2, Landsat-8, ...")
-@click.option("--aoi", required=True, help="WKT, GeoJSON, 'west,south,east,north', or a vector file path.")
-@click.option("--start", default=None, help="Start date (UTC), e.g. 2024-05-11.")
-@click.option("--end", default=None, help="End date (UTC, inclusive), e.g. 2024-05-21.")
-@click.option("--cloud-min", type=float, default=None, help="Minimum cloud cover percentage.")
-@click.option("--cloud-max", type=float, default=None, help="Maximum cloud cover percentage.")
-@click.option("--product-type", default=None,
-              help="Product type, the same names on every provider (L1C, L2A, GRD, SLC, OCN, L1TP, L2SP, ...; "
-                   "comma-separated for several) or the provider's own (S2MSI2A, a STAC collection id, a CMR "
-                   "short name such as HLSL30). `eoharvest product-types` lists them.")
-@click.option("--collection", "collections", multiple=True,
-              help="Search these collections directly: STAC collection ids, or CMR concept ids / short names.")
-@click.option("--search-option", "search_options", multiple=True, metavar="KEY=VALUE",
-              help="A provider search option (repeatable): e.g. relativeOrbitNumber=65, tileId=17TPJ (copernicus); "
-                   "query='{\"eo:cloud_cover\": {\"lt\": 5}}', sortby=-properties.datetime (STAC). VALUE is read "
-                   "as JSON when it is JSON, else as text. The README lists each provider's options.")
-@click.option("--assets", default=None, help="Comma-separated assets to download (default: all data assets).")
+@search_definition_options()
 @click.option("--outdir", type=click.Path(file_okay=False), default=None,
               help="Archive directory (default: the configured download directory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many scenes; no request asks the provider for more than are still wanted.")
@@ -85,6 +51,9 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     Products the provider must prepare first are ordered before anything is downloaded, and each
     is downloaded as soon as it is ready; orders not ready by --activation-timeout are kept for
     the next run or the daemon (exit 11). --dry-run shows what would be ordered first.
+
+    SIGTERM or SIGINT stops it gracefully: running transfers keep their partial files (the next
+    run resumes them), the summary is printed, and the exit code is 143 or 130.
     """
     services = obj.services()
     parsed = parse_aoi(aoi_argument(opts["aoi"]), reader=services.vector_reader, fix=opts["fix_geometry"])
@@ -95,6 +64,14 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         raise InputError(f"--provider {provider} needs --stac-url", hint=f"or choose {named}")
     if opts["stac_url"] and spec.kind != "stac":
         raise InputError(f"--stac-url does not apply to --provider {provider}", hint="set EOHARVEST_CDSE_ODATA_URL instead")
+    if opts["stac_url"]:
+        check_endpoint_url(opts["stac_url"], "--stac-url")
+    # Everything the run needs locally is checked before the first request: the catalog opens
+    # (or says why not) and the archive folder takes files, once, not once per scene.
+    catalog = services.catalog()
+    downloading = opts["download"] and not opts["dry_run"]
+    outdir = writable_outdir(opts["outdir"], obj.settings.download.directory) if downloading else \
+        Path(opts["outdir"] or obj.settings.download.directory)
     source = services.connect(provider, url=opts["stac_url"]) if opts["stac_url"] else services.source_for(provider)
     bars = ProgressBars(enabled=None if not opts["as_json"] else False)
     api = services.sensor_api(source, services.scene_downloads(progress=bars))
@@ -106,16 +83,16 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     if opts["limit"]:
         options["limit"] = opts["limit"]  # the search stops there, asking for no more than that
     options.update(parse_search_options(opts["search_options"]))
+    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
+    if opts["assets"]:
+        extra["assets"] = asset_list(opts["assets"])
+        check_asset_support(source, extra["assets"])
     search = api.scenes(
         platformname=list(opts["platforms"]), aoi=parsed.footprint, start_date=opts["start"],
         end_date=opts["end"], cloud_min=opts["cloud_min"], cloud_max=opts["cloud_max"], **options,
     )
-    outdir = Path(opts["outdir"] or obj.settings.download.directory)
     if not opts["as_json"]:
         click.echo(f"searching {source.name} for {', '.join(opts['platforms'])}; {aoi_summary(parsed)}", err=True)
-    extra: dict[str, Any] = services.download_limits(opts["workers"]).as_params()
-    if opts["assets"]:
-        extra["assets"] = [a.strip() for a in opts["assets"].split(",") if a.strip()]
     if opts["dry_run"]:
         ordering = source if isinstance(source, OrderingSource) else None
         book = services.order_book()
@@ -125,14 +102,22 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     extra["order"] = opts["order"]
     if opts["activation_timeout"] is not None:
         extra["activation_timeout"] = opts["activation_timeout"]
-    catalog = services.catalog()
+    wanted = extra.get("assets") if opts["download"] else None
     gc.freeze()  # what setup built lives until exit; see main() in cli.py
-    with bars:
-        report = harvest(
-            search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
-            overwrite=opts["overwrite"], clock=services.clock, **extra,
-        )
+    with bars, graceful_stop() as stop:
+        try:
+            report = harvest(
+                search, catalog, outdir=str(outdir), download=opts["download"], limit=opts["limit"],
+                overwrite=opts["overwrite"], clock=services.clock, cancel_requested=stop,
+                check_first_page=(lambda page: check_asset_names(source, wanted, page)) if wanted else None,
+                **extra,
+            )
+        except DownloadCancelled as exc:
+            if not stop():
+                raise
+            report = getattr(exc, "report", None) or HarvestReport()
     print_report(report, outdir, as_json=opts["as_json"], catalog=str(obj.settings.catalog_path), title="eoharvest harvest")
+    exit_if_stopped(stop)
     exit_for_failures(report)
 
 

@@ -136,9 +136,11 @@ def print_preview(previews: Iterable[OrderPreview], *, as_json: bool) -> None:
     size = sum(p.scene.size or 0 for p in ordered)
     unknown = sum(1 for p in ordered if p.scene.size is None)
     counts = Counter(p.action for p in rows)
+    area = _area_km2(p.scene for p in ordered)  # what area-based quotas (Planet) are charged on
     if as_json:
         echo_json({
             "would_order": len(ordered), "order_bytes": size, "order_sizes_unknown": unknown,
+            "order_area_km2": round(area, 3),
             "actions": dict(sorted(counts.items())),
             "products": [{"scene_id": p.scene.scene_id, "product_key": p.scene.product_key, "action": p.action,
                           "order_state": p.state, "size": p.scene.size} for p in rows],
@@ -153,9 +155,22 @@ def print_preview(previews: Iterable[OrderPreview], *, as_json: bool) -> None:
     console = Console(soft_wrap=True)
     console.print(table)
     sizes = f"{size:,} bytes" + (f" (+{unknown} of unknown size)" if unknown else "")
-    console.print(f"would order {len(ordered)} product(s), {sizes}; download {counts['download']} directly; "
+    console.print(f"would order {len(ordered)} product(s), {sizes}, {area:,.1f} km²; download {counts['download']} directly; "
                   f"follow {counts['follow']} existing order(s); {counts[NOTE_WAITING]} wait for the provider; "
                   f"{counts[HAVE]} already in the archive"
                   + (f"; {counts[NOT_ORDERED]} need an order (--no-order)" if counts[NOT_ORDERED] else "")
                   + (f"; {counts[REFUSED]} whose order failed (cancel it to order again)" if counts[REFUSED] else ""),
                   highlight=False)  # fmt: skip
+
+
+def _area_km2(scenes: Iterable[Any]) -> float:
+    """The summed geodesic area of the scenes' footprints (WGS 84 ellipsoid), in km²."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    total = 0.0
+    for scene in scenes:
+        if scene.footprint is not None:
+            area, _ = geod.geometry_area_perimeter(scene.footprint.geometry)
+            total += abs(area)
+    return total / 1e6

@@ -14,6 +14,7 @@ from eoharvest.application.harvest import HarvestReport
 from eoharvest.domain.errors import EoharvestError, OrdersPending
 from eoharvest.domain.redaction import redact
 from eoharvest.entrypoints.cli_common import echo_json
+from eoharvest.entrypoints.graceful import StopRequest
 
 
 def _bytes(report: HarvestReport) -> int:
@@ -91,3 +92,13 @@ def exit_for_failures(report: HarvestReport) -> None:
         raise click.exceptions.Exit(first.exit_code if isinstance(first, EoharvestError) else 1)
     if report.pending:
         raise click.exceptions.Exit(OrdersPending.exit_code)
+
+
+def exit_if_stopped(stop: StopRequest) -> None:
+    """After a SIGINT/SIGTERM stop: say what was kept and exit 128 + the signal number."""
+    if stop():
+        click.echo(
+            f"eoharvest: stopped by {stop.name}; partial files are kept and the next run resumes them",
+            err=True,
+        )
+        raise click.exceptions.Exit(stop.exit_code)

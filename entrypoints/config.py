@@ -2,7 +2,7 @@
 
 The TOML file is ``$EOHARVEST_CONFIG`` or ``<user config dir>/eoharvest/config.toml``:
 
-    catalog_path = "/data/eo/catalog.db"
+    catalog_path = "/data/eo/catalog.db"   # a file path, or sqlite:///path; no other URL
     log_level = "INFO"
 
     [endpoints]
@@ -34,8 +34,10 @@ from typing import Any, Mapping
 
 import platformdirs
 
-from eoharvest.application.settings import CatalogUrl, DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
+from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import InputError
+from eoharvest.domain.urls import check_endpoint_url
 
 APP_NAME = "eoharvest"
 _SECTIONS: dict[str, type] = {
@@ -134,7 +136,12 @@ def _build(flat: dict[str, Any]) -> Settings:
         if key not in known:
             raise InputError(f"unknown setting {key!r}")
         cls, section = known[key]
-        per_section[section][key] = _coerce(cls, key, value)
+        if key == "catalog_path":
+            value = catalog_location(value)  # before Path() collapses a URL's "//"
+        value = _coerce(cls, key, value)
+        if cls is Endpoints and value:
+            check_endpoint_url(value, f"setting {key}")
+        per_section[section][key] = value
     top = per_section[None]
     for section, cls in _SECTIONS.items():
         top[section] = cls(**per_section[section])
@@ -151,9 +158,8 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         target = args[0]
     if optional and (value is None or value == ""):
         return None
-    if key == "catalog_path" and (isinstance(value, CatalogUrl) or CatalogUrl.looks_like(value)):
-        # A PostgreSQL catalog (never a Path: that would fold "//"); errors print it redacted.
-        return value if isinstance(value, CatalogUrl) else CatalogUrl(str(value).strip())
+    if isinstance(value, CatalogUrl):
+        return value  # a PostgreSQL catalog, parsed by catalog_location (never a Path)
     try:
         if target is bool:
             if isinstance(value, bool):

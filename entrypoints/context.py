@@ -22,6 +22,8 @@ class AppContext:
     debug: bool = False
     config_file: str | None = None
     configure_logs: bool = False
+    #: --log-level was given: the -v/-q shortcuts do not override it
+    explicit_level: bool = False
     _settings: Settings | None = None
     _services: Services | None = None
 
@@ -35,7 +37,7 @@ class AppContext:
 
     def apply_global_option(self, name: str, value: Any) -> None:
         """A global option given after the subcommand (``--catalog``, ``--config``,
-        ``--log-level``, ``--log-json``, ``--debug``); it wins over one given before it."""
+        ``--log-level``, ``-v``/``-q``, ``--log-json``, ``--debug``); it wins over one given before it."""
         if self._services is not None:
             raise RuntimeError(f"--{name.replace('_', '-')} came after the services were built")
         if name == "debug":
@@ -48,6 +50,14 @@ class AppContext:
         elif name == "log_level":
             if not self.debug:
                 self.overrides["log_level"] = value
+                self.explicit_level = True
+        elif name in ("verbose", "quiet"):
+            # Shortcuts for --log-level; an explicit --log-level (or --debug) wins.
+            if not self.debug and not self.explicit_level:
+                from eoharvest.entrypoints.cli_common import verbosity_level
+
+                level = verbosity_level(value if name == "verbose" else 0, name == "quiet")
+                self.overrides["log_level"] = level
         elif name == "log_json":
             self.overrides["log_json"] = True
         else:

@@ -88,14 +88,15 @@ class SyncDaemon:
 
     # -- jobs ---------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Make the jobs match the catalog's saved searches (added, removed, interval changed)."""
+        """Make the jobs match the catalog's enabled saved searches (added, removed, disabled,
+        interval changed)."""
         if self.stopping.is_set():
             return
-        searches = load_saved_searches(self.service.catalog)
+        searches = {name: s for name, s in load_saved_searches(self.service.catalog).items() if s.enabled}
         for name in set(self._intervals) - set(searches):
             self.scheduler.remove_job(_job_id(name))
             del self._intervals[name]
-            log.info("search %s removed: no longer scheduled", name, extra={"search": name})
+            log.info("search %s removed or disabled: no longer scheduled", name, extra={"search": name})
         for name, saved in searches.items():
             every = saved.definition.every.total_seconds()
             if self._intervals.get(name) == every:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.errors import DaemonAlreadyRunning
 
 __all__ = ["DaemonAlreadyRunning", "DaemonLock", "daemon_holder", "daemon_lock_for", "holder", "lock_path"]

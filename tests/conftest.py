@@ -50,6 +50,6 @@ def catalog_location(request, tmp_path):
     """A catalog location on each back end: a SpatiaLite file path, then a PostgreSQL URL."""
     if request.param == "spatialite":
         return tmp_path / "catalog.db"
-    from eoharvest.application.settings import CatalogUrl
+    from eoharvest.domain.catalog_location import CatalogUrl
 
     return CatalogUrl(request.getfixturevalue("postgis_url"))

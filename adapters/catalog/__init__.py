@@ -6,9 +6,10 @@ from pathlib import Path
 
 from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
-from eoharvest.adapters.catalog.probe import CatalogFile, probe
+from eoharvest.adapters.catalog.probe import CatalogFile, check_writable, probe
 from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.catalog.spatialite import CLI_BUSY_TIMEOUT_MS, create_engines, sqlite_module
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import CatalogError
 
 __all__ = ["SpatialiteCatalog", "open_catalog"]
@@ -17,7 +18,7 @@ _CHOOSE_ANOTHER = "point --catalog (or EOHARVEST_CATALOG) at an eoharvest catalo
 
 
 def open_catalog(
-    path: Path | str,
+    path: Path | str | CatalogUrl,
     *,
     busy_timeout_ms: int = CLI_BUSY_TIMEOUT_MS,
     writer_begin: str = "IMMEDIATE",
@@ -25,7 +26,7 @@ def open_catalog(
     migrate: bool = True,
     read_only: bool = False,
 ) -> SpatialiteCatalog:
-    """Open the SpatiaLite catalog at ``path``.
+    """Open the SpatiaLite catalog at ``path`` (a ``postgresql://`` URL opens the PostGIS one).
 
     By default it is created (folder included) and migrated if needed. With ``read_only`` nothing
     is created, migrated or locked for writing: the file must already be a catalog at the schema
@@ -38,7 +39,12 @@ def open_catalog(
     """
     from eoharvest.adapters.catalog import migrate as migrations
 
-    catalog_path = Path(path).expanduser()
+    location = catalog_location(path)
+    if isinstance(location, CatalogUrl):  # postgresql://...: the same catalog on PostGIS
+        from eoharvest.adapters.catalog.postgis import open_postgis_catalog
+
+        return open_postgis_catalog(location, migrate=migrate, read_only=read_only)
+    catalog_path = location
     if catalog_path.is_dir():
         raise CatalogError(f"catalog path {str(catalog_path)!r} is a directory", hint="give a file name")
     if read_only and not catalog_path.parent.is_dir():
@@ -50,6 +56,8 @@ def open_catalog(
     module = sqlite_module()
     found = probe(catalog_path, module)
     _refuse_foreign(found)
+    if not read_only:
+        check_writable(catalog_path)
     if read_only:
         _require_current(found)
         engines = create_engines(catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True)

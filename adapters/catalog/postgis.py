@@ -44,7 +44,7 @@ from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.catalog.rows import scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.tables import SRID, scenes
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
 from eoharvest.domain.errors import CatalogBusy, CatalogError
 from eoharvest.domain.models import Scene

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from eoharvest.adapters.catalog.postgis import DAEMON_LOCK, connection_error, create_postgis_engine, lock_key
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.errors import DaemonAlreadyRunning
 
 _PREFIX = "eoharvest-daemon "

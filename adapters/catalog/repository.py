@@ -287,6 +287,20 @@ class SpatialiteCatalog:
         with self._write() as conn:
             return sync_state.put(conn, name, state, _utcnow())
 
+    def search_enabled(self) -> dict[str, bool]:
+        """Every saved search's ``enabled`` flag, by name (`watch disable` clears it)."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._engines.reader.connect() as conn:
+            return sync_state.enabled(conn)
+
+    def set_search_enabled(self, name: str, enabled: bool) -> bool:
+        """Enable or disable a saved search; False if there is none."""
+        from eoharvest.adapters.catalog import sync_state
+
+        with self._write() as conn:
+            return sync_state.set_enabled(conn, name, enabled)
+
     def remove_search(self, name: str) -> bool:
         """Delete a saved search and its state; False if there was none."""
         from eoharvest.adapters.catalog import sync_state

@@ -1,11 +1,12 @@
-"""SQL for the sync daemon's per-search state (table ``search_state``, revision 0002)."""
+"""SQL for the sync daemon's per-search state (table ``search_state``, revisions 0002 and 0005)
+and the saved searches' ``enabled`` flag."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, ForeignKey, Integer, Table, Text, delete, func, select
+from sqlalchemy import Column, Connection, DateTime, ForeignKey, Integer, String, Table, Text, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.rows import to_aware_utc, to_naive_utc
@@ -26,6 +27,7 @@ search_state = Table(
     Column("last_new", Integer, nullable=False),
     Column("last_downloaded", Integer, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("watermark_kind", String(16)),
 )
 
 _TIMES = ("watermark", "last_run_at", "next_run_at")
@@ -39,7 +41,8 @@ def states(conn: Connection) -> dict[str, SearchState]:
     for row in conn.execute(stmt).mappings():
         values: dict[str, Any] = {name: to_aware_utc(row[name]) for name in _TIMES}
         values.update({name: int(row[name]) for name in _COUNTS})
-        result[row["name"]] = SearchState(**values, last_error=row["last_error"], paused=row["paused"])
+        result[row["name"]] = SearchState(**values, last_error=row["last_error"], paused=row["paused"],
+                                          watermark_kind=row["watermark_kind"])  # fmt: skip
     return result
 
 
@@ -50,7 +53,8 @@ def put(conn: Connection, name: str, state: SearchState, now: datetime) -> bool:
         return False
     values: dict[str, Any] = {name: to_naive_utc(getattr(state, name)) for name in _TIMES}
     values.update({name: getattr(state, name) for name in _COUNTS})
-    values.update(last_error=state.last_error, paused=state.paused, updated_at=to_naive_utc(now))
+    values.update(last_error=state.last_error, paused=state.paused, watermark_kind=state.watermark_kind,
+                  updated_at=to_naive_utc(now))  # fmt: skip
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(search_state).values(search_id=search_id, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[search_state.c.search_id], set_=values))
@@ -58,6 +62,17 @@ def put(conn: Connection, name: str, state: SearchState, now: datetime) -> bool:
         searches.update().where(searches.c.id == search_id).values(last_run_at=values["last_run_at"])
     )
     return True
+
+
+def enabled(conn: Connection) -> dict[str, bool]:
+    """Every saved search's ``enabled`` flag, by name."""
+    return {name: bool(flag) for name, flag in conn.execute(select(searches.c.name, searches.c.enabled))}
+
+
+def set_enabled(conn: Connection, name: str, flag: bool) -> bool:
+    """Enable or disable search ``name``; False if there is no such search."""
+    result = conn.execute(searches.update().where(searches.c.name == name).values(enabled=flag))
+    return bool(result.rowcount)
 
 
 def remove(conn: Connection, name: str) -> bool:

@@ -128,6 +128,8 @@ class JsonApi:
         return b"".join(chunks)
 
     def _parse(self, response: httpx.Response, body: bytes) -> Any:
+        if response.status_code in (202, 204) and not body.strip():
+            return None  # accepted / no content (e.g. an activation request): nothing to parse
         content_type = response.headers.get("Content-Type", "")
         if "html" in content_type.lower():
             raise ProviderResponseError(

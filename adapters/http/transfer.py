@@ -432,7 +432,8 @@ class _Fetch:
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc) from None
         try:
-            if response.status_code in (401, 403) and spec.refresh_url is not None and not self.resigned:
+            # 410: an expired signed link (Planet); signing it again is the fix, as for 401/403
+            if response.status_code in (401, 403, 410) and spec.refresh_url is not None and not self.resigned:
                 raise _Resign(spec.refresh_url)
             offset, total = self._interpret_status(response, offset)
             if spec.size is None and total is not None:

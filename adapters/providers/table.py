@@ -12,7 +12,7 @@ A provider family whose public classes differ only by dataset (the USGS Landsat 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -20,11 +20,15 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING
 
+from eoharvest.adapters.providers.cmr.collections import ACCEPTED_OPTIONS as CMR_SEARCH_OPTIONS
 from eoharvest.adapters.providers.cmr.collections import PLATFORMS as CMR_PLATFORMS
 from eoharvest.adapters.providers.cmr.collections import PRODUCT_TYPES as CMR_PRODUCT_TYPES
 from eoharvest.adapters.providers.copernicus.attributes import SEARCH_OPTIONS as COPERNICUS_SEARCH_OPTIONS
 from eoharvest.adapters.providers.copernicus.collections import COLLECTIONS as COPERNICUS_COLLECTIONS
 from eoharvest.adapters.providers.copernicus.collections import PRODUCT_TYPES as COPERNICUS_PRODUCT_TYPES
+from eoharvest.adapters.providers.planet.item_types import PLATFORMS as PLANET_PLATFORMS
+from eoharvest.adapters.providers.planet.item_types import PRODUCT_TYPES as PLANET_PRODUCT_TYPES
+from eoharvest.adapters.providers.planet.item_types import SEARCH_OPTIONS as PLANET_SEARCH_OPTIONS
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
 from eoharvest.adapters.providers.stac.options import SEARCH_OPTIONS as STAC_SEARCH_OPTIONS
 from eoharvest.application.settings import Endpoints
@@ -101,11 +105,15 @@ class ProviderSpec:
 
 # Cloud filtering on a STAC server depends on its conformance classes: each page says so.
 _STAC = ProviderCapabilities(asset_selection=True, search_options=STAC_SEARCH_OPTIONS)
+# Earth Search (stac-server) filters every item property with the Query extension, and its items
+# carry `updated`: saved searches follow publication time there. Other STAC servers are not
+# known to index `updated` (a filter on a missing property would match nothing).
+_STAC_PUBLICATION = replace(_STAC, publication_time_filter=True)
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="earth-search", kind="stac", summary="Element 84 Earth Search (STAC, no account)",
-        endpoints=("stac_url",), capabilities=_STAC, flavour="earth-search",
+        endpoints=("stac_url",), capabilities=_STAC_PUBLICATION, flavour="earth-search",
         platforms=tuple(STAC_FLAVOURS["earth-search"]), product_types=STAC_FLAVOURS["earth-search"],
     ),
     ProviderSpec(
@@ -137,7 +145,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="cmr", kind="cmr", summary="NASA CMR: HLS, MODIS, VIIRS, Sentinel-1 at ASF (downloads need an Earthdata Login)",
         endpoints=("cmr_url", "earthdata_login_url"),
-        capabilities=ProviderCapabilities(asset_selection=True, needs_activation=False, publication_time_filter=True),
+        # publication time: CMR's updated_since (the granule's revision date)
+        capabilities=ProviderCapabilities(asset_selection=True, needs_activation=False, publication_time_filter=True,
+                                          search_options=frozenset(CMR_SEARCH_OPTIONS)),
         credentials=CredentialSpec(
             "cmr", "earthdata_login_url", ("cmr_username", "cmr_password"),
             # what earthaccess users already have set
@@ -154,6 +164,23 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         # a guess until the server's own collection list confirms it (stac/collections.py)
         product_types=STAC_FLAVOURS["generic"],
     ),
+    # Planet Data API: assets are activated (an order per item and asset selection) before
+    # they can be downloaded; activations are limited to 5 requests per second per API key.
+    ProviderSpec(
+        name="planet", kind="planet", summary="Planet Data API: PlanetScope, SkySat, RapidEye (API key; assets are activated)",
+        endpoints=("planet_url",),
+        capabilities=ProviderCapabilities(
+            asset_selection=True, needs_activation=True, ordering=True, order_rate=5.0, server_cloud_filter=True,
+            publication_time_filter=True, search_options=PLANET_SEARCH_OPTIONS,
+        ),
+        credentials=CredentialSpec(
+            "planet", "planet_url", ("planet_api_key",), required_for_search=True,
+            # what the Planet CLI and SDK users already have set
+            env_aliases=((None, "PL_API_KEY"), (None, "PL_AUTH_API_KEY")),
+        ),
+        public_classes=("Planet",),
+        platforms=PLANET_PLATFORMS, product_types=PLANET_PRODUCT_TYPES,
+    ),
     # Scenes built from their own download links (Scene(..., download_links, filenames)): no
     # search, no endpoint, no credentials; downloads through the generic transfer engine.
     ProviderSpec(
@@ -166,7 +193,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
 #: stored (their endpoints are settings); each moves into PROVIDERS with its package.
 PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
     CredentialSpec("usgs", "usgs_m2m_url"),
-    CredentialSpec("planet", "planet_url"),
 )
 
 

@@ -1,4 +1,4 @@
-"""Global options (--catalog, --config, --log-level, --log-json, --debug) work before the
+"""Global options (--catalog, --config, --log-level and its -v/-q shortcuts, --log-json, --debug) work before the
 subcommand and after it, on nested subcommands too."""
 
 import json
@@ -70,3 +70,31 @@ def test_catalog_stats_takes_the_catalog_after_the_nested_command(env, capsys):
         pass
     assert main(["catalog", "stats", "--json", "--catalog", str(env / "stats.db")]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["scenes"] == 0
+
+
+@pytest.mark.parametrize("args, level", [
+    (("-v", "config", "show"), "INFO"), (("config", "show", "-v"), "INFO"), (("-vv", "config", "show"), "DEBUG"),
+    (("config", "show", "--verbose", "--verbose"), "DEBUG"), (("-q", "config", "show"), "ERROR"),
+    (("config", "show", "--quiet"), "ERROR"), (("--log-level", "WARNING", "config", "show", "-v"), "WARNING"),
+    (("-q", "config", "show", "--log-level", "INFO"), "INFO"), (("--debug", "config", "show", "-q"), "DEBUG"),
+])  # fmt: skip
+def test_v_and_q_are_shortcuts_for_the_log_level_and_an_explicit_level_wins(env, capsys, args, level):
+    assert settings_shown(capsys, *args)["log_level"].upper() == level
+
+
+def test_v_and_q_together_are_a_usage_error(env, capsys):
+    assert main(["-v", "-q", "config", "show"]) == 2
+    assert "contradict" in capsys.readouterr().err
+
+
+def test_v_shows_info_logs_and_q_hides_warnings(env, capsys, monkeypatch):
+    monkeypatch.setenv("EOHARVEST_CATALOG", str(env / "catalog.db"))
+    monkeypatch.setenv("EOHARVEST_STAC_URL", "http://127.0.0.1:9/v1")  # nothing listens: warnings
+    monkeypatch.setenv("EOHARVEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("EOHARVEST_RETRY_MAX_SECONDS", "2")
+    assert main(["-q", "harvest", "--aoi", "0,0,1,1", "--no-download"]) != 0
+    quiet = capsys.readouterr().err
+    assert "WARNING" not in quiet and "retrying" not in quiet and "eoharvest: error:" in quiet
+    assert main(["harvest", "--aoi", "0,0,1,1", "--no-download", "-v"]) != 0
+    loud = capsys.readouterr().err
+    assert "WARNING" in loud and "INFO eoharvest" in loud

@@ -81,12 +81,14 @@ def test_the_cli_harvest_downloads_only_band_b04_with_earthdata_credentials_from
     assert (tmp_path / "a" / HLS / f"{HLS}.B04.tif").stat().st_size == 3003
 
 
-def test_the_cli_harvest_of_an_asset_a_granule_lacks_exits_4_naming_its_assets(cmr, env, tmp_path, monkeypatch, capsys):
+def test_the_cli_harvest_of_an_asset_no_granule_has_exits_2_naming_their_assets(cmr, env, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EARTHDATA_TOKEN", cmr._new_token())
     code = main(["harvest", "--provider", "cmr", "--platform", "HLS", "--aoi", AOI, "--assets", "B08",
                  "--outdir", str(tmp_path / "a")])
     err = capsys.readouterr().err
-    assert code == 4 and "has no asset B08" in err and "B04" in err and "Traceback" not in err
+    # Checked against the first page before any download (it used to fail per granule, exit 4).
+    assert code == 2 and "no asset named 'B08'" in err and "B04" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").rglob("*.tif"))
 
 
 def test_watch_add_and_run_with_provider_cmr(cmr, env, tmp_path, monkeypatch, capsys):
@@ -94,13 +96,15 @@ def test_watch_add_and_run_with_provider_cmr(cmr, env, tmp_path, monkeypatch, ca
     monkeypatch.setenv("EOHARVEST_CMR_PASSWORD", cmr.password)
     assert main(["watch", "add", "hls", "--provider", "cmr", "--platform", "HLS", "--aoi", AOI, "--cloud-max", "30",
                  "--assets", "B04,Fmask", "--since", "2021-02-01", "--every", "6h"]) == 0
-    assert main(["watch", "show", "hls"]) == 0
+    assert main(["watch", "show", "hls", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["definition"]["provider"] == "cmr" and shown["definition"]["assets"] == ["B04", "Fmask"]
     assert main(["watch", "run", "hls", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["found"] == 1 and report["downloaded"] == 1
     assert fetched(cmr) == ["B04", "Fmask"]
+    state = json.loads(main(["watch", "show", "hls", "--json"]) or capsys.readouterr().out)
+    assert state["watermark_kind"] == "published"  # CMR searches by revision date (updated_since)
 
 
 def test_watch_add_refuses_a_platform_cmr_does_not_have(cmr, env, capsys):

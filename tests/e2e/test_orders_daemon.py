@@ -87,6 +87,11 @@ def test_an_offline_cdse_product_that_comes_online_is_downloaded_by_the_next_dae
                         and (archive / online_key / f"{NAME.format(2)}.zip").exists()), log.read_text()
         status = json.loads(cli(env, "daemon", "status", "--json").stdout)
         assert status["orders"]["waiting"] == 1 and status["daemon_running"]
+        # The offline product is a waiting order, not a failure: the passes succeed and the
+        # watermark (publication time at CDSE) moves on.
+        assert wait_for(lambda: json.loads(cli(env, "watch", "show", "cdse", "--json").stdout)["watermark"])
+        shown = json.loads(cli(env, "watch", "show", "cdse", "--json").stdout)
+        assert (shown["failures"], shown["watermark_kind"]) == (0, "published")
         assert not (archive / offline_key).exists()
         cdse.set_online(OFFLINE)
         assert wait_for(lambda: order_states(env) == {offline_key: "downloaded"}), log.read_text()

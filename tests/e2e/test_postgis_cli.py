@@ -146,6 +146,6 @@ def test_the_password_comes_from_the_environment_and_never_shows(postgis_cluster
     ("postgresql://127.0.0.1:5432", "names no database"),
     ("postgresql://h:port/db", "port of the catalog URL"),
 ])  # fmt: skip
-def test_a_malformed_catalog_url_is_bad_input(tmp_path, url, message):
+def test_a_malformed_catalog_url_is_refused_with_exit_code_9(tmp_path, url, message):
     done = cli(environment(tmp_path, url), "catalog", "stats")
-    assert done.returncode == 2 and message in done.stderr
+    assert done.returncode == 9 and message in done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def archive_state(tmp_path):
 
 
 def state_of(env, name="s2"):
-    return json.loads(cli(env, "watch", "show", name).stdout)
+    return json.loads(cli(env, "watch", "show", name, "--json").stdout)
 
 
 def assert_archive_complete(stac, tmp_path, ids):
@@ -133,9 +134,11 @@ def test_watch_run_picks_up_new_scenes_exactly_once_and_updates_republished_ones
     assert json.loads(first.stdout)["downloaded"] == 2
     ids.append(stac.publish(6))
     second = json.loads(cli(env, "watch", "run", "s2", "--json").stdout)
-    # The window starts two days before the watermark (day 2): day 1 and 2 again, plus day 6.
+    # Earth Search filters on `updated`: the window starts two days before the watermark (the
+    # publication of day 2): day 1 and 2 again, plus day 6.
     assert (second["found"], second["new_in_catalog"], second["downloaded"], second["already_had"]) == (3, 1, 1, 2)
-    assert stac.searches[1]["datetime"].startswith("2025-07-31T13:03:22")
+    assert stac.searches[1]["query"]["updated"]["gte"].startswith("2025-07-31T14:13:51")
+    assert "datetime" not in stac.searches[1]  # the whole acquisition period, published since then
     stac.republish(ids[2], cloud=12.5, updated="2025-08-07T09:00:00Z")  # reprocessed, inside the overlap
     third = json.loads(cli(env, "watch", "run", "s2", "--json").stdout)
     assert (third["new_in_catalog"], third["downloaded"]) == (0, 0)
@@ -144,7 +147,8 @@ def test_watch_run_picks_up_new_scenes_exactly_once_and_updates_republished_ones
     with open_catalog(tmp_path / "catalog.db") as catalog:
         assert catalog.get_scene("earth-search", ids[2]).cloudcover_percentage == 12.5
     shown = state_of(env)
-    assert shown["watermark"].startswith("2025-08-06T13:03:22") and shown["failures"] == 0
+    assert shown["watermark"].startswith("2025-08-07T09:00:00") and shown["failures"] == 0  # the republication
+    assert shown["watermark_kind"] == "published"
     assert cli(env, "watch", "remove", "s2").returncode == 0
     assert cli(env, "watch", "remove", "s2").returncode == 2
 
@@ -226,7 +230,7 @@ def test_watch_run_beside_the_daemons_pass_of_the_same_search_waits_for_it_and_f
     stac, env, tmp_path, daemons
 ):
     ids = [stac.publish(day) for day in range(1, 13)]
-    stac.drip_delay = 0.02  # about 1.5 s per asset: the daemon's pass lasts a few seconds
+    stac.drip_delay = 0.06  # about 4 s per asset: the daemon's pass outlasts a slow `daemon status`
     add_watch(env)
     daemons.append(daemon := Daemon(env, tmp_path))
     assert wait_for(lambda: archive_state(tmp_path)[1]), daemon.text()  # its pass is downloading
@@ -242,3 +246,109 @@ def test_watch_run_beside_the_daemons_pass_of_the_same_search_waits_for_it_and_f
     assert sorted(stac.asset_hits) == sorted(set(stac.asset_hits)) and len(stac.asset_hits) == len(ids)
     assert daemon.stop() == 0
     assert_archive_complete(stac, tmp_path, ids)
+
+
+def test_watch_show_prints_the_harvest_command_that_runs_the_same_search_as_a_pass(stac, env, tmp_path):
+    ids = [stac.publish(3), stac.publish(5, cloud=50.0)]
+    added = cli(env, "watch", "add", "full", "--provider", "stac", "--stac-url", stac.url, "--aoi", AOI,
+                "--start", "2025-08-01", "--end", "2025-08-20", "--cloud-min", "1", "--cloud-max", "40",
+                "--collection", "sentinel-2-c1-l2a", "--search-option", 'query={"grid:code": {"eq": "MGRS-24MXV"}}',
+                "--search-option", "page_size=5", "--assets", "visual", "--every", "6h")  # fmt: skip
+    assert added.returncode == 2 and "page_size" in added.stderr  # a per-run option, not a search's
+    added = cli(env, "watch", "add", "full", "--provider", "stac", "--stac-url", stac.url, "--aoi", AOI,
+                "--start", "2025-08-01", "--end", "2025-08-20", "--cloud-min", "1", "--cloud-max", "40",
+                "--collection", "sentinel-2-c1-l2a", "--search-option", 'query={"grid:code": {"eq": "MGRS-24MXV"}}',
+                "--assets", "visual", "--every", "6h")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    shown = cli(env, "watch", "show", "full")
+    command = shlex.split(shown.stdout.splitlines()[0])
+    assert command[:2] == ["eoharvest", "harvest"] and "--stac-url" in command
+    harvested = cli(env, *command[1:], "--json")
+    assert harvested.returncode == 0, harvested.stderr
+    assert json.loads(harvested.stdout)["downloaded"] == 1  # day 5 is too cloudy
+    passed = cli(env, "watch", "run", "full", "--json")
+    assert passed.returncode == 0, passed.stderr
+    assert (json.loads(passed.stdout)["found"], json.loads(passed.stdout)["already_had"]) == (1, 1)
+    harvest_search, pass_search = stac.searches
+    assert harvest_search == pass_search
+    assert pass_search["collections"] == ["sentinel-2-c1-l2a"] and pass_search["datetime"].startswith("2025-08-01")
+    assert pass_search["query"]["grid:code"] == {"eq": "MGRS-24MXV"}
+    assert len(stac.asset_hits) == 1 and ids
+
+
+def test_a_search_saved_with_its_own_stac_url_runs_against_that_server_after_a_daemon_restart(stac, env, tmp_path, daemons):
+    with GrowingStacServer() as own:
+        own.publish(1)
+        added = cli(env, "watch", "add", "own", "--provider", "stac", "--stac-url", own.url, "--aoi", AOI,
+                    "--every", "2s", "--no-download")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert state_of(env, "own")["definition"]["stac_url"] == own.url
+        daemons.append(first := Daemon(env, tmp_path))
+        assert wait_for(lambda: state_of(env, "own")["last_found"] == 1), first.text()
+        assert first.stop() == 0
+        own.publish(2)
+        searched = len(own.searches)
+        daemons.append(second := Daemon(env, tmp_path))
+        assert wait_for(lambda: len(own.searches) > searched and state_of(env, "own")["last_found"] >= 1
+                        and state_of(env, "own")["watermark"].startswith("2025-08-02")), second.text()  # fmt: skip
+        assert second.stop() == 0
+        assert stac.searches == []  # the configured STAC URL was never asked
+        with open_catalog(tmp_path / "catalog.db") as catalog:
+            assert catalog.count() == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--provider", "stac"), "--provider stac needs --stac-url"),
+    (("--provider", "copernicus", "--stac-url", "https://example.org/v1"), "--stac-url does not apply"),
+    (("--stac-url", "https://user:secret@example.org/v1", "--provider", "stac"), "user-info"),
+    (("--stac-url", "https://example.org/v1?token=SECRET-123", "--provider", "stac"), "would store a credential"),
+    (("--search-option", "bogus=1"), "bogus is not a search option of earth-search"),
+    (("--search-option", "published_since=2024-01-01"), "set by each pass"),
+    (("--provider", "copernicus", "--assets", "B04"), "whole products"),
+    (("--provider", "copernicus", "--product-type", "XYZ"), "no product type 'XYZ'"),
+    (("--start", "2024-05-01", "--end", "2024-04-01"), "after end"),
+    (("--cloud-min", "50", "--cloud-max", "10"), "--cloud-min 50 is greater"),
+])  # fmt: skip
+def test_watch_add_validates_the_harvest_options_it_stores(env, args, message):
+    result = cli(env, "watch", "add", "bad", "--aoi", AOI, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "SECRET-123" not in result.stderr and "secret@" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_watch_edit_disable_enable_and_a_paused_search_in_daemon_status(stac, env, tmp_path):
+    stac.publish(1)
+    stac.publish(2)
+    add_watch(env)
+    assert cli(env, "watch", "run", "s2").returncode == 0
+    edited = cli(env, "watch", "edit", "s2", "--every", "6h", "--cloud-max", "20")
+    assert edited.returncode == 0, edited.stderr
+    shown = state_of(env)
+    assert (shown["every"], shown["definition"]["cloud_max"], shown["definition"]["assets"]) == ("6h", 20.0, ["visual"])
+    assert shown["watermark"] is None  # the cloud range changed what is searched: from the start again
+    watermark = json.loads(cli(env, "watch", "run", "s2", "--json").stdout) and state_of(env)["watermark"]
+    assert cli(env, "watch", "edit", "s2", "--every", "2h", "--no-download").returncode == 0
+    assert state_of(env)["watermark"] == watermark  # the schedule is not what is searched
+    assert cli(env, "watch", "edit", "s2", "--clear", "cloud-max").returncode == 0
+    assert state_of(env)["definition"]["cloud_max"] is None
+    assert cli(env, "watch", "disable", "s2").returncode == 0
+    assert "disabled" in cli(env, "watch", "list").stdout and "disabled" in cli(env, "daemon", "status").stdout
+    assert cli(env, "watch", "enable", "s2").returncode == 0
+    assert "disabled" not in cli(env, "daemon", "status").stdout
+    assert cli(env, "watch", "disable", "nope").returncode == 2
+    # A search option the server cannot honour: a permanent error pauses the search.
+    assert cli(env, "watch", "edit", "s2", "--search-option", "filter=eo:cloud_cover < 5").returncode == 0
+    paused = cli(env, "watch", "run", "s2")
+    assert paused.returncode == 2 and "pass paused" in paused.stderr
+    status = cli(env, "daemon", "status").stdout
+    assert "PAUSED: earth-search refused the search" in status and "Filter extension" in status
+    assert "eoharvest watch enable s2" in status
+    assert json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"][0]["paused"]
+    assert cli(env, "watch", "edit", "s2", "--clear", "search-options").returncode == 0
+    assert cli(env, "watch", "enable", "s2").returncode == 0
+    row = json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"][0]
+    assert (row["paused"], row["failures"], row["enabled"]) == (None, 0, True)
+    assert cli(env, "watch", "run", "s2").returncode == 0
+    assert state_of(env)["watermark"] is not None
+    assert cli(env, "watch", "add", "s2", "--aoi", "-79.5,43.8,-79.3,43.9").returncode == 0  # replaced: another AOI
+    assert state_of(env)["watermark"] is None

@@ -61,6 +61,7 @@ class InMemoryCatalog:
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
     searches: dict[str, Mapping[str, object]] = field(default_factory=dict)
     sync_states: dict[str, SearchState] = field(default_factory=dict)
+    enabled: dict[str, bool] = field(default_factory=dict)
     leases: dict[str, SearchLease] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     closed: bool = False
@@ -238,6 +239,16 @@ class InMemoryCatalog:
 
     def save_search(self, name: str, query: Mapping[str, object], *, enabled: bool = True) -> None:
         self.searches[name] = json.loads(json.dumps(dict(query), default=str))
+        self.enabled[name] = enabled
+
+    def search_enabled(self) -> dict[str, bool]:
+        return {name: self.enabled.get(name, True) for name in sorted(self.searches)}
+
+    def set_search_enabled(self, name: str, enabled: bool) -> bool:
+        if name not in self.searches:
+            return False
+        self.enabled[name] = enabled
+        return True
 
     def saved_searches(self) -> dict[str, Mapping[str, object]]:
         return dict(sorted(self.searches.items()))
@@ -257,6 +268,7 @@ class InMemoryCatalog:
 
     def remove_search(self, name: str) -> bool:
         self.sync_states.pop(name, None)
+        self.enabled.pop(name, None)
         self.leases.pop(name, None)
         return self.searches.pop(name, None) is not None
 

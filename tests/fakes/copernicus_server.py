@@ -28,6 +28,7 @@ from corpus import load, load_text
 RECORDED_CATALOGUE = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 _START = re.compile(r"ContentDate/Start (ge|gt|le|lt) (\S+?Z)")
+_PUBLISHED = re.compile(r"PublicationDate (ge|gt|le|lt) (\S+?Z)")
 _COLLECTION = re.compile(r"Collection/Name eq '([^']+)'")
 _TYPE_CLAUSE = re.compile(r"att/Name eq 'productType' and \(?((?:att/OData\.CSC\.StringAttribute/Value eq '[^']+'(?: or )?)+)")
 _VALUE = re.compile(r"Value eq '([^']+)'")
@@ -156,16 +157,19 @@ class CdseFake:
 
     def add_product(self, product_id: str, name: str, size: int, *, start: str = "2024-06-04T11:01:00.494767Z",
                     online: bool = True, md5: str | None = None, product_type: str | None = None,
-                    geometry: dict[str, Any] | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+                    geometry: dict[str, Any] | None = None, attributes: dict[str, Any] | None = None,
+                    published: str | None = None) -> dict[str, Any]:
         """A product in the shape of the recorded search answers (``$expand=Attributes``);
         ``product_type`` and ``attributes`` (name -> value) become its expanded OData
         ``Attributes``, and searches with ``eq`` attribute clauses then select on them as the
-        catalogue does."""
+        catalogue does. ``published`` is its ``PublicationDate`` (default: ``start``), which
+        ``PublicationDate`` clauses select on."""
         digest = md5 or hashlib.md5(product_bytes(product_id, size)).hexdigest()
         product = {
             "Id": product_id, "Name": name, "ContentLength": size, "Online": online,
             "Checksum": [{"Value": digest, "Algorithm": "MD5", "ChecksumDate": "2024-06-04T12:18:58.614664Z"}],
             "ContentDate": {"Start": start, "End": start}, "Footprint": None, "GeoFootprint": geometry,
+            "PublicationDate": published or start,
         }
         if product_type is not None or attributes is not None:
             given = {"productType": product_type} if product_type is not None else {}
@@ -259,6 +263,8 @@ class CdseFake:
         text = params.get("$filter", "")
         for op, value in _START.findall(text):
             chosen = [p for p in chosen if _compare(p["ContentDate"]["Start"], op, value)]
+        for op, value in _PUBLISHED.findall(text):
+            chosen = [p for p in chosen if _compare(p["PublicationDate"], op, value)]
         if collections := _COLLECTION.findall(text):
             chosen = [p for p in chosen if _collection(p) in collections]
         if clauses := _TYPE_CLAUSE.findall(text):

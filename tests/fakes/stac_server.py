@@ -4,7 +4,8 @@ It serves the recorded landing page, collection list and items (URLs rewritten t
 Search does (POST next links with ``merge: false`` and only a ``next`` token in the body, so a
 client that does not merge its original query loses its filters), honours ``collections``,
 ``ids`` and the ``query`` extension's comparisons on item properties, and serves deterministic synthetic bytes for
-every asset, with ``file:size`` and a SHA-256 ``file:checksum`` multihash that match them.
+every asset, with ``file:size`` and a SHA-256 ``file:checksum`` multihash that match them
+(``Range: bytes=N-`` answered with 206; ``asset_delay`` makes it a slow host).
 Geometry and datetime are not filtered: the recorded items are from elsewhere and other dates.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,12 +22,21 @@ from urllib.parse import urlsplit
 from corpus import load
 
 ES_ROOT = "https://earth-search.aws.element84.com/v1"
+CHUNK = 4096
 ITEM_FILES = (
     "02_search_cql2_cloud_cover_page1.json",
     "03_search_page2_via_next_token.json",
     "04_search_two_collections_point_page1.json",
     "13_eodag_search_s2.json",
 )
+
+
+def _range_start(header: str | None, size: int) -> int | None:
+    """The first byte of a ``Range: bytes=N-`` request (None when absent or not satisfiable)."""
+    if not header or not header.startswith("bytes=") or not header.endswith("-"):
+        return None
+    text = header[len("bytes="):-1]
+    return int(text) if text.isdigit() and int(text) < size else None
 
 
 def asset_bytes(path: str) -> bytes:
@@ -43,6 +54,8 @@ class FakeStacServer:
         self.requests: list[tuple[str, str, Any]] = []
         self.asset_hits: list[str] = []
         self.missing_assets: set[str] = set()  # asset paths containing one of these answer 404
+        self.asset_delay = 0.0  # seconds between CHUNK-byte writes of an asset body (a slow host)
+        self.ranges: list[tuple[str, int]] = []  # (asset path, first byte) of each ranged GET
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
@@ -150,11 +163,39 @@ class FakeStacServer:
                     fake.asset_hits.append(path)
                     data = asset_bytes(path)
                     etag = '"' + hashlib.md5(data).hexdigest() + '"'
-                    self._send(200, data, "image/tiff", {"ETag": etag, "Accept-Ranges": "bytes"})
+                    first = _range_start(self.headers.get("Range"), len(data))
+                    if first is not None:
+                        fake.ranges.append((path, first))
+                    if fake.asset_delay or first is not None:
+                        self._send_slowly(data, first or 0, etag)
+                    else:
+                        self._send(200, data, "image/tiff", {"ETag": etag, "Accept-Ranges": "bytes"})
                 else:
                     self._send(404, b'{"code":"NotFound","description":"Not Found"}', "application/json")
 
             do_HEAD = do_GET
+
+            def _send_slowly(self, data: bytes, first: int, etag: str) -> None:
+                """The body from byte ``first`` (206 when ranged), ``CHUNK`` bytes every
+                ``asset_delay`` seconds."""
+                self.send_response(206 if first else 200)
+                self.send_header("Content-Type", "image/tiff")
+                self.send_header("Content-Length", str(len(data) - first))
+                self.send_header("ETag", etag)
+                self.send_header("Accept-Ranges", "bytes")
+                if first:
+                    self.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                try:
+                    for start in range(first, len(data), CHUNK):
+                        self.wfile.write(data[start : start + CHUNK])
+                        self.wfile.flush()
+                        if fake.asset_delay:
+                            time.sleep(fake.asset_delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)

@@ -12,7 +12,7 @@ from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
 from eoharvest.adapters.catalog.postgis import PostgisCatalog, open_postgis_catalog
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, StoredFile
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
@@ -312,6 +312,7 @@ def test_search_states_round_trip_and_go_with_their_search(catalog):
     state = SearchState(
         watermark=T0, last_run_at=T0 + timedelta(hours=1), next_run_at=T0 + timedelta(hours=7, microseconds=5),
         failures=2, last_error="HTTP 503", paused="credentials", last_found=9, last_new=4, last_downloaded=3,
+        watermark_kind="published",
     )  # fmt: skip
     assert catalog.put_search_state("alps", state) is False  # no such saved search
     catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
@@ -325,6 +326,20 @@ def test_search_states_round_trip_and_go_with_their_search(catalog):
     assert catalog.remove_search("alps") is False
     assert catalog.search_states() == {}
     assert list(catalog.saved_searches()) == ["baltic"]
+
+
+def test_a_saved_search_can_be_disabled_and_enabled_and_a_replacement_keeps_the_flag_given(catalog):
+    assert catalog.set_search_enabled("alps", False) is False  # no such search
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    catalog.save_search("baltic", {"platforms": ["Sentinel-1"]})
+    assert catalog.search_enabled() == {"alps": True, "baltic": True}
+    assert catalog.set_search_enabled("alps", False) is True
+    assert catalog.search_enabled() == {"alps": False, "baltic": True}
+    catalog.save_search("alps", {"platforms": ["Sentinel-3"]}, enabled=False)  # `watch edit`
+    assert catalog.search_enabled()["alps"] is False
+    assert catalog.set_search_enabled("alps", True) is True
+    assert catalog.search_enabled()["alps"] is True
+    assert catalog.remove_search("alps") and catalog.search_enabled() == {"baltic": True}
 
 
 def test_one_holder_at_a_time_takes_a_saved_searchs_lease_and_renews_it(catalog):

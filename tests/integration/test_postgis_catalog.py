@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from eoharvest.adapters.catalog import fast_query, open_catalog, postgis, postgis_query
 from eoharvest.adapters.catalog.postgis import open_postgis_catalog
-from eoharvest.application.settings import CatalogUrl
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain import orders as o
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.errors import CatalogBusy, CatalogError

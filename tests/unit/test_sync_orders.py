@@ -23,7 +23,7 @@ class World:
         self.fetcher = FakeFetcher()
         self.window: list = []
         options = SyncOptions(outdir=str(tmp_path), use_threads=False, activation_wait=1, activation_timeout=timeout)
-        self.service = SyncService(self.catalog, lambda definition, start: list(self.window), clock=self.clock,
+        self.service = SyncService(self.catalog, lambda definition, window: list(self.window), clock=self.clock,
                                    options=options, bind=self.bind)  # fmt: skip
         self.catalog.save_search("s", WatchDefinition("fake", ("Sentinel-2",), AOI, timedelta(hours=1)).to_json())
 
@@ -42,6 +42,10 @@ def test_a_waiting_order_outside_the_window_is_downloaded_by_the_pass_after_it_c
     world.window = [world.scene("old", 0)]
     first = world.service.run_now("s")
     assert [p.scene_id for p in first.result.report.pending] == ["old"] and world.state("old") == "waiting"
+    # The offline product is a waiting order, not a failure: the pass succeeds and the
+    # watermark moves past it.
+    assert first.status == "ok" and first.result.state.watermark == T0
+    assert world.catalog.search_states()["s"].failures == 0
     world.window = [world.scene("new", 10)]  # the window moved on: "old" is no longer searched
     world.source.online.add("old")
     second = world.service.run_now("s")

@@ -1,5 +1,6 @@
 """Incremental passes and their failure handling, over the in-memory catalog and a fake clock."""
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -7,8 +8,8 @@ from fakes import FakeClock, InMemoryCatalog, catalog_scene
 
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import SyncService
-from eoharvest.domain.errors import AuthError, ProviderResponseError
-from eoharvest.domain.watch import WatchDefinition
+from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
+from eoharvest.domain.watch import PUBLISHED, WatchDefinition
 
 DAY = timedelta(days=1)
 T0 = datetime(2025, 8, 1, 13, tzinfo=timezone.utc)
@@ -21,16 +22,20 @@ class Provider:
     def __init__(self):
         self.scenes = {}
         self.starts = []
+        self.windows = []
         self.error = None
 
-    def publish(self, scene_id, when, cloud=10.0, provider="earth-search"):
-        self.scenes[scene_id] = catalog_scene(scene_id, when=when, cloud=cloud, provider=provider)
+    def publish(self, scene_id, when, cloud=10.0, provider="earth-search", published=None):
+        scene = catalog_scene(scene_id, when=when, cloud=cloud, provider=provider)
+        self.scenes[scene_id] = dataclasses.replace(scene, published=published or when)
 
-    def __call__(self, definition, start):
-        self.starts.append(start)
+    def __call__(self, definition, window):
+        self.starts.append(window.start)
+        self.windows.append(window)
         if self.error:
             raise self.error
-        return [s for s in self.scenes.values() if start is None or s.acq_date >= start]
+        return [s for s in self.scenes.values() if (window.start is None or s.acq_date >= window.start)
+                and (window.published_since is None or s.published >= window.published_since)]
 
 
 @pytest.fixture
@@ -124,6 +129,9 @@ def test_an_auth_error_pauses_the_providers_searches_until_watch_run(env):
     assert len(provider.starts) == 1
     provider.error = None
     assert service.run_now("two").status == "ok"  # an explicit run lifts the pause
+    # "one" keeps its own pause (stored in its state) until `watch enable` or `watch run one`.
+    assert service.run_scheduled("one").status == "skipped"
+    service.enable("one")
     assert service.run_scheduled("one").status == "ok"
     assert catalog.search_states()["one"].paused is None
 
@@ -177,7 +185,7 @@ def test_a_search_failing_on_its_second_page_catalogues_the_first_and_commits_no
     save(catalog)
     requested_with_rows = []
 
-    def open_search(definition, start):
+    def open_search(definition, window):
         def page(ref):
             requested_with_rows.append(catalog.count())
             if ref is None:
@@ -192,3 +200,100 @@ def test_a_search_failing_on_its_second_page_catalogues_the_first_and_commits_no
     assert outcome.status == "failed" and "HTTP 502" in catalog.search_states()["s2"].last_error
     assert catalog.count() == 2 and requested_with_rows[0] == 0
     assert catalog.search_states()["s2"].watermark is None
+
+
+def test_a_paused_search_stays_paused_after_a_daemon_restart_and_watch_enable_resumes_it(env, tmp_path):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.error = AuthError("401: token refused")
+    assert service.run_scheduled("s2").status == "paused"
+    provider.error = None
+    restarted = SyncService(catalog, provider, clock=clock, options=SyncOptions(outdir=str(tmp_path)))
+    clock.advance(7 * 86400)
+    skipped = restarted.run_scheduled("s2")
+    assert skipped.status == "skipped" and "401: token refused" in skipped.detail
+    assert "eoharvest watch enable s2" in catalog.search_states()["s2"].paused
+    assert len(provider.starts) == 1  # never retried while paused
+    resumed = restarted.enable("s2").state
+    assert (resumed.paused, resumed.failures, resumed.next_run_at) == (None, 0, None)
+    assert restarted.run_scheduled("s2").status == "ok"
+
+
+def test_a_search_the_provider_refuses_is_paused_with_its_reason_not_retried_with_backoff(env):
+    catalog, provider, clock, service = env
+    save(catalog, "gone")
+    save(catalog, "other")
+    provider.error = InputError("collection 'sentinel-2-l2a' does not exist on this server")
+    paused = service.run_scheduled("gone")
+    assert paused.status == "paused" and "sentinel-2-l2a" in paused.detail
+    state = catalog.search_states()["gone"]
+    assert "watch edit gone" in state.paused and "watch enable gone" in state.paused
+    for _ in range(5):  # days later, still not retried
+        clock.advance(86400)
+        assert service.run_scheduled("gone").status == "skipped"
+    assert len(provider.starts) == 1
+    provider.error = None
+    assert service.run_scheduled("other").status == "ok"  # the provider itself is not held back
+
+
+def test_a_disabled_search_is_not_scheduled_but_watch_run_still_runs_it(env):
+    catalog, provider, clock, service = env
+    save(catalog)
+    assert catalog.set_search_enabled("s2", False) and not catalog.set_search_enabled("nope", False)
+    outcome = service.run_scheduled("s2")
+    assert outcome.status == "skipped" and "disabled" in outcome.detail and provider.starts == []
+    assert service.run_now("s2").status == "ok"
+    service.enable("s2")
+    assert service.run_scheduled("s2").status == "ok"
+
+
+def published_service(catalog, provider, clock, tmp_path):
+    return SyncService(catalog, provider, clock=clock, options=SyncOptions(outdir=str(tmp_path)),
+                       watermark_kind=lambda definition: PUBLISHED)  # fmt: skip
+
+
+def test_a_scene_published_five_days_after_its_acquisition_is_found_by_the_next_pass(env, tmp_path):
+    catalog, provider, clock, _ = env
+    service = published_service(catalog, provider, clock, tmp_path)
+    save(catalog)
+    provider.publish("a", T0, published=T0 + timedelta(hours=2))
+    provider.publish("b", T0 + 4 * DAY, published=T0 + 4 * DAY + timedelta(hours=2))
+    first = service.run_now("s2")
+    assert first.result.report.new == 2
+    state = catalog.search_states()["s2"]
+    assert (state.watermark, state.watermark_kind) == (T0 + 4 * DAY + timedelta(hours=2), "published")
+    # Acquired on day 1, published on day 6: older than any acquisition window would reach.
+    provider.publish("late", T0 + DAY, published=T0 + 6 * DAY)
+    clock.advance(2 * 86400)
+    second = service.run_now("s2")
+    assert catalog.get_scene("earth-search", "late") is not None
+    assert (second.result.report.found, second.result.report.new) == (2, 1)  # b again (overlap), late
+    window = provider.windows[-1]
+    assert (window.kind, window.start, window.published_since) == ("published", None, T0 + 2 * DAY + timedelta(hours=2))
+    assert catalog.search_states()["s2"].watermark == T0 + 6 * DAY
+
+
+def test_the_same_late_scene_is_missed_by_an_acquisition_watermark(env):
+    catalog, provider, clock, service = env  # the default: acquisition time
+    save(catalog)
+    provider.publish("a", T0)
+    provider.publish("b", T0 + 4 * DAY)
+    service.run_now("s2")
+    provider.publish("late", T0 + DAY, published=T0 + 6 * DAY)
+    service.run_now("s2")
+    assert catalog.get_scene("earth-search", "late") is None
+    assert catalog.search_states()["s2"].watermark_kind == "acquired"
+
+
+def test_an_acquisition_watermark_carries_over_when_the_provider_gains_a_publication_filter(env, tmp_path):
+    catalog, provider, clock, service = env
+    save(catalog)
+    provider.publish("a", T0)
+    service.run_now("s2")  # acquisition watermark T0
+    upgraded = published_service(catalog, provider, clock, tmp_path)
+    provider.publish("late", T0 - 10 * DAY, published=T0 + DAY)
+    outcome = upgraded.run_now("s2")
+    assert provider.windows[-1].published_since == T0 - 2 * DAY
+    assert outcome.result.report.new == 1
+    state = catalog.search_states()["s2"]
+    assert (state.watermark, state.watermark_kind) == (T0 + DAY, "published")

@@ -12,6 +12,13 @@ from dataclasses import dataclass
 
 from eoharvest.domain.product_types import LEVELS, ProductTypeTable
 
+#: Search keywords this provider honours (declared in its provider-table entry); any other is
+#: refused with this list.
+ACCEPTED_OPTIONS = (
+    "product_type", "collections", "collection_concept_id", "short_name", "version", "provider_id",
+    "day_night_flag", "page_size", "updated_since", "revision_date",
+)
+
 
 @dataclass(frozen=True)
 class CollectionRef:

@@ -252,4 +252,5 @@ def scene_from_umm_item(
         scene_key=granule_scene_key(name),
         size=sum(s for s in sizes if s is not None) if sizes and None not in sizes else None,
         checksums=files[0].checksums if len(files) == 1 else (),
+        published=_time(_mapping(item.get("meta")).get("revision-date")),
     )

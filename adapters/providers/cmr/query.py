@@ -20,6 +20,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
 
 from eoharvest.adapters.providers.cmr.collections import (
+    ACCEPTED_OPTIONS,
     PLATFORMS,
     CollectionRef,
     collections_of,
@@ -28,15 +29,11 @@ from eoharvest.adapters.providers.cmr.collections import (
 from eoharvest.domain import antimeridian
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.providers import PUBLISHED_SINCE
 from eoharvest.domain.query import SearchQuery, parse_datetime
 
 MAX_PAGE_SIZE = 2000
 DAY_NIGHT = ("day", "night", "both", "unspecified")
-#: Search keywords this provider honours; any other is refused with this list.
-ACCEPTED_OPTIONS = (
-    "product_type", "collections", "collection_concept_id", "short_name", "version", "provider_id",
-    "day_night_flag", "page_size", "updated_since", "revision_date",
-)
 _CONCEPT_ID = re.compile(r"^C\d+-[A-Za-z0-9_]+$")
 _AOI_ARC_DEGREES = 1.0
 
@@ -44,7 +41,7 @@ Params = tuple[tuple[str, str], ...]
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    unknown = sorted(k for k in options if k not in ACCEPTED_OPTIONS)
+    unknown = sorted(k for k in options if k not in ACCEPTED_OPTIONS and k != PUBLISHED_SINCE)
     if unknown:
         raise InputError(
             f"cmr does not take the search option(s) {', '.join(unknown)}",
@@ -201,8 +198,10 @@ def option_params(options: Mapping[str, Any]) -> Params:
         if not isinstance(flag, str) or flag.strip().lower() not in DAY_NIGHT:
             raise InputError(f"day_night_flag {flag!r} is not understood", hint=f"use one of: {', '.join(DAY_NIGHT)}")
         params.append(("day_night_flag", flag.strip().lower()))
-    if options.get("updated_since") is not None:
-        since = parse_datetime(options["updated_since"], name="updated_since")
+    # The provider-neutral publication-time filter is CMR's updated_since (revision date).
+    updated = options.get("updated_since", options.get(PUBLISHED_SINCE))
+    if updated is not None:
+        since = parse_datetime(updated, name="updated_since")
         assert since is not None
         params.append(("updated_since", cmr_time(since)))
     revision = options.get("revision_date")

@@ -107,6 +107,11 @@ class CmrSource:
     def activate(self, scene: Scene) -> Activation:
         return Activation(ready=True)  # CMR files are online; nothing is ordered
 
+    def asset_names(self, scene: Scene) -> list[str]:
+        if not isinstance(scene.raw, Mapping) or not isinstance(scene.raw.get("umm"), Mapping):
+            return []
+        return [f.asset for f in data_files(scene.raw)]
+
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
         if not isinstance(scene.raw, Mapping) or not isinstance(scene.raw.get("umm"), Mapping):
             raise ProviderResponseError(f"cmr: scene {scene.scene_id} has no UMM-G record in its raw record")

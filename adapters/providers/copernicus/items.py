@@ -140,7 +140,17 @@ def scene_from_odata_product(
         size=size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None,
         checksums=odata_checksums(product),
         online=product.get("Online") is not False,
+        published=_time(product.get("PublicationDate"), "PublicationDate"),
     )
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_datetime(value, name=name)
+    except EoharvestError:
+        return None
 
 
 def _cloud(value: Any) -> float | None:

@@ -8,7 +8,7 @@ attribute (a SAR collection with a cloud condition would return nothing).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
 import shapely
@@ -18,6 +18,7 @@ from eoharvest.adapters.providers.copernicus.collections import CLOUD_ATTRIBUTE,
 from eoharvest.domain.antimeridian import split
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.query import parse_datetime
 
 MAX_TOP = 1000
 
@@ -90,6 +91,14 @@ def build_filter(
     if end is not None:
         parts.append(f"ContentDate/Start le {odata_time(end)}")
     return " and ".join(parts)
+
+
+def publication_clause(value: Any) -> str:
+    """Products published in CDSE at or after ``value`` (the ``published_since`` option)."""
+    since = parse_datetime(value, name="published_since")
+    if since is None:
+        raise InputError("published_since is empty", hint="give a UTC date and time")
+    return f"PublicationDate ge {odata_time(since)}"
 
 
 def search_url(base_url: str, filter_text: str, *, order: str, top: int, count: bool) -> str:

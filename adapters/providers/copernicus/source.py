@@ -34,7 +34,7 @@ from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import FAILED, NO_ORDER, READY, WAIT, WAITING, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.product_types import ProductTypeTable
-from eoharvest.domain.providers import ProviderCapabilities
+from eoharvest.domain.providers import PUBLISHED_SINCE, ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.urls import resolve_link
 
@@ -196,7 +196,9 @@ class CdseSource:
         cloud = q.cloud_clause(query.cloud_min, query.cloud_max)
         text = q.build_filter(platforms, types, aoi=query.aoi, start=start, end=end, cloud=cloud)
         for keyword, value in sorted(query.options.items()):
-            if keyword not in ("product_type", "page_size"):
+            if keyword == PUBLISHED_SINCE:
+                text += " and " + q.publication_clause(value)
+            elif keyword not in ("product_type", "page_size"):
                 text += " and " + attribute_clause(keyword, value, platforms)
         top = query.page_size(self.page_size)
         return q.search_url(self.odata_url, text, order=self.order, top=min(top, q.MAX_TOP), count=count)

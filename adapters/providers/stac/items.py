@@ -95,7 +95,18 @@ def scene_from_stac_item(
         provider=provider,
         product_key=name,
         scene_key=scene_key(name),
+        published=_updated(props),
     )
+
+
+def _updated(props: Mapping[str, Any]) -> datetime | None:
+    """The item's ``updated`` time (STAC common metadata): what a publication-time search
+    filters on (stac/search.py)."""
+    value = props.get("updated")
+    try:
+        return parse_datetime(value, name="item updated") if isinstance(value, str) and value else None
+    except Exception:  # noqa: BLE001 - a bad time loses the time, not the item
+        return None
 
 
 def _footprint(geometry: Any, provider: str, item_id: Any) -> Footprint | None:

@@ -34,8 +34,8 @@ from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.platforms import PLATFORM_ALIASES
 from eoharvest.domain.product_types import ProductTypeTable
-from eoharvest.domain.providers import ProviderCapabilities
-from eoharvest.domain.query import SearchQuery
+from eoharvest.domain.providers import PUBLISHED_SINCE, ProviderCapabilities
+from eoharvest.domain.query import SearchQuery, parse_datetime
 from eoharvest.domain.urls import resolve_link
 
 log = logging.getLogger("eoharvest.stac")
@@ -44,6 +44,9 @@ Signer = Callable[[str], str]
 
 #: Whether a server filters cloud cover depends on its conformance classes, so each page says
 #: so itself (``SearchPage.cloud_filtered``) instead of a blanket capability.
+#: The item property a publication-time search filters on and the watermark follows: STAC
+#: common metadata ``updated`` (it changes when an item is reprocessed or re-published).
+PUBLICATION_PROPERTY = "updated"
 STAC_CAPABILITIES = ProviderCapabilities(asset_selection=True, search_options=stac_options.SEARCH_OPTIONS)
 
 
@@ -99,6 +102,10 @@ class StacSource:
 
     def activate(self, scene: Scene) -> Activation:
         return Activation(ready=True)
+
+    def asset_names(self, scene: Scene) -> list[str]:
+        assets = scene.raw.get("assets") if isinstance(scene.raw, Mapping) else None
+        return [str(key) for key in assets] if isinstance(assets, Mapping) else []
 
     def download_descriptors(self, scene: Scene, assets: Sequence[str] | None = None) -> list[DownloadDescriptor]:
         item = scene.raw
@@ -177,6 +184,7 @@ class StacSource:
             self._require("filter", "filter")
             self._require("filter", lang)
             body["filter"], body["filter-lang"] = expression, lang
+        self._add_publication_filter(body, query)
         cloud_filtered = self._add_cloud_filter(body, query)
         return PageRequest("POST", f"{self.base_url}/search", json.dumps(body, sort_keys=True), cloud_filtered)
 
@@ -213,6 +221,35 @@ class StacSource:
             return request
         query = urlencode([*params, ("limit", str(page_limit))])
         return replace(request, url=urlunsplit(parts._replace(query=query)))
+
+    def _add_publication_filter(self, body: dict[str, Any], query: SearchQuery) -> None:
+        """``published_since``: items whose ``updated`` time is at or after it, in the same
+        language as the other filters (CQL2 JSON or text with a user filter or when the server
+        declares CQL2 JSON, else the Query extension)."""
+        since = parse_datetime(query.options.get(PUBLISHED_SINCE), name=PUBLISHED_SINCE)
+        if since is None:
+            return
+        stamp = since.isoformat().replace("+00:00", "Z")
+        conformance = self.conformance()
+        clause = {"op": ">=", "args": [{"property": PUBLICATION_PROPERTY}, {"timestamp": stamp}]}
+        if "filter" in body:
+            if body["filter-lang"] == "cql2-text":
+                body["filter"] = f"({body['filter']}) AND {PUBLICATION_PROPERTY} >= TIMESTAMP('{stamp}')"
+            else:
+                body["filter"] = {"op": "and", "args": [body["filter"], clause]}
+        elif stac_options.conforms(conformance, "filter") and stac_options.conforms(conformance, "cql2-json"):
+            body["filter"], body["filter-lang"] = clause, "cql2-json"
+        elif stac_options.conforms(conformance, "query"):
+            merged = dict(body.get("query") or {})
+            merged[PUBLICATION_PROPERTY] = {**merged.get(PUBLICATION_PROPERTY, {}), "gte": stamp}
+            body["query"] = merged
+        else:
+            raise InputError(
+                f"{self.name} ({self.base_url}) cannot filter by publication time: its landing page declares "
+                "neither the Filter nor the Query extension",
+                hint="its saved searches follow acquisition time: declare publication_time_filter only for "
+                "STAC servers that can filter on 'updated'",
+            )
 
     def _add_cloud_filter(self, body: dict[str, Any], query: SearchQuery) -> bool:
         """Add the cloud range to the request where the server can apply it; True if added.
