@@ -98,7 +98,7 @@ def test_one_daemon_per_postgis_catalog_through_an_advisory_lock(postgis_url, tm
             assert _wait(lambda: json.loads(cli(env, "daemon", "status", "--json").stdout)["daemon_running"]), \
                 (tmp_path / "first.log").read_text()
             # Its passes run on PostgreSQL: leases, harvest, downloads, sync state.
-            assert _wait(lambda: json.loads(cli(env, "watch", "show", "s2").stdout)["last_run_at"] is not None), \
+            assert _wait(lambda: json.loads(cli(env, "watch", "show", "s2", "--json").stdout)["last_run_at"] is not None), \
                 (tmp_path / "first.log").read_text()
             second = cli(env, "daemon", timeout=60)
             assert second.returncode == 9, second.stderr
