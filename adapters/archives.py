@@ -46,6 +46,7 @@ from eoharvest.adapters.archive_inspection import (
     is_root_entry,
     open_tar,
 )
+from eoharvest.adapters.archive_mtl import MTL_MEMBER, mtl_file_names
 from eoharvest.adapters.archive_placement import place_tree
 from eoharvest.domain.filenames import collision_key, validate_member_name
 from eoharvest.domain.redaction import escape_control
@@ -139,7 +140,23 @@ def _manifest_checks(report: ArchiveReport, zf_or_tf) -> dict[str, tuple[str, st
                 f"'{missing[0]}'{more} listed in '{manifest.name}' missing from archive '{report.path}'",
                 hint=_HINT,
             )
+    _landsat_mtl_check(report, zf_or_tf, files)
     return checks
+
+
+def _landsat_mtl_check(report: ArchiveReport, zf_or_tf, files) -> None:
+    """A Landsat bundle must hold every file its ``*_MTL.txt``/``*_MTL.json`` names."""
+    for mtl in [m for m in report.members if MTL_MEMBER.search(m.name)][:4]:
+        folder = mtl.name.rsplit("/", 1)[0] + "/" if "/" in mtl.name else ""
+        for listed in mtl_file_names(mtl.name, _read_small(report, zf_or_tf, mtl)):
+            try:
+                name = folder + validate_member_name(listed)
+            except UnsafeArchive as err:
+                raise UnsafeArchive(f"'{mtl.name}' lists an unsafe path: {err.message}", hint=err.hint) from None
+            if name not in files:
+                raise IntegrityError(
+                    f"'{name}' listed in '{mtl.name}' is missing from archive '{report.path}'", hint=_HINT
+                )
 
 
 def _read_small(report: ArchiveReport, archive, member: ArchiveMember) -> bytes:

@@ -2,6 +2,12 @@
 
 The product key is the ESA/USGS product name without extension; the scene key is coarser and
 stays the same when a product is re-processed under a new baseline.
+
+Landsat is the exception: USGS M2M names a product by its full product id
+(``LC08_L2SP_033032_20231008_20231017_02_T1``) while Earth Search and Planetary Computer drop the
+processing date (``LC08_L2SP_033032_20231008_02_T1``). A Collection 2 product is processed once
+per collection and tier, so both forms key as the short one, and a scene already archived from
+one provider is not fetched again from the other.
 """
 
 from __future__ import annotations
@@ -35,8 +41,21 @@ def strip_extension(name: str) -> str:
 
 
 def product_key(name: str) -> str:
-    """The product name without its container extension (``.SAFE``, ``.zip``...)."""
-    return strip_extension(name.strip())
+    """The product name without its container extension (``.SAFE``, ``.zip``...); a Landsat
+    product id without its processing date (see the module docstring)."""
+    key = strip_extension(name.strip())
+    if m := _LANDSAT.match(key):
+        return landsat_key(m)
+    return key
+
+
+def landsat_key(m: re.Match[str]) -> str:
+    return f"{m['sensor']}_{m['level']}_{m['path']}{m['row']}_{m['acq']}_{m['coll']}_{m['tier']}"
+
+
+def is_landsat_product(name: str) -> bool:
+    """Whether ``name`` is a Landsat Collection product id (full or short form)."""
+    return _LANDSAT.match(strip_extension(name.strip())) is not None
 
 
 def scene_key(name: str) -> str | None:
@@ -52,5 +71,5 @@ def scene_key(name: str) -> str | None:
     if m := _S1.match(key):
         return f"{m['sat']}_{m['mode']}_{m['type']}_{m['cls']}_{m['start']}_{m['stop']}_{m['orbit']}_{m['datatake']}"
     if m := _LANDSAT.match(key):
-        return f"{m['sensor']}_{m['level']}_{m['path']}{m['row']}_{m['acq']}_{m['coll']}_{m['tier']}"
+        return landsat_key(m)
     return None

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 from eoharvest.adapters.clock import SystemClock
 from eoharvest.adapters.providers.links.source import NAME as LINKS
 from eoharvest.adapters.providers.table import PROVIDERS, provider_names, spec_for
+from eoharvest.adapters.providers.usgs.datasets import DATASETS as USGS_DATASETS
 from eoharvest.application import downloading as _downloading
 from eoharvest.application.aggregate import AggregateSensorAPI as _AggregateSensorAPI
 from eoharvest.application.registry import SensorRegistry
@@ -206,8 +207,63 @@ class Planet(CredentialedAPI):
         return cls(key, **options)
 
 
+
+class _Usgs(CredentialedAPI):
+    """USGS EarthExplorer M2M: Landsat Collection 2 Level-2 (surface reflectance and temperature).
+
+    ``UsgsOt(username, token)``: the second argument (``usgs_password`` in ``create_instance``,
+    ``usgs_token`` accepted too) is an M2M *application token* created in the ERS profile, not
+    the account password (USGS retired password login in 2025). Without arguments they come
+    from ``EOHARVEST_USGS_USERNAME`` with ``EOHARVEST_USGS_PASSWORD`` or ``EOHARVEST_USGS_TOKEN``,
+    ``~/.netrc`` (machine m2m.cr.usgs.gov, mode 0600) or the keyring. Searching needs them too.
+    Every download is requested from USGS first (``download-request``, an order in the
+    catalog) and fetched when ready: ``download_all(..., activation_wait=...)`` waits for it,
+    and a later run or the daemon picks up what was still being prepared. ``assets=[...]``
+    takes band files by their Earth Search names (``red``, ``nir08``, ``qa_pixel``,
+    ``mtl.json``, ...) instead of the whole ``.tar`` bundle.
+    """
+
+    provider_name = "usgs"
+    DATASET = ""
+
+    def __init__(self, user: str | None = None, password: str | None = None, **options: Any) -> None:
+        options.setdefault("dataset", self.DATASET)
+        super().__init__(user, password, **options)
+
+    @classmethod
+    def create_instance(cls, **kwargs: Any) -> CredentialedAPI | None:
+        """For SENSOR_REGISTRY: ``usgs_username`` with ``usgs_password`` (the application token)
+        or its alias ``usgs_token``."""
+        if kwargs.get("usgs_token") and not kwargs.get("usgs_password"):
+            kwargs = {**kwargs, "usgs_password": kwargs["usgs_token"]}
+        kwargs.pop("usgs_token", None)
+        return super().create_instance(**kwargs)
+
+    @classmethod
+    def instance_keywords(cls) -> frozenset[str]:
+        return (super().instance_keywords() - {"usgs_dataset"}) | {"usgs_token"}
+
+
+class UsgsTm(_Usgs):
+    __doc__ = "Landsat 4-5 TM, Collection 2 Level-2 (``landsat_tm_c2_l2``). " + (_Usgs.__doc__ or "")
+    DATASET = "landsat_tm_c2_l2"
+    PLATFORMS = USGS_DATASETS[DATASET]
+
+
+class UsgsEtm(_Usgs):
+    __doc__ = "Landsat 7 ETM+, Collection 2 Level-2 (``landsat_etm_c2_l2``). " + (_Usgs.__doc__ or "")
+    DATASET = "landsat_etm_c2_l2"
+    PLATFORMS = USGS_DATASETS[DATASET]
+
+
+class UsgsOt(_Usgs):
+    __doc__ = "Landsat 8-9 OLI/TIRS, Collection 2 Level-2 (``landsat_ot_c2_l2``). " + (_Usgs.__doc__ or "")
+    DATASET = "landsat_ot_c2_l2"
+    PLATFORMS = USGS_DATASETS[DATASET]
+
+
 #: Public classes written out here; any other name in the table gets a generated class.
-_WRITTEN = {cls.__name__: cls for cls in (StacAPI, Copernicus, Planet)}
+_WRITTEN = {cls.__name__: cls for cls in (StacAPI, Copernicus, UsgsTm, UsgsEtm, UsgsOt, Planet)}
 
 
 def public_class(name: str) -> type[_ProviderAPI]:
@@ -228,7 +284,8 @@ def _registry() -> SensorRegistry:
     registry = SensorRegistry()
     for spec in PROVIDERS:
         for class_name in spec.public_classes:
-            registry.register(public_class(class_name), spec.name)
+            # a family of classes on one provider (USGS) registers each class by its name
+            registry.register(public_class(class_name), spec.name if len(spec.public_classes) == 1 else class_name)
     return registry
 
 

@@ -166,10 +166,13 @@ class Services:
         with self._lock:
             if shared and provider in self._connections:
                 return self._connections[provider].source
-        connection = spec.connect_with(self, url=url, **options)
+        created = spec.connect_with(self, url=url, **options)
         with self._lock:
-            if shared:
-                connection = self._connections.setdefault(provider, connection)
+            connection = self._connections.setdefault(provider, created) if shared else created
+            if connection is not created and created.close is not None:
+                created.close()  # another thread connected first: keep one session
+            elif created.close is not None:
+                self._closers.append(created.close)
             # Scenes carry their source's name; the newest connection under that name holds the
             # credentials and endpoint their downloads use.
             self._download_connections[connection.source.name] = connection

@@ -93,6 +93,7 @@ def _register_commands() -> None:
     from eoharvest.entrypoints.cli_providers import providers
     from eoharvest.entrypoints.cli_verify import verify_command
     from eoharvest.entrypoints.cli_watch import watch
+    from eoharvest.entrypoints.serve import serve_command
 
     for command in (aoi, catalog, config, platforms, product_types, providers):
         cli.add_command(command)
@@ -102,6 +103,7 @@ def _register_commands() -> None:
     cli.add_command(watch)
     cli.add_command(daemon)
     cli.add_command(orders)
+    cli.add_command(serve_command, name="serve")
     for command in cli.commands.values():
         _prepare(command)
 

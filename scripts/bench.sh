@@ -16,3 +16,6 @@ for name in harvest catalog postgis download; do
     echo "== bench/$name.py"
     "$PY" "bench/$name.py"
 done
+# `eoharvest serve`: item-search latency over HTTP beside `catalog query` (100k and 1M scenes)
+echo "== bench/serve.py"
+"$PY" "bench/serve.py"

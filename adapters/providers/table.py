@@ -31,6 +31,9 @@ from eoharvest.adapters.providers.planet.item_types import PRODUCT_TYPES as PLAN
 from eoharvest.adapters.providers.planet.item_types import SEARCH_OPTIONS as PLANET_SEARCH_OPTIONS
 from eoharvest.adapters.providers.stac.collections import FLAVOURS as STAC_FLAVOURS
 from eoharvest.adapters.providers.stac.options import SEARCH_OPTIONS as STAC_SEARCH_OPTIONS
+from eoharvest.adapters.providers.usgs.datasets import PLATFORMS as USGS_PLATFORMS
+from eoharvest.adapters.providers.usgs.datasets import PRODUCT_TYPES as USGS_PRODUCT_TYPES
+from eoharvest.adapters.providers.usgs.datasets import SEARCH_OPTIONS as USGS_SEARCH_OPTIONS
 from eoharvest.application.settings import Endpoints
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.product_types import ProductTypeTable
@@ -158,6 +161,24 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         product_types=CMR_PRODUCT_TYPES,
     ),
     ProviderSpec(
+        name="usgs", kind="usgs", summary="USGS M2M: Landsat 4-9 Collection 2 Level-2 (needs an ERS account with M2M access)",
+        endpoints=("usgs_m2m_url",),
+        # Every download is a download-request followed by download-retrieve: an order. M2M takes
+        # one request at a time per account (the session serialises them; order_rate spaces them).
+        capabilities=ProviderCapabilities(
+            asset_selection=True, needs_activation=True, ordering=True, order_cancel=True, order_rate=2.0,
+            server_cloud_filter=True, publication_time_filter=True, search_options=USGS_SEARCH_OPTIONS,
+        ),
+        # usgs_password carries the M2M application token (password login was retired in 2025)
+        credentials=CredentialSpec(
+            "usgs", "usgs_m2m_url", ("usgs_username", "usgs_password"), required_for_search=True,
+            env_aliases=(("EOHARVEST_USGS_USERNAME", "EOHARVEST_USGS_TOKEN"),),
+        ),
+        public_classes=("UsgsTm", "UsgsEtm", "UsgsOt"),
+        platforms=USGS_PLATFORMS,
+        product_types=USGS_PRODUCT_TYPES,
+    ),
+    ProviderSpec(
         name="stac", kind="stac", summary="any STAC API given with --stac-url",
         endpoints=("stac_url",), capabilities=_STAC, takes_url=True,
         public_classes=("StacAPI",), platforms=tuple(STAC_FLAVOURS["generic"]),
@@ -191,9 +212,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
 
 #: Netrc machines of providers that are not built yet but whose credentials can already be
 #: stored (their endpoints are settings); each moves into PROVIDERS with its package.
-PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = (
-    CredentialSpec("usgs", "usgs_m2m_url"),
-)
+PLANNED_CREDENTIALS: tuple[CredentialSpec, ...] = ()
 
 
 def provider_names(*, searchable: bool = False) -> tuple[str, ...]:

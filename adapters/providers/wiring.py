@@ -59,3 +59,5 @@ class ProviderConnection:
     download_endpoint: str | None
     #: credentials the download engine sends (origin-scoped), if the provider needs any
     download_auth: httpx.Auth | None = None
+    #: ends the provider session (e.g. M2M ``logout``); called when the services close
+    close: Callable[[], None] | None = None
