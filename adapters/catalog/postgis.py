@@ -18,7 +18,8 @@ password file (``PGPASSFILE``, default ``~/.pgpass``), which keep it out of the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Sequence
+import json
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import (
     Column,
@@ -45,7 +46,7 @@ from eoharvest.adapters.catalog.rows import scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.tables import SRID, scenes
 from eoharvest.domain.catalog_location import CatalogUrl
-from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord, CatalogStats
 from eoharvest.domain.errors import CatalogBusy, CatalogError
 from eoharvest.domain.models import Scene
 from eoharvest.domain.orders import Order
@@ -256,6 +257,16 @@ class PostgisCatalog(SpatialiteCatalog):
     def query(self, criteria: CatalogFilter) -> list[CatalogRecord]:
         """Scenes matching ``criteria`` through the PostGIS query path (GiST, never an R*Tree)."""
         return postgis_query.query(self.reader, criteria)
+
+    def geojson_features(self, criteria: CatalogFilter) -> Iterator[str]:
+        """The matching scenes as GeoJSON Feature texts (those of ``export.geojson_collection``)."""
+        from eoharvest.adapters.catalog import export
+
+        for feature in export.geojson_collection(self.query(criteria))["features"]:
+            yield json.dumps(feature, ensure_ascii=False)
+
+    def stats(self) -> CatalogStats:
+        return self._stats_sqlalchemy()
 
     def create_order(self, order: Order) -> Order | None:
         # READ COMMITTED: two processes may both miss the key and insert; the unique constraint
