@@ -11,6 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from eoharvest.domain.catalog_location import CatalogLocation, CatalogUrl
+
+__all__ = ["CatalogLocation", "CatalogUrl"]  # re-exported: adapters import settings from here
+
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -87,7 +92,8 @@ class SearchSettings:
 class Settings:
     """Everything configurable. Build with :func:`eoharvest.entrypoints.config.load_settings`."""
 
-    catalog_path: Path = Path("catalog.db")
+    #: a SpatiaLite file, or a PostgreSQL/PostGIS database given as a ``postgresql://`` URL
+    catalog_path: Path | CatalogUrl = Path("catalog.db")
     config_file: Path | None = None
     log_level: str = "WARNING"
     log_json: bool = False
@@ -105,8 +111,8 @@ class Settings:
 def _to_dict(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {f.name: _to_dict(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, (Path, CatalogUrl)):
+        return str(obj)  # a CatalogUrl prints without its password
     if isinstance(obj, Mapping):
         return {k: _to_dict(v) for k, v in obj.items()}
     return obj

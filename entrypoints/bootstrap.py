@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import httpx
@@ -33,7 +34,7 @@ from eoharvest.application.downloading import source_downloader_factory
 from eoharvest.application.orders import OrderBook
 from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
-from eoharvest.application.settings import Settings
+from eoharvest.application.settings import CatalogUrl, Settings
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import CatalogRepository, Clock, Credentials, Progress, SceneSource, VectorReader
 from eoharvest.domain.retry import RetryPolicy
@@ -41,6 +42,19 @@ from eoharvest.domain.urls import check_endpoint_url
 from eoharvest.entrypoints.logs import install_log_redaction
 
 CatalogFactory = Callable[[Any], CatalogRepository]
+
+
+def open_catalog_at(location: Path | CatalogUrl, *, read_only: bool = False) -> Any:
+    """The catalog repository at ``location``: SpatiaLite for a file path, PostGIS for a
+    ``postgresql://`` URL (see ``Settings.catalog_path``). Imported lazily: a command that
+    never opens the catalog loads neither SQLAlchemy nor psycopg."""
+    if isinstance(location, CatalogUrl):
+        from eoharvest.adapters.catalog.postgis import open_postgis_catalog
+
+        return open_postgis_catalog(location, read_only=read_only)
+    from eoharvest.adapters.catalog import open_catalog
+
+    return open_catalog(location, read_only=read_only)
 
 
 @dataclass(frozen=True)
@@ -104,7 +118,7 @@ class Services:
             if self.catalog_factory is not None:
                 opened = self.catalog_factory(self.settings.catalog_path)
             else:
-                from eoharvest.adapters.catalog import open_catalog
+                from eoharvest.adapters.catalog import open_catalog  # a postgresql:// URL opens PostGIS
 
                 opened = open_catalog(self.settings.catalog_path, read_only=read_only, preload_gdal=preload_gdal)
             self._closers.append(opened.close)

@@ -42,7 +42,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "aoi": CommandEntry("cli_aoi", "aoi", "Check areas of interest."),
     "catalog": CommandEntry(
         "cli_catalog", "catalog",
-        "Query, export and summarise the local scene catalog (read-only), or upgrade its schema.",
+        "Query, export and summarise the scene catalog (read-only), upgrade its schema, or copy it "
+        "to another back end (SpatiaLite file or PostgreSQL/PostGIS database).",
     ),
     "config": CommandEntry("cli_config", "config", "Show the effective settings and where they come from."),
     "daemon": CommandEntry(

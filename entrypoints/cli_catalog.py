@@ -75,7 +75,8 @@ def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
 
 @click.group()
 def catalog() -> None:
-    """Query, export and summarise the local scene catalog (read-only), or upgrade its schema."""
+    """Query, export and summarise the scene catalog (read-only), upgrade its schema, or copy it
+    to another back end (SpatiaLite file or PostgreSQL/PostGIS database)."""
 
 
 @catalog.command("query")
@@ -234,3 +235,8 @@ def _size(n: int) -> str:
             return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
         value /= 1024
     return f"{n} B"
+
+
+from eoharvest.entrypoints.cli_catalog_copy import copy_cmd  # noqa: E402  (a subcommand in its own module)
+
+catalog.add_command(copy_cmd)

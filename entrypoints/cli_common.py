@@ -30,7 +30,7 @@ def _global_option_decorators(**extra: Any) -> list[Callable[[Any], Any]]:
             "--catalog",
             type=click.Path(dir_okay=False),
             default=None,
-            help="Catalog database file: a path or sqlite:///path (env EOHARVEST_CATALOG).",
+            help="Catalog: a file path (or sqlite:///path), or postgresql://user@host/db (env EOHARVEST_CATALOG).",
             **extra,
         ),
         click.option(

@@ -24,7 +24,7 @@ from eoharvest.domain.watch import SavedSearch, format_interval
 from eoharvest.entrypoints.cli_common import echo_json
 from eoharvest.entrypoints.context import AppContext
 from eoharvest.entrypoints.daemon import SyncDaemon, install_stop_signals
-from eoharvest.entrypoints.daemon_lock import DaemonLock, holder
+from eoharvest.entrypoints.daemon_lock import daemon_holder, daemon_lock_for
 from eoharvest.entrypoints.sync_wiring import sync_service
 
 log = logging.getLogger("eoharvest.daemon")
@@ -43,8 +43,9 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
 
     Each pass also follows its provider's open orders: pending orders are polled, products
     waiting to come online are re-checked, and what is ready is downloaded. One daemon per
-    catalog (a lock on <catalog>.daemon.lock); SIGTERM or SIGINT stops it within --stop-timeout
-    seconds, leaving partial downloads to be resumed by the next pass.
+    catalog (a lock on <catalog>.daemon.lock; on PostgreSQL an advisory lock in the server);
+    SIGTERM or SIGINT stops it within --stop-timeout seconds, leaving partial downloads to be
+    resumed by the next pass.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -52,7 +53,7 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
     # Signals first: a SIGTERM while the catalog opens or migrates must still end in exit 0.
     stop_requested = threading.Event()
     install_stop_signals(stop_requested.set)
-    with DaemonLock(obj.settings.catalog_path):
+    with daemon_lock_for(obj.settings.catalog_path):
         services = obj.services()
         services.catalog()
         if stop_requested.is_set():
@@ -85,7 +86,7 @@ def status(obj: AppContext, as_json: bool) -> None:
     this catalog's lock."""
     catalog: CatalogRepository = obj.services().catalog(read_only=True)
     today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
-    pid = holder(obj.settings.catalog_path)
+    pid = daemon_holder(obj.settings.catalog_path)
     report: dict[str, Any] = {
         "daemon_running": pid is not None,
         "daemon_pid": pid,

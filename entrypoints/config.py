@@ -35,7 +35,7 @@ from typing import Any, Mapping
 import platformdirs
 
 from eoharvest.application.settings import DownloadSettings, Endpoints, HttpSettings, SearchSettings, Settings
-from eoharvest.domain.catalog_location import catalog_location
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.urls import check_endpoint_url
 
@@ -158,6 +158,8 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         target = args[0]
     if optional and (value is None or value == ""):
         return None
+    if isinstance(value, CatalogUrl):
+        return value  # a PostgreSQL catalog, parsed by catalog_location (never a Path)
     try:
         if target is bool:
             if isinstance(value, bool):

@@ -12,10 +12,12 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.errors import DaemonAlreadyRunning
 
-__all__ = ["DaemonAlreadyRunning", "DaemonLock", "holder", "lock_path"]
+__all__ = ["DaemonAlreadyRunning", "DaemonLock", "daemon_holder", "daemon_lock_for", "holder", "lock_path"]
 
 
 def lock_path(catalog_path: Path | str) -> Path:
@@ -95,3 +97,22 @@ def holder(catalog_path: Path | str) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def daemon_lock_for(location: Path | CatalogUrl) -> Any:
+    """The one-daemon-per-catalog lock of ``location``: this ``flock`` for a SpatiaLite file,
+    a PostgreSQL advisory lock for a ``postgresql://`` catalog (no file lock there)."""
+    if isinstance(location, CatalogUrl):
+        from eoharvest.adapters.catalog.postgis_lock import AdvisoryDaemonLock
+
+        return AdvisoryDaemonLock(location)
+    return DaemonLock(location)
+
+
+def daemon_holder(location: Path | CatalogUrl) -> str | None:
+    """Who holds ``location``'s daemon lock (a pid, or pid@host on PostgreSQL), or None."""
+    if isinstance(location, CatalogUrl):
+        from eoharvest.adapters.catalog.postgis_lock import advisory_holder
+
+        return advisory_holder(location)
+    return holder(location)

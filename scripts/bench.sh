@@ -34,7 +34,7 @@ if [ "$#" -gt 0 ]; then
     shift
     exec "$PY" "bench/$name.py" "$@"
 fi
-for name in harvest catalog cli download; do
+for name in harvest catalog cli postgis download; do
     echo "== bench/$name.py"
     "$PY" "bench/$name.py"
 done

@@ -9,7 +9,12 @@ EXTRAS="${1:-}"
 need_apt=()
 # mod_spatialite for the catalog, gdal-bin (ogrinfo) to check the catalog opens in GIS tools,
 # python3-venv for a venv on Debian's python3 (its sqlite3 can load extensions; pyenv's cannot).
-for pkg in libsqlite3-mod-spatialite gdal-bin python3-venv python3-dev curl; do
+packages=(libsqlite3-mod-spatialite gdal-bin python3-venv python3-dev curl)
+# The test suite (and bench/postgis.py) run the catalog on PostgreSQL + PostGIS too: they start a throw-away
+# cluster of its own (tests/pgcluster.py), so only the server packages are needed, not a service.
+# postgresql-postgis is Debian's metapackage for PostGIS of the default server version.
+case ",$EXTRAS," in *,test,*|*,bench,*) packages+=(postgresql postgresql-postgis) ;; esac
+for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -26,3 +26,35 @@ def _isolated_logging():
 def _no_leftover_secrets():
     yield
     SECRETS.clear()
+
+
+# -- PostgreSQL + PostGIS (tests/pgcluster.py) -------------------------------------------------
+@pytest.fixture(scope="session")
+def postgis_cluster():
+    """One throw-away cluster for the session; it fails loudly if it cannot start (skipped only
+    when EOHARVEST_SKIP_POSTGIS is set)."""
+    import os
+
+    from pgcluster import SKIP_VARIABLE, start_cluster
+
+    if os.environ.get(SKIP_VARIABLE):
+        pytest.skip(f"{SKIP_VARIABLE} is set: PostgreSQL tests skipped on purpose")
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgis_url(postgis_cluster):
+    """The URL of a new, empty database with PostGIS (no eoharvest tables yet)."""
+    return postgis_cluster.url(postgis_cluster.new_database())
+
+
+@pytest.fixture(params=["spatialite", "postgis"])
+def catalog_location(request, tmp_path):
+    """A catalog location on each back end: a SpatiaLite file path, then a PostgreSQL URL."""
+    if request.param == "spatialite":
+        return tmp_path / "catalog.db"
+    from eoharvest.domain.catalog_location import CatalogUrl
+
+    return CatalogUrl(request.getfixturevalue("postgis_url"))

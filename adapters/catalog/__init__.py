@@ -10,7 +10,7 @@ from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
 from eoharvest.adapters.catalog.probe import CatalogFile, check_writable, probe, read_only_uri
 from eoharvest.adapters.catalog.spatialite import CLI_BUSY_TIMEOUT_MS, create_engines, sqlite_module
-from eoharvest.domain.catalog_location import catalog_location
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _CHOOSE_ANOTHER = "point --catalog (or EOHARVEST_CATALOG) at an eoharvest catalo
 
 
 def open_catalog(
-    path: Path | str,
+    path: Path | str | CatalogUrl,
     *,
     busy_timeout_ms: int = CLI_BUSY_TIMEOUT_MS,
     writer_begin: str = "IMMEDIATE",
@@ -41,7 +41,7 @@ def open_catalog(
     read_only: bool = False,
     preload_gdal: bool = True,
 ) -> SpatialiteCatalog:
-    """Open the SpatiaLite catalog at ``path``.
+    """Open the SpatiaLite catalog at ``path`` (a ``postgresql://`` URL opens the PostGIS one).
 
     By default it is created (folder included) and migrated if needed. With ``read_only`` nothing
     is created, migrated or locked for writing: the file must already be a catalog at the schema
@@ -56,6 +56,10 @@ def open_catalog(
     from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 
     catalog_path = catalog_location(path)
+    if isinstance(catalog_path, CatalogUrl):  # postgresql://...: the same catalog on PostGIS
+        from eoharvest.adapters.catalog.postgis import open_postgis_catalog
+
+        return open_postgis_catalog(catalog_path, migrate=migrate, read_only=read_only)
     found = _probe_local(catalog_path, mounts_file, read_only=read_only)
     if not read_only:
         check_writable(catalog_path)
@@ -88,7 +92,7 @@ def open_catalog(
 
 
 def open_reader(
-    path: Path | str,
+    path: Path | str | CatalogUrl,
     *,
     spatial: bool = True,
     preload: bool = True,
@@ -103,6 +107,10 @@ def open_reader(
     from eoharvest.adapters.catalog.reader import connect_reader
 
     catalog_path = catalog_location(path)
+    if isinstance(catalog_path, CatalogUrl):  # PostGIS: its repository streams and counts itself
+        from eoharvest.adapters.catalog.postgis import open_postgis_catalog
+
+        return open_postgis_catalog(catalog_path, read_only=True)  # type: ignore[return-value]
     _probe_local(catalog_path, mounts_file, read_only=True)
     uri = read_only_uri(catalog_path)
     return connect_reader(uri, sqlite_module(), busy_timeout_ms, spatial=spatial, preload=preload)

@@ -56,6 +56,9 @@ def take(conn: Connection, name: str, owner: str, seconds: float, replacing: str
         },
         where=or_(*takeable),
     )
+    if conn.dialect.name == "postgresql":
+        # psycopg 3 under SQLAlchemy reports no rowcount for an INSERT: ask for the row instead.
+        return conn.execute(stmt.returning(current.search_id)).first() is not None
     return conn.execute(stmt).rowcount == 1
 
 

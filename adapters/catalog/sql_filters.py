@@ -7,6 +7,7 @@ from typing import Any
 import shapely
 from sqlalchemy import (
     ColumnElement,
+    String,
     LargeBinary,
     and_,
     bindparam,
@@ -67,13 +68,21 @@ def _value(value: Any) -> Any:
     return to_naive_utc(value) if hasattr(value, "tzinfo") else value
 
 
-def where_clause(expr: Expr) -> ColumnElement[bool]:
+def byte_order(col: Any, dialect: str) -> Any:
+    """``col`` compared and sorted by code point, as SQLite's default BINARY collation does;
+    PostgreSQL would otherwise use the database's locale (``a`` < ``B`` < ``b``)."""
+    if dialect == "postgresql" and isinstance(col.type, String):
+        return col.collate("C")
+    return col
+
+
+def where_clause(expr: Expr, dialect: str = "sqlite") -> ColumnElement[bool]:
     """The SQL condition of a parsed --where AST."""
     if isinstance(expr, Logical):
-        parts = [where_clause(item) for item in expr.items]
+        parts = [where_clause(item, dialect) for item in expr.items]
         return and_(*parts) if expr.op == "and" else or_(*parts)
     if isinstance(expr, Not):
-        return not_(where_clause(expr.item))
+        return not_(where_clause(expr.item, dialect))
     assert isinstance(expr, Comparison)
     col, op, value = _column(expr.field), expr.op, expr.value
     if op == "isnull":
@@ -87,6 +96,8 @@ def where_clause(expr: Expr) -> ColumnElement[bool]:
         matched = col.ilike(value, escape="\\")
         return matched if op == "like" else not_(matched)
     bound = _value(value)
+    if op in ("<", "<=", ">", ">="):
+        col = byte_order(col, dialect)  # equality needs no collation (and keeps the indexes usable)
     if op == "=":
         return col == bound
     if op == "!=":
@@ -153,13 +164,13 @@ def filter_clauses(criteria: CatalogFilter, dialect: str) -> list[ColumnElement[
     if criteria.states:
         conds.append(download_state().in_(criteria.states))
     if criteria.where is not None:
-        conds.append(where_clause(criteria.where))
+        conds.append(where_clause(criteria.where, dialect))
     conds.extend(exact)
     return conds or [true()]
 
 
-def order_by(criteria: CatalogFilter) -> list[Any]:
-    col = COLUMNS[criteria.sort]
+def order_by(criteria: CatalogFilter, dialect: str = "sqlite") -> list[Any]:
+    col = byte_order(COLUMNS[criteria.sort], dialect)
     primary = col.desc() if criteria.descending else col.asc()
     return [primary.nulls_last(), scenes.c.id.asc()]
 

@@ -12,6 +12,7 @@ from eoharvest.adapters.providers.copernicus.items import scene_from_odata_produ
 from eoharvest.adapters.providers.stac.items import scene_from_stac_item
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene
+from eoharvest.entrypoints.bootstrap import open_catalog_at
 from eoharvest.entrypoints.cli_catalog import catalog as catalog_group
 from eoharvest.entrypoints.context import AppContext
 
@@ -66,14 +67,14 @@ def query(path, aoi):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_an_antimeridian_footprint_is_found_on_its_side_and_not_across_the_globe(tmp_path, case):
+def test_an_antimeridian_footprint_is_found_on_its_side_and_not_across_the_globe(catalog_location, case):
+    # On SpatiaLite and on PostGIS alike (catalog_location: tests/conftest.py).
     make, inside, outside = CASES[case]
     scene = make()
-    path = tmp_path / "c.db"
-    with open_catalog(path) as repo:
+    with open_catalog_at(catalog_location) as repo:
         repo.upsert_scenes([scene])
-    assert query(path, inside) == [scene.scene_id]
-    assert query(path, outside) == []
+    assert query(catalog_location, inside) == [scene.scene_id]
+    assert query(catalog_location, outside) == []
 
 
 def test_the_provider_original_geometry_stays_in_the_raw_record(tmp_path):

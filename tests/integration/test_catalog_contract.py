@@ -11,6 +11,8 @@ from fakes import InMemoryCatalog, catalog_scene
 from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
+from eoharvest.adapters.catalog.postgis import PostgisCatalog, open_postgis_catalog
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, StoredFile
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
@@ -21,9 +23,14 @@ from eoharvest.domain.watch import SearchState
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "spatialite"])
+@pytest.fixture(params=["memory", "spatialite", "postgis"])
 def catalog(request, tmp_path):
-    repo = InMemoryCatalog() if request.param == "memory" else open_catalog(tmp_path / "c.db")
+    if request.param == "memory":
+        repo = InMemoryCatalog()
+    elif request.param == "spatialite":
+        repo = open_catalog(tmp_path / "c.db")
+    else:
+        repo = open_postgis_catalog(CatalogUrl(request.getfixturevalue("postgis_url")))
     yield repo
     repo.close()
 
@@ -382,7 +389,7 @@ def _parameters(method):
     return [(p.name, p.kind, p.default) for p in inspect.signature(method).parameters.values()]
 
 
-@pytest.mark.parametrize("implementation", [InMemoryCatalog, SpatialiteCatalog])
+@pytest.mark.parametrize("implementation", [InMemoryCatalog, SpatialiteCatalog, PostgisCatalog])
 def test_every_catalog_offers_each_port_method_with_the_ports_parameters(implementation):
     methods = [name for name, _ in inspect.getmembers(CatalogRepository, inspect.isfunction) if not name.startswith("_")]
     assert "stored_files" in methods and "available_file_records" in methods

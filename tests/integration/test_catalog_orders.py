@@ -10,15 +10,22 @@ from fakes import InMemoryCatalog
 from sqlalchemy import inspect, text
 
 from eoharvest.adapters.catalog import migrate, open_catalog
+from eoharvest.adapters.catalog.postgis import open_postgis_catalog
+from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.adapters.catalog.orders import orders as orders_table
 from eoharvest.domain import orders as o
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "spatialite"])
+@pytest.fixture(params=["memory", "spatialite", "postgis"])
 def catalog(request, tmp_path):
-    repo = InMemoryCatalog() if request.param == "memory" else open_catalog(tmp_path / "c.db")
+    if request.param == "memory":
+        repo = InMemoryCatalog()
+    elif request.param == "spatialite":
+        repo = open_catalog(tmp_path / "c.db")
+    else:
+        repo = open_postgis_catalog(CatalogUrl(request.getfixturevalue("postgis_url")))
     yield repo
     repo.close()
 

@@ -1,11 +1,12 @@
-"""One parser for --catalog, EOHARVEST_CATALOG and catalog_path: paths and sqlite:/// URLs pass,
-any other scheme is refused (Path() would collapse "postgresql://u@h/db" into a file name)."""
+"""One parser for --catalog, EOHARVEST_CATALOG and catalog_path: paths and sqlite:/// URLs name a
+file, postgresql:// URLs a PostGIS catalog (never a Path: Path() would collapse "//"), any other
+scheme is refused."""
 
 from pathlib import Path
 
 import pytest
 
-from eoharvest.domain.catalog_location import catalog_location
+from eoharvest.domain.catalog_location import CatalogUrl, catalog_location
 from eoharvest.domain.errors import CatalogError
 from eoharvest.entrypoints.config import load_settings
 
@@ -26,14 +27,29 @@ def test_a_home_relative_path_is_expanded(monkeypatch, tmp_path):
     assert catalog_location("sqlite:///~/eo/catalog.db") == tmp_path / "eo" / "catalog.db"
 
 
+@pytest.mark.parametrize("value", ["postgresql://user@host/db", "postgres://host:5433/db", "postgresql+psycopg://u:p@h/db"])
+def test_postgresql_urls_name_a_postgis_catalog_and_print_without_password(value):
+    location = catalog_location(value)
+    assert isinstance(location, CatalogUrl) and location.url == value
+    assert ":p@" not in str(location) + repr(location)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("postgresql://host", "names no database"), ("postgresql://u:secretpw@h:x1/db", "port of the catalog URL"),
+])  # fmt: skip
+def test_malformed_postgresql_urls_are_refused_without_showing_the_password(value, message):
+    with pytest.raises(CatalogError, match=message) as err:
+        catalog_location(value)
+    assert "secretpw" not in str(err.value) and err.value.exit_code == 9
+
+
 @pytest.mark.parametrize("value", [
-    "postgresql://user@host/db", "postgres://host/db", "postgresql+psycopg://u:p@h/db", "mysql://h/db",
-    "file:///tmp/catalog.db", "s3://bucket/key", "https://example.org/catalog.db",
+    "mysql://h/db", "file:///tmp/catalog.db", "s3://bucket/key", "https://example.org/catalog.db",
 ])  # fmt: skip
 def test_other_schemes_are_refused_naming_the_value_and_what_to_give(value):
     with pytest.raises(CatalogError) as err:
         catalog_location(value)
-    assert "only file paths are" in str(err.value) and "--catalog" in str(err.value)
+    assert "only file paths are" in str(err.value) and "postgresql://" in str(err.value) and "--catalog" in str(err.value)
     assert err.value.exit_code == 9
     if ":p@" not in value:
         assert repr(value) in str(err.value)
@@ -49,7 +65,9 @@ def test_settings_from_every_source_go_through_it(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('catalog_path = "sqlite:////srv/eo/catalog.db"\n')
     assert load_settings(environ={}, config_file=config).catalog_path == Path("/srv/eo/catalog.db")
+    url = "postgresql://u:pw12345@h/db"
+    assert load_settings(environ={"EOHARVEST_CATALOG": url}, config_file=config).catalog_path == CatalogUrl(url)
+    settings = load_settings({"catalog_path": url}, environ={}, config_file=config)
+    assert settings.catalog_path == CatalogUrl(url) and "pw12345" not in str(settings.as_dict())
     with pytest.raises(CatalogError):
-        load_settings(environ={"EOHARVEST_CATALOG": "postgresql://u@h/db"}, config_file=config)
-    with pytest.raises(CatalogError):
-        load_settings({"catalog_path": "postgresql://u@h/db"}, environ={}, config_file=config)
+        load_settings(environ={"EOHARVEST_CATALOG": "mysql://u@h/db"}, config_file=config)
