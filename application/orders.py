@@ -97,22 +97,31 @@ class CancelOutcome:
 
 
 class ProviderPace:
-    """Spaces order API calls per provider to its declared rate (requests per second)."""
+    """Spaces order API calls per provider to its declared rate (requests per second).
+
+    Spacing is measured between the moments calls are let through, one caller at a time per
+    provider: reserving slots ahead and sleeping outside the lock let a caller that woke late
+    (a loaded machine) be followed by the next one on time, two calls closer than the rate.
+    """
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def wait(self, provider: str, rate: float | None) -> None:
         if not rate or rate <= 0:
             return
         with self._lock:
-            now = self._clock.monotonic()
-            slot = max(now, self._next.get(provider, now))
-            self._next[provider] = slot + 1.0 / rate
-        if slot > now:
-            self._clock.sleep(slot - now)
+            provider_lock = self._locks.setdefault(provider, threading.Lock())
+        with provider_lock:
+            last = self._last.get(provider)
+            if last is not None:
+                remaining = last + 1.0 / rate - self._clock.monotonic()
+                if remaining > 0:
+                    self._clock.sleep(remaining)
+            self._last[provider] = self._clock.monotonic()
 
 
 class OrderBook:

@@ -257,25 +257,34 @@ def normalise_footprint(geometry: BaseGeometry) -> BaseGeometry:
     if x.min() >= -_HALF_TURN and x.max() <= _HALF_TURN and (len(x) < 2 or np.abs(np.diff(x)).max() <= _HALF_TURN):
         return geometry  # the common case, decided on one coordinate array
     try:
-        parts = shapely.get_parts(geometry)
-        unwrapped = [_unwrap_polygon(p) if isinstance(p, Polygon) else unwrap(p) for p in parts]
-        changed = any(u is not p for u, p in zip(unwrapped, parts))
-        minx, _, maxx, _ = geometry.bounds
-        if not changed and minx >= -_HALF_TURN and maxx <= _HALF_TURN:
-            return geometry
-        pieces: list[BaseGeometry] = []
-        for part in unwrapped:
-            if not part.is_valid:
-                part = shapely.make_valid(part)
-            pieces.extend(shapely.get_parts(split(_into_first_turn(part))))
-        # One union: a pole cap's pieces meet along its seam meridian and must become one part.
-        merged = shapely.union_all(pieces)
-        areal = [p for p in shapely.get_parts(merged) if isinstance(p, Polygon) and not p.is_empty]
-        if areal:
-            return MultiPolygon(areal) if len(areal) > 1 or isinstance(geometry, MultiPolygon) else areal[0]
-        return merged if not merged.is_empty else geometry
-    except (shapely.errors.GEOSException, ValueError, InputError):
+        # Degenerate rings (subnormal or collapsed coordinates) make GEOS divide by zero; numpy
+        # would report that as a RuntimeWarning and the result is not to be trusted: such a
+        # footprint is returned as given, like any other that cannot be normalised.
+        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+            return _normalise_parts(geometry)
+    except (shapely.errors.GEOSException, ValueError, InputError, FloatingPointError):
         return geometry
+
+
+def _normalise_parts(geometry: BaseGeometry) -> BaseGeometry:
+    """The parts of ``geometry`` unwrapped, cut at ±180 and merged (see normalise_footprint)."""
+    parts = shapely.get_parts(geometry)
+    unwrapped = [_unwrap_polygon(p) if isinstance(p, Polygon) else unwrap(p) for p in parts]
+    changed = any(u is not p for u, p in zip(unwrapped, parts))
+    minx, _, maxx, _ = geometry.bounds
+    if not changed and minx >= -_HALF_TURN and maxx <= _HALF_TURN:
+        return geometry
+    pieces: list[BaseGeometry] = []
+    for part in unwrapped:
+        if not part.is_valid:
+            part = shapely.make_valid(part)
+        pieces.extend(shapely.get_parts(split(_into_first_turn(part))))
+    # One union: a pole cap's pieces meet along its seam meridian and must become one part.
+    merged = shapely.union_all(pieces)
+    areal = [p for p in shapely.get_parts(merged) if isinstance(p, Polygon) and not p.is_empty]
+    if areal:
+        return MultiPolygon(areal) if len(areal) > 1 or isinstance(geometry, MultiPolygon) else areal[0]
+    return merged if not merged.is_empty else geometry
 
 
 def bbox_footprint(west: float, south: float, east: float, north: float) -> BaseGeometry:

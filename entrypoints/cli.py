@@ -203,6 +203,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.unfreeze()
 
 
+def console_main() -> None:
+    """The ``eoharvest`` console script: :func:`main`, then exit with the collector still frozen.
+
+    Interpreter shutdown runs full collections over every object left (the import graph plus
+    what the command built): after a harvest that took 0.3-0.4 s on an idle machine and 2.5 s on
+    a loaded one, between the summary and the exit. Frozen objects are skipped by those
+    collections; atexit handlers, buffer flushes and reference-count finalisers still run.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _run(args: list[str], debug: bool) -> int:
     try:
         # Without standalone mode click returns a command's Exit code instead of raising it.

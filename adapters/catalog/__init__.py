@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eoharvest.adapters.catalog import revisions
+from eoharvest.adapters.catalog.creation import create_catalog
 from eoharvest.adapters.catalog.filesystem import ensure_local_filesystem
 from eoharvest.adapters.catalog.locking import exclusive_lock
 from eoharvest.adapters.catalog.probe import CatalogFile, check_writable, probe, read_only_uri
@@ -73,18 +74,30 @@ def open_catalog(
         catalog_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CatalogError(f"cannot create the catalog folder {str(catalog_path.parent)!r}: {exc}") from None
-    engines = create_engines(
-        catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module, preload_gdal=preload_gdal
-    )
-    created = False
-    if migrate and not (found.kind == "catalog" and found.revision == revisions.head_revision()):
-        from eoharvest.adapters.catalog import migrate as migrations  # Alembic: only to migrate
+    if not migrate or (found.kind == "catalog" and found.revision == revisions.head_revision()):
+        engines = create_engines(
+            catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module,
+            preload_gdal=preload_gdal,
+        )  # fmt: skip
+        return SpatialiteCatalog(engines, catalog_path)
+    from eoharvest.adapters.catalog import migrate as migrations  # Alembic: only to create or migrate
 
-        # Creation and migration under one inter-process lock: two processes opening a missing
-        # catalog at once (daemon + CLI on first run) must not both run InitSpatialMetaData.
+    created = False
+    # Creation and migration under one inter-process lock: two processes opening a missing
+    # catalog at once (daemon + CLI on first run) must not both create it. A new catalog is
+    # built aside and renamed into place (creation.py), so a crash never leaves half of one.
+    with exclusive_lock(catalog_path.with_name(catalog_path.name + ".lock")):
+        found = probe(catalog_path, module)  # again: another process may have created it meanwhile
+        _refuse_foreign(found)
+        if found.kind in ("missing", "empty"):
+            create_catalog(catalog_path, module=module, busy_timeout_ms=busy_timeout_ms)
+            created = True
+        engines = create_engines(
+            catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module,
+            preload_gdal=preload_gdal,
+        )  # fmt: skip
         try:
-            with exclusive_lock(catalog_path.with_name(catalog_path.name + ".lock")):
-                created = migrations.upgrade(engines.writer)
+            migrations.upgrade(engines.writer)
         except BaseException:
             engines.dispose()
             raise

@@ -10,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -230,16 +231,33 @@ def test_watch_run_beside_the_daemons_pass_of_the_same_search_waits_for_it_and_f
     stac, env, tmp_path, daemons
 ):
     ids = [stac.publish(day) for day in range(1, 13)]
-    stac.drip_delay = 0.06  # about 4 s per asset: the daemon's pass outlasts a slow `daemon status`
+    stac.hold_assets()  # the daemon's pass stops at its first asset request until released below
     add_watch(env)
     daemons.append(daemon := Daemon(env, tmp_path))
-    assert wait_for(lambda: archive_state(tmp_path)[1]), daemon.text()  # its pass is downloading
+    assert stac.asset_requested.wait(60), daemon.text()  # its pass is downloading (a hang guard)
     [row] = json.loads(cli(env, "daemon", "status", "--json").stdout)["searches"]
     assert row["running_in"].split("/")[0].rsplit(":", 1)[1] == str(daemon.proc.pid)  # host:pid/token
-    result = cli(env, "watch", "run", "s2", "--json", timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "waiting for the pass of s2 that runs in" in result.stderr
-    report = json.loads(result.stdout)
+    stderr: list[str] = []
+    waiting = threading.Event()
+
+    def read_stderr(stream):
+        for line in stream:
+            stderr.append(line)
+            if "waiting for the pass of s2 that runs in" in line:
+                waiting.set()
+
+    with subprocess.Popen([str(BIN), "watch", "run", "s2", "--json"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:  # fmt: skip
+        reader = threading.Thread(target=read_stderr, args=(run.stderr,), daemon=True)
+        reader.start()
+        try:
+            assert waiting.wait(60), "".join(stderr)  # `watch run` found the pass running and waits
+        finally:
+            stac.release_assets()
+        out = run.stdout.read()
+        assert run.wait(timeout=120) == 0, "".join(stderr)
+        reader.join(timeout=10)
+    report = json.loads(out)
     assert (report["downloaded"], report["failed"]) == (0, 0)  # the daemon's pass had fetched them all
     # It ran after the daemon's pass had committed: its window starts two days before day 12.
     assert report["found"] == 3

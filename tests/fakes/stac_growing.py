@@ -5,7 +5,9 @@ recorded Earth Search item (new id, product name, acquisition day and asset path
 matching ``file:size``/``file:checksum``). Unlike ``FakeStacServer`` it filters on the
 ``datetime`` interval, so an incremental client sees only what its window asks for. Assets can
 be served slowly (``drip_delay`` per 1 KiB chunk) and honour ``Range: bytes=N-`` so a cancelled
-download resumes.
+download resumes. A test can hold every asset request at a gate it controls instead of relying on
+timing: ``stac.hold_assets()`` closes it, ``stac.asset_requested`` is set when the first asset
+request waits there, ``stac.release_assets()`` lets them all through.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ TEMPLATE_ID = "S2B_T24MXV_20250731T130245_L2A"
 TEMPLATE_DAY = "20250731"
 CHUNK = 1024
 MAX_DRIP_SECONDS = 60.0
+MAX_HOLD_SECONDS = 45.0
 
 
 def _when(text: str) -> datetime:
@@ -43,6 +46,8 @@ class GrowingStacServer(FakeStacServer):
         self.searches: list[dict[str, Any]] = []
         self.drip_delay = 0.0
         self.stopping = threading.Event()
+        self.asset_gate: threading.Event | None = None  # set: open; None: no gate
+        self.asset_requested = threading.Event()
         self._lock = threading.Lock()
 
     def _load_items(self) -> list[dict[str, Any]]:
@@ -96,7 +101,16 @@ class GrowingStacServer(FakeStacServer):
             visible = [i for i in self.items if start <= _when(i["properties"]["datetime"]) <= end]
         return FakeStacServer.search(SimpleNamespace(items=visible, url=self.url), body)  # type: ignore[arg-type]
 
-    # -- slow, resumable assets ------------------------------------------------------------------
+    # -- slow, resumable, held assets ------------------------------------------------------------
+    def hold_assets(self) -> None:
+        """Hold every asset request (before its answer) until :meth:`release_assets`."""
+        self.asset_requested.clear()
+        self.asset_gate = threading.Event()
+
+    def release_assets(self) -> None:
+        if self.asset_gate is not None:
+            self.asset_gate.set()
+
     def _handler(self) -> Any:
         base = super()._handler()
         fake = self
@@ -104,9 +118,17 @@ class GrowingStacServer(FakeStacServer):
         class SlowHandler(base):  # type: ignore[misc, valid-type]
             def do_GET(self) -> None:  # noqa: N802
                 path = urlsplit(self.path).path
-                if not path.startswith("/assets/") or not fake.drip_delay:
+                gate = fake.asset_gate
+                if not path.startswith("/assets/") or not (fake.drip_delay or gate is not None):
                     return super().do_GET()
                 fake.asset_hits.append(path)
+                if gate is not None:
+                    fake.asset_requested.set()
+                    # Bounded well below the client's 60 s read timeout; a test releases it sooner.
+                    deadline = time.monotonic() + MAX_HOLD_SECONDS
+                    while not gate.wait(0.05):
+                        if fake.stopping.is_set() or time.monotonic() > deadline:
+                            return
                 data = asset_bytes(path)
                 offset = _range_start(self.headers.get("Range"))
                 etag = '"' + hashlib.md5(data).hexdigest() + '"'

@@ -275,7 +275,7 @@ def test_stop_returns_promptly_with_a_stalled_client_connected():
     # ``idle`` is connected but never sends a request: its handler blocks in recv.
     with socket.create_connection(("127.0.0.1", server.port), timeout=2) as idle:
         reader.start()
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 30  # a hang guard
         while time.monotonic() < deadline:  # wait until the handler is parked in its stall
             if any(r.bytes_sent == 10 for r in server.requests_for("a")):
                 break
@@ -285,6 +285,6 @@ def test_stop_returns_promptly_with_a_stalled_client_connected():
         elapsed = time.monotonic() - started
         reader.join(5)
         assert idle.recv(1) == b""  # the server closed it too
-    assert elapsed < 2.0
+    assert elapsed < 15  # far below the 60 s stall: stop() did not wait for its handler
     assert len(result["r"].body) == 10
     assert result["r"].eof or result["r"].error is not None

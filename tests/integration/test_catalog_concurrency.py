@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -71,15 +70,13 @@ def test_immediate_writers_never_see_database_is_locked_and_deferred_ones_do(tmp
 
 
 def test_two_processes_creating_a_missing_catalog_at_once_initialise_it_exactly_once(tmp_path):  # T-16
-    repetitions, step = 20, 0.5
-    t0 = time.time() + 4.0  # both interpreters are up and imported by then
-    procs = [start("race", tmp_path, repetitions, t0, step) for _ in range(2)]
-    first, second = (result(p, timeout=4.0 + repetitions * step + 60) for p in procs)
+    repetitions = 20
+    procs = [start("race", tmp_path, repetitions) for _ in range(2)]
+    first, second = (result(p, timeout=repetitions * 30 + 60) for p in procs)  # hang guards
     assert first["errors"] == [] and second["errors"] == []
-    # Both must start within 10 ms for a round to be a real race; on a loaded 2-core machine a
-    # few rounds miss that, so require most of them to, and every round to be correct.
-    raced = sum(abs(first["starts"][i] - second["starts"][i]) < 0.010 for i in range(repetitions))
-    assert raced >= repetitions // 2, f"only {raced} of {repetitions} rounds started within 10 ms"
+    # Each round is a real race: both processes found the catalog missing and had decided to
+    # create it before either took the lock (a gate in catalog_worker.py, not a start time).
+    assert first["missing_at_gate"] == second["missing_at_gate"] == [True] * repetitions
     for i in range(repetitions):
         assert sorted([first["created"][i], second["created"][i]]) == [False, True], i
         with open_catalog(tmp_path / f"c{i}.db") as repo, repo.reader.connect() as conn:

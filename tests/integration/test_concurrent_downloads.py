@@ -69,7 +69,7 @@ def test_waiting_for_another_process_ends_at_once_when_cancelled_and_fails_only_
         started = time.monotonic()
         with pytest.raises(DownloadCancelled, match="waiting for another process"):
             PartFile(tmp_path / "f.bin").lock(stopped=lambda: time.monotonic() - started > 0.3)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 30  # cancelled, not the 6 h wait for the other process
         with pytest.raises(TransferError, match="still being downloaded by another eoharvest process after"):
             PartFile(tmp_path / "f.bin").lock(timeout=0.2)
     finally:

@@ -171,7 +171,7 @@ def test_t04_a_stalled_response_costs_at_most_the_read_timeout(fault_server, tmp
         fetch_all(engine, fault_server, names, tmp_path, workers=1)
     elapsed = time.monotonic() - started
     assert_verified(fault_server, names, tmp_path)
-    assert elapsed < 2 * (1.0 + 1.0) + 3.0
+    assert elapsed < 20  # less than one 20 s stall: neither was waited out (a load-independent bound)
 
 
 def test_t05_a_trickle_is_aborted_as_too_slow_and_then_resumed(fault_server, tmp_path):
@@ -182,7 +182,7 @@ def test_t05_a_trickle_is_aborted_as_too_slow_and_then_resumed(fault_server, tmp
     started = time.monotonic()
     with client:
         outcome = engine.fetch(spec_for(fault_server, name, tmp_path))
-    assert time.monotonic() - started < 2.0 + 1.0 + 2.0
+    assert time.monotonic() - started < 15  # the trickle lasts 30 s: it was cut off, not waited out
     assert outcome.attempts == 2
     assert_verified(fault_server, [name], tmp_path)
 
@@ -300,7 +300,7 @@ def test_t11_a_refresh_that_fails_gives_one_auth_error_quickly(fault_server_fact
     with client, pytest.raises(AuthError):
         engine.fetch(spec_for(server, name, tmp_path))
     assert source.refreshes == 1
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # a hang guard: one refresh, no backoff (counted below)
     assert len(server.requests_for(name)) == 2
 
 
@@ -363,5 +363,5 @@ def test_cancelling_interrupts_a_stalled_read_at_once(fault_server, tmp_path):
     started = time.monotonic()
     with client, pytest.raises(DownloadCancelled):
         engine.fetch(spec_for(fault_server, name, tmp_path), stopped=lambda: time.monotonic() > deadline)
-    assert time.monotonic() - started < 0.5 + 1.0
+    assert time.monotonic() - started < 10  # well before the 15 s read timeout or the 20 s stall
     assert (tmp_path / f"{name}.part").stat().st_size > 0

@@ -1,11 +1,12 @@
 """Provider footprints are cut at the antimeridian and closed over a pole when a Scene is built."""
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -81,8 +82,27 @@ def test_exported_geojson_has_counter_clockwise_exterior_rings():
 coordinate = st.tuples(st.floats(-400, 400, allow_nan=False), st.floats(-90, 90, allow_nan=False))
 
 
+# Rings with subnormal latitudes that made GEOS divide by zero (a numpy RuntimeWarning, an error here).
+DEGENERATE_RINGS = [
+    [(150.9921122418201, 0.0), (540.0, 1e-300), (-400.0, 0.0), (360.0, -35.40019553101602), (360.0, 5e-324),
+     (95.25640481373961, 90.0)],
+    [(-400.0, 0.0), (400.0, 0.0), (353.4169776363897, 0.0), (-360.0, 90.0), (360.0, 5e-324)],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("points", DEGENERATE_RINGS)
+def test_a_ring_that_makes_geos_divide_by_zero_is_kept_as_given_without_a_warning(points):
+    polygon = Polygon([*points, points[0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fp = Footprint.from_provider(polygon)
+    assert fp.geometry is polygon  # cannot be normalised: returned as given, never refused
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(coordinate, min_size=3, max_size=8))
+@example(DEGENERATE_RINGS[0])
+@example(DEGENERATE_RINGS[1])
 def test_normalising_any_ring_never_raises_and_keeps_longitudes_in_range(points):
     try:
         polygon = Polygon([*points, points[0]])
