@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 from fakes import catalog_scene
-from fakes.served_catalog import Server, clean_env
+from fakes.served_catalog import BIN, Server, clean_env
 
 from eoharvest.adapters.catalog import open_catalog
 
@@ -132,7 +132,6 @@ def test_gdal_reads_the_cog_through_vsicurl_with_range_requests(archive, tmp_pat
     lines = access_lines(server, "/files/P1/B04.tif")
     gets = [line for line in lines if '"GET ' in line]
     assert gets and all(" 206" in line for line in gets), lines  # only ranges: never the whole file
-    print("\n".join(lines))
     # and by file id too
     by_id = httpx.get(f"{server.url}files/{ids['cog']}", headers={"Range": "bytes=0-3"})
     assert by_id.status_code == 206 and by_id.content == cog.read_bytes()[:4]
@@ -237,3 +236,39 @@ def test_a_file_changed_after_verification_gets_409(archive):
         assert body["code"] == "FileChanged"
         assert "P4/changed.bin" in body["description"] and "eoharvest verify --repair" in body["description"]
         assert httpx.head(url).status_code == 409
+
+
+def test_verify_repair_records_the_identity_again_and_rows_from_before_0006_get_a_size_check(tmp_path):
+    from sqlalchemy import update
+
+    from eoharvest.adapters.catalog.tables import files
+
+    product = tmp_path / "archive" / "P9"
+    product.mkdir(parents=True)
+    touched, legacy = product / "touched.bin", product / "legacy.bin"
+    touched.write_bytes(b"t" * 500)
+    legacy.write_bytes(b"l" * 500)
+    catalog = tmp_path / "catalog.db"
+    with open_catalog(catalog) as repo:
+        record(repo, "T1", touched, "P9")
+        legacy_id = record(repo, "T2", legacy, "P9")
+        with repo.writer.begin() as conn:  # as verified before the catalog recorded mtime_ns and inode
+            conn.execute(update(files).where(files.c.id == legacy_id).values(mtime_ns=None, inode=None))
+    later = time.time_ns() + 5_000_000_000
+    os.utime(touched, ns=(later, later))  # same bytes, another modification time
+    os.utime(legacy, ns=(later, later))
+    env = clean_env(tmp_path)
+    server = Server(catalog, env)
+    try:
+        assert httpx.get(f"{server.url}files/P9/touched.bin").status_code == 409
+        assert httpx.get(f"{server.url}files/P9/legacy.bin").content == b"l" * 500  # size check only
+        repaired = subprocess.run([str(BIN), "--catalog", str(catalog), "verify", "--repair", "--json"], env=env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert repaired.returncode == 0, repaired.stderr
+        assert '"refreshed": 2' in repaired.stdout
+        assert httpx.get(f"{server.url}files/P9/touched.bin").content == b"t" * 500
+        legacy.write_bytes(b"l" * 499)
+        answer = httpx.get(f"{server.url}files/P9/legacy.bin")
+        assert answer.status_code == 409 and "size 499 instead of 500" in answer.json()["description"]
+    finally:
+        server.stop()
