@@ -7,6 +7,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh" bench
 PY="${EOHARVEST_VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
+# bench/serve_files.py compares the file routes with nginx serving the same file
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl >/dev/null
+    else
+        echo "eoharvest bench: bench/serve_files.py needs nginx: apt-get install nginx-light" >&2
+    fi
+fi
 if [ "$#" -gt 0 ]; then
     name="$1"
     shift
@@ -19,3 +27,6 @@ done
 # `eoharvest serve`: item-search latency over HTTP beside `catalog query` (100k and 1M scenes)
 echo "== bench/serve.py"
 "$PY" "bench/serve.py"
+# `eoharvest serve` file routes: whole-file throughput and 16 KiB ranges beside nginx (same file)
+echo "== bench/serve_files.py"
+"$PY" "bench/serve_files.py"
