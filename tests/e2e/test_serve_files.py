@@ -186,6 +186,9 @@ def test_range_answers_are_byte_exact_for_random_ranges(archive):
             assert answer.content == expected, header
             assert answer.headers["content-range"] == f"bytes {first}-{first + len(expected) - 1}/{size}", header
             assert answer.headers["content-type"] == COG
+        several = client.get(url, headers={"Range": "bytes=0-9,100-109"})
+        assert several.status_code == 206 and several.headers["content-type"].startswith("multipart/byteranges")
+        assert data[:10] in several.content and data[100:110] in several.content
         head = client.head(url, headers={"Range": "bytes=5-9"})
         assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "5"
         for unsatisfiable in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0"):
