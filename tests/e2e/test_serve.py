@@ -223,6 +223,10 @@ def test_a_token_is_required_when_set_and_never_printed(tmp_path):
                          timeout=30).status_code == 401  # fmt: skip
         client = open_client(server.url, headers={"Authorization": f"Bearer {TOKEN}"})
         assert len(list(client.search(limit=5, max_items=5).items_as_dicts())) == 5
+        # the file routes are behind the same token
+        assert httpx.get(server.url + "files/PROD_007/S007.zip", timeout=30).status_code == 401
+        assert httpx.get(server.url + "files/PROD_007/S007.zip", headers={"Authorization": f"Bearer {TOKEN}"},
+                         timeout=30).content == b"x"  # fmt: skip
     finally:
         server.stop()
     assert TOKEN not in server.output()
