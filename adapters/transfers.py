@@ -66,7 +66,10 @@ class ProviderTransfers:
         )
         check = (lambda part: validate(str(part))) if validate is not None else None
         outcome = self.engine(provider).fetch(spec, overwrite=overwrite, stopped=stopped, progress=progress, validate=check)
-        return TransferResult(str(outcome.path), outcome.sha256 or file_digest(outcome.path), existing=outcome.skipped)
+        return TransferResult(
+            str(outcome.path), outcome.sha256 or file_digest(outcome.path), existing=outcome.skipped,
+            transferred=outcome.received,
+        )
 
 
 class SafeArchives:

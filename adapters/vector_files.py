@@ -10,11 +10,9 @@ import os
 import warnings
 from dataclasses import dataclass
 
-# Imported at module level on purpose: pyogrio must load its bundled GEOS/PROJ before anything
-# dlopens SpatiaLite (whose system copies would otherwise interpose and crash pyogrio).
-import pyogrio
-import pyogrio.errors
-import pyogrio.raw
+# pyogrio (GDAL: ~0.2 s and ~65 MiB) is imported when a file is first read. It must load its
+# bundled GEOS/PROJ before anything dlopens SpatiaLite, whose system copies would otherwise
+# interpose and crash it: load_spatialite imports it first (see preload_geo_libraries).
 import shapely
 
 from eoharvest.domain.errors import InputError
@@ -47,6 +45,9 @@ def list_layers(path: str | os.PathLike[str]) -> list[str]:
     """Names of the layers in a vector file, in file order."""
     path = os.fspath(path)
     _check_path(path)
+    import pyogrio
+    import pyogrio.errors
+
     try:
         # Opening the file already makes OGR warn about its geometries (an unclosed ring); the
         # read of the layer reports them as the AOI error, so they are not printed twice here.
@@ -92,6 +93,9 @@ class OgrVectorReader:
         """Like :meth:`read`, with each shape's OGR FID (shapefile/GeoJSON count from 0, GPKG from 1)."""
         path = os.fspath(path)
         name = resolve_layer(path, layer)
+        import pyogrio.errors
+        import pyogrio.raw
+
         try:
             # OGR reports geometry problems as Python warnings; they belong in the AOI error,
             # not as stray lines on stderr.

@@ -23,6 +23,7 @@ from eoharvest.domain.errors import (
     AuthError,
     DownloadCancelled,
     DownloadError,
+    HostPaused,
     ProviderResponseError,
     RetryExhausted,
 )
@@ -44,6 +45,9 @@ STOP_GRACE = 0.5
 BACKOFF = 1.5
 MAX_BACKOFF_FACTOR = 8.0
 MAX_POLL_INTERVAL = 300.0
+#: How often one scene may be put back to wait for a paused download host before its
+#: ``HostPaused`` counts as its failure.
+MAX_HOST_WAITS = 3
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class _Job:
     deadline: float | None = None
     due_slept: float = 0.0
     activation: Activation | None = None
+    host_waits: int = 0
 
 
 _Outcome = Any
@@ -245,6 +250,8 @@ class BulkRun:
     def _check(self, job: _Job) -> Activation:
         """Place, find or poll the scene's order (or ask a plain downloader); never downloads."""
         self._refuse_if_stopped(job)
+        if job.host_waits and job.activation is not None and job.activation.ready:
+            return job.activation  # back from waiting for its host: checked already
         if job.downloader is None:
             job.downloader = job.scene.downloader()
         prepare = getattr(job.downloader, "prepare", None)
@@ -300,6 +307,13 @@ class BulkRun:
         heapq.heappush(self._waiting, (due, next(self._order), job))
 
     def _after_fetch(self, job: _Job, result: DownloadResult | None, error: BaseException | None) -> None:
+        if isinstance(error, HostPaused) and job.host_waits < MAX_HOST_WAITS:
+            # Its host is paused: the scene waits (holding no worker) while other hosts go on.
+            job.host_waits += 1
+            logger.info("scene %s waits %.0f s for its paused host", job.scene.scene_id, error.retry_in)
+            job.due_slept = self._slept + error.retry_in
+            heapq.heappush(self._waiting, (self._clock.monotonic() + error.retry_in, next(self._order), job))
+            return
         if error is not None or result is None:
             self._fail(job, error or RuntimeError("no download result"))
             return

@@ -19,6 +19,7 @@ from eoharvest.domain.models import (
     DownloadResult,
     FailedDownload,
     Scene,
+    transfer_totals,
 )
 from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import Clock, OrderingSource, SceneSource
@@ -286,6 +287,16 @@ class DownloadSummary(_SummaryFields):
     def ok(self) -> bool:
         """True when no scene failed (pending orders are not failures)."""
         return not self.failures
+
+    @property
+    def bytes_transferred(self) -> int:
+        """Bytes this run received over the network for the downloaded scenes."""
+        return transfer_totals(self.results)[0]
+
+    @property
+    def bytes_in_archive(self) -> int:
+        """Bytes the downloaded (and already present) scenes take on disk now."""
+        return transfer_totals(self.results)[1]
 
 
 def _default_cancel_requested() -> bool:

@@ -11,7 +11,7 @@ from eoharvest.application.downloading import check_download_params, download_al
 from eoharvest.application.page_writer import PageWriter
 from eoharvest.application.sensor_api import PagedSearch, check_limit
 from eoharvest.domain.errors import DownloadCancelled, EoharvestError, InputError
-from eoharvest.domain.models import DownloadResult, FailedDownload, Scene
+from eoharvest.domain.models import DownloadResult, FailedDownload, Scene, transfer_totals
 from eoharvest.domain.orders import PendingOrder
 from eoharvest.domain.ports import CatalogRepository, Clock
 
@@ -45,6 +45,16 @@ class HarvestReport:
     @property
     def ok(self) -> bool:
         return not self.failures and self.search_error is None
+
+    @property
+    def bytes_transferred(self) -> int:
+        """Bytes this run received over the network (a resumed file: only the rest)."""
+        return transfer_totals(self.results)[0]
+
+    @property
+    def bytes_in_archive(self) -> int:
+        """Bytes the run's scenes (downloaded or already there) take on disk now."""
+        return transfer_totals(self.results)[1]
 
 
 def harvest(

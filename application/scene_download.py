@@ -18,7 +18,14 @@ from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import is_archive, plan_scene
 from eoharvest.domain.catalog_query import AvailableFile
-from eoharvest.domain.errors import AuthError, DownloadCancelled, EoharvestError, InsufficientSpace, UnsafeFilename
+from eoharvest.domain.errors import (
+    AuthError,
+    DownloadCancelled,
+    EoharvestError,
+    HostPaused,
+    InsufficientSpace,
+    UnsafeFilename,
+)
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.domain.models import DownloadDescriptor, DownloadResult, Scene
 from eoharvest.domain.ports import ArchiveHandler, CatalogRepository, FileTransfer, Progress
@@ -33,6 +40,7 @@ Stopped = Callable[[], bool]
 class _Fetched:
     files: list[str]
     archive: str | None
+    transferred: int
 
 
 class SceneDownloadService:
@@ -110,15 +118,16 @@ class SceneDownloadService:
         plan = plan_scene(scene, descriptors, available, exists=os.path.exists, overwrite=overwrite)
         if plan.nothing_to_fetch and plan.reuse:
             log.info("%s is already in the archive: %s", scene.product_key, ", ".join(plan.reuse))
-            return DownloadResult(list(plan.reuse), scene, skipped=True)
+            return DownloadResult(list(plan.reuse), scene, skipped=True, bytes_in_archive=_disk_size(plan.reuse))
         out_files: list[str] = list(plan.reuse)
         archives: list[str] = []
+        transferred = 0
         first_error: EoharvestError | Exception | None = None
         protected = _product_files(descriptors, available, scene_dir)
         for index, descriptor in enumerate(plan.fetch):
             try:
                 fetched = self._fetch_one(scene, descriptor, scene_dir, overwrite, stopped, protected)
-            except (DownloadCancelled, InsufficientSpace, AuthError):
+            except (DownloadCancelled, InsufficientSpace, AuthError, HostPaused):
                 raise  # the scene's other files would fail the same way
             except Exception as exc:
                 if not skip_error:
@@ -130,11 +139,15 @@ class SceneDownloadService:
                                 scene.scene_id, descriptor.filename, exc, remaining)
                 continue
             out_files.extend(fetched.files)
+            transferred += fetched.transferred
             if fetched.archive:
                 archives.append(fetched.archive)
         if first_error is not None:
             raise first_error
-        return DownloadResult(out_files, scene, archives or None)
+        return DownloadResult(
+            out_files, scene, archives or None, bytes_transferred=transferred,
+            bytes_in_archive=_disk_size([*out_files, *archives]),
+        )
 
     def _fetch_one(
         self,
@@ -170,12 +183,12 @@ class SceneDownloadService:
                     # it as extracted (its hash is the archive's), the planner reuses it.
                     local = str(scene_dir)
             self._state(file_id, "available", local_path=local, sha256=result.sha256)
-            return _Fetched(files, kept)
+            return _Fetched(files, kept, result.transferred)
         except InsufficientSpace:
             self._state(file_id, "paused")
             raise
-        except DownloadCancelled:
-            self._state(file_id, "queued")
+        except (DownloadCancelled, HostPaused):
+            self._state(file_id, "queued")  # not tried (or stopped): nothing is wrong with the file
             raise
         except Exception:
             self._state(file_id, "failed")
@@ -220,3 +233,26 @@ def _product_files(
         except UnsafeFilename:
             pass  # refused when its turn comes; it is never written
     return tuple(sorted(names))
+
+
+def _disk_size(paths: Sequence[str]) -> int:
+    """Bytes of ``paths`` on disk now, each counted once (a folder: the files under it)."""
+    total = 0
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            continue
+        seen.add(path)
+        if os.path.isdir(path):
+            for root, _dirs, names in os.walk(path):
+                total += sum(_file_size(os.path.join(root, n)) for n in names)
+        else:
+            total += _file_size(path)
+    return total
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -40,8 +40,18 @@ class HttpSettings:
     max_retries: int = 5
     retry_max_seconds: float = 900.0
     retry_after_cap: float = 900.0
+    #: a download slower than this many bytes/s over a whole throughput_window is cut off
     min_throughput_bytes: int = 1024
-    throughput_window: float = 60.0
+    throughput_window: float = 20.0
+    #: seconds one file may lose to failed attempts (stalls, trickles, refused connections,
+    #: backoff) before it fails; the rest of the run goes on. Waits a server asks for with
+    #: Retry-After are not counted (retry_max_seconds bounds them).
+    failure_budget: float = 60.0
+    #: a download host failing this many times in a row within host_failure_window seconds
+    #: gets no requests for host_pause seconds (0: never paused); other hosts go on
+    host_pause_after_failures: int = 5
+    host_failure_window: float = 60.0
+    host_pause: float = 60.0
     max_redirects: int = 10
     # Loopback/private download targets handed out by a provider whose endpoint is public are
     # refused; a provider configured on loopback or a LAN may hand them out.

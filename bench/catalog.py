@@ -1,11 +1,18 @@
-"""Catalog benchmark: eoharvest's SpatiaLite repository beside raw sqlite3 + mod_spatialite.
+"""Catalog benchmark: eoharvest's SpatiaLite repository beside the best plain SpatiaLite loader.
 
-    .venv/bin/python bench/catalog.py --sizes 100000,1000000
+    .venv/bin/python bench/catalog.py --sizes 100000,1000000 [--rounds 5]
 
-For each size: ingest rate (scenes/s), query latency p50/p95 over random AOIs (footprint
-intersects AOI + one-year date range + cloud <= 30, limit 100), and catalog bytes per scene
-(raw metadata left empty). Targets: ingest >= 0.5x raw and >= 20k/s; p95 <= 5 ms at 1M;
-<= 2 KB per scene.
+For each size, ``--rounds`` rounds each ingest the same synthetic scenes (Sentinel-2 tiles,
+raw metadata left empty) into two new files, eoharvest's and the baseline's, 100k at a time in
+alternating order. The baseline is what a plain sqlite3 + mod_spatialite loader written for
+speed does with the same schema (eoharvest's scenes table and indexes), the same pragmas (page
+size, cache, WAL, checkpoints), the same transaction size and the same index strategy (the
+per-row SpatiaLite triggers dropped, the R*Tree filled once per transaction), from rows encoded
+beforehand (not timed); eoharvest's time includes turning Scenes into rows and its upsert (an
+identity look-up per batch). Printed: ingest rate (median of the rounds) and the median of the
+per-round ratios (target >= 0.9x the baseline at 1M, and >= 20k scenes/s), query latency
+p50/p95 over random AOIs (footprint intersects AOI + one-year date range + cloud <= 30, limit
+100; target p95 <= 5 ms at 1M), catalog bytes per scene (<= 2 KB), and the load average.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import numpy as np
 import shapely
 
 from eoharvest.adapters.catalog import open_catalog
+from eoharvest.adapters.catalog.bulk import BYPASSED_TRIGGERS
 from eoharvest.adapters.catalog.repository import BATCH
-from eoharvest.adapters.catalog.spatialite import load_spatialite
+from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, PAGE_SIZE, WAL_AUTOCHECKPOINT, load_spatialite
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Scene
@@ -59,39 +67,66 @@ def synthetic(rng: np.random.Generator, start: int, n: int) -> tuple[list[Scene]
         scenes.append(Scene("Sentinel-2", name, Footprint(polys[i]), when, float(clouds[i]), provider="bench",
                             product_key=name, filenames=(f"{name}.zip",)))  # fmt: skip
         stamp = when.replace(tzinfo=None).isoformat(" ")
-        rows.append(("bench", name, name, None, "Sentinel-2", stamp, None, float(clouds[i]), None, 1,
+        rows.append((start + i + 1, "bench", name, name, None, "Sentinel-2", stamp, None, float(clouds[i]), None, 1,
                      "{}", "[]", "{}", wkbs[i], 1, stamp, stamp))  # fmt: skip
     return scenes, rows
 
 
-RAW_SCHEMA = """
-CREATE TABLE scenes (id INTEGER PRIMARY KEY, provider TEXT NOT NULL, scene_id TEXT NOT NULL,
-  product_key TEXT NOT NULL, scene_key TEXT, platform TEXT NOT NULL, acq_start DATETIME,
-  acq_end DATETIME, cloud_cover FLOAT, size BIGINT, online BOOLEAN NOT NULL, links TEXT NOT NULL,
-  checksums TEXT NOT NULL, raw TEXT NOT NULL, geometry_valid BOOLEAN NOT NULL,
-  first_seen DATETIME NOT NULL, last_seen DATETIME NOT NULL, UNIQUE (provider, scene_id));
-CREATE INDEX ix_pk ON scenes (product_key); CREATE INDEX ix_sk ON scenes (scene_key);
-CREATE INDEX ix_acq ON scenes (acq_start); CREATE INDEX ix_pa ON scenes (platform, acq_start);
-"""
-RAW_INSERT = """INSERT INTO scenes (provider, scene_id, product_key, scene_key, platform, acq_start,
-  acq_end, cloud_cover, size, online, links, checksums, raw, footprint, geometry_valid, first_seen,
-  last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,GeomFromWKB(?, 4326),?,?,?)"""
+RAW_COLUMNS = ("id", "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start", "acq_end",
+               "cloud_cover", "size", "online", "links", "checksums", "raw", "footprint", "geometry_valid",
+               "first_seen", "last_seen")  # fmt: skip
+RAW_INSERT = "INSERT INTO scenes ({}) VALUES ({})".format(
+    ", ".join(RAW_COLUMNS), ", ".join("GeomFromWKB(?, 4326)" if c == "footprint" else "?" for c in RAW_COLUMNS)
+)
+RAW_RTREE = """INSERT INTO idx_scenes_footprint (pkid, xmin, xmax, ymin, ymax)
+  SELECT id, MbrMinX(footprint), MbrMaxX(footprint), MbrMinY(footprint), MbrMaxY(footprint)
+  FROM scenes WHERE id BETWEEN ? AND ?"""
 RAW_QUERY = """SELECT id, scene_id, AsBinary(footprint) FROM scenes
   WHERE id IN (SELECT pkid FROM idx_scenes_footprint WHERE xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ?)
   AND ST_Intersects(footprint, GeomFromWKB(?, 4326)) = 1 AND acq_start >= ? AND acq_start <= ?
   AND cloud_cover <= ? ORDER BY acq_start LIMIT 100"""
 
 
-def raw_open(path: Path) -> sqlite3.Connection:
+def scenes_ddl(catalog: Path) -> list[str]:
+    """The CREATE statements of eoharvest's scenes table and its plain indexes (as the migrations
+    made them in ``catalog``), so that the baseline maintains exactly the same indexes."""
+    conn = sqlite3.connect(catalog)
+    try:
+        return [sql for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'scenes' AND type IN ('table', 'index') "
+            "AND sql IS NOT NULL ORDER BY type DESC")]  # fmt: skip
+    finally:
+        conn.close()
+
+
+def raw_open(path: Path, ddl: list[str]) -> sqlite3.Connection:
+    """The baseline's catalog: eoharvest's scenes schema and pragmas, SpatiaLite's per-row
+    footprint triggers dropped (this loader fills the R*Tree itself, once per transaction)."""
     conn = sqlite3.connect(path, isolation_level=None)
     load_spatialite(conn)
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")  # as eoharvest's bulk writes
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
     conn.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
-    conn.executescript(RAW_SCHEMA)
-    conn.execute("SELECT AddGeometryColumn('scenes', 'footprint', 4326, 'MULTIPOLYGON', 'XY')")
+    for sql in ddl:
+        conn.execute(sql)
+    conn.execute("SELECT RecoverGeometryColumn('scenes', 'footprint', 4326, 'MULTIPOLYGON', 'XY')")
     conn.execute("SELECT CreateSpatialIndex('scenes', 'footprint')")
+    for name in BYPASSED_TRIGGERS:
+        conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
     return conn
+
+
+def raw_ingest(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Insert pre-encoded rows (ids included) one transaction of ``BATCH`` at a time."""
+    for k in range(0, len(rows), BATCH):
+        part = rows[k : k + BATCH]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(RAW_INSERT, part)
+        conn.execute(RAW_RTREE, (part[0][0], part[-1][0]))
+        conn.execute("COMMIT")
 
 
 def queries(rng: np.random.Generator, count: int) -> list[tuple]:
@@ -107,23 +142,49 @@ def percentile(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) * 1000
 
 
-def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
+def ingest_round(n: int, folder: Path, tag: str, ddl: list[str], round_: int) -> tuple[float, float]:
+    """Seconds eoharvest and the baseline took to ingest the same ``n`` scenes into new files,
+    chunk by chunk in alternating order."""
     rng = np.random.default_rng(n)
-    repo = open_catalog(folder / f"eoh-{n}.db")
-    raw = raw_open(folder / f"raw-{n}.db")
+    repo = open_catalog(folder / f"eoh-{tag}.db")
+    raw = raw_open(folder / f"raw-{tag}.db", ddl)
     t_eoh = t_raw = 0.0
-    for start in range(0, n, CHUNK):
+    for k, start in enumerate(range(0, n, CHUNK)):
         scenes, rows = synthetic(rng, start, min(CHUNK, n - start))
-        t = time.perf_counter()
-        repo.upsert_scenes(scenes)
-        t_eoh += time.perf_counter() - t
-        t = time.perf_counter()
-        for k in range(0, len(rows), BATCH):  # same transaction size as the repository
-            raw.execute("BEGIN IMMEDIATE")
-            raw.executemany(RAW_INSERT, rows[k : k + BATCH])
-            raw.execute("COMMIT")
-        t_raw += time.perf_counter() - t
+        for name in (("eoh", "raw") if (round_ + k) % 2 == 0 else ("raw", "eoh")):
+            t = time.perf_counter()
+            if name == "eoh":
+                repo.upsert_scenes(scenes)
+                t_eoh += time.perf_counter() - t
+            else:
+                raw_ingest(raw, rows)
+                t_raw += time.perf_counter() - t
         del scenes, rows
+    repo.close()
+    raw.close()
+    return t_eoh, t_raw
+
+
+def run(n: int, folder: Path, n_queries: int, rounds: int) -> dict[str, float]:
+    empty = folder / "ddl.db"
+    open_catalog(empty).close()
+    ddl = scenes_ddl(empty)
+    eoh_rates, raw_rates, ratios = [], [], []
+    for round_ in range(rounds):
+        last = round_ == rounds - 1
+        tag = f"{n}" if last else f"{n}-r{round_}"
+        t_eoh, t_raw = ingest_round(n, folder, tag, ddl, round_)
+        eoh_rates.append(n / t_eoh)
+        raw_rates.append(n / t_raw)
+        ratios.append(t_raw / t_eoh)
+        print(f"  round {round_ + 1}/{rounds}: eoharvest {n / t_eoh:,.0f}/s, raw {n / t_raw:,.0f}/s, "
+              f"ratio {t_raw / t_eoh:.2f} (load {load_average()})", file=sys.stderr, flush=True)  # fmt: skip
+        if not last:
+            for leftover in folder.glob(f"*-{tag}.db*"):
+                leftover.unlink()
+    repo = open_catalog(folder / f"eoh-{n}.db")
+    raw = sqlite3.connect(folder / f"raw-{n}.db", isolation_level=None)
+    load_spatialite(raw)
     lat_eoh, lat_raw, hits = [], [], []
     for west, south, east, north, d0, d1 in queries(np.random.default_rng(1), n_queries):
         criteria = CatalogFilter(aoi=Footprint.from_bbox(west, south, east, north), start=d0, end=d1,
@@ -144,7 +205,8 @@ def run(n: int, folder: Path, n_queries: int) -> dict[str, float]:
     raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw.close()
     return {
-        "eoh_rate": n / t_eoh, "raw_rate": n / t_raw,
+        "eoh_rate": statistics.median(eoh_rates), "raw_rate": statistics.median(raw_rates),
+        "ratio": statistics.median(ratios), "rounds": rounds,
         "eoh_p50": percentile(lat_eoh, 50), "eoh_p95": percentile(lat_eoh, 95),
         "raw_p50": percentile(lat_raw, 50), "raw_p95": percentile(lat_raw, 95),
         "hits": statistics.mean(hits),
@@ -163,18 +225,19 @@ def load_average() -> str:
 
 def report(n: int, r: dict[str, float]) -> None:
     """One table per size: eoharvest beside raw SpatiaLite, the ratio, and the issue's targets."""
-    ingest_ok = r["eoh_rate"] >= 0.5 * r["raw_rate"] and r["eoh_rate"] >= 20_000
+    ingest_ok = r["ratio"] >= 0.9 and r["eoh_rate"] >= 20_000
     p95_ok = r["eoh_p95"] <= 5.0
     rows = [
-        ("ingest (scenes/s)", f"{r['eoh_rate']:,.0f}", f"{r['raw_rate']:,.0f}", r["eoh_rate"] / r["raw_rate"],
-         f">= 0.5x raw and >= 20,000: {'met' if ingest_ok else 'MISSED'}"),
+        ("ingest (scenes/s)", f"{r['eoh_rate']:,.0f}", f"{r['raw_rate']:,.0f}", r["ratio"],
+         f">= 0.9x raw and >= 20,000 (at 1M): {'met' if ingest_ok else 'MISSED'}"),
         ("query p50 (ms)", f"{r['eoh_p50']:.2f}", f"{r['raw_p50']:.2f}", r["eoh_p50"] / r["raw_p50"], ""),
         ("query p95 (ms)", f"{r['eoh_p95']:.2f}", f"{r['raw_p95']:.2f}", r["eoh_p95"] / r["raw_p95"],
          f"<= 5 ms (at 1M): {'met' if p95_ok else 'MISSED'}"),
         ("size (B/scene)", f"{r['eoh_bytes']:.0f}", f"{r['raw_bytes']:.0f}", r["eoh_bytes"] / r["raw_bytes"],
          f"<= 2048: {'met' if r['eoh_bytes'] <= 2048 else 'MISSED'}"),
     ]  # fmt: skip
-    print(f"N={n:,}   (mean query hits {r['hits']:.1f}; load average {load_average()})")
+    print(f"N={n:,}   (medians of {r['rounds']} alternating rounds; mean query hits {r['hits']:.1f}; "
+          f"load average {load_average()})")  # fmt: skip
     print(f"  {'':18} {'eoharvest':>10} {'raw':>10} {'ratio':>6}   target")
     for name, eoh, raw, ratio, target in rows:
         print(f"  {name:18} {eoh:>10} {raw:>10} {ratio:6.2f}   {target}")
@@ -185,11 +248,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000", help="comma-separated scene counts")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating ingest rounds (medians are quoted)")
     parser.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
-            r = run(n, Path(tmp), args.queries)
+            r = run(n, Path(tmp), args.queries, args.rounds)
             report(n, r)
 
 

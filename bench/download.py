@@ -1,14 +1,24 @@
-"""Download benchmark: eoharvest's verified transfer against curl, on loopback.
+"""Download benchmark: eoharvest's verified transfers against curl and aria2, from a loopback nginx.
 
-    .venv/bin/python bench/download.py [--size-mib 2048] [--files 8] [--file-mib 16] [--rate-mib 16]
+    .venv/bin/python bench/download.py [--size-mib 2048] [--files 300] [--file-mib 4] [--runs 3]
 
-Part 1 fetches one large file from a local sendfile() server with curl (`curl -s -o`) and with
-eoharvest (streaming to a .part, SHA-256 in-stream, verified, fsync'ed and renamed), each in its
-own subprocess so peak RSS is measured per client. Target: throughput ratio >= 0.95, RSS <= 64 MiB.
+Every client downloads from the same nginx (started here on 127.0.0.1, sendfile on) into the
+same folder on a real disk (``$EOHARVEST_BENCH_DIR``, default ``bench/.scratch``; tmpfs is
+refused). Runs alternate between the clients and each figure is the median of ``--runs`` runs;
+dirty pages are flushed (``sync``) before every run, so nobody pays for another's writeback.
 
-Part 2 fetches N files from a server that throttles each connection to --rate-mib MiB/s through
-download_all() with 4 parallel downloads per provider. Ideal wall time = ceil(N/4) * size/rate.
-Target: measured/ideal <= 1.1.
+1. One large file (default 2 GiB): eoharvest (``.part`` + sidecar, SHA-256 in-stream and checked
+   against the expected digest, fsync, rename, directory fsync) vs ``curl -s -o`` and vs
+   ``curl -s -o && openssl dgst -sha256`` (hashing on both sides). Targets: >= 0.95 and >= 1.0.
+   Peak RSS of the eoharvest process, and of the interpreter with the same imports before any
+   transfer (target: at most 64 MiB more).
+2. Many small files (default 300 x 4 MiB): eoharvest's ``download_all`` with 8 workers, one
+   product folder per file, each verified against its SHA-256 (fsync before rename, directory
+   fsync before the result) vs ``xargs -P8 curl`` (each curl fetching its share of URLs over one
+   connection) and ``aria2c -j8``. Targets: <= 1.3 and <= 1.2 (time ratios).
+
+The machine's load average is printed before and after: on a shared machine every figure moves
+with it. nginx, curl, aria2c and openssl come from ``bash scripts/bench.sh`` (it installs them).
 """
 
 from __future__ import annotations
@@ -16,78 +26,137 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-BLOCK = 64 * 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("nginx", "curl", "aria2c", "openssl", "xargs")
+
+# Peak RSS is read from VmHWM: ru_maxrss survives execve on Linux, so a child would report the
+# (large) parent's RSS at fork time.
+HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+
+IMPORTS = """
+import json, os, resource, sys, time
+from pathlib import Path
+import httpx
+from eoharvest.adapters.http.client import make_client
+from eoharvest.adapters.http.guard import UrlGuard
+from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
+from eoharvest.application.settings import HttpSettings
+from eoharvest.domain.models import Checksum
+"""
+
+IMPORT_ONLY_CHILD = IMPORTS + f"print(json.dumps({{'rss_kib': {HWM}}}))"
+
+SINGLE_CHILD = IMPORTS + f"""
+url, dest, size, sha = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+with make_client(HttpSettings()) as client:
+    engine = TransferEngine(client, guard=UrlGuard(allow_private=True))
+    t0 = time.monotonic()
+    out = engine.fetch(FetchSpec(url, dest, size=size, checksums=(Checksum("sha256", sha, "bench"),)))
+    took = time.monotonic() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"seconds": took, "verified": out.verified_with, "rss_kib": {HWM}, "cpu": usage.ru_utime + usage.ru_stime}}))
+"""
+
+MANY_CHILD = IMPORTS + f"""
+from eoharvest import download_all
+from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
+from eoharvest.application.downloading import source_downloader_factory
+from eoharvest.application.scene_download import SceneDownloadService
+from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
+from eoharvest.domain.providers import BASIC
+
+base, outdir, size, shas = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(Path(sys.argv[4]).read_text())
+
+class Source:
+    name = "bench"
+    capabilities = BASIC
+
+    def activate(self, scene):
+        return Activation(True)
+
+    def download_descriptors(self, scene, assets=None):
+        name = scene.scene_id + ".bin"
+        return [DownloadDescriptor(f"{{base}}/{{name}}", name, size=size,
+                                   checksums=(Checksum("sha256", shas[name], "bench"),))]
+
+with make_client(HttpSettings()) as client:
+    engine = TransferEngine(client, guard=UrlGuard(allow_private=True))
+    service = SceneDownloadService(ProviderTransfers(lambda provider: engine), SafeArchives())
+    factory = source_downloader_factory(Source(), service)
+    scenes = [Scene("Bench", name[:-4], None, None, None, provider="bench").bind_downloader(factory)
+              for name in sorted(shas)]
+    t0 = time.monotonic()
+    results, failures = download_all(scenes, outdir, max_workers=8, max_per_provider=8)
+    took = time.monotonic() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"seconds": took, "failures": len(failures), "results": len(results), "rss_kib": {HWM},
+                  "cpu": usage.ru_utime + usage.ru_stime}}))
+"""
 
 
-class FileServer:
-    """Serves files from a directory with sendfile(), Range support and an optional per-connection rate."""
+# -- the file server ----------------------------------------------------------------------------
+class Nginx:
+    """nginx in the foreground on a free loopback port, serving ``root``."""
 
-    def __init__(self, root: Path, rate: float | None = None) -> None:
-        root_dir, limit = root, rate
+    def __init__(self, root: Path, work: Path) -> None:
+        self.root, self.work = root, work
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def __enter__(self) -> Nginx:
+        temp = self.work / "nginx-temp"
+        temp.mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the 0700 scratch folder
+        conf = self.work / "nginx.conf"
+        conf.write_text(f"""
+{user}
+worker_processes 2;
+daemon off;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
+    uwsgi_temp_path {temp}; scgi_temp_path {temp};
+    default_type application/octet-stream;
+    server {{ listen 127.0.0.1:{self.port}; root {self.root}; }}
+}}
+""")
+        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.work)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.process.kill()
+        raise SystemExit(f"nginx did not start; see {self.work}/nginx-error.log")
 
-            def log_message(self, *args):  # noqa: D401
-                pass
-
-            def do_GET(self):  # noqa: N802
-                path = root_dir / self.path.lstrip("/")
-                size = path.stat().st_size
-                start = 0
-                rng = self.headers.get("Range")
-                if rng:
-                    start = int(rng.split("=")[1].rstrip("-"))
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(size - start))
-                self.send_header("ETag", f'"{size}"')
-                self.send_header("Content-Type", "application/octet-stream")
-                self.end_headers()
-                with open(path, "rb") as f:
-                    if limit is None:
-                        self.connection.sendfile(f, offset=start)
-                        return
-                    f.seek(start)
-                    chunk = 256 * 1024
-                    t0 = time.monotonic()
-                    sent = 0
-                    while block := f.read(chunk):
-                        self.wfile.write(block)
-                        sent += len(block)
-                        ahead = sent / limit - (time.monotonic() - t0)
-                        if ahead > 0:
-                            time.sleep(ahead)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
-def make_file(path: Path, size: int) -> str:
-    block = os.urandom(min(BLOCK, size))
+# -- helpers ------------------------------------------------------------------------------------
+def make_file(path: Path, size: int, block: bytes) -> str:
     digest = hashlib.sha256()
     with open(path, "wb") as f:
         left = size
@@ -99,146 +168,183 @@ def make_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-# Peak RSS is read from VmHWM: ru_maxrss survives execve on Linux, so a child would report
-# the (large) parent's RSS at fork time.
-HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
-
-IMPORT_ONLY_CHILD = r"""
-import json
-import httpx
-from eoharvest.adapters.http.transfer import TransferEngine
-print(json.dumps({"rss_kib": %s}))
-""" % HWM
-
-EOH_CHILD = r"""
-import json, sys, time
-from pathlib import Path
-import httpx
-from eoharvest.adapters.http.guard import UrlGuard
-from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
-from eoharvest.domain.models import Checksum
-url, dest, size, sha = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-with httpx.Client(timeout=30) as client:
-    engine = TransferEngine(client, guard=UrlGuard(allow_private=True))
-    t0 = time.monotonic()
-    out = engine.fetch(FetchSpec(url, dest, size=size, checksums=(Checksum("sha256", sha, "bench"),)))
-    took = time.monotonic() - t0
-print(json.dumps({"seconds": took, "verified": out.verified_with, "rss_kib": %s}))
-""" % HWM
+def timed(command: list[str] | str, *, shell: bool = False) -> float:
+    os.sync()
+    started = time.monotonic()
+    subprocess.run(command, check=True, shell=shell, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
 
 
-def part1(tmp: Path, size: int) -> dict:
-    src = tmp / "src"
+def child(code: str, *args: str) -> dict:
+    os.sync()
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    data["wall"] = time.monotonic() - started
+    return data
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def rotate(items: list, n: int) -> list:
+    return items[n % len(items):] + items[: n % len(items)]
+
+
+# -- the two parts ------------------------------------------------------------------------------
+def single_file(server: Nginx, www: Path, scratch: Path, size: int, runs: int) -> dict:
+    sha = make_file(www / "big.bin", size, os.urandom(64 << 20))
+    url = f"{server.url}/big.bin"
+    out = scratch / "single"
+    times: dict[str, list[float]] = {"curl": [], "curl+openssl": [], "eoharvest": []}
+    walls: list[float] = []  # eoharvest's including the interpreter's start-up and imports
+    rss: list[int] = []
+
+    def curl() -> None:
+        times["curl"].append(timed(["curl", "-s", "-o", str(fresh(out) / "big.bin"), url]))
+
+    def curl_openssl() -> None:
+        target = fresh(out) / "big.bin"
+        times["curl+openssl"].append(timed(f"curl -s -o {target} {url} && openssl dgst -sha256 {target}", shell=True))
+
+    def eoharvest() -> None:
+        data = child(SINGLE_CHILD, url, str(fresh(out) / "big.bin"), str(size), sha)
+        assert data["verified"] == "sha256:bench", data
+        times["eoharvest"].append(data["seconds"])
+        walls.append(data["wall"])
+        rss.append(data["rss_kib"])
+
+    for i in range(runs):
+        for run in rotate([curl, curl_openssl, eoharvest], i):
+            run()
+    shutil.rmtree(out, ignore_errors=True)
+    (www / "big.bin").unlink()
+    baseline = child(IMPORT_ONLY_CHILD)["rss_kib"]
+    med = {k: median(v) for k, v in times.items()}
+    return {
+        "size_mib": size >> 20,
+        "median_seconds": {k: round(v, 2) for k, v in med.items()},
+        "runs_seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
+        "eoharvest_wall_with_startup": round(median(walls), 2),
+        "vs_curl": round(med["curl"] / med["eoharvest"], 3),
+        "vs_curl_openssl": round(med["curl+openssl"] / med["eoharvest"], 3),
+        "peak_rss_mib": round(max(rss) / 1024, 1),
+        "import_baseline_rss_mib": round(baseline / 1024, 1),
+        "rss_growth_mib": round((max(rss) - baseline) / 1024, 1),
+    }
+
+
+def many_files(server: Nginx, www: Path, scratch: Path, files: int, size: int, runs: int) -> dict:
+    src = www / "many"
     src.mkdir()
-    sha = make_file(src / "big.bin", size)
-    results: dict = {"size_mib": size // (1024 * 1024)}
-    with FileServer(src) as server:
-        url = f"{server.url}/big.bin"
-        # Alternate the clients and flush dirty pages before every run: otherwise whoever runs
-        # second is throttled by the kernel writing back the first one's gigabytes.
-        curl_times, eoh = [], []
-        for i in range(3):
-            out = tmp / f"curl{i}.bin"
-            os.sync()
-            t0 = time.monotonic()
-            subprocess.run(["curl", "-s", "-o", str(out), url], check=True)
-            curl_times.append(time.monotonic() - t0)
-            out.unlink()
-            dest = tmp / f"eoh{i}" / "big.bin"
-            dest.parent.mkdir()
-            os.sync()
-            t0 = time.monotonic()
-            proc = subprocess.run([sys.executable, "-c", EOH_CHILD, url, str(dest), str(size), sha],
-                                  check=True, capture_output=True, text=True)
-            data = json.loads(proc.stdout.strip().splitlines()[-1])
-            data["wall"] = time.monotonic() - t0
-            eoh.append(data)
-            shutil.rmtree(dest.parent)
-    baseline = subprocess.run([sys.executable, "-c", IMPORT_ONLY_CHILD], check=True, capture_output=True, text=True)
-    baseline_kib = json.loads(baseline.stdout)["rss_kib"]
-    curl_best = min(curl_times)
-    eoh_best = min(e["seconds"] for e in eoh)
-    results.update(
-        curl_seconds=round(curl_best, 3),
-        curl_mib_s=round(size / curl_best / 2**20, 1),
-        eoharvest_seconds=round(eoh_best, 3),
-        eoharvest_mib_s=round(size / eoh_best / 2**20, 1),
-        ratio=round(curl_best / eoh_best, 3),
-        eoharvest_peak_rss_mib=round(max(e["rss_kib"] for e in eoh) / 1024, 1),
-        import_baseline_rss_mib=round(baseline_kib / 1024, 1),
-        transfer_rss_growth_mib=round((max(e["rss_kib"] for e in eoh) - baseline_kib) / 1024, 1),
-        verified=eoh[0]["verified"],
-    )
-    return results
+    block = os.urandom(size)
+    shas = {}
+    for i in range(files):
+        name = f"f{i:04d}.bin"
+        # Each file differs (its index in the first bytes), so every digest is its own.
+        shas[name] = make_file(src / name, size, i.to_bytes(8, "big") + block[8:])
+    manifest = scratch / "shas.json"
+    manifest.write_text(json.dumps(shas))
+    urls = scratch / "urls.txt"
+    urls.write_text("".join(f"{server.url}/many/{name}\n" for name in sorted(shas)))
+    out = scratch / "many"
+    share = -(-files // 8)  # each of the 8 curls fetches its share over one connection
+    times: dict[str, list[float]] = {"xargs -P8 curl": [], "aria2c -j8": [], "eoharvest": []}
+    walls: list[float] = []
+    rss: list[int] = []
+
+    def curl() -> None:
+        target = fresh(out)
+        times["xargs -P8 curl"].append(timed(
+            f"cd {target} && xargs -P8 -n {share} curl -s --remote-name-all < {urls}", shell=True))
+
+    def aria2() -> None:
+        target = fresh(out)
+        times["aria2c -j8"].append(timed(
+            ["aria2c", "-q", "-j8", "-x1", "--file-allocation=none", "--auto-file-renaming=false",
+             "--allow-overwrite=true", "--enable-http-keep-alive=true", "-d", str(target), "-i", str(urls)]))
+
+    def eoharvest() -> None:
+        data = child(MANY_CHILD, f"{server.url}/many", str(fresh(out)), str(size), str(manifest))
+        assert data["failures"] == 0 and data["results"] == files, data
+        times["eoharvest"].append(data["seconds"])
+        walls.append(data["wall"])
+        rss.append(data["rss_kib"])
+
+    for i in range(runs):
+        for run in rotate([curl, aria2, eoharvest], i):
+            run()
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(src)
+    med = {k: median(v) for k, v in times.items()}
+    return {
+        "files": files,
+        "file_mib": size >> 20,
+        "median_seconds": {k: round(v, 2) for k, v in med.items()},
+        "runs_seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
+        "eoharvest_wall_with_startup": round(median(walls), 2),
+        "over_curl": round(med["eoharvest"] / med["xargs -P8 curl"], 3),
+        "over_aria2": round(med["eoharvest"] / med["aria2c -j8"], 3),
+        "ms_per_file": {k: round(1000 * v / files, 1) for k, v in med.items()},
+        "peak_rss_mib": round(max(rss) / 1024, 1),
+    }
 
 
-def part2(tmp: Path, files: int, file_size: int, rate: float) -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    import httpx
-
-    from eoharvest import download_all
-    from eoharvest.adapters.http.guard import UrlGuard
-    from eoharvest.adapters.http.transfer import TransferEngine
-    from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
-    from eoharvest.application.downloading import source_downloader_factory
-    from eoharvest.application.scene_download import SceneDownloadService
-    from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene
-    from eoharvest.domain.providers import BASIC
-
-    src = tmp / "src2"
-    src.mkdir()
-    shas = {f"f{i}.bin": make_file(src / f"f{i}.bin", file_size) for i in range(files)}
-    with FileServer(src, rate=rate) as server, httpx.Client(timeout=60) as client:
-        engine = TransferEngine(client, guard=UrlGuard(allow_private=True))
-
-        class Source:
-            name = "bench"
-            capabilities = BASIC
-
-            def activate(self, scene):
-                return Activation(True)
-
-            def download_descriptors(self, scene, assets=None):
-                name = scene.scene_id + ".bin"
-                return [DownloadDescriptor(f"{server.url}/{name}", name, size=file_size,
-                                           checksums=(Checksum("sha256", shas[name], "bench"),))]
-
-        source = Source()
-        factory = source_downloader_factory(source, SceneDownloadService(ProviderTransfers(lambda p: engine), SafeArchives()))
-        scenes = [Scene("Bench", f"f{i}", None, None, None, provider="bench").bind_downloader(factory)
-                  for i in range(files)]
-        t0 = time.monotonic()
-        results, failures = download_all(scenes, str(tmp / "out2"), max_per_provider=4, max_workers=4)
-        wall = time.monotonic() - t0
-    ideal = math.ceil(files / 4) * file_size / rate
-    return {"files": files, "file_mib": file_size // 2**20, "rate_mib_s": rate / 2**20,
-            "failures": len(failures), "wall_seconds": round(wall, 2), "ideal_seconds": round(ideal, 2),
-            "wall_over_ideal": round(wall / ideal, 3)}
+def scratch_root() -> Path:
+    root = Path(os.environ.get("EOHARVEST_BENCH_DIR") or ROOT / "bench" / ".scratch")
+    root.mkdir(parents=True, exist_ok=True)
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(root)], capture_output=True, text=True).stdout.strip()
+    if fs in ("tmpfs", "ramfs"):
+        raise SystemExit(f"{root} is on {fs}: the benchmark writes to a real disk (set EOHARVEST_BENCH_DIR)")
+    return root
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=2048)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--file-mib", type=int, default=16)
-    parser.add_argument("--rate-mib", type=float, default=16.0)
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--file-mib", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    if not shutil.which("curl"):
-        sys.exit("curl is needed for the baseline (apt-get install curl)")
-    # Outputs go to RAM (/dev/shm) by default so the comparison measures the clients, not the
-    # kernel's writeback of earlier runs and ext4 discards of deleted gigabytes.
-    default_dir = "/dev/shm" if shutil.disk_usage("/dev/shm").free > 3 * args.size_mib * 2**20 else None
-    with tempfile.TemporaryDirectory(dir=os.environ.get("EOHARVEST_BENCH_DIR", default_dir)) as tmp:
-        one = part1(Path(tmp), args.size_mib * 2**20)
-        print(f"single file {one['size_mib']} MiB: curl {one['curl_seconds']} s ({one['curl_mib_s']} MiB/s), "
-              f"eoharvest {one['eoharvest_seconds']} s ({one['eoharvest_mib_s']} MiB/s, hashed+verified {one['verified']}); "
-              f"ratio {one['ratio']} (target >= 0.95); eoharvest peak RSS {one['eoharvest_peak_rss_mib']} MiB (target <= 64), "
-              f"of which {one['import_baseline_rss_mib']} MiB is the interpreter and imports before any transfer")
-        two = part2(Path(tmp), args.files, args.file_mib * 2**20, args.rate_mib * 2**20)
-        print(f"{two['files']} files x {two['file_mib']} MiB at {two['rate_mib_s']} MiB/s per connection, 4 at a time: "
-              f"{two['wall_seconds']} s vs ideal {two['ideal_seconds']} s; ratio {two['wall_over_ideal']} (target <= 1.1); "
-              f"failures {two['failures']}")
-        print(json.dumps({"single": one, "throttled": two}))
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: run `bash scripts/bench.sh download` (it installs them)")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(dir=scratch_root()) as tmp:
+        work = Path(tmp)
+        www = work / "www"
+        www.mkdir()
+        scratch = work / "out"
+        scratch.mkdir()
+        with Nginx(www, work) as server:
+            one = single_file(server, www, scratch, args.size_mib << 20, args.runs)
+            two = many_files(server, www, scratch, args.files, args.file_mib << 20, args.runs)
+    load_after = os.getloadavg()
+    load = " / ".join(f"{x:.2f}" for x in load_before) + " before, " + " / ".join(f"{x:.2f}" for x in load_after) + " after"
+    s, m = one["median_seconds"], two["median_seconds"]
+    print(f"load average (1/5/15 min): {load}; {os.cpu_count()} CPUs; medians of {args.runs} alternating runs; "
+          f"disk folder {scratch_root()}")
+    print("eoharvest's times are its transfers' (in the process, after start-up and imports; with them: "
+          f"{one['eoharvest_wall_with_startup']} s and {two['eoharvest_wall_with_startup']} s); the tools' are "
+          "their processes' wall times")
+    print(f"single file {one['size_mib']} MiB: eoharvest {s['eoharvest']} s (SHA-256 verified, fsynced), "
+          f"curl -o {s['curl']} s, curl -o && openssl dgst {s['curl+openssl']} s; "
+          f"speed vs curl {one['vs_curl']} (target >= 0.95), vs curl+openssl {one['vs_curl_openssl']} (target >= 1.0)")
+    print(f"  peak RSS {one['peak_rss_mib']} MiB, of which {one['import_baseline_rss_mib']} MiB interpreter and "
+          f"imports: +{one['rss_growth_mib']} MiB for the transfer (target <= 64)")
+    print(f"{two['files']} files x {two['file_mib']} MiB: eoharvest {m['eoharvest']} s, xargs -P8 curl "
+          f"{m['xargs -P8 curl']} s, aria2c -j8 {m['aria2c -j8']} s; time over curl {two['over_curl']} "
+          f"(target <= 1.3), over aria2 {two['over_aria2']} (target <= 1.2); ms per file {two['ms_per_file']}; "
+          f"eoharvest peak RSS {two['peak_rss_mib']} MiB")
+    print(json.dumps({"load_average": {"before": load_before, "after": load_after},
+                      "single": one, "many": two}))
 
 
 if __name__ == "__main__":

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from eoharvest.domain import antimeridian
 from eoharvest.domain.aoi_coords import preview
 from eoharvest.domain.errors import InputError
+
+if TYPE_CHECKING:
+    import pyproj
 
 Warn = Callable[[str], None]
 
@@ -24,7 +26,6 @@ FIX_HINT = (
 )
 FORMS = "WKT, GeoJSON, a bbox west,south,east,north or a vector file"
 _REASON = re.compile(r"^(?P<what>.*?)\[(?P<x>\S+) (?P<y>\S+)\]$")
-_CRS84 = pyproj.CRS("OGC:CRS84")
 
 
 def bbox_geometry(values: Any) -> BaseGeometry:
@@ -71,6 +72,8 @@ def check_finite(geometry: BaseGeometry) -> None:
 
 @lru_cache(maxsize=32)
 def _transformer(crs: str) -> pyproj.Transformer | None:
+    import pyproj  # ~0.1 s: only an AOI in another CRS needs it
+
     try:
         source = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError:
@@ -78,7 +81,7 @@ def _transformer(crs: str) -> pyproj.Transformer | None:
             f"AOI CRS {crs!r} is not understood",
             hint="use an EPSG code such as EPSG:32617, or reproject the AOI to EPSG:4326",
         ) from None
-    if source.to_epsg() == 4326 or source.equals(_CRS84):
+    if source.to_epsg() == 4326 or source.equals(pyproj.CRS("OGC:CRS84")):
         return None  # lon/lat WGS84 already (axis order is taken as lon, lat like GeoJSON)
     return pyproj.Transformer.from_crs(source, "EPSG:4326", always_xy=True)
 
@@ -94,9 +97,11 @@ def to_wgs84(geometry: BaseGeometry, crs: str | None) -> BaseGeometry:
     def forward(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
 
+    from pyproj.exceptions import ProjError
+
     try:
         result = shapely.transform(geometry, forward)
-    except pyproj.exceptions.ProjError as exc:
+    except ProjError as exc:
         raise InputError(f"AOI cannot be reprojected from {crs} to EPSG:4326: {exc}") from None
     if not np.isfinite(shapely.get_coordinates(result)).all():
         raise InputError(

@@ -15,6 +15,9 @@ from eoharvest.domain.download_states import FILE_STATES
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.query import parse_datetime
 
+#: Spatial predicates of a catalog filter: how a footprint must relate to the AOI.
+PREDICATES = ("intersects", "contains", "within")
+
 DOWNLOAD_STATES = FILE_STATES
 
 _OPS = {

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, Expr, sort_field
+from eoharvest.domain.catalog_fields import PREDICATES as PREDICATES  # re-exported: its old home
 from eoharvest.domain.catalog_where import parse_where
 from eoharvest.domain.download_states import scene_state
 from eoharvest.domain.errors import InputError
-from eoharvest.domain.footprint import Footprint
-from eoharvest.domain.models import Scene
 from eoharvest.domain.platforms import canonical_platform
 from eoharvest.domain.query import parse_cloud, parse_datetime
 
-PREDICATES = ("intersects", "contains", "within")
+if TYPE_CHECKING:  # annotations only: shapely loads when a footprint is built
+    from eoharvest.domain.footprint import Footprint
+    from eoharvest.domain.models import Scene
 
 
 @dataclass(frozen=True)

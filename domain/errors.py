@@ -7,7 +7,8 @@
     ├── IntegrityError (5)                  size/checksum mismatch, truncated or corrupt archive
     ├── TransferError (6)                   the transfer itself could not be completed
     │   ├── RetryExhausted (6)              bounded retries used up
-    │   └── TooSlow (6)                     throughput stayed under the floor
+    │   ├── TooSlow (6)                     throughput stayed under the floor
+    │   └── HostPaused (6)                  the host failed too often in a row and is paused
     ├── InsufficientSpace (7)               the disk is (or would be) full
     ├── UnsafeContent (8)                   something from the network we refuse to act on
     │   ├── UnsafeArchive (8)
@@ -79,6 +80,15 @@ class RetryExhausted(TransferError):
 
 class TooSlow(TransferError):
     """Throughput stayed below the configured floor for the whole window."""
+
+
+class HostPaused(TransferError):
+    """The file's host failed too often in a row and is paused; nothing was asked of it.
+    ``retry_in`` is how many seconds the pause still lasts."""
+
+    def __init__(self, message: str, *, retry_in: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_in = retry_in
 
 
 class InsufficientSpace(EoharvestError, OSError):

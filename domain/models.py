@@ -132,12 +132,19 @@ class Scene:
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """Reference API: files written for one scene, and the archives extracted (if any)."""
+    """Reference API: files written for one scene, and the archives extracted (if any).
+
+    ``bytes_transferred`` counts what this run received over the network for the scene (a
+    resumed file counts only the rest, a file already there nothing); ``bytes_in_archive`` is
+    the size of the scene's files on disk now (its files, unpacked members and kept archives).
+    """
 
     out_files: tuple[str, ...]
     scene: Scene
     archives: tuple[str, ...] | None = None
     skipped: bool = False
+    bytes_transferred: int = 0
+    bytes_in_archive: int = 0
 
     def __init__(
         self,
@@ -146,6 +153,8 @@ class DownloadResult:
         archives: Sequence[str] | None = None,
         *,
         skipped: bool = False,
+        bytes_transferred: int = 0,
+        bytes_in_archive: int = 0,
     ) -> None:
         object.__setattr__(self, "out_files", tuple(str(f) for f in out_files))
         object.__setattr__(self, "scene", scene)
@@ -153,6 +162,18 @@ class DownloadResult:
             self, "archives", None if archives is None else tuple(str(a) for a in archives)
         )
         object.__setattr__(self, "skipped", skipped)
+        object.__setattr__(self, "bytes_transferred", bytes_transferred)
+        object.__setattr__(self, "bytes_in_archive", bytes_in_archive)
+
+
+def transfer_totals(results: Sequence[DownloadResult]) -> tuple[int, int]:
+    """(bytes transferred, bytes in the archive) of a run's results; a product reported by two
+    results (found at two providers) counts once in the archive."""
+    transferred = sum(r.bytes_transferred for r in results)
+    stored: dict[frozenset[str], int] = {}
+    for result in results:
+        stored[frozenset(result.out_files)] = result.bytes_in_archive
+    return transferred, sum(stored.values())
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

@@ -352,6 +352,8 @@ class TransferResult:
     sha256: str
     #: it was already there, verified, and nothing was transferred
     existing: bool = False
+    #: bytes received over the network for it in this call (a resumed file: only the rest)
+    transferred: int = 0
 
 
 class FileTransfer(Protocol):

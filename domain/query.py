@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from eoharvest.domain.errors import InputError
-from eoharvest.domain.footprint import Footprint
+
+if TYPE_CHECKING:  # annotations only: shapely loads when a footprint is built
+    from eoharvest.domain.footprint import Footprint
 
 
 def parse_datetime(value: Any, *, name: str = "date", end_of_day: bool = False) -> datetime | None:

@@ -21,6 +21,8 @@ from eoharvest.adapters.credentials import LayeredCredentials
 from eoharvest.adapters.http.client import make_client
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.jsonapi import JsonApi
+from eoharvest.adapters.http.hosts import HostHealth, HostPausePolicy
+from eoharvest.adapters.http.monitor import TransferMonitor
 from eoharvest.adapters.http.transfer import TransferEngine, TransferLimits
 from eoharvest.adapters.providers.table import PROVIDERS, env_aliases, netrc_hosts, spec_for
 from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, ProviderConnection
@@ -73,6 +75,8 @@ class Services:
     _connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _download_connections: dict[str, ProviderConnection] = field(default_factory=dict, repr=False)
     _transfers: ProviderTransfers | None = field(default=None, repr=False)
+    _hosts: HostHealth | None = field(default=None, repr=False)
+    _monitor: TransferMonitor | None = field(default=None, repr=False)
     _orders: OrderBook | None = field(default=None, repr=False)
     _shared_downloads: SceneDownloadService | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -86,10 +90,12 @@ class Services:
                 self._closers.append(self._client.close)
             return self._client
 
-    def catalog(self, *, read_only: bool = False) -> CatalogRepository:
+    def catalog(self, *, read_only: bool = False, preload_gdal: bool = True) -> CatalogRepository:
         """The catalog repository, opened on first use: created and migrated if needed, or with
         ``read_only`` only read (it must exist at this code's schema revision; nothing is
-        created, migrated or locked for writing). A writable catalog also serves reads."""
+        created, migrated or locked for writing). A writable catalog also serves reads.
+        ``preload_gdal=False`` (a process that reads no vector file after opening it) saves
+        GDAL's memory: see ``adapters.catalog.spatialite.load_spatialite``."""
         with self._lock:
             if self._catalog is not None:
                 return self._catalog
@@ -100,7 +106,7 @@ class Services:
             else:
                 from eoharvest.adapters.catalog import open_catalog
 
-                opened = open_catalog(self.settings.catalog_path, read_only=read_only)
+                opened = open_catalog(self.settings.catalog_path, read_only=read_only, preload_gdal=preload_gdal)
             self._closers.append(opened.close)
             if read_only:
                 self._reader = opened
@@ -189,12 +195,31 @@ class Services:
             limits=TransferLimits(
                 min_throughput=h.min_throughput_bytes,
                 throughput_window=h.throughput_window,
+                failure_budget=h.failure_budget,
                 max_redirects=h.max_redirects,
                 free_space_margin=self.settings.download.free_space_margin_bytes,
                 max_unknown_size=self.settings.download.max_unknown_size_bytes,
             ),
             clock=self.clock,
+            hosts=self.host_health(),
+            monitor=self.transfer_monitor(),
         )
+
+    def host_health(self) -> HostHealth:
+        """Failing download hosts, shared by every engine (providers may share hosts)."""
+        with self._lock:
+            if self._hosts is None:
+                h = self.settings.http
+                policy = HostPausePolicy(h.host_pause_after_failures, h.host_failure_window, h.host_pause)
+                self._hosts = HostHealth(policy, monotonic=self.clock.monotonic)
+            return self._hosts
+
+    def transfer_monitor(self) -> TransferMonitor:
+        """The one thread that watches every transfer for stalls and cancellation."""
+        with self._lock:
+            if self._monitor is None:
+                self._monitor = TransferMonitor(self.clock.monotonic)
+            return self._monitor
 
     # -- downloads -----------------------------------------------------------------------------
     def transfers(self) -> ProviderTransfers:

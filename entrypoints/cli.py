@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import logging
 import sys
 import traceback
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import click
 
@@ -27,7 +28,103 @@ log = logging.getLogger("eoharvest.cli")
 EXIT_HELP = __doc__.split("\n\n", 1)[1].strip()
 
 
+class CommandEntry(NamedTuple):
+    """Where a subcommand lives, and the summary `eoharvest --help` lists for it."""
+
+    module: str  # under eoharvest.entrypoints
+    attribute: str
+    summary: str  # the command's own short help (tests/unit/test_cli_lazy.py keeps them equal)
+
+
+#: Every subcommand, imported only when it runs (or its own --help is asked for): importing
+#: them all costs SQLAlchemy, httpx, shapely, pyproj, ... on every start, `--help` included.
+COMMANDS: dict[str, CommandEntry] = {
+    "aoi": CommandEntry("cli_aoi", "aoi", "Check areas of interest."),
+    "catalog": CommandEntry(
+        "cli_catalog", "catalog",
+        "Query, export and summarise the local scene catalog (read-only), or upgrade its schema.",
+    ),
+    "config": CommandEntry("cli_config", "config", "Show the effective settings and where they come from."),
+    "daemon": CommandEntry(
+        "cli_daemon", "daemon",
+        "Keep every saved search (`eoharvest watch`) fresh: run each on its interval until stopped.",
+    ),
+    "download": CommandEntry(
+        "cli_download", "download_command", "Download catalogued scenes that are not yet in the archive."
+    ),
+    "harvest": CommandEntry(
+        "cli_harvest", "harvest_command",
+        "Search, record every result in the catalog, download what the archive does not have yet, "
+        "verify it, and print a summary (found / new / already had / downloaded / failed / pending).",
+    ),
+    "orders": CommandEntry(
+        "cli_orders", "orders",
+        "Orders of products that must be prepared before they can be downloaded (Planet asset "
+        "activation, USGS download requests, CDSE offline products waiting to come online).",
+    ),
+    "platforms": CommandEntry(
+        "cli_config", "platforms", "List platform names and the aliases accepted for each (case-insensitive)."
+    ),
+    "product-types": CommandEntry(
+        "cli_config", "product_types",
+        "List the product types `harvest --product-type` accepts, per provider and platform.",
+    ),
+    "providers": CommandEntry(
+        "cli_providers", "providers",
+        "Tools of one provider (see `eoharvest harvest --help` for the provider list).",
+    ),
+    "serve": CommandEntry(
+        "serve", "serve_command",
+        "Serve the catalog as a read-only STAC API: item search (GET/POST, CQL2 filter, sortby, "
+        "query, paging), collections with extents, items per collection.",
+    ),
+    "verify": CommandEntry(
+        "cli_verify", "verify_command",
+        "Re-hash every file the catalog calls available and compare it with the SHA-256 recorded "
+        "when it was downloaded.",
+    ),
+    "watch": CommandEntry(
+        "cli_watch", "watch",
+        "Saved searches kept fresh by `eoharvest daemon` (or run by hand with `watch run`).",
+    ),
+}  # fmt: skip
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is resolved; the
+    command list in ``--help`` comes from :data:`COMMANDS` without importing anything."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            entry = COMMANDS[cmd_name]
+            module = importlib.import_module(f"eoharvest.entrypoints.{entry.module}")
+            command: click.Command = getattr(module, entry.attribute)
+            _prepare(command)
+            self.add_command(command, name=cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in COMMANDS:
+                # A stand-in command shortens the summary exactly as the real one would.
+                summary = click.Command(name, help=COMMANDS[name].summary).get_short_help_str(limit)
+            else:  # added at run time (cli.add_command): it is loaded already
+                summary = self.commands[name].get_short_help_str(limit)
+            rows.append((name, summary))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=" ".join(EXIT_HELP.split()),
 )
@@ -82,33 +179,11 @@ def _prepare(command: click.Command) -> None:
             _prepare(sub)
 
 
-def _register_commands() -> None:
-    from eoharvest.entrypoints.cli_aoi import aoi
-    from eoharvest.entrypoints.cli_catalog import catalog
-    from eoharvest.entrypoints.cli_config import config, platforms, product_types
-    from eoharvest.entrypoints.cli_daemon import daemon
-    from eoharvest.entrypoints.cli_download import download_command
-    from eoharvest.entrypoints.cli_harvest import harvest_command
-    from eoharvest.entrypoints.cli_orders import orders
-    from eoharvest.entrypoints.cli_providers import providers
-    from eoharvest.entrypoints.cli_verify import verify_command
-    from eoharvest.entrypoints.cli_watch import watch
-    from eoharvest.entrypoints.serve import serve_command
-
-    for command in (aoi, catalog, config, platforms, product_types, providers):
-        cli.add_command(command)
-    cli.add_command(harvest_command, name="harvest")
-    cli.add_command(download_command, name="download")
-    cli.add_command(verify_command, name="verify")
-    cli.add_command(watch)
-    cli.add_command(daemon)
-    cli.add_command(orders)
-    cli.add_command(serve_command, name="serve")
-    for command in cli.commands.values():
-        _prepare(command)
-
-
-_register_commands()
+def load_all_commands() -> None:
+    """Import every subcommand now (tools that walk the whole command tree, tests)."""
+    context = click.Context(cli)
+    for name in COMMANDS:
+        cli.get_command(context, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from eoharvest.adapters.catalog import export
-from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, SORT_FIELDS
-from eoharvest.domain.catalog_query import PREDICATES, CatalogFilter, CatalogRecord
+from eoharvest.domain.catalog_fields import DOWNLOAD_STATES, PREDICATES, SORT_FIELDS
 from eoharvest.domain.errors import EoharvestError, InputError
-from eoharvest.domain.footprint import Footprint
 from eoharvest.entrypoints.context import AppContext
+
+if TYPE_CHECKING:
+    from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+    from eoharvest.domain.footprint import Footprint
 
 
 def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,6 +42,8 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _criteria(obj: AppContext, options: dict[str, Any], limit: int | None) -> CatalogFilter:
+    from eoharvest.domain.catalog_query import CatalogFilter
+
     return CatalogFilter.create(
         aoi=_aoi(obj, options["aoi"]),
         predicate=options["predicate"],
@@ -64,7 +67,7 @@ def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
         return None
     from eoharvest.domain.aoi import parse_aoi
 
-    parsed = parse_aoi(value, reader=obj.services().vector_reader)
+    parsed = parse_aoi(value, reader=obj.vector_reader())
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     return parsed.footprint
@@ -83,15 +86,36 @@ def catalog() -> None:
 @click.pass_obj
 def query(obj: AppContext, limit: int, fmt: str, **options: Any) -> None:
     """Print catalogued scenes matching the filters."""
-    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
+    criteria = _criteria(obj, options, limit)  # first: an AOI file needs GDAL, see AppContext.catalog_reader
     if fmt == "geojson":
-        click.echo(json.dumps(export.geojson_collection(records), ensure_ascii=False))
-    elif fmt == "stac":
+        _write_geojson(obj.catalog_reader(), criteria, functools.partial(click.echo, nl=False))
+        click.echo()
+        return
+    from eoharvest.adapters.catalog import export
+
+    records = obj.open_catalog(read_only=True).query(criteria)
+    if fmt == "stac":
         click.echo(json.dumps(export.stac_item_collection(records), ensure_ascii=False))
     elif fmt == "csv":
         click.echo(export.csv_text(records), nl=False)
     else:
         _print_table(records)
+
+
+def _write_geojson(catalog: Any, criteria: CatalogFilter, write: Callable[[str], Any]) -> int:
+    """Write the matching scenes as a FeatureCollection through ``write``, streamed from the
+    catalog when it can (memory independent of the number of scenes); returns the count."""
+    from eoharvest.adapters.catalog import geojson_stream
+
+    stream = getattr(catalog, "geojson_features", None)
+    if stream is not None:
+        features = stream(criteria)
+    else:  # another repository (tests' in-memory one): the whole result, then the same Features
+        from eoharvest.adapters.catalog import export
+
+        collection = export.geojson_collection(catalog.query(criteria))
+        features = (json.dumps(f, ensure_ascii=False) for f in collection["features"])
+    return geojson_stream.write_feature_collection(features, write)
 
 
 def _print_table(records: list[CatalogRecord]) -> None:
@@ -130,20 +154,40 @@ def export_cmd(obj: AppContext, fmt: str, output: Path, limit: int | None, **opt
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"-o {str(output)!r}: the folder {str(folder)!r} does not exist", hint="create it or choose another path")
-    records = obj.open_catalog(read_only=True).query(_criteria(obj, options, limit))
+    criteria = _criteria(obj, options, limit)  # first: an AOI file needs GDAL, see AppContext.catalog_reader
     try:
+        if fmt == "geojson":
+            reader = obj.catalog_reader()
+            count = _write_file(output, lambda write: _write_geojson(reader, criteria, write))
+            click.echo(f"wrote {count} scene(s) to {output}", err=True)
+            return
+        from eoharvest.adapters.catalog import export
+
+        records = obj.open_catalog(read_only=True).query(criteria)
         if fmt == "gpkg":
             export.write_geopackage(records, output)
-        elif fmt == "stac":
-            export.write_json(export.stac_item_collection(records), output)
         else:
-            export.write_json(export.geojson_collection(records), output)
+            export.write_json(export.stac_item_collection(records), output)
     except OSError as exc:
         if isinstance(exc, EoharvestError):
             raise
         raise InputError(f"cannot write -o {str(output)!r}: {exc.strerror or exc}",
                          hint="choose a path in a folder you can write to") from None
     click.echo(f"wrote {len(records)} scene(s) to {output}", err=True)
+
+
+def _write_file(output: Path, produce: Callable[[Callable[[str], Any]], int]) -> int:
+    """Let ``produce(write)`` write the file ``output`` (UTF-8) through a sibling part file that
+    replaces it only when complete; returns what ``produce`` returns."""
+    part = output.with_name(f".{output.name}.part")
+    try:
+        with part.open("w", encoding="utf-8") as stream:
+            count = produce(stream.write)
+        part.replace(output)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return count
 
 
 @catalog.command("upgrade")
@@ -160,7 +204,7 @@ def upgrade(obj: AppContext) -> None:
 @click.pass_obj
 def stats(obj: AppContext, as_json: bool) -> None:
     """Counts per platform, year and download state, and the size of the local archive."""
-    s = obj.open_catalog(read_only=True).stats()
+    s = obj.catalog_reader(spatial=False).stats()
     data = {
         "catalog": str(obj.settings.catalog_path),
         "scenes": s.scenes,

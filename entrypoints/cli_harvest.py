@@ -67,8 +67,9 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
     if opts["stac_url"]:
         check_endpoint_url(opts["stac_url"], "--stac-url")
     # Everything the run needs locally is checked before the first request: the catalog opens
-    # (or says why not) and the archive folder takes files, once, not once per scene.
-    catalog = services.catalog()
+    # (or says why not) and the archive folder takes files, once, not once per scene. The AOI
+    # was read above: nothing later reads a vector file, so GDAL stays unloaded.
+    catalog = services.catalog(preload_gdal=False)
     downloading = opts["download"] and not opts["dry_run"]
     outdir = writable_outdir(opts["outdir"], obj.settings.download.directory) if downloading else \
         Path(opts["outdir"] or obj.settings.download.directory)

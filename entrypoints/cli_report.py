@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -17,19 +16,6 @@ from eoharvest.entrypoints.cli_common import echo_json
 from eoharvest.entrypoints.graceful import StopRequest
 
 
-def _bytes(report: HarvestReport) -> int:
-    total = 0
-    for result in report.results:
-        if result.skipped:
-            continue
-        for path in result.out_files:
-            try:
-                total += os.path.getsize(path)
-            except OSError:
-                pass
-    return total
-
-
 def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog: str, title: str) -> None:
     """The summary table (or JSON) of a harvest or download run."""
     data = {
@@ -39,7 +25,10 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         "downloaded": report.downloaded,
         "failed": report.failed,
         "pending": len(report.pending),
-        "bytes": _bytes(report),
+        # This run's network bytes (a resumed file counts only the rest), and what the run's
+        # scenes now take in the archive (including those already there).
+        "bytes_transferred": report.bytes_transferred,
+        "bytes_in_archive": report.bytes_in_archive,
         "seconds": round(report.seconds, 2),
         "outdir": str(outdir),
         "catalog": catalog,
@@ -51,12 +40,14 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         echo_json(data)
         return
     table = Table(title=title)
-    for column in ("found", "new", "already had", "downloaded", "failed", "pending", "bytes", "time"):
+    for column in ("found", "new", "already had", "downloaded", "failed", "pending", "time"):
         table.add_column(column, justify="right")
     table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
-                  str(report.failed), str(len(report.pending)), f"{data['bytes']:,}", f"{report.seconds:.1f} s")
+                  str(report.failed), str(len(report.pending)), f"{report.seconds:.1f} s")
     console = Console(soft_wrap=True)
     console.print(table)
+    console.print(f"transferred in this run: {report.bytes_transferred:,} bytes   "
+                  f"these scenes in the archive: {report.bytes_in_archive:,} bytes", highlight=False)
     console.print(f"archive: {outdir}   catalog: {catalog}")
     skipped: dict[str, list[str]] = {}
     for failure in report.failures:

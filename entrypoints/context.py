@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eoharvest.application.settings import Settings
-from eoharvest.domain.ports import CatalogRepository
-from eoharvest.entrypoints.bootstrap import Services, build
 from eoharvest.entrypoints.config import load_settings
 from eoharvest.entrypoints.logs import configure_logging
+
+if TYPE_CHECKING:  # the composition root imports every adapter: only load it when a command needs it
+    from eoharvest.application.settings import Settings
+    from eoharvest.domain.ports import CatalogRepository
+    from eoharvest.entrypoints.bootstrap import Services
 
 
 @dataclass
@@ -26,6 +28,7 @@ class AppContext:
     explicit_level: bool = False
     _settings: Settings | None = None
     _services: Services | None = None
+    _readers: list[Any] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -66,6 +69,8 @@ class AppContext:
 
     def services(self) -> Services:
         if self._services is None:
+            from eoharvest.entrypoints.bootstrap import build
+
             self._services = build(self.settings)
         return self._services
 
@@ -73,7 +78,32 @@ class AppContext:
         """The catalog repository for ``settings.catalog_path`` (see ``Services.catalog``)."""
         return self.services().catalog(read_only=read_only)
 
+    def catalog_reader(self, *, spatial: bool = True) -> Any:
+        """What `catalog stats` and the GeoJSON queries read: unless services are built already
+        (then their read-only catalog), a lean reader of the catalog file
+        (``adapters.catalog.open_reader``), since the repository's libraries are most of those
+        commands' time. It loads SpatiaLite before pyproj/pyogrio: this process parsed its AOI
+        before and reads nothing else after. Both have ``geojson_features``, ``stats`` and ``close``."""
+        if self._services is not None:
+            return self._services.catalog(read_only=True)
+        from eoharvest.adapters.catalog import open_reader
+
+        reader = open_reader(self.settings.catalog_path, spatial=spatial, preload=False)
+        self._readers.append(reader)
+        return reader
+
+    def vector_reader(self) -> Any:
+        """The services' vector file reader, or (services not built) a new one: reading an AOI
+        needs neither the catalog nor the network."""
+        if self._services is not None:
+            return self._services.vector_reader
+        from eoharvest.adapters.vector_files import OgrVectorReader
+
+        return OgrVectorReader()
+
     def close(self) -> None:
+        while self._readers:
+            self._readers.pop().close()
         if self._services is not None:
             self._services.close()
             self._services = None

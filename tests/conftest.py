@@ -2,6 +2,11 @@
 
 import logging
 
+# The geo libraries with their own GEOS/PROJ load before anything loads SpatiaLite, as every
+# production process arranges (see eoharvest.adapters.catalog.spatialite.load_spatialite):
+# in-process CLI runs open catalogs with preload=False.
+import pyogrio  # noqa: F401
+import pyproj  # noqa: F401
 import pytest
 
 from eoharvest.domain.redaction import SECRETS

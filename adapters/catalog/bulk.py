@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from eoharvest.adapters.catalog.rows import ENCODED_COLUMNS, EncodedScenes
+from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB
 from eoharvest.adapters.catalog.tables import SRID
 
 #: SpatiaLite's per-row triggers on scenes.footprint that a bulk write takes over. The delete
@@ -104,6 +105,8 @@ def _upsert(conn: Connection, batch: EncodedScenes, seen: str | None, bypass_tri
             else:
                 updates.append((*values[2:], scene_pk))
                 updated_ids.append((scene_pk,))
+        if bypass_triggers:  # a bulk write: this connection keeps a large cache from now on
+            cursor.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
         suspended = _suspend_triggers(cursor) if bypass_triggers else []
         if inserts:
             cursor.executemany(_INSERT, inserts)

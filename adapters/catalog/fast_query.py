@@ -24,22 +24,24 @@ compares the two); both select ``rows.RECORD_COLUMNS`` and decode with ``rows.de
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import shapely
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
+from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RTREE, SRID
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
-from eoharvest.adapters.catalog.sql_filters import COLUMNS
-from eoharvest.adapters.catalog.tables import SRID, scenes_rtree
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
-from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
 
-_RTREE = scenes_rtree.name
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
+
+_RTREE = RTREE
 _PREDICATES = {"intersects": "ST_Intersects", "contains": "ST_Contains", "within": "ST_Within"}
 _COMPARE = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -48,7 +50,8 @@ for _word in (*PROGRESS_ORDER, NONE):
     assert _word.isidentifier() and _word.islower(), _word
 _RANK = " ".join(f"WHEN '{state}' THEN {i}" for i, state in enumerate(PROGRESS_ORDER))
 
-_ID, _STATE = RECORD_COLUMNS.index("id"), RECORD_COLUMNS.index("download_state")
+#: Rows fetched from SQLite at a time: a result of any size is read in chunks this big.
+CHUNK_ROWS = 1000
 
 
 def _state_sql(alias: str) -> str:
@@ -72,7 +75,7 @@ def _field_sql(name: str, alias: str) -> str:
     """SQL of an allow-listed field; anything else is a KeyError, never SQL."""
     if name == "state":
         return _state_sql(alias)
-    return f"{alias}.{COLUMNS[name].name}"
+    return f"{alias}.{FIELD_COLUMNS[name]}"
 
 
 def _bind(value: Any) -> Any:
@@ -215,10 +218,11 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
 
 
 @lru_cache(maxsize=512)
-def statement(shape: tuple[Any, ...]) -> str:
-    """The SQL of a filter shape; placeholders in :func:`shape_and_params` order."""
+def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS) -> str:
+    """The SQL of a filter shape selecting ``selected`` (names of :data:`RECORD_COLUMNS`);
+    placeholders in :func:`shape_and_params` order."""
     sort, descending, limited, distinct = shape[10:]
-    columns = ", ".join(_select_sql(name, "s") for name in RECORD_COLUMNS)
+    columns = ", ".join(_select_sql(name, "s") for name in selected)
     if distinct:
         # The lowest id per product key among the matching rows (row_number() = 1 over id).
         matching = " AND ".join(_conditions(shape, "m"))
@@ -228,7 +232,7 @@ def statement(shape: tuple[Any, ...]) -> str:
         )
     else:
         source = "scenes AS s WHERE " + " AND ".join(_conditions(shape, "s"))
-    order = f"s.{COLUMNS[sort].name} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
+    order = f"s.{FIELD_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
     return f"SELECT {columns} FROM {source} ORDER BY {order}" + (" LIMIT ?" if limited else "")
 
 
@@ -237,29 +241,85 @@ _LOCAL_PATHS = (
 )
 
 
+@dataclass(frozen=True)
+class RowChunk:
+    """Up to :data:`CHUNK_ROWS` result rows (columns as selected) and the local paths of the
+    verified files of those scenes, by scene id."""
+
+    rows: list[tuple[Any, ...]]
+    paths: dict[int, list[str]]
+
+
+def stream_rows(
+    engine: Engine, criteria: CatalogFilter, selected: Sequence[str] = RECORD_COLUMNS
+) -> Iterator[RowChunk]:
+    """The rows matching ``criteria``, in order, chunk by chunk: the one place a catalog query
+    on an engine is dispatched to its database. ``selected`` must include ``id`` and
+    ``download_state``.
+
+    SQLite is read here, in one read transaction held while the chunks are consumed (close the
+    iterator to end it early); other databases have their own query path.
+    """
+    if engine.dialect.name != "sqlite":
+        raise NotImplementedError(f"no streaming query path for {engine.dialect.name}")
+    return _engine_rows(engine, criteria, tuple(selected))
+
+
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     """Run ``criteria`` on a SQLite reader engine, in one read transaction."""
-    shape, params = shape_and_params(criteria)
-    sql = statement(shape)
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        dbapi = conn.dialect.dbapi
-        assert driver is not None and dbapi is not None
-        try:
-            cursor = driver.cursor()
-            try:
-                cursor.execute("BEGIN")
-                try:
-                    rows = cursor.execute(sql, params).fetchall()
-                    paths = _local_paths(cursor, [r[_ID] for r in rows if r[_STATE] == AVAILABLE])
-                finally:
-                    cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
-            finally:
-                cursor.close()
-        except dbapi.Error as exc:
-            # As SQLAlchemy would raise it (OperationalError and friends).
-            raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
+    rows: list[tuple[Any, ...]] = []
+    paths: dict[int, list[str]] = {}
+    for chunk in stream_rows(engine, criteria):
+        rows += chunk.rows
+        paths.update(chunk.paths)
     return decode_records(rows, paths)
+
+
+def _engine_rows(engine: Engine, criteria: CatalogFilter, selected: tuple[str, ...]) -> Iterator[RowChunk]:
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.connect() as conn:
+        driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
+        assert driver is not None and dbapi is not None
+
+        def as_sqlalchemy_error(exc: Exception, sql: str, params: Sequence[Any]) -> Exception:
+            # As SQLAlchemy would raise it (OperationalError and friends).
+            return DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect)  # type: ignore[union-attr]
+
+        yield from sqlite_rows(driver, dbapi.Error, criteria, selected, as_sqlalchemy_error)
+
+
+def sqlite_rows(
+    connection: Any,
+    error: type[Exception],
+    criteria: CatalogFilter,
+    selected: Sequence[str] = RECORD_COLUMNS,
+    translate: Callable[[Exception, str, Sequence[Any]], Exception] | None = None,
+) -> Iterator[RowChunk]:
+    """:func:`stream_rows` on a DB-API ``connection`` to a SpatiaLite catalog (no transaction
+    open); the driver's ``error`` is re-raised as ``translate(exc, sql, params)`` if given."""
+    selected = tuple(selected)
+    shape, params = shape_and_params(criteria)
+    sql = statement(shape, selected)
+    id_at, state_at = selected.index("id"), selected.index("download_state")
+    cursor = connection.cursor()
+    paths_cursor = connection.cursor()
+    try:
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                available = [r[id_at] for r in rows if r[state_at] == AVAILABLE]
+                yield RowChunk(rows, _local_paths(paths_cursor, available))
+        finally:
+            cursor.execute("ROLLBACK")  # a read transaction: nothing to keep
+    except error as exc:
+        if translate is None:
+            raise
+        raise translate(exc, sql, params) from exc
+    finally:
+        paths_cursor.close()
+        cursor.close()
 
 
 def _local_paths(cursor: Any, scene_pks: list[int]) -> dict[int, list[str]]:

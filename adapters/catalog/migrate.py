@@ -7,11 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 import eoharvest.migrations
+from eoharvest.adapters.catalog import revisions
 from eoharvest.domain.errors import CatalogError
 
 # The folder of the imported package, not "eoharvest:migrations": Alembic resolves that form
@@ -32,31 +31,15 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision this code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    """The newest revision this code knows (read without Alembic: see ``revisions``)."""
+    return revisions.head_revision()
 
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def check_not_newer(current: str | None) -> None:
-    """Refuse a catalog written by a newer eoharvest (its revision is unknown here)."""
-    if current is None:
-        return
-    script = ScriptDirectory.from_config(alembic_config())
-    try:
-        known = script.get_revision(current)
-    except CommandError:
-        known = None
-    if known is None:
-        raise CatalogError(
-            f"the catalog's schema revision {current!r} is newer than this eoharvest "
-            f"(which knows up to {head_revision()!r})",
-            hint="upgrade eoharvest, or point --catalog at another file",
-        )
+check_not_newer = revisions.check_not_newer
 
 
 def ensure_spatial_metadata(connection: Connection) -> bool:

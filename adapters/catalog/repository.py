@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Engine, LargeBinary, bindparam, extract, func, select, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import orders as order_rows
+from eoharvest.adapters.catalog import stats as catalog_stats
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
@@ -122,6 +123,13 @@ class SpatialiteCatalog:
             return fast_query.query(self._engines.reader, criteria)
         return self.query_sqlalchemy(criteria)
 
+    def geojson_features(self, criteria: CatalogFilter) -> Iterator[str]:
+        """The matching scenes as GeoJSON Feature texts, read and written a chunk at a time (the
+        Features of ``export.geojson_collection(self.query(criteria))``)."""
+        from eoharvest.adapters.catalog.geojson_stream import FEATURE_COLUMNS, feature_texts
+
+        return feature_texts(fast_query.stream_rows(self._engines.reader, criteria, FEATURE_COLUMNS))
+
     def query_sqlalchemy(self, criteria: CatalogFilter) -> list[CatalogRecord]:
         """:meth:`query` on SQLAlchemy Core: the portable path (PostGIS), and the reference the
         SQLite fast path (:mod:`eoharvest.adapters.catalog.fast_query`) is tested against."""
@@ -151,6 +159,16 @@ class SpatialiteCatalog:
 
     def stats(self) -> CatalogStats:
         """Counts per platform, year and download state, and the bytes of verified files."""
+        if self._dialect == "sqlite":
+            with self._engines.reader.connect() as conn:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return catalog_stats.read_stats(cursor)
+                finally:
+                    cursor.close()
+        return self._stats_sqlalchemy()
+
+    def _stats_sqlalchemy(self) -> CatalogStats:
         year = extract("year", scenes.c.acq_start)
         state = download_state()
         with self._engines.reader.connect() as conn:

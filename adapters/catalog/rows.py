@@ -116,9 +116,9 @@ def db_datetime(value: datetime | None) -> str | None:
     """
     if value is None:
         return None
-    naive = to_naive_utc(value)
-    assert naive is not None
-    return naive.isoformat(" ", "microseconds")
+    if value.tzinfo is not timezone.utc:  # UTC already (the usual case): no conversion needed
+        value = to_naive_utc(value)  # type: ignore[assignment]
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00" of an aware UTC value
 
 
 def footprint_wkbs(scenes: Sequence[Scene]) -> tuple[list[bytes | None], list[bool]]:
@@ -151,6 +151,7 @@ def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
     wkbs, valid = footprint_wkbs(unique)
     seen = db_datetime(now)
     encode = _ENCODER.encode
+    compact = dumps_compact
     values = []
     for scene, wkb, ok in zip(unique, wkbs, valid):
         raw = scene.raw
@@ -166,7 +167,7 @@ def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
                 scene.cloudcover_percentage,
                 scene.size,
                 1 if scene.online else 0,
-                encode({"hrefs": scene.download_links, "names": scene.filenames}),
+                compact({"hrefs": scene.download_links, "names": scene.filenames}),
                 encode([[c.algorithm, c.value, c.source] for c in scene.checksums]) if scene.checksums else "[]",
                 dumps_compact(_plain(raw)) if raw else "{}",
                 wkb,

@@ -9,28 +9,43 @@ instead (SQLite "Transaction" documentation; tests/integration/test_catalog_conc
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
+from typing import TYPE_CHECKING, Any, Sequence
 
 from eoharvest.adapters.catalog.probe import read_only_uri
 from eoharvest.domain.errors import UnsupportedEnvironment
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 SPATIALITE_FIX = (
     "use a venv on Debian's /usr/bin/python3, or pip install pysqlite3-binary; "
     "apt-get install libsqlite3-mod-spatialite"
 )
 CLI_BUSY_TIMEOUT_MS = 30_000
-#: Bytes of the catalog file each connection may read through a memory map instead of read()
-#: calls (SQLite clamps it to its compile-time maximum, 2 GiB by default). At 1M scenes an
-#: R*Tree query touches a few hundred table pages; mapped, it ran ~35% faster (0.71 vs 1.14 ms
-#: p50). Writes still go through the WAL; the catalog is refused on network filesystems.
-MMAP_SIZE = 1 << 31
+#: Page cache per connection, KiB (SQLite's default is 2 MiB). Connections start small: a
+#: harvest commits pages of ~100 scenes and reads few pages per query, and every cached page
+#: counts in the process's memory (a harvest stays under 150 MiB). A bulk write (thousands of
+#: scenes in one transaction, see ``bulk.py``) raises its connection's cache to
+#: BULK_CACHE_KIB: it updates five indexes and the R*Tree at random places, and at 1M scenes
+#: their pages no longer fit a small cache. No memory map is used (SQLite could read through
+#: one instead of read() calls): mapped pages count in RSS too, and made the peak memory of
+#: `catalog query` grow with the catalog (675 MiB at 1M).
+WRITER_CACHE_KIB = 4 * 1024
+READER_CACHE_KIB = 8 * 1024
+BULK_CACHE_KIB = 64 * 1024
+#: Pages of a new catalog file. Raw provider records are ~2-20 KB per scene; with 4 KiB pages most
+#: of them spill into overflow chains of several pages.
+PAGE_SIZE = 8192
+#: WAL pages before a commit checkpoints them into the database (SQLite's default is 1000, 4 MB
+#: with 4 KiB pages): fewer, larger checkpoints write each hot index page once per checkpoint
+#: instead of once per few pages of ingest.
+WAL_AUTOCHECKPOINT = 8000
 BEGIN_MODE_OPTION = "eoharvest_begin"
 
 
@@ -67,9 +82,46 @@ def sqlite_module() -> ModuleType:
     return dbapi2
 
 
-def load_spatialite(dbapi_connection: Any) -> None:
-    """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment."""
-    preload_geo_libraries()
+#: The wheels with their own copies of SpatiaLite's libraries (PROJ; GDAL, GEOS and PROJ).
+GEO_LIBRARIES = ("pyproj", "pyogrio")
+
+
+class _RefuseLateGeoImports:
+    """An import hook installed when SpatiaLite was loaded before some of :data:`GEO_LIBRARIES`
+    were imported: importing one afterwards would crash the process (see
+    :func:`preload_geo_libraries`), so it fails with an ImportError that says why instead."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        top = name.partition(".")[0]
+        if top in GEO_LIBRARIES and top not in sys.modules:
+            raise ImportError(
+                f"{name} cannot be imported after SpatiaLite was loaded without it "
+                "(eoharvest.adapters.catalog.spatialite.load_spatialite(preload=...)): its "
+                "libraries would bind to SpatiaLite's copies and crash"
+            )
+        return None
+
+
+def load_spatialite(dbapi_connection: Any, *, preload: Sequence[str] = GEO_LIBRARIES) -> None:
+    """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment.
+
+    shapely and the ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are
+    imported first. A process that will not need the others skips them: pyogrio (GDAL) costs
+    ~0.1-0.2 s and ~65 MiB, the largest part of a short command's time and of a harvest's
+    memory, pyproj ~0.1 s. Importing a skipped one later raises ImportError instead of crashing.
+    """
+    import shapely  # noqa: F401  (every reader of footprints needs it)
+
+    for name in preload:
+        if name not in GEO_LIBRARIES:
+            raise ValueError(f"not a geo library: {name!r}")
+        if name == "pyogrio":
+            preload_geo_libraries()  # tolerates a missing pyogrio
+        else:
+            importlib.import_module(name)
+    if not all(name in sys.modules for name in GEO_LIBRARIES):
+        if not any(isinstance(hook, _RefuseLateGeoImports) for hook in sys.meta_path):
+            sys.meta_path.insert(0, _RefuseLateGeoImports())
     library = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
     try:
         dbapi_connection.enable_load_extension(True)
@@ -104,13 +156,18 @@ def create_engines(
     writer_begin: str = "IMMEDIATE",
     module: ModuleType | None = None,
     read_only: bool = False,
+    preload_gdal: bool = True,
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
+    Without ``preload_gdal`` pyogrio is not imported first (see :func:`load_spatialite`).
     ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
     is left as it is and any write fails.
     """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import QueuePool
+
     dbapi = module or sqlite_module()
     if read_only:
         uri = read_only_uri(Path(path))
@@ -126,17 +183,19 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection)
+        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("pyproj",))
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not read_only and cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
+            if not read_only:
+                cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect only on a new, empty file
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
             cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute(f"PRAGMA mmap_size = {int(MMAP_SIZE)}")
-            # 64 MiB page cache (default 2 MiB): bulk ingests and the R*Tree outgrow the default.
-            cursor.execute("PRAGMA cache_size = -65536")
+            cache = READER_CACHE_KIB if read_only else WRITER_CACHE_KIB
+            cursor.execute(f"PRAGMA cache_size = {-cache}")
         finally:
             cursor.close()
 

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
+import httpcore
 import httpx
 
 from eoharvest.application.settings import HttpSettings
 
 USER_AGENT = "eoharvest/0.1 (+https://pypi.org/project/eoharvest/)"
+
+
+#: httpcore receives 64 KiB per read by default: a 4 MiB file takes 64 trips through httpx's,
+#: httpcore's and h11's layers. Bodies are the bulk of what eoharvest receives.
+READ_BYTES = 256 << 10
+
+
+def _larger_reads() -> None:
+    """Let httpcore's HTTP/1.1 connections read up to READ_BYTES at a time (its class-level
+    read size; a read returns what the socket has, so small answers are unaffected)."""
+    connection = getattr(httpcore, "HTTP11Connection", None)
+    if connection is not None and getattr(connection, "READ_NUM_BYTES", READ_BYTES) < READ_BYTES:
+        connection.READ_NUM_BYTES = READ_BYTES
 
 
 def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
@@ -17,6 +31,7 @@ def make_client(settings: HttpSettings, transport: httpx.BaseTransport | None = 
     URL guard, so credentials and address checks apply to every hop. It keeps no cookies: a
     provider whose hosts need a session keeps its own jar (see ``providers/cmr/earthdata.py``),
     so no session cookie is shared across providers."""
+    _larger_reads()
     return httpx.Client(
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,

@@ -1,6 +1,7 @@
 """Part files and sidecars: bytes go to ``<final>.part`` beside the final name, with a JSON
-sidecar recording what they are a prefix of; publishing is fsync + rename + fsync(dir), so the
-final name only ever holds a complete file.
+sidecar recording what they are a prefix of (written once per response, before its first body
+byte); publishing is fsync + rename + fsync(dir), so the final name only ever holds a complete
+file, and returns only once the rename is durable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, BinaryIO, Callable
 
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.flocks import wait_for_lock
+from eoharvest.adapters.http.dirsync import DirectorySync, fsync_dir
 from eoharvest.domain.errors import InsufficientSpace
 
 #: How long a download waits for another process's download of the same file by default.
@@ -114,17 +116,27 @@ class PartFile:
     def open_for_append(self) -> BinaryIO:
         return open(self.part, "ab")
 
+    def open_fd_for_append(self) -> int:
+        return os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+
     # -- publish -----------------------------------------------------------------------
-    def publish(self) -> Path:
-        """fsync the part, rename it over the final name, fsync the directory, drop the sidecar."""
+    def publish(self, directories: DirectorySync | None = None) -> Path:
+        """fsync the part, rename it over the final name, fsync the directory (and the folder's
+        own entry in its parent), drop the sidecar. Returns once the rename is durable;
+        ``directories`` lets concurrent publishers share directory fsyncs."""
         with open(self.part, "rb+") as f:
             os.fsync(f.fileno())
         crash_point("after-fsync")
         os.replace(self.part, self.final)
-        _fsync_dir(self.final.parent)
+        if directories is None:
+            fsync_dir(self.final.parent)
+        else:
+            directories.sync(self.final.parent)
+            directories.sync_entry(self.final.parent)
         crash_point("after-rename")
+        # Not fsynced: a sidecar that outlives a crash has no .part and is removed at the next
+        # start (download_reconcile).
         self.discard_sidecar()
-        _fsync_dir(self.final.parent)
         return self.final
 
     def discard(self) -> None:
@@ -150,14 +162,6 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     held = os.fstat(fd)
     return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_free_space(directory: Path, needed: int, margin: int) -> None:

@@ -7,11 +7,10 @@ at its final path, or raises and leaves at most a resumable ``.part`` (+ sidecar
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import shutil
-import socket
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -20,17 +19,22 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from eoharvest.adapters.http.auth import NoAuth
+from eoharvest.adapters.http.blocks import MAX_HOLD_SECONDS, BlockWriter, WriterPool
+from eoharvest.adapters.http.dirsync import DirectorySync
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
+from eoharvest.adapters.http.hosts import HostHealth
+from eoharvest.adapters.http.monitor import TransferMonitor, Watch
 from eoharvest.adapters.http.partfile import LOCK_WAIT, PartFile, Sidecar, check_free_space, is_disk_full
+from eoharvest.adapters.http.rawbody import body_blocks, raw_socket
 from eoharvest.adapters.http.sending import send_guarded
-from eoharvest.adapters.http.sink import PipelinedSink
 from eoharvest.adapters.clock import SystemClock
 from eoharvest.domain.content import wrong_content_reason
 from eoharvest.domain.errors import (
     AuthError,
     DownloadCancelled,
     EoharvestError,
+    HostPaused,
     InsufficientSpace,
     IntegrityError,
     ProviderResponseError,
@@ -87,6 +91,8 @@ class FetchOutcome:
     attempts: int = 0
     resumes: int = 0
     restarts: int = 0
+    #: bytes received over the network by this fetch (a resumed file: only the rest)
+    received: int = 0
 
 
 def _peek(response: httpx.Response) -> bytes:
@@ -100,39 +106,6 @@ def _peek(response: httpx.Response) -> bytes:
     return b""
 
 
-class _CancelWatchdog:
-    """Closes the response when ``stopped()`` turns true, so a read stalled inside the socket
-    is interrupted at once instead of after the read timeout."""
-
-    POLL = 0.2
-
-    def __init__(self, stopped: Callable[[], bool], response: httpx.Response) -> None:
-        self.fired = False
-        self._done = threading.Event()
-        self._stopped = stopped
-        self._response = response
-        self._thread = threading.Thread(target=self._run, name="eoharvest-cancel", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(self.POLL):
-            if self._stopped():
-                self.fired = True
-                # close() alone does not wake a thread blocked in recv(); shutdown() does.
-                stream = self._response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 class _Transient(Exception):
     """An attempt failed in a way another attempt may fix."""
 
@@ -143,12 +116,22 @@ class _Transient(Exception):
         immediate: bool = False,
         retry_after: float | None = None,
         cause: BaseException | None = None,
+        signature: tuple[object, ...] | None = None,
+        host: bool = False,
+        slow: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.immediate = immediate  # a protocol hiccup (bad range): retry at once, no backoff
         self.retry_after = retry_after
         self.cause = cause
+        #: what exactly was wrong with the bytes (wrong size N, checksum X): the same twice is
+        #: the file itself, not the transfer, and another attempt would only repeat it
+        self.signature = signature
+        #: the host failed (no answer, stall, 5xx, 429), not this file's bytes
+        self.host = host
+        #: cut off below the throughput floor: the whole attempt was lost time
+        self.slow = slow
 
 
 class _Bound(Exception):
@@ -174,7 +157,10 @@ class _Resign(Exception):
 @dataclass(frozen=True)
 class TransferLimits:
     min_throughput: int = 1024  # bytes/s averaged over throughput_window
-    throughput_window: float = 60.0
+    throughput_window: float = 20.0
+    #: the time one file may lose to failed attempts and the waits between them (stalls,
+    #: trickles, refused connections); a Retry-After the server asks for is not counted
+    failure_budget: float = 60.0
     max_redirects: int = 10
     chunk_size: int = 1 << 20
     #: free bytes that must stay free on the download's filesystem, checked before and while writing
@@ -205,6 +191,10 @@ class TransferEngine:
         limits: TransferLimits | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        hosts: HostHealth | None = None,
+        monitor: TransferMonitor | None = None,
+        writers: WriterPool | None = None,
+        directories: DirectorySync | None = None,
     ) -> None:
         self.client = client
         self.guard = guard
@@ -213,6 +203,10 @@ class TransferEngine:
         self.limits = limits or TransferLimits()
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self.hosts = hosts or HostHealth(monotonic=self.clock.monotonic)
+        self.monitor = monitor or TransferMonitor(self.clock.monotonic)
+        self.writers = writers or WriterPool()
+        self.directories = directories or DirectorySync()
 
     def fetch(
         self,
@@ -226,8 +220,9 @@ class TransferEngine:
         """Download ``spec`` to ``spec.dest``.
 
         ``validate(part_path)`` runs after size and hash checks and before the rename (archive
-        structure checks go there). Raises RetryExhausted, AuthError, IntegrityError,
-        ProviderResponseError, UnsafeURL, InsufficientSpace or DownloadCancelled.
+        structure checks go there). Raises RetryExhausted, AuthError, IntegrityError (also
+        at once when the same wrong size or checksum arrives twice), ProviderResponseError
+        (at once for 404/410), UnsafeURL, InsufficientSpace, HostPaused or DownloadCancelled.
         """
         stopped = stopped or _never
         if spec.dest.exists() and not overwrite:
@@ -287,6 +282,10 @@ def _never() -> bool:
     return False
 
 
+def _host_of(url: str) -> str:
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
 def _identity(path: Path) -> tuple[int, int, int] | None:
     """Which file is at ``path`` now (device, inode, mtime), or None."""
     try:
@@ -322,18 +321,28 @@ class _Fetch:
         self.resumes = 0
         self.restarts = 0
         self.resigned = False
+        self.received = 0  # bytes received over all attempts
+        self.lost = 0.0  # seconds lost to failed attempts and backoff (TransferLimits.failure_budget)
+        self.seen_wrong: set[tuple[object, ...]] = set()
+        self._attempt_received = 0
+        self._last_byte_at = 0.0
         self.sidecar = self._adopt_or_reset()
 
     # -- the retry loop ------------------------------------------------------------------
     def run(self) -> FetchOutcome:
         engine, part = self.engine, self.part
-        started = engine.clock.monotonic()
+        clock = engine.clock
+        started = clock.monotonic()
         try:
             while True:
                 self._check_stopped()
+                self._check_host()
                 self.attempts += 1
+                attempt_started = self._last_byte_at = clock.monotonic()
+                self._attempt_received = 0
                 try:
                     sha256, verified = self._attempt()
+                    engine.hosts.succeeded(self.spec.url)
                     if self.validate is not None:
                         try:
                             self.validate(part.part)
@@ -341,10 +350,11 @@ class _Fetch:
                             part.discard()  # bytes matched but the content is unusable: never resume it
                             raise
                     size = part.size()
-                    path = part.publish()
+                    path = part.publish(engine.directories)
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
-                        path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts
+                        path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts,
+                        self.received,
                     )
                 except _Resign as resign:
                     self.resigned = True
@@ -356,24 +366,76 @@ class _Fetch:
                         raise self._disk_full() from None
                     raise
                 except _Transient as failure:
-                    elapsed = engine.clock.monotonic() - started
+                    self._settle(failure, attempt_started)
                     delay = 0.0 if failure.immediate else engine.policy.delay(
                         self.attempts, failure.retry_after, engine.rng
                     )
-                    if not engine.policy.allows(self.attempts, elapsed, delay):
-                        raise RetryExhausted(
-                            f"{self.spec.dest.name}: gave up after {self.attempts} attempts in {elapsed:.0f} s; "
-                            f"last error: {failure.reason}",
-                            hint="the partial download is kept; run the same command again to resume"
-                            if self._resumable() and part.size() else "run the same command again",
-                        ) from failure.cause
+                    # The server's own Retry-After is obeyed, not counted as lost; our backoff is.
+                    lost_wait = 0.0 if failure.retry_after is not None else delay
+                    elapsed = clock.monotonic() - started
+                    if not engine.policy.allows(self.attempts, elapsed, delay) or (
+                        self.lost + lost_wait >= engine.limits.failure_budget
+                    ):
+                        raise self._give_up(failure, elapsed)
                     log.warning("%s: %s; retrying in %.1f s", self.spec.dest.name, failure.reason, delay)
+                    self.lost += lost_wait
                     self._sleep(delay)
         finally:
             # Keep a non-empty partial for resuming; never leave empty, orphaned or unresumable
             # leftovers (a partial nothing can validate is truncated by the next attempt anyway).
             if not part.part.exists() or part.size() == 0 or not self._resumable():
                 part.discard()
+
+    def _settle(self, failure: _Transient, attempt_started: float) -> None:
+        """Count what a failed attempt cost, and stop at once when retrying cannot help."""
+        now = self.engine.clock.monotonic()
+        gained = self._attempt_received > 0
+        # Time spent receiving bytes was not lost; the silence after the last one was.
+        self.lost += now - (attempt_started if failure.slow or not gained else self._last_byte_at)
+        if failure.host and not gained:
+            pause = self.engine.hosts.failed(self.spec.url)
+            if pause:
+                log.warning("%s failed %d times in a row; no requests to it for %.0f s",
+                            _host_of(self.spec.url), self.engine.hosts.policy.failures, pause)
+        if failure.signature is not None:
+            if failure.signature in self.seen_wrong:
+                raise IntegrityError(
+                    f"{failure.cause or failure.reason} (the same in {self.attempts} attempts; not retried)",
+                    hint="the provider's metadata and the file it serves disagree; "
+                    "try again later or report it to the provider",
+                ) from failure.cause
+            self.seen_wrong.add(failure.signature)
+
+    def _give_up(self, failure: _Transient, elapsed: float) -> EoharvestError:
+        name, budget = self.spec.dest.name, self.engine.limits.failure_budget
+        attempts = f"{self.attempts} attempt" + ("s" if self.attempts != 1 else "")
+        why = f"gave up after {attempts} in {elapsed:.0f} s ({self.lost:.0f} s lost to failures; at most {budget:g} s per file)"
+        if isinstance(failure.cause, IntegrityError):
+            # Bytes that never matched are an integrity failure, however often they were fetched.
+            error: EoharvestError = IntegrityError(
+                f"{failure.cause} ({why})", hint="try again later or report it to the provider"
+            )
+        else:
+            error = RetryExhausted(
+                f"{name}: {why}; last error: {failure.reason}",
+                hint="the partial download is kept; run the same command again to resume"
+                if self._resumable() and self.part.size() else "run the same command again",
+            )
+        error.__cause__ = failure.cause
+        return error
+
+    def _check_host(self) -> None:
+        """Ask nothing of a paused host: the file fails at once (its worker is free for other
+        hosts) and says when to try again."""
+        left = self.engine.hosts.paused_for(self.spec.url)
+        if left > 0:
+            host = _host_of(self.spec.url)
+            raise HostPaused(
+                f"{self.spec.dest.name}: not attempted: {host} failed {self.engine.hosts.policy.failures} "
+                f"times in a row and is paused for another {left:.0f} s",
+                retry_in=left,
+                hint="the partial download (if any) is kept; run the same command again later",
+            )
 
     def _resumable(self) -> bool:
         """Whether a later request may continue the partial: the same test :meth:`_attempt` makes."""
@@ -404,9 +466,8 @@ class _Fetch:
         if part.size() > 0:
             log.info("%s: discarding a partial that belongs to another request", spec.dest.name)
             part.truncate()
-        sidecar = Sidecar(url=url_identity(spec.url), expected_size=spec.size, checksums=expected, provider=spec.provider)
-        part.save_sidecar(sidecar)
-        return sidecar
+        # Saved once the response's validators are known, before its first byte is written.
+        return Sidecar(url=url_identity(spec.url), expected_size=spec.size, checksums=expected, provider=spec.provider)
 
     # -- one attempt -----------------------------------------------------------------------
     def _attempt(self) -> tuple[str, str | None]:
@@ -430,7 +491,7 @@ class _Fetch:
         try:
             response = self._send(headers)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc) from None
+            raise _Transient(f"connection failed: {type(exc).__name__}", cause=exc, host=True) from None
         try:
             # 410: an expired signed link (Planet); signing it again is the fix, as for 401/403
             if response.status_code in (401, 403, 410) and spec.refresh_url is not None and not self.resigned:
@@ -473,7 +534,7 @@ class _Fetch:
             raise _NoSpace(free)
 
     def _no_space(self, free: int) -> InsufficientSpace:
-        # Built once the sink has written what it held, so the count is what the partial has.
+        # Built once the writer has written what it held, so the count is what the partial has.
         kept = "is kept and will resume" if self._resumable() else "was removed, as nothing could resume it"
         return InsufficientSpace(
             f"only {free:,} bytes are free in {self.part.part.parent} while writing {self.part.part.name} "
@@ -492,7 +553,21 @@ class _Fetch:
             max_redirects=engine.limits.max_redirects,
             stream=True,
             headers=headers,
+            timeout=self._timeout(),
         )
+
+    def _remaining_budget(self) -> float:
+        return max(self.engine.limits.failure_budget - self.lost, 0.1)
+
+    def _timeout(self) -> httpx.Timeout:
+        """The client's timeouts, shortened to what is left of the file's failure budget (a
+        server that never answers must not outlast it)."""
+        base, left = self.engine.client.timeout, self._remaining_budget()
+
+        def cap(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        return httpx.Timeout(connect=cap(base.connect), read=cap(base.read), write=base.write, pool=base.pool)
 
     def _interpret_status(self, response: httpx.Response, offset: int) -> tuple[int, int | None]:
         """Returns (offset to write from, total size or None) or raises."""
@@ -504,10 +579,11 @@ class _Fetch:
             if spec.size is not None and total is not None and total != spec.size:
                 # Often an error page served with 200: retried like one, and the partial we
                 # already have is kept for the next ranged request.
-                reason = wrong_content_reason(
-                    _peek(response), response.headers.get("Content-Type"), spec.media_type
-                ) or f"server announces {total} bytes, the provider's metadata says {spec.size}"
-                raise _Transient(reason, cause=IntegrityError(f"{spec.dest.name}: {reason}"))
+                page = wrong_content_reason(_peek(response), response.headers.get("Content-Type"), spec.media_type)
+                reason = page or f"server announces {total} bytes, the provider's metadata says {spec.size}"
+                if page:  # an error page is the server's state, not the file's bytes
+                    raise _Transient(reason, cause=ProviderResponseError(f"{spec.dest.name}: {reason}"))
+                raise _Transient(reason, cause=IntegrityError(f"{spec.dest.name}: {reason}"), signature=("size", total))
             if offset:
                 log.info("%s: server sent the whole file instead of a range; restarting", spec.dest.name)
                 self.restarts += 1
@@ -548,12 +624,36 @@ class _Fetch:
             retry_after = parse_retry_after(
                 response.headers.get("Retry-After"), now=engine.clock.now(), cap=engine.policy.retry_after_cap
             )
-            raise _Transient(f"HTTP {status}", retry_after=retry_after)
+            raise _Transient(f"HTTP {status}", retry_after=retry_after, host=True)
         if status == 401:
-            raise AuthError(f"{where}: credentials rejected (after one refresh)", hint="check the provider's credentials")
+            raise self._rejected(response, where)
         if status == 403:
             raise AuthError(f"{where}: access denied", hint="the account may lack the licence/EULA or permission for this product")
+        if status in (404, 410):
+            raise ProviderResponseError(
+                f"{where} ({'not found' if status == 404 else 'gone'}) for {redact(str(response.url))[:200]}; "
+                "not retried",
+                hint="the provider no longer serves this file; search again for a current link",
+            )
         raise ProviderResponseError(f"{where} for {redact(str(response.url))[:200]}")
+
+    def _rejected(self, response: httpx.Response, where: str) -> AuthError:
+        """A 401 says what actually happened: whether credentials were sent to that host at
+        all, and whether they were renewed and sent again (the auth flow's retry shows as a 401
+        in the response's history)."""
+        renewed = any(earlier.status_code == 401 for earlier in response.history)
+        allows = getattr(self.engine.auth, "allows", None)
+        sent = not isinstance(self.engine.auth, NoAuth) and (allows is None or allows(str(response.url)))
+        if renewed:
+            return AuthError(f"{where}: credentials rejected, also after renewing them once",
+                             hint="check the provider's credentials")
+        if sent:
+            return AuthError(f"{where}: credentials rejected", hint="check the provider's credentials")
+        return AuthError(
+            f"{where}: the server asks for credentials, and none are sent to {response.url.host}",
+            hint="this link needs a login eoharvest does not have for that host; "
+            "download it through its provider with credentials configured",
+        )
 
     def _remember_validators(self, response: httpx.Response) -> None:
         self.sidecar.etag = response.headers.get("ETag")
@@ -561,13 +661,11 @@ class _Fetch:
         self.part.save_sidecar(self.sidecar)
 
     def _stream_body(self, response: httpx.Response, offset: int, total: int | None, hasher: MultiHasher) -> None:
-        # The loop runs once per received chunk: everything it reads is bound to a local first.
+        # The loop runs once per received block: everything it reads is bound to a local first.
         name, media_type = self.spec.dest.name, self.spec.media_type
         stopped, progress = self.stopped, self.progress
         clock, limits = self.engine.clock, self.engine.limits
         written = 0
-        window_start = clock.monotonic()
-        window_bytes = 0
         first = True
         # No body may outgrow its file: the expected size, else the bound for unknown sizes.
         bound = limits.max_unknown_size if total is None else total
@@ -576,44 +674,58 @@ class _Fetch:
         if limits.free_space_margin:
             space_interval = min(space_interval, max(limits.free_space_margin // 4, 256 << 10))
         next_space_check = 0
-        watchdog = _CancelWatchdog(stopped, response)
+        watch = Watch(
+            response, stopped, now=clock.monotonic(), min_throughput=limits.min_throughput,
+            window=limits.throughput_window, stall_limit=self._remaining_budget(),
+        )  # fmt: skip
+        remaining = None if total is None else total - offset
+        sock = raw_socket(response, remaining) if remaining is not None else None
+
+        def received(n: int) -> None:
+            watch.received += n
+            self.received += n
+            self._attempt_received += n
+            self._last_byte_at = clock.monotonic()
+
+        self.engine.monitor.watch(watch)
+        fd = self.part.open_fd_for_append()
         try:
-            with PipelinedSink(self.part.open_for_append(), hasher) as sink:
-                # No re-chunking: bytes are written as they arrive, so a reset loses nothing.
-                for chunk in response.iter_raw():
+            with BlockWriter(self.engine.writers, fd, hasher) as out:
+                blocks = body_blocks(
+                    response, sock, remaining, buffer=out.buffer, received=received,
+                    read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,
+                )  # fmt: skip
+                # Bytes go to the file as they arrive (at most a block or 0.25 s held back), so
+                # an interrupted transfer keeps what it received.
+                for block, length, recycle in blocks:
                     if first and offset == 0:
-                        reason = wrong_content_reason(chunk, response.headers.get("Content-Type"), media_type)
+                        head = bytes(memoryview(block)[: min(length, 1024)])
+                        reason = wrong_content_reason(head, response.headers.get("Content-Type"), media_type)
                         if reason:
                             raise _Transient(reason, cause=ProviderResponseError(f"{name}: {reason}"))
                     first = False
-                    if offset + written + len(chunk) > bound:
+                    if offset + written + length > bound:
                         raise _Bound()
                     if written >= next_space_check:
-                        # Received but not yet written bytes (the sink's queues) count as used.
-                        self._check_space(written + len(chunk) - sink.flushed)
+                        # Received but not yet written bytes (the writer's queue) count as used.
+                        self._check_space(written + length - out.flushed)
                         next_space_check = written + space_interval
-                    sink.write(chunk)
-                    written += len(chunk)
-                    window_bytes += len(chunk)
+                    out.hand_over(block, length, recycle=recycle)
+                    written += length
                     if progress:
                         progress(name, offset + written, total)
                     if stopped():
                         raise self._cancelled()
-                    now = clock.monotonic()
-                    if now - window_start >= limits.throughput_window:
-                        rate = window_bytes / (now - window_start)
-                        if rate < limits.min_throughput:
-                            raise _Transient(
-                                f"too slow: {rate:.0f} B/s over {now - window_start:.0f} s",
-                                cause=TooSlow(f"{name}: {rate:.0f} B/s is below {limits.min_throughput} B/s"),
-                            )
-                        window_start, window_bytes = now, 0
+                    if watch.fired:
+                        break  # the watcher cut it off between two reads
         except _Bound:
             if total is None:
                 raise self._too_large("the server sent more than") from None
             self._reset()
             reason = f"the server sent more than the {total:,} bytes expected"
-            raise _Transient(reason, cause=IntegrityError(f"{name}: {reason}")) from None
+            raise _Transient(
+                reason, cause=IntegrityError(f"{name}: {reason}"), signature=("overlong", total)
+            ) from None
         except _NoSpace as low:
             raise self._no_space(low.free) from None
         except OSError as exc:
@@ -621,20 +733,28 @@ class _Fetch:
                 raise self._disk_full() from None
             raise
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.StreamClosed) as exc:
-            if watchdog.fired:
-                raise self._cancelled() from None
-            # The partial's size, not a count of bytes received: that is what was kept.
-            raise _Transient(
-                f"transfer interrupted at byte {self.part.size():,}: {type(exc).__name__}", cause=exc
-            ) from None
+            if not watch.fired:
+                # The partial's size, not a count of bytes received: that is what was kept.
+                raise _Transient(
+                    f"transfer interrupted at byte {self.part.size():,}: {type(exc).__name__}", cause=exc, host=True
+                ) from None
         finally:
-            watchdog.stop()
-        if watchdog.fired:
+            os.close(fd)
+            self.engine.monitor.unwatch(watch)
+        if watch.cancelled:
             raise self._cancelled()
+        if watch.reason is not None:
+            slow = watch.reason.startswith("too slow")
+            raise _Transient(
+                f"{watch.reason} at byte {self.part.size():,}",
+                cause=TooSlow(f"{name}: {watch.reason}; at least {limits.min_throughput} B/s are expected"),
+                host=True,
+                slow=slow,
+            )
         if first and offset == 0 and total:
             raise _Transient("empty body")
         if total is not None and offset + written < total:
-            raise _Transient(f"body ended early: {offset + written} of {total} bytes")
+            raise _Transient(f"body ended early: {offset + written} of {total} bytes", host=True)
 
     def _reset(self) -> None:
         """Start over: empty the partial (keeping the locked inode) and forget its validators."""
@@ -651,6 +771,7 @@ class _Fetch:
             raise _Transient(
                 f"size {size} does not match the expected {expected}",
                 cause=IntegrityError(f"{spec.dest.name}: {size} bytes instead of {expected}"),
+                signature=("size", size),
             )
         digests = hasher.hexdigests()
         verified: str | None = None
@@ -665,6 +786,7 @@ class _Fetch:
                     cause=IntegrityError(
                         f"{spec.dest.name}: {checksum.algorithm} {got} does not match the provider's {checksum.value}"
                     ),
+                    signature=(checksum.algorithm, got),
                 )
             verified = f"{checksum.algorithm}:{checksum.source}"
         return digests["sha256"], verified

@@ -51,7 +51,8 @@ def test_a_wrong_checksum_leaves_no_file_and_fails_the_scene(fault_server, tmp_p
     scene = user_scene(fault_server.url("x.tif"), checksums=[Checksum("sha256", "0" * 63 + "1")])
     results, failures = download_all([scene], str(tmp_path / "out"), skip_error=True,
                                      settings=settings(tmp_path, retries=0))
-    assert results == [] and "sha256 mismatch" in str(failures[0].error)
+    assert results == [] and "does not match the provider's" in str(failures[0].error)
+    assert failures[0].error.exit_code == 5  # IntegrityError, not RetryExhausted
     assert not (tmp_path / "out" / "X" / "x.tif").exists()
 
 

@@ -19,6 +19,7 @@ from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine, TransferLimits
 from eoharvest.domain.errors import (
     AuthError,
+    IntegrityError,
     ProviderResponseError,
     RetryExhausted,
     TooSlow,
@@ -303,7 +304,7 @@ def test_t11_a_refresh_that_fails_gives_one_auth_error_quickly(fault_server_fact
     assert len(server.requests_for(name)) == 2
 
 
-@pytest.mark.parametrize("fault", ["html200", "json_not_ready", "short_body"])
+@pytest.mark.parametrize("fault", ["html200", "json_not_ready"])
 def test_t12_wrong_content_with_200_is_never_published(fault_server, tmp_path, fault):
     (name,) = add_files(fault_server, 1)
     fault_server.script(name, [fault] * 20)
@@ -311,7 +312,17 @@ def test_t12_wrong_content_with_200_is_never_published(fault_server, tmp_path, f
     with client, pytest.raises(RetryExhausted) as info:
         engine.fetch(spec_for(fault_server, name, tmp_path))
     assert not (tmp_path / name).exists()
-    assert info.value.__cause__ is None or isinstance(info.value.__cause__, (ProviderResponseError, Exception))
+    assert isinstance(info.value.__cause__, ProviderResponseError)
+
+
+def test_t12_the_same_wrong_size_twice_is_an_integrity_error_without_more_attempts(fault_server, tmp_path):
+    (name,) = add_files(fault_server, 1)
+    fault_server.script(name, ["short_body"] * 20)
+    engine, client = make_engine(attempts=6)
+    with client, pytest.raises(IntegrityError, match="the same in 2 attempts"):
+        engine.fetch(spec_for(fault_server, name, tmp_path))
+    assert len(fault_server.requests_for(name)) == 2
+    assert not (tmp_path / name).exists()
 
 
 def test_t12_wrong_content_then_the_real_file_succeeds(fault_server, tmp_path):

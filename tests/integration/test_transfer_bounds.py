@@ -16,7 +16,7 @@ from mounts import small_tmpfs
 from eoharvest.adapters.http import transfer
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine, TransferLimits
-from eoharvest.domain.errors import InsufficientSpace, ProviderResponseError, RetryExhausted
+from eoharvest.domain.errors import InsufficientSpace, IntegrityError, ProviderResponseError, RetryExhausted
 from eoharvest.domain.models import Checksum
 from eoharvest.domain.retry import RetryPolicy
 
@@ -202,7 +202,8 @@ def test_an_interrupted_resumed_transfer_reports_the_byte_it_stopped_at(tmp_path
 def test_a_chunked_body_longer_than_the_providers_size_is_cut_off_and_never_published(tmp_path):
     with EndlessServer() as server:  # chunked, no Content-Length: only the metadata gives the size
         spec = FetchSpec(server.url, tmp_path / "f.bin", size=2 * MiB)
-        with pytest.raises(RetryExhausted, match="the server sent more than the 2,097,152 bytes expected"):
+        # The same overlong body twice: an integrity failure (exit 5), not retried further.
+        with pytest.raises(IntegrityError, match="the server sent more than the 2,097,152 bytes expected"):
             engine().fetch(spec)
         assert server.requests == 2 and server.sent < SERVER_CAP
     assert leftovers(tmp_path) == []

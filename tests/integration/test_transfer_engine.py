@@ -169,19 +169,38 @@ def test_a_416_with_our_length_means_complete(tmp_path):
     assert origin.requests[-1].headers["Range"] == f"bytes={len(BODY)}-"
 
 
-def test_a_checksum_mismatch_is_never_published(tmp_path):
+def test_a_checksum_mismatch_is_never_published_and_is_an_integrity_error_after_two_requests(tmp_path):
     s = spec(tmp_path, checksums=(Checksum("md5", "0" * 31 + "1", "odata"),))
-    with pytest.raises(RetryExhausted) as info:
-        engine_for(Origin()).fetch(s)
-    assert isinstance(info.value.__cause__, IntegrityError)
+    origin = Origin()
+    with pytest.raises(IntegrityError, match="md5 .* does not match .*the same in 2 attempts") as info:
+        engine_for(origin).fetch(s)
+    assert info.value.exit_code == 5
+    assert len(origin.requests) == 2
     assert not s.dest.exists()
 
 
-def test_a_size_mismatch_announced_by_the_server_is_retried_then_an_integrity_error(tmp_path):
+class Republishing(Origin):
+    """Each request serves different bytes (a file re-published between attempts)."""
+
+    def __call__(self, request):
+        self.body = bytes(random.Random(len(self.requests)).randrange(256) for _ in range(1000))
+        return super().__call__(request)
+
+
+def test_checksum_mismatches_that_differ_each_time_end_as_an_integrity_error_not_retry_exhausted(tmp_path):
+    s = spec(tmp_path, size=1000, checksums=(Checksum("sha256", "ab" * 32, "stac"),))
+    origin = Republishing()
+    with pytest.raises(IntegrityError, match="gave up after 5 attempts") as info:
+        engine_for(origin).fetch(s)
+    assert info.value.exit_code == 5 and len(origin.requests) == 5
+
+
+def test_a_size_mismatch_announced_twice_is_an_integrity_error_after_two_requests(tmp_path):
     s = spec(tmp_path, size=len(BODY) + 1)
-    with pytest.raises(RetryExhausted, match="metadata says") as info:
-        engine_for(Origin()).fetch(s)
-    assert isinstance(info.value.__cause__, IntegrityError)
+    origin = Origin()
+    with pytest.raises(IntegrityError, match="metadata says .*the same in 2 attempts"):
+        engine_for(origin).fetch(s)
+    assert len(origin.requests) == 2
     assert not s.dest.exists() and leftovers(tmp_path) == []
 
 
@@ -237,9 +256,52 @@ def test_a_401_refreshes_the_token_once_and_a_second_401_is_an_auth_error(tmp_pa
         return httpx.Response(401, text="expired")
 
     auth = ScopedAuth(tokens, ["http://127.0.0.1:1"])
-    with pytest.raises(AuthError, match="after one refresh"):
+    with pytest.raises(AuthError, match="credentials rejected, also after renewing them once"):
         engine_for(handler, auth=auth).fetch(spec(tmp_path))
     assert seen == ["Bearer old", "Bearer new"] and tokens.refreshes == 1
+
+
+class StaticAuth(httpx.Auth):
+    """Credentials that are sent once and never renewed (no retry on 401)."""
+
+    def auth_flow(self, request):
+        request.headers["Authorization"] = "Basic dXNlcjpwYXNz"
+        yield request
+
+
+def test_a_401_without_a_refresh_does_not_claim_one(tmp_path):
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(401, text="no")
+
+    with pytest.raises(AuthError) as info:
+        engine_for(handler, auth=StaticAuth()).fetch(spec(tmp_path))
+    assert "refresh" not in str(info.value) and "renew" not in str(info.value)
+    assert "credentials rejected" in str(info.value) and len(seen) == 1
+
+
+def test_a_401_for_a_host_without_credentials_says_none_were_sent(tmp_path):
+    tokens = Tokens(["secret"])
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(401, text="no")
+
+    auth = ScopedAuth(tokens, ["http://127.0.0.5:1"])  # another origin than the file's
+    with pytest.raises(AuthError, match="none are sent to 127.0.0.1") as info:
+        engine_for(handler, auth=auth).fetch(spec(tmp_path))
+    assert "rejected" not in str(info.value) and seen == [None] and tokens.refreshes == 0
+
+
+@pytest.mark.parametrize("status, word", [(404, "not found"), (410, "gone")])
+def test_404_and_410_fail_after_one_request(tmp_path, status, word):
+    origin = Origin([f"status:{status}"] * 5)
+    with pytest.raises(ProviderResponseError, match=f"HTTP {status} .*{word}.*not retried"):
+        engine_for(origin).fetch(spec(tmp_path))
+    assert len(origin.requests) == 1 and leftovers(tmp_path) == []
 
 
 def test_credentials_do_not_follow_a_redirect_to_a_foreign_origin(tmp_path):  # I5

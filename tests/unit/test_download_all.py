@@ -20,6 +20,7 @@ from eoharvest import BulkDownloader, DownloadSummary, download_all
 from eoharvest.domain.errors import (
     DownloadCancelled,
     DownloadError,
+    HostPaused,
     InputError,
     IntegrityError,
     ProviderResponseError,
@@ -303,3 +304,44 @@ def test_search_errors_while_pulling_scenes_propagate(tmp_path):
 
     with pytest.raises(ProviderResponseError, match="page cycle"):
         download_all(scenes(), str(tmp_path), skip_error=True, use_threads=False)
+
+
+class PausedHostFetcher(FakeFetcher):
+    """Scenes of provider ``slow`` meet a paused host ``pauses`` times before it answers."""
+
+    def __init__(self, pauses, **kw):
+        super().__init__(**kw)
+        self.pauses = pauses
+        self.order: list[str] = []
+
+    def fetch(self, scene, descriptors, outdir, **kw):
+        with self._lock:
+            self.order.append(scene.scene_id)
+            paused = scene.provider == "slow" and self.pauses > 0
+            if paused:
+                self.pauses -= 1
+        if paused:
+            raise HostPaused(f"{scene.scene_id}: not attempted: host paused", retry_in=40.0)
+        return super().fetch(scene, descriptors, outdir, **kw)
+
+
+@BOTH_MODES
+def test_a_scene_whose_host_is_paused_waits_for_it_while_other_hosts_go_on(tmp_path, use_threads):
+    fetcher = PausedHostFetcher(pauses=1)
+    source = FakeSceneSource()
+    scenes = scenes_of("p", source=source, fetcher=fetcher, provider="slow") + scenes_of(
+        "q", "r", source=source, fetcher=fetcher, provider="fast")
+    clock = FakeClock()
+    summary = download_all(scenes, str(tmp_path), use_threads=use_threads, clock=clock)
+    assert downloaded(summary) == ["p", "q", "r"] and summary.failures == []
+    assert fetcher.order[-1] == "p" and fetcher.order.count("p") == 2  # retried after the others
+    assert clock.slept >= 39.5  # it waited for the pause on the clock, holding no worker
+
+
+def test_a_host_that_stays_paused_fails_the_scene_after_a_few_waits(tmp_path):
+    fetcher = PausedHostFetcher(pauses=100)
+    summary = download_all(scenes_of("p", fetcher=fetcher, provider="slow"), str(tmp_path),
+                           clock=FakeClock(), skip_error=True)
+    assert [f.scene_id for f in summary.failures] == ["p"]
+    assert isinstance(summary.failures[0].error, HostPaused)
+    assert fetcher.order.count("p") == 4  # the first try and three waits
