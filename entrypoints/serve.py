@@ -87,8 +87,9 @@ def check_bind(host: str, allow_remote: bool, token: str | None, no_auth: bool) 
 def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, token_file: Path | None,
                   no_auth: bool, cors_origins: tuple[str, ...], max_body: int, no_access_log: bool) -> None:  # fmt: skip
     """Serve the catalog as a read-only STAC API: item search (GET/POST, CQL2 filter, sortby,
-    query, paging), collections with extents, items per collection; and the verified files
-    under /files/ (Range, HEAD, ETag), which local assets' hrefs point at.
+    query, paging), collections with extents, items per collection.
+
+    The verified files are served under /files/ (Range, HEAD, ETag): the local assets' hrefs.
 
     Clients such as pystac-client, QGIS and stackstac take http://HOST:PORT/ as the STAC API
     URL. Stop it with Ctrl-C.
