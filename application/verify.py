@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from eoharvest.domain.catalog_query import StoredFile
-from eoharvest.domain.download_states import FAILED
+from eoharvest.domain.download_states import AVAILABLE, FAILED
 from eoharvest.domain.ports import CatalogRepository
 
 
@@ -18,6 +18,8 @@ class VerifyReport:
     mismatched: list[StoredFile] = field(default_factory=list)
     missing: list[StoredFile] = field(default_factory=list)
     repaired: int = 0
+    verified: list[StoredFile] = field(default_factory=list)  # re-hashed and matching
+    refreshed: int = 0  # verified files whose on-disk identity --repair recorded again
 
     @property
     def problems(self) -> list[StoredFile]:
@@ -52,6 +54,7 @@ def verify_files(
             report.extracted += 1
         elif sha256_of(item.local_path) == item.sha256:
             report.ok += 1
+            report.verified.append(item)
         else:
             report.mismatched.append(item)
     return report
@@ -59,7 +62,12 @@ def verify_files(
 
 def repair(report: VerifyReport, catalog: CatalogRepository, *, remove: Callable[[str], None]) -> None:
     """Forget broken copies: the catalog marks them failed, so it stops calling them available
-    and the next harvest or download fetches them again; corrupt files are deleted."""
+    and the next harvest or download fetches them again; corrupt files are deleted. Files whose
+    bytes still match are marked available again, which records their size, modification time
+    and inode as they are now (what `serve` compares before serving a file)."""
+    for item in report.verified:
+        catalog.set_file_state(item.file_id, AVAILABLE, local_path=item.local_path, sha256=item.sha256)
+        report.refreshed += 1
     for item in report.mismatched:
         remove(item.local_path)
     for item in report.problems:

@@ -32,7 +32,8 @@ def _remove(path: str) -> None:
 @click.command()
 @click.option("--product", default=None, help="Only this product key.")
 @click.option("--repair", "do_repair", is_flag=True,
-              help="Delete corrupt files and mark broken copies as failed, so they are fetched again.")
+              help="Delete corrupt files and mark broken copies as failed, so they are fetched again; "
+                   "record size, mtime and inode of the files that match (what `serve` checks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
@@ -41,12 +42,12 @@ def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_jso
     # Only --repair writes: a plain verify never creates, migrates or locks the catalog.
     catalog: CatalogRepository = obj.services().catalog(read_only=not do_repair)
     report = verify_catalog(catalog, product, kind_of=_kind, sha256_of=file_digest)
-    if do_repair and report.problems:
+    if do_repair:
         repair(report, catalog, remove=_remove)
     data = {
         "checked": report.checked, "ok": report.ok, "extracted_only": report.extracted,
         "mismatched": [f.local_path for f in report.mismatched], "missing": [f.local_path for f in report.missing],
-        "repaired": report.repaired,
+        "repaired": report.repaired, "refreshed": report.refreshed,
     }
     if as_json:
         echo_json(data)
@@ -59,5 +60,7 @@ def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_jso
             click.echo(f"missing: {item.local_path} ({item.product_key})")
         if report.repaired:
             click.echo(f"repaired {report.repaired}: run the download again to fetch them")
+        if report.refreshed:
+            click.echo(f"recorded the on-disk identity of {report.refreshed} verified file(s) (what `serve` checks)")
     if report.problems and not do_repair:
         raise click.exceptions.Exit(EXIT_PROBLEMS)

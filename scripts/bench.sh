@@ -29,6 +29,14 @@ if [ "$#" -eq 0 ] || [ "$1" = download ]; then
 fi
 PY="${EOHARVEST_VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
+# bench/serve_files.py compares the file routes with nginx serving the same file
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl >/dev/null
+    else
+        echo "eoharvest bench: bench/serve_files.py needs nginx: apt-get install nginx-light" >&2
+    fi
+fi
 if [ "$#" -gt 0 ]; then
     name="$1"
     shift
@@ -41,3 +49,6 @@ done
 # `eoharvest serve`: item-search latency over HTTP beside `catalog query` (100k and 1M scenes)
 echo "== bench/serve.py"
 "$PY" "bench/serve.py"
+# `eoharvest serve` file routes: whole-file throughput and 16 KiB ranges beside nginx (same file)
+echo "== bench/serve_files.py"
+"$PY" "bench/serve_files.py"

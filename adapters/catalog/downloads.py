@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Sequence
@@ -65,10 +67,24 @@ def set_file_state(
     if state == AVAILABLE:
         if not local_path or not sha256:
             raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
-        values.update(local_path=local_path, sha256=sha256.lower(), verified_at=to_naive_utc(now))
+        values.update(local_path=local_path, sha256=sha256.lower(), verified_at=to_naive_utc(now),
+                      **file_identity(local_path))
     result = conn.execute(update(files).where(files.c.id == file_id).values(values))
     if result.rowcount == 0:
         raise CatalogError(f"file {file_id} is not in the catalog")
+
+
+def file_identity(local_path: str) -> dict[str, Any]:
+    """What a verified file looks like on disk (size, mtime_ns, inode), recorded beside its
+    SHA-256 so that `serve` can tell a file changed since. A folder (an archive kept only
+    unpacked) or a path that cannot be read records nothing (NULL: no identity)."""
+    try:
+        st = os.stat(local_path, follow_symlinks=False)
+    except OSError:
+        return {"mtime_ns": None, "inode": None}
+    if not stat.S_ISREG(st.st_mode):
+        return {"mtime_ns": None, "inode": None}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
 
 
 def available_files(conn: Connection, product_key: str) -> list[str]:

@@ -70,6 +70,9 @@ files = Table(
     Column("sha256", String(64)),
     Column("verified_at", DateTime),
     Column("updated_at", DateTime, nullable=False),
+    # what the file looked like on disk when it was verified (0006): `serve` checks it
+    Column("mtime_ns", BigInteger),
+    Column("inode", BigInteger),
 )
 
 searches = Table(

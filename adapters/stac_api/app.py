@@ -1,6 +1,7 @@
 """The ASGI application: stac-fastapi's ``StacApi`` with our core client and the extensions whose
 conformance classes the tests exercise (filter with CQL2 text/JSON on /search, sort, query,
-token paging). CORS only when origins are given; errors as STAC error JSON with our messages."""
+token paging), and the file routes of the verified files (``files.py``). CORS only when origins
+are given; errors as STAC error JSON with our messages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eoharvest.adapters.stac_api.collections import Collections
-from eoharvest.adapters.stac_api.items import LocalHref, file_uri
+from eoharvest.adapters.stac_api.files import add_file_routes, file_route_href
+from eoharvest.adapters.stac_api.items import LocalHref
 from eoharvest.adapters.stac_api.search import CatalogSearch
 from eoharvest.domain.errors import CatalogBusy, EoharvestError, InputError
 from eoharvest.domain.ports import CatalogRepository
@@ -28,7 +30,10 @@ class ApiOptions:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     collections_ttl: float = 300.0
-    local_href: LocalHref = file_uri
+    #: a verified file's asset href: its file route (``eoharvest.adapters.stac_api.items.file_uri``
+    #: gives ``file://`` URIs instead)
+    local_href: LocalHref = file_route_href
+    serve_files: bool = True
 
 
 def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = ApiOptions()) -> Any:
@@ -74,7 +79,11 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
         middlewares.append(Middleware(BearerToken, token=options.token))
     if options.cors_origins:
         middlewares.append(Middleware(CORSMiddleware, allow_origins=list(options.cors_origins),
-                                      allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "Authorization"]))  # fmt: skip
+                                      allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                                      # browsers reading files partially send Range and read Content-Range
+                                      allow_headers=["Content-Type", "Authorization", "Range", "If-Range", "If-None-Match"],
+                                      expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag",
+                                                      "Last-Modified"]))  # fmt: skip
     collections = Collections(engine, ttl=options.collections_ttl)
     searcher = CatalogSearch(catalog, collections)
     api = StacApi(
@@ -92,6 +101,8 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
         middlewares=middlewares,
     )  # fmt: skip
     _error_handlers(api.app)
+    if options.serve_files:
+        add_file_routes(api.app, engine if engine is not None else getattr(catalog, "reader", None))
     api.app.state.collections = collections  # the entrypoint warms it before serving
     return api.app
 

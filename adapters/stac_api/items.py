@@ -5,9 +5,10 @@ the provider's own item, downloaded assets pointing at the local file, the remot
 under ``alternate``), then made fit for a server:
 
 * every asset says whether it is on this machine (``eoharvest:local``);
-* a local file's href is what :class:`LocalHref` makes of its path. Until the server has file
-  routes that is a ``file://`` URI: a bare absolute path would be resolved by HTTP clients
-  against the server's own URL;
+* a local file's href is what :class:`LocalHref` makes of its path: the app's default is the
+  file's route on this server (:func:`.files.file_route_href`); :func:`file_uri` gives a
+  ``file://`` URI (a bare absolute path would be resolved by HTTP clients against the server's
+  own URL);
 * ``collection`` is set (:func:`.collections.item_collection`) and the links point into this
   API (self, parent, collection, root), the provider's own links kept;
 * the ``eoharvest:*`` properties carry the catalog fields the queryables name.
@@ -29,8 +30,8 @@ from eoharvest.domain.errors import CatalogError
 
 log = logging.getLogger("eoharvest.serve")
 
-#: (record, verified local path, this API's base URL) -> asset href; the file routes (issue 27)
-#: replace the default with a URL under the base URL
+#: (record, verified local path, this API's base URL) -> asset href; the app passes
+#: :func:`.files.file_route_href` (a URL under the base URL)
 LocalHref = Callable[[CatalogRecord, str, str], str]
 _OWN_RELS = {"self", "parent", "collection", "root"}
 

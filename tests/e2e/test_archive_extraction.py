@@ -121,6 +121,7 @@ def test_an_archive_whose_members_would_replace_the_products_files_is_refused_an
     assert checked.returncode == 0, checked.stdout
     assert json.loads(checked.stdout) | {"checked": None} == {
         "checked": None, "ok": 1, "extracted_only": 0, "mismatched": [], "missing": [], "repaired": 0,
+        "refreshed": 0,
     }  # fmt: skip
     with open_catalog(tmp_path / "catalog.db", read_only=True) as catalog:
         assert [f.name for f in catalog.stored_files(product.name)] == ["red"]  # the zip is not "available"

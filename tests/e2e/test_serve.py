@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import warnings
+from pathlib import Path
 
 import httpx
 import pystac
@@ -115,7 +116,8 @@ def test_the_copy_on_disk_represents_a_product_and_its_asset_is_local(served):
     assert item["properties"]["eoharvest:provider"] == "earth-search"
     assert item["properties"]["eoharvest:state"] == "available"
     asset = next(a for a in item["assets"].values() if a["eoharvest:local"])
-    assert asset["href"] == "file://" + local["S007-copy"]
+    assert asset["href"] == f"{server.url}files/PROD_007/S007.zip"  # the file route (docs/serve.md)
+    assert httpx.get(asset["href"]).content == Path(local["S007-copy"]).read_bytes()
 
 
 def test_provider_items_are_served_losslessly_with_the_download_local(served):
@@ -124,7 +126,8 @@ def test_provider_items_are_served_losslessly_with_the_download_local(served):
     items = list(open_client(server.url).search(ids=[scene_id]).items_as_dicts())
     assert len(items) == 1
     asset = items[0]["assets"][local["asset_key"]]
-    assert asset["eoharvest:local"] is True and asset["href"] == "file://" + local[scene_id]
+    assert asset["eoharvest:local"] is True and asset["href"].startswith(f"{server.url}files/")
+    assert httpx.get(asset["href"]).content == Path(local[scene_id]).read_bytes()
     assert asset["alternate"], "the remote href is kept as an alternate"
     others = [a for k, a in items[0]["assets"].items() if k != local["asset_key"]]
     assert others and all(a["eoharvest:local"] is False and a["href"].startswith("http") for a in others)
@@ -220,6 +223,10 @@ def test_a_token_is_required_when_set_and_never_printed(tmp_path):
                          timeout=30).status_code == 401  # fmt: skip
         client = open_client(server.url, headers={"Authorization": f"Bearer {TOKEN}"})
         assert len(list(client.search(limit=5, max_items=5).items_as_dicts())) == 5
+        # the file routes are behind the same token
+        assert httpx.get(server.url + "files/PROD_007/S007.zip", timeout=30).status_code == 401
+        assert httpx.get(server.url + "files/PROD_007/S007.zip", headers={"Authorization": f"Bearer {TOKEN}"},
+                         timeout=30).content == b"x"  # fmt: skip
     finally:
         server.stop()
     assert TOKEN not in server.output()

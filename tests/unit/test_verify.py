@@ -46,3 +46,13 @@ def test_repair_deletes_changed_files_and_marks_broken_copies_failed_in_the_cata
     assert report.repaired == 2
     assert [f.local_path for f in catalog.stored_files()] == ["/d/P/ok.zip", "/d/Q/Q.SAFE"]
     assert verify_catalog(catalog, kind_of=_kind, sha256_of=_sha256).problems == []
+
+
+def test_repair_marks_matching_files_available_again_which_records_their_identity_anew():
+    catalog = _catalog()
+    before = {f.id: f.verified_at for f in catalog.files.values()}
+    report = verify_catalog(catalog, kind_of=_kind, sha256_of=_sha256)
+    repair(report, catalog, remove=lambda path: None)
+    assert report.refreshed == 1 and [f.local_path for f in report.verified] == ["/d/P/ok.zip"]
+    ok = next(f for f in catalog.files.values() if f.local_path == "/d/P/ok.zip")
+    assert ok.state == "available" and ok.sha256 == GOOD and ok.verified_at >= before[ok.id]
