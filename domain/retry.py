@@ -53,11 +53,15 @@ class RetryPolicy:
         return ceiling / 2 + r * ceiling / 2
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
-        """The wait before the next attempt: the server's Retry-After wins when it is longer."""
+        """The wait before the next attempt: our backoff, or the server's Retry-After plus a
+        little jitter (up to half of it, at most 1 s): clients told the same Retry-After at once
+        must not all come back in the same instant and be refused again."""
         own = self.backoff(attempt, rng)
         if retry_after is None:
             return own
-        return max(min(retry_after, self.retry_after_cap), 0.0)
+        wait = max(min(retry_after, self.retry_after_cap), 0.0)
+        r = rng.random() if rng is not None else random.random()
+        return min(wait + r * min(1.0, wait / 2), self.retry_after_cap)
 
     def allows(self, attempts_made: int, elapsed: float, next_delay: float = 0.0) -> bool:
         """Whether another attempt fits in both budgets."""

@@ -90,7 +90,7 @@ def open_catalog(
         found = probe(catalog_path, module)  # again: another process may have created it meanwhile
         _refuse_foreign(found)
         if found.kind in ("missing", "empty"):
-            create_catalog(catalog_path, module=module, busy_timeout_ms=busy_timeout_ms)
+            create_catalog(catalog_path, module=module, busy_timeout_ms=busy_timeout_ms, preload_gdal=preload_gdal)
             created = True
         engines = create_engines(
             catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module,

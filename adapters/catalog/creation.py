@@ -39,17 +39,18 @@ def remove_database(path: Path) -> None:
             pass
 
 
-def create_catalog(path: Path, *, module: ModuleType, busy_timeout_ms: int) -> None:
+def create_catalog(path: Path, *, module: ModuleType, busy_timeout_ms: int, preload_gdal: bool = True) -> None:
     """Build a catalog at the head revision and rename it to ``path`` (missing or empty).
 
-    Call it holding the catalog's creation lock.
+    Call it holding the catalog's creation lock. ``preload_gdal`` as in ``create_engines``: the
+    process opening the catalog decides whether pyogrio is loaded before SpatiaLite.
     """
     from eoharvest.adapters.catalog import migrate as migrations
 
     target = path.resolve() if path.is_symlink() else path
     building = building_path(target)
     remove_database(building)  # a crashed creation's leftovers: never adopted, rebuilt from scratch
-    engines = create_engines(building, busy_timeout_ms=busy_timeout_ms, module=module)
+    engines = create_engines(building, busy_timeout_ms=busy_timeout_ms, module=module, preload_gdal=preload_gdal)
     try:
         migrations.upgrade(engines.writer)
         raw = engines.reader.raw_connection()  # outside any transaction (autocommit driver)

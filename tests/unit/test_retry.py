@@ -44,8 +44,16 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
 
 def test_the_server_retry_after_replaces_our_own_backoff():
     policy = RetryPolicy(base_delay=1, retry_after_cap=60)
-    assert policy.delay(1, 30) == 30
+    assert 30 <= policy.delay(1, 30) <= 31
     assert policy.delay(1, 10_000) == 60
+    assert policy.delay(1, 0) == 0
+
+
+def test_clients_told_the_same_retry_after_come_back_spread_out():
+    policy, rng = RetryPolicy(), random.Random(7)
+    waits = [policy.delay(1, 1.0, rng) for _ in range(20)]
+    assert all(1.0 <= w <= 1.5 for w in waits)
+    assert max(waits) - min(waits) > 0.25  # not one instant: the 429 storm would repeat
 
 
 def test_attempts_and_wall_time_both_bound_the_loop():
