@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import queue
 import random
 import shutil
 import socket
@@ -30,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalog import load_average  # noqa: E402
+from serve import Served  # noqa: E402  (the `eoharvest serve` subprocess of bench/serve.py)
 
 from eoharvest.adapters.catalog import open_catalog  # noqa: E402
 from eoharvest.domain.models import Scene  # noqa: E402
@@ -72,24 +71,6 @@ def build_catalog(catalog: Path, path: Path, sha256: str) -> None:
         repo.upsert_scenes([scene])
         file_id = repo.record_file("cdse", "BENCH", path.name, size=path.stat().st_size)
         repo.set_file_state(file_id, "available", local_path=str(path), sha256=sha256)
-
-
-class Serve:
-    def __init__(self, catalog: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")}
-        self.process = subprocess.Popen([str(BIN), "--catalog", str(catalog), "serve", "--port", "0",
-                                         "--no-access-log"], env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stderr or []], daemon=True).start()
-        while True:
-            line = lines.get(timeout=120)
-            if "STAC API at " in line:
-                self.url = line.split("STAC API at ", 1)[1].split()[0]
-                return
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(15)
 
 
 class Nginx:
@@ -170,7 +151,7 @@ def main() -> None:
     if catalog.exists():
         catalog.unlink()
     build_catalog(catalog, path, sha256)
-    serve, nginx = Serve(catalog), Nginx(archive, base / "nginx")
+    serve, nginx = Served(catalog), Nginx(archive, base / "nginx")
     urls = {"serve": f"{serve.url}files/BENCH/B04.tif", "nginx": f"{nginx.url}BENCH/B04.tif"}
     try:
         for url in urls.values():
