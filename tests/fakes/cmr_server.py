@@ -241,6 +241,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+#: The handler other fakes reuse: GET/POST to ``server.fake.dispatch``, ``reply`` to answer.
+DispatchHandler = _Handler
+
+
 @dataclass
 class CmrFake:
     """Start with ``with CmrFake() as fake`` (after :func:`loopback_names`)."""

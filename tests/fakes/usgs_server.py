@@ -42,11 +42,12 @@ import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from corpus import load
+from fakes.cmr_server import DispatchHandler
 from shapely.geometry import box, shape
 
 API_PATH = "/api/api/json/stable"
@@ -184,29 +185,8 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake.dispatch(self, "GET")  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.fake.dispatch(self, "POST")  # type: ignore[attr-defined]
-
-    def reply(self, status: int, body: bytes | str = b"", content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+#: GET/POST go to the fake's ``dispatch``; ``reply`` sends a body (the CMR fake's handler).
+_Handler = DispatchHandler
 
 
 @dataclass
