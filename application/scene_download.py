@@ -214,6 +214,7 @@ class SceneDownloadService:
             href=redact(descriptor.url),
             size=descriptor.size,
             checksum=descriptor.checksums[0] if descriptor.checksums else None,
+            asset=descriptor.asset,
         )
 
     def _state(self, file_id: int | None, state: str, *, local_path: str | None = None, sha256: str | None = None) -> None:

@@ -140,8 +140,11 @@ class CatalogRepository(Protocol):
         href: str | None = None,
         size: int | None = None,
         checksum: Checksum | None = None,
+        asset: str | None = None,
     ) -> int:
-        """Register (or update) a file of a catalogued scene; returns the file id."""
+        """Register (or update) a file of a catalogued scene; returns the file id. ``asset``
+        names what the file is (the provider's asset name: a STAC asset key, a band,
+        ``product`` for a whole-product archive); None keeps what was recorded."""
         ...
 
     def set_file_state(
@@ -155,7 +158,8 @@ class CatalogRepository(Protocol):
         ...
 
     def available_file_records(self, product_key: str) -> Sequence[AvailableFile]:
-        """Verified files of this product from any provider that have a local path, oldest first."""
+        """Verified files of this product from any provider that have a local path, oldest first,
+        with their asset names and the size and checksums recorded when they were verified."""
         ...
 
     def stored_files(self, product_key: str | None = None) -> Sequence[StoredFile]:

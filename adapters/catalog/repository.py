@@ -201,10 +201,13 @@ class SpatialiteCatalog:
         href: str | None = None,
         size: int | None = None,
         checksum: Checksum | None = None,
+        asset: str | None = None,
     ) -> int:
-        """Register (or update) a file of a catalogued scene; returns the file id."""
+        """Register (or update) a file of a catalogued scene; returns the file id. ``asset``
+        names what the file is (a STAC asset key, a band, ``product``); None keeps what was
+        recorded."""
         with self._write() as conn:
-            return downloads.record_file(conn, provider, scene_id, name, href, size, checksum, _utcnow())
+            return downloads.record_file(conn, provider, scene_id, name, href, size, checksum, _utcnow(), asset)
 
     def set_file_state(
         self, file_id: int, state: str, *, local_path: str | None = None, sha256: str | None = None

@@ -73,6 +73,8 @@ files = Table(
     # what the file looked like on disk when it was verified (0006): `serve` checks it
     Column("mtime_ns", BigInteger),
     Column("inode", BigInteger),
+    # which asset of its product the file is (0007): a STAC asset key, a band, "product"
+    Column("asset", String(255)),
 )
 
 searches = Table(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
@@ -50,6 +51,7 @@ class _File:
     local_path: str | None = None
     sha256: str | None = None
     verified_at: datetime | None = None
+    asset: str | None = None
 
 
 @dataclass
@@ -161,16 +163,17 @@ class InMemoryCatalog:
         )
 
     def record_file(self, provider: str, scene_id: str, name: str, *, href: str | None = None,
-                    size: int | None = None, checksum: Checksum | None = None) -> int:  # fmt: skip
+                    size: int | None = None, checksum: Checksum | None = None, asset: str | None = None) -> int:  # fmt: skip
         row = self.rows.get((provider, scene_id))
         if row is None:
             raise CatalogError(f"scene {provider}:{scene_id} is not in the catalog", hint="upsert it first")
         for f in self.files.values():
             if f.scene_row == row.id and f.name == name:
                 f.href, f.size, f.checksum = href, size, checksum
+                f.asset = asset if asset is not None else f.asset
                 return f.id
         file_id = len(self.files) + 1
-        self.files[file_id] = _File(file_id, row.id, name, href, size, checksum)
+        self.files[file_id] = _File(file_id, row.id, name, href, size, checksum, asset=asset)
         return file_id
 
     def set_file_state(self, file_id: int, state: str, *, local_path: str | None = None,
@@ -184,6 +187,8 @@ class InMemoryCatalog:
             if not local_path or not sha256:
                 raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
             f.local_path, f.sha256, f.verified_at = local_path, sha256.lower(), datetime.now(timezone.utc)
+            if os.path.isfile(local_path):  # as the catalog does: the size found when verified
+                f.size = os.path.getsize(local_path)
         f.state = state
 
     def available_files(self, product_key: str) -> list[str]:
@@ -192,7 +197,7 @@ class InMemoryCatalog:
     def available_file_records(self, product_key: str) -> list[AvailableFile]:
         providers = {r.id: r.scene.provider for r in self.rows.values() if r.scene.product_key == product_key}
         return [
-            AvailableFile(f.local_path, providers[f.scene_row], f.name)
+            AvailableFile(f.local_path, providers[f.scene_row], f.name, f.asset, f.size, f.sha256, f.checksum)
             for f in sorted(self.files.values(), key=lambda f: f.id)
             if f.scene_row in providers and f.state == AVAILABLE and f.local_path
         ]

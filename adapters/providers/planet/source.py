@@ -342,7 +342,7 @@ class PlanetSource:
                     hint="activate it first: downloader.activate() until True, or download_all(activation_wait=...)",
                 )
             descriptors.append(DownloadDescriptor(
-                record.location, asset_filename(scene.scene_id, name),
+                record.location, asset_filename(scene.scene_id, name), asset=name,
                 checksums=(record.md5,) if record.md5 else (), refresh_url=self._refresher(scene, name),
             ))  # fmt: skip
         return descriptors
