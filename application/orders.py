@@ -462,6 +462,9 @@ class OrderBook:
         files that stand in for the rest. ``downloaded`` finds the narrowed order again through
         what is remembered here."""
         key = self._key(source, scene, assets)
+        if remember:
+            with self._guard:
+                self._narrowed.pop(key, None)  # decided afresh each time
         wanted = assets_of(key.selection)
         if overwrite or wanted is None:
             return _Selection(key)
