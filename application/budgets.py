@@ -9,12 +9,13 @@ composition root (``Services``). Budgets shared by every process on a PostgreSQL
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from eoharvest.domain.budgets import BudgetKey
 from eoharvest.domain.errors import DownloadCancelled
-from eoharvest.domain.ports import Clock
+from eoharvest.domain.ports import Clock, ProviderBudgets
 
 #: Longest wait between two looks at ``stopped()`` while waiting for a slot.
 POLL_INTERVAL = 0.1
@@ -68,4 +69,17 @@ class LocalBudgets:
         """Nothing to release: the budgets end with the process."""
 
 
-__all__ = ["LocalBudgets"]
+@dataclass(frozen=True)
+class DownloadBudget:
+    """The concurrent-download budget of one provider account: ``limit`` slots of ``key``."""
+
+    budgets: ProviderBudgets
+    key: BudgetKey
+    limit: int
+
+    def hold(self, stopped: Callable[[], bool] | None = None) -> AbstractContextManager[None]:
+        """One slot for the ``with`` block; waiting stops with DownloadCancelled on ``stopped()``."""
+        return self.budgets.slot(self.key, self.limit, stopped)
+
+
+__all__ = ["DownloadBudget", "LocalBudgets"]
