@@ -59,6 +59,8 @@ NAMESPACE = 0x656F6262
 LOCK_WAIT_MS = 250
 #: Seconds between two looks for a slot another process gave back.
 POLL = 0.1
+#: Longest wait in :meth:`PostgresBudgets.close` for a rate hold to end.
+MAX_HOLD = 5.0
 #: The server notices a vanished client after idle + interval * count seconds.
 KEEPALIVE = ("SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3")
 
@@ -220,7 +222,13 @@ class PostgresBudgets:
         return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big", signed=True)
 
     def close(self) -> None:
-        """End the sessions: the server frees every slot and rate hold of this process."""
+        """End the sessions: the server frees every slot of this process. A rate still held
+        for a call just let through is held to its end first (at most ``1/rate`` seconds):
+        ending it early would let another process's next call come too soon."""
+        for lane in list(self._lanes.values()):
+            timer = lane.timer
+            if timer is not None:
+                timer.join(MAX_HOLD)
         with self._changed:
             self._closed = True
             lanes = list(self._lanes.values())
@@ -228,7 +236,7 @@ class PostgresBudgets:
             self._slots = None
             self._generation += 1
         for lane in lanes:
-            if lane.timer is not None:
+            if lane.timer is not None:  # still running after MAX_HOLD: its session ends now
                 lane.timer.cancel()
             lane.conn = None
         for conn in conns:
