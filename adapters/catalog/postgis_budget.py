@@ -61,8 +61,15 @@ LOCK_WAIT_MS = 250
 POLL = 0.1
 #: Longest wait in :meth:`PostgresBudgets.close` for a rate hold to end.
 MAX_HOLD = 5.0
-#: The server notices a vanished client after idle + interval * count seconds.
-KEEPALIVE = ("SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3")
+#: Per session: the server notices a vanished client after idle + interval * count seconds; a
+#: statement (a try-lock, an unlock) that hangs on a sick server fails instead of holding up the
+#: process's other slots.
+SESSION_SETTINGS = (
+    "SET tcp_keepalives_idle = 30",
+    "SET tcp_keepalives_interval = 10",
+    "SET tcp_keepalives_count = 3",
+    "SET statement_timeout = '10s'",
+)
 
 
 @dataclass
@@ -115,18 +122,24 @@ class PostgresBudgets:
                 self._changed.wait(self._poll * random.uniform(0.5, 1.0))
 
     def _try_slots(self, key: BudgetKey, indices: Sequence[int]) -> int:
-        """The first of ``indices`` whose lock this session got, or -1 (one round trip)."""
-        conn = self._slot_connection()
+        """The first of ``indices`` whose lock this session got, or -1 (one round trip). A
+        session the server ended (its locks went with it) is replaced once; a server that
+        cannot be reached is a CatalogError."""
         cases = " ".join(f"WHEN pg_try_advisory_lock(%s, %s) THEN {i}" for i in indices)
-        params: list[int] = []
-        for i in indices:
-            params += [NAMESPACE, self._objid(key, str(i))]
-        try:
-            row = conn.execute(f"SELECT CASE {cases} ELSE -1 END", params).fetchone()
-        except psycopg.OperationalError as exc:
-            self._drop_slot_connection()
-            raise connection_error(self.location, exc) from None
-        return int(row[0])
+        for attempt in (1, 2):
+            conn = self._slot_connection()
+            params: list[int] = []
+            for i in indices:
+                params += [NAMESPACE, self._objid(key, str(i))]
+            try:
+                row = conn.execute(f"SELECT CASE {cases} ELSE -1 END", params).fetchone()
+                return int(row[0])
+            except psycopg.OperationalError as exc:
+                self._drop_slot_connection()
+                if attempt == 2 or not conn.broken:
+                    raise connection_error(self.location, exc) from None
+                log.info("budgets: the budget session ended (%s); opening a new one", str(exc).strip())
+        return -1
 
     def _give_back(self, key: BudgetKey, index: int) -> None:
         with self._changed:
@@ -208,7 +221,7 @@ class PostgresBudgets:
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy wraps the driver's error
             raise connection_error(self.location, exc) from None
         conn = _Session(raw)
-        for statement in KEEPALIVE:
+        for statement in SESSION_SETTINGS:
             conn.execute(statement)
         if self._schema is None:
             row = conn.execute("SELECT current_schema()").fetchone()
@@ -259,8 +272,15 @@ class _Session:
     def execute(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         return self._conn.execute(statement, params)  # psycopg serialises threads on a connection
 
+    @property
+    def broken(self) -> bool:
+        """The session is gone (ended by the server, or the network), not just one statement."""
+        return bool(self._conn.broken or self._conn.closed)
+
     def close(self) -> None:
-        self._raw.close()
+        # Invalidate rather than check in: the session ends (its locks with it) without the
+        # pool's reset, a rollback that fails on a connection the server already ended.
+        self._raw.invalidate()
 
 
 def _check(stopped: Callable[[], bool] | None, key: BudgetKey) -> None:

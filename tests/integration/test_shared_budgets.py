@@ -26,7 +26,7 @@ from eoharvest.adapters.catalog.postgis import open_postgis_catalog
 from eoharvest.adapters.catalog.postgis_budget import PostgresBudgets
 from eoharvest.domain.budgets import DOWNLOADS, BudgetKey, account_digest
 from eoharvest.domain.catalog_location import CatalogUrl
-from eoharvest.domain.errors import DownloadCancelled
+from eoharvest.domain.errors import CatalogError, DownloadCancelled
 
 WORKER = Path(__file__).with_name("budget_worker.py")
 TESTS = Path(__file__).resolve().parents[1]
@@ -205,3 +205,38 @@ def test_usgs_two_processes_on_one_account_never_get_rate_limit_user(postgis_url
     assert all(o["found"] > 0 for o in outcomes)
     assert calls >= 2 * 6
     assert fake.rate_limited == 0, f"{fake.rate_limited} RATE_LIMIT_USER answers"
+
+
+def test_a_budget_session_the_server_ended_is_replaced_and_giving_back_does_not_fail(postgis_url):
+    """Fault injection: the server ends the budget session while a slot is held (a restart, an
+    administrator). The holder's give-back is quiet, the next slot comes on a new session, and
+    the slot still held by this process is not handed out twice by it; a server that cannot be
+    reached is a CatalogError naming the catalog."""
+    import psycopg
+
+    key = BudgetKey(*KEY)
+    budgets, other = PostgresBudgets(CatalogUrl(postgis_url)), PostgresBudgets(CatalogUrl(postgis_url))
+    try:
+        with budgets.slot(key, 2):
+            with psycopg.connect(postgis_url, autocommit=True) as admin:
+                ended = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (f"eoharvest-budgets {os.getpid()}@{__import__('socket').gethostname()}"[:63],),
+                ).fetchall()
+            assert [row[0] for row in ended] == [True]  # the only session yet (``other`` connects on first use)
+            with budgets.slot(key, 2, stopped=until(30)):  # a new session; slot 0 is still ours
+                with pytest.raises(DownloadCancelled):
+                    with budgets.slot(key, 2, stopped=until(0.3)):
+                        pass
+        with budgets.slot(key, 2, stopped=until(30)), budgets.slot(key, 2, stopped=until(30)):
+            with pytest.raises(DownloadCancelled):
+                with other.slot(key, 2, stopped=until(0.3)):
+                    pass
+    finally:
+        budgets.close()
+        other.close()
+    unreachable = PostgresBudgets(CatalogUrl("postgresql://nobody@127.0.0.1:9/nothing"))
+    with pytest.raises(CatalogError, match="127.0.0.1:9"):
+        with unreachable.slot(key, 2):
+            pass
+    unreachable.close()
