@@ -176,25 +176,31 @@ class PostgresBudgets:
         except BaseException:
             lane.lock.release()
             raise
-        lane.timer = threading.Timer(1.0 / rate, self._end_hold, (lane, key))
-        lane.timer.daemon = True
-        lane.timer.start()
+        timer = threading.Timer(1.0 / rate, self._end_hold, (lane, key))
+        timer.daemon = True
+        with self._changed:
+            lane.timer = timer
+        timer.start()
 
     def _lock_lane(self, lane: _Lane, key: BudgetKey, stopped: Callable[[], bool] | None) -> None:
-        if lane.conn is None:
-            lane.conn = self._connect()
-            lane.conn.execute(f"SET lock_timeout = '{LOCK_WAIT_MS}ms'")
-        objid = self._objid(key, "rate")
+        """Wait in the server for the rate's lock; a session the server ended is replaced once."""
+        replaced = False
         while True:
+            if lane.conn is None:
+                lane.conn = self._connect()
+                lane.conn.execute(f"SET lock_timeout = '{LOCK_WAIT_MS}ms'")
+            conn = lane.conn
             try:
-                lane.conn.execute("SELECT pg_advisory_lock(%s, %s)", (NAMESPACE, objid))
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", (NAMESPACE, self._objid(key, "rate")))
                 return
             except psycopg.errors.LockNotAvailable:
                 _check(stopped, key)
             except psycopg.OperationalError as exc:
-                conn, lane.conn = lane.conn, None
+                lane.conn = None
                 _close_quietly(conn)
-                raise connection_error(self.location, exc) from None
+                if replaced or not conn.broken:
+                    raise connection_error(self.location, exc) from None
+                replaced = True
 
     def _end_hold(self, lane: _Lane, key: BudgetKey) -> None:
         try:
@@ -206,8 +212,15 @@ class PostgresBudgets:
             if conn is not None:
                 _close_quietly(conn)
         finally:
+            self._release(lane)
+
+    def _release(self, lane: _Lane) -> None:
+        """End our thread's hold of ``lane`` once (the timer, or :meth:`close`, whichever first)."""
+        with self._changed:
+            if lane.timer is None:
+                return
             lane.timer = None
-            lane.lock.release()
+        lane.lock.release()
 
     # -- connections and keys --------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -249,8 +262,10 @@ class PostgresBudgets:
             self._slots = None
             self._generation += 1
         for lane in lanes:
-            if lane.timer is not None:  # still running after MAX_HOLD: its session ends now
-                lane.timer.cancel()
+            timer = lane.timer
+            if timer is not None:  # still running after MAX_HOLD: its session ends now
+                timer.cancel()
+                self._release(lane)
             lane.conn = None
         for conn in conns:
             if conn is not None:
