@@ -8,7 +8,9 @@ asks the provider for an order under the intent's label (``find_order``) before 
 a product is never ordered twice. Every catalog write is a compare-and-set on the order's
 version: when two processes race, one wins and the other re-reads.
 
-Requests to a provider's order API are spaced by its declared ``order_rate``; a quota refusal
+Requests to a provider's order API are spaced by its declared ``order_rate`` per account
+(``budgets``, the ``ProviderBudgets`` port: shared by every process on a PostgreSQL catalog,
+given with ``account_of(provider)`` by the composition root); a quota refusal
 stops new placements at that provider until one of our orders is downloaded (or a while passes).
 
 Nothing the archive has is ordered again, whichever provider brought it: a verified
@@ -29,7 +31,9 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Callable, Sequence
 
+from eoharvest.application.budgets import LocalBudgets
 from eoharvest.application.download_plan import ARCHIVE_SUFFIXES, on_disk_as_recorded
+from eoharvest.domain.budgets import ORDERS, BudgetKey
 from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
@@ -59,7 +63,7 @@ from eoharvest.domain.orders import (
     reorder,
     selection_of,
 )
-from eoharvest.domain.ports import CatalogRepository, Clock, OrderingSource
+from eoharvest.domain.ports import CatalogRepository, Clock, OrderingSource, ProviderBudgets
 
 log = logging.getLogger("eoharvest.orders")
 
@@ -103,31 +107,25 @@ class CancelOutcome:
 
 
 class ProviderPace:
-    """Spaces order API calls per provider to its declared rate (requests per second).
+    """Spaces order API calls per provider account to the provider's declared rate (requests
+    per second), through the ``ProviderBudgets`` port: in this process by default, across
+    every process of a PostgreSQL catalog when the composition root gives its shared budgets.
+    ``account_of(provider)`` names the account (domain/budgets.py ``account_digest``)."""
 
-    Spacing is measured between the moments calls are let through, one caller at a time per
-    provider: reserving slots ahead and sleeping outside the lock let a caller that woke late
-    (a loaded machine) be followed by the next one on time, two calls closer than the rate.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, clock: Clock, budgets: ProviderBudgets | None = None, account_of: Callable[[str], str] | None = None
+    ) -> None:
+        self._budgets: ProviderBudgets = budgets if budgets is not None else LocalBudgets(clock)
+        self._account_of = account_of or _no_account
 
     def wait(self, provider: str, rate: float | None) -> None:
         if not rate or rate <= 0:
             return
-        with self._lock:
-            provider_lock = self._locks.setdefault(provider, threading.Lock())
-        with provider_lock:
-            last = self._last.get(provider)
-            if last is not None:
-                remaining = last + 1.0 / rate - self._clock.monotonic()
-                if remaining > 0:
-                    self._clock.sleep(remaining)
-            self._last[provider] = self._clock.monotonic()
+        self._budgets.pace(BudgetKey(provider, self._account_of(provider), ORDERS), rate)
+
+
+def _no_account(provider: str) -> str:
+    return ""
 
 
 class OrderBook:
@@ -135,7 +133,8 @@ class OrderBook:
 
     ``owner`` names this process in intent claims; ``owner_alive(owner)`` says whether the
     process that claimed an intent still runs (a dead owner's intent is reconciled at once,
-    otherwise only after its claim of ``claim_seconds`` ran out).
+    otherwise only after its claim of ``claim_seconds`` ran out). ``budgets`` and
+    ``account_of`` pace order API calls per provider account (see :class:`ProviderPace`).
     """
 
     def __init__(
@@ -146,13 +145,15 @@ class OrderBook:
         owner: str,
         owner_alive: Callable[[str], bool] = lambda owner: True,
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+        budgets: ProviderBudgets | None = None,
+        account_of: Callable[[str], str] | None = None,
     ) -> None:
         self._catalog = catalog
         self._clock = clock
         self.owner = owner
         self._owner_alive = owner_alive
         self._claim = timedelta(seconds=claim_seconds)
-        self.pace = ProviderPace(clock)
+        self.pace = ProviderPace(clock, budgets, account_of)
         self._quota_until: dict[str, float] = {}
         self._locks: dict[OrderKey, threading.Lock] = {}
         self._guard = threading.Lock()

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime
 
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.domain.budgets import BudgetKey
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
@@ -282,6 +283,30 @@ class LeaseHolder(Protocol):
 
     def is_gone(self, holder: str) -> bool:
         """True only when ``holder`` certainly no longer runs (False when unsure)."""
+        ...
+
+
+class ProviderBudgets(Protocol):
+    """What a provider grants one account, shared by everything that uses the account: in this
+    process (SpatiaLite catalogs), or in every process of every machine on one PostgreSQL
+    catalog (kept in the catalog's server, released when a holder dies). Keys: domain/budgets.py.
+    """
+
+    def slot(
+        self, key: BudgetKey, limit: int, stopped: Callable[[], bool] | None = None
+    ) -> AbstractContextManager[None]:
+        """Hold one of ``key``'s ``limit`` slots for the ``with`` block (a limit of 1 is a mutex:
+        one request in flight). Waits while all are held; ``stopped()`` true while waiting
+        raises DownloadCancelled."""
+        ...
+
+    def pace(self, key: BudgetKey, rate: float, stopped: Callable[[], bool] | None = None) -> None:
+        """Return when the next call of ``key`` may go: calls are let through at least
+        ``1 / rate`` seconds apart. ``stopped()`` true while waiting raises DownloadCancelled."""
+        ...
+
+    def close(self) -> None:
+        """Release what the budgets hold (connections, slots)."""
         ...
 
 
