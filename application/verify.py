@@ -1,11 +1,15 @@
-"""`verify`: re-hash the archive against the catalog and report (or repair) what drifted."""
+"""`verify`: re-hash the archive against the catalog and report (or repair) what drifted.
+
+Files are checked against the SHA-256 recorded when they were downloaded, and the members of
+extracted archives against the SHA-256 of the bytes their extraction wrote (catalog revision
+0008), so a product kept only unpacked is re-hashed too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from eoharvest.domain.catalog_query import StoredFile
+from eoharvest.domain.catalog_query import StoredFile, StoredMember
 from eoharvest.domain.download_states import AVAILABLE, FAILED
 from eoharvest.domain.ports import CatalogRepository
 
@@ -20,10 +24,14 @@ class VerifyReport:
     repaired: int = 0
     verified: list[StoredFile] = field(default_factory=list)  # re-hashed and matching
     refreshed: int = 0  # verified files whose on-disk identity --repair recorded again
+    members_checked: int = 0
+    members_ok: list[StoredMember] = field(default_factory=list)
+    members_mismatched: list[StoredMember] = field(default_factory=list)
+    members_missing: list[StoredMember] = field(default_factory=list)  # or no longer a regular file
 
     @property
-    def problems(self) -> list[StoredFile]:
-        return [*self.mismatched, *self.missing]
+    def problems(self) -> list[StoredFile | StoredMember]:
+        return [*self.mismatched, *self.missing, *self.members_mismatched, *self.members_missing]
 
 
 def verify_catalog(
@@ -33,8 +41,18 @@ def verify_catalog(
     kind_of: Callable[[str], str],
     sha256_of: Callable[[str], str],
 ) -> VerifyReport:
-    """Check every file the catalog calls available (optionally of one product); see :func:`verify_files`."""
-    return verify_files(catalog.stored_files(product_key), kind_of=kind_of, sha256_of=sha256_of)
+    """Check every file the catalog calls available (optionally of one product), then the
+    recorded members of its extracted archives; see :func:`verify_files`."""
+    report = verify_files(catalog.stored_files(product_key), kind_of=kind_of, sha256_of=sha256_of)
+    for member in catalog.stored_members(product_key):
+        report.members_checked += 1
+        if kind_of(member.local_path) != "file":
+            report.members_missing.append(member)
+        elif sha256_of(member.local_path) == member.sha256:
+            report.members_ok.append(member)
+        else:
+            report.members_mismatched.append(member)
+    return report
 
 
 def verify_files(
@@ -64,12 +82,23 @@ def repair(report: VerifyReport, catalog: CatalogRepository, *, remove: Callable
     """Forget broken copies: the catalog marks them failed, so it stops calling them available
     and the next harvest or download fetches them again; corrupt files are deleted. Files whose
     bytes still match are marked available again, which records their size, modification time
-    and inode as they are now (what `serve` compares before serving a file)."""
+    and inode as they are now (what `serve` compares before serving a file); so are members.
+
+    A changed or missing member makes its archive's product incomplete: the member is deleted
+    (so the next extraction can put the archive's bytes there instead of refusing to replace
+    it) and its archive is marked failed, so the next download fetches and extracts it again."""
     for item in report.verified:
         catalog.set_file_state(item.file_id, AVAILABLE, local_path=item.local_path, sha256=item.sha256)
         report.refreshed += 1
-    for item in report.mismatched:
-        remove(item.local_path)
+    for member in report.members_ok:
+        catalog.refresh_member(member.member_id)
+        report.refreshed += 1
+    for changed in [*report.mismatched, *report.members_mismatched]:
+        remove(changed.local_path)
+    failed: set[int] = set()
     for item in report.problems:
+        if item.file_id in failed:
+            continue
+        failed.add(item.file_id)
         catalog.set_file_state(item.file_id, FAILED)
         report.repaired += 1

@@ -38,7 +38,9 @@ def _remove(path: str) -> None:
 @click.pass_obj
 def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
     """Re-hash every file the catalog calls available and compare it with the SHA-256 recorded
-    when it was downloaded. Exits 5 if a file is missing or changed (0 after --repair)."""
+    when it was downloaded, and every member of an extracted archive with the SHA-256 of the
+    bytes its extraction wrote. Exits 5 if a file or member is missing or changed (0 after
+    --repair, which marks the archive of a broken member failed so it is fetched again)."""
     # Only --repair writes: a plain verify never creates, migrates or locks the catalog.
     catalog: CatalogRepository = obj.services().catalog(read_only=not do_repair)
     report = verify_catalog(catalog, product, kind_of=_kind, sha256_of=file_digest)
@@ -48,16 +50,26 @@ def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_jso
         "checked": report.checked, "ok": report.ok, "extracted_only": report.extracted,
         "mismatched": [f.local_path for f in report.mismatched], "missing": [f.local_path for f in report.missing],
         "repaired": report.repaired, "refreshed": report.refreshed,
+        "members_checked": report.members_checked, "members_ok": len(report.members_ok),
+        "members_mismatched": [m.local_path for m in report.members_mismatched],
+        "members_missing": [m.local_path for m in report.members_missing],
     }
     if as_json:
         echo_json(data)
     else:
         click.echo(f"checked {report.checked}: {report.ok} ok, {len(report.mismatched)} changed, "
                    f"{len(report.missing)} missing, {report.extracted} extracted-only")
+        if report.members_checked:
+            click.echo(f"extracted members {report.members_checked}: {len(report.members_ok)} ok, "
+                       f"{len(report.members_mismatched)} changed, {len(report.members_missing)} missing")
         for item in report.mismatched:
             click.echo(f"changed: {item.local_path} ({item.product_key})")
         for item in report.missing:
             click.echo(f"missing: {item.local_path} ({item.product_key})")
+        for member in report.members_mismatched:
+            click.echo(f"changed member: {member.local_path} ({member.product_key})")
+        for member in report.members_missing:
+            click.echo(f"missing member: {member.local_path} ({member.product_key})")
         if report.repaired:
             click.echo(f"repaired {report.repaired}: run the download again to fetch them")
         if report.refreshed:
