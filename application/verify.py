@@ -93,12 +93,13 @@ def repair(report: VerifyReport, catalog: CatalogRepository, *, remove: Callable
     for member in report.members_ok:
         catalog.refresh_member(member.member_id)
         report.refreshed += 1
-    for changed in [*report.mismatched, *report.members_mismatched]:
-        remove(changed.local_path)
+    changed: list[StoredFile | StoredMember] = [*report.mismatched, *report.members_mismatched]
+    for broken in changed:
+        remove(broken.local_path)
     failed: set[int] = set()
-    for item in report.problems:
-        if item.file_id in failed:
+    for problem in report.problems:
+        if problem.file_id in failed:
             continue
-        failed.add(item.file_id)
-        catalog.set_file_state(item.file_id, FAILED)
+        failed.add(problem.file_id)
+        catalog.set_file_state(problem.file_id, FAILED)
         report.repaired += 1

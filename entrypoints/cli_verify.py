@@ -38,9 +38,9 @@ def _remove(path: str) -> None:
 @click.pass_obj
 def verify_command(obj: AppContext, product: str | None, do_repair: bool, as_json: bool) -> None:
     """Re-hash every file the catalog calls available and compare it with the SHA-256 recorded
-    when it was downloaded, and every member of an extracted archive with the SHA-256 of the
-    bytes its extraction wrote. Exits 5 if a file or member is missing or changed (0 after
-    --repair, which marks the archive of a broken member failed so it is fetched again)."""
+    when it was downloaded. The members of extracted archives are compared with the SHA-256 of
+    the bytes their extraction wrote. Exits 5 if a file or member is missing or changed (0
+    after --repair, which marks the archive of a broken member failed so it is fetched again)."""
     # Only --repair writes: a plain verify never creates, migrates or locks the catalog.
     catalog: CatalogRepository = obj.services().catalog(read_only=not do_repair)
     report = verify_catalog(catalog, product, kind_of=_kind, sha256_of=file_digest)
