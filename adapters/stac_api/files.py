@@ -17,9 +17,9 @@ was verified:
 Responses carry a strong ``ETag`` (the recorded SHA-256), ``Last-Modified``, the content type of
 the format (GeoTIFF with the COG profile when the file has GDAL's COG layout, JP2, zip, NetCDF,
 JSON, XML), answer ``If-None-Match``/``If-Modified-Since`` with 304, and leave ``Range``,
-``If-Range``, ``HEAD`` and 416 to Starlette's ``FileResponse``, which also hands the file to an
-ASGI server that offers ``http.response.pathsend`` (sendfile); under uvicorn it is read in 1 MiB
-chunks.
+``If-Range``, ``HEAD`` and 416 to Starlette's ``FileResponse``, which also hands a whole file to
+an ASGI server that offers ``http.response.pathsend``: `eoharvest serve`'s uvicorn protocol does
+(:mod:`.sendfile`, sendfile(2)); ranges are read in 1 MiB chunks.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def add_file_routes(app: Any, engine: Any) -> None:
     from eoharvest.adapters.stac_api.members import MEMBERS_SEGMENT, MemberIndex
 
     class ChunkedFile(FileResponse):
-        chunk_size = 1024 * 1024  # fewer thread hops than 64 KiB when the server cannot sendfile
+        chunk_size = 1024 * 1024  # ranges (and servers without pathsend): fewer thread hops than 64 KiB
 
     index = FileIndex(engine)
     members = MemberIndex(engine)
