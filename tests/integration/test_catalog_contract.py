@@ -236,6 +236,28 @@ def test_members_are_recorded_with_their_on_disk_identity_and_refreshed_by_verif
         catalog.refresh_member(stored.member_id + 1000)
 
 
+def test_the_servers_member_lookups_match_recorded_paths_as_values_only(catalog, tmp_path):
+    if isinstance(catalog, InMemoryCatalog):
+        pytest.skip("`serve` reads the SQL catalogs")
+    from eoharvest.adapters.stac_api.members import MemberIndex
+
+    catalog.upsert_scenes([catalog_scene("a", product_key="P"), catalog_scene("b", product_key="Q")])
+    archive = catalog.record_file("cdse", "a", "P.zip")
+    members = _extracted(tmp_path / "P", {"P.SAFE/GRANULE/B04.jp2": b"\x02" * 9, "P.SAFE/MTD.xml": b"<m/>"})
+    catalog.record_extraction(archive, local_path=str(tmp_path / "P" / "P.zip"), sha256="ab" * 32, members=members)
+    index = MemberIndex(catalog.reader)
+    found = index.by_path(archive, "P.SAFE/GRANULE/B04.jp2")
+    assert (found.file_id, found.product_key, found.local_path, found.size, found.member) == (
+        archive, "P", members[0].local_path, 9, True)
+    assert found.sha256 == members[0].sha256.lower() and found.inode == os.stat(members[0].local_path).st_ino
+    for path in ("P.SAFE/GRANULE/../MTD.xml", "./P.SAFE/MTD.xml", "p.safe/MTD.xml", "P.SAFE//MTD.xml", "MTD.xml"):
+        assert index.by_path(archive, path) is None, path
+    assert index.by_path(archive + 1, "P.SAFE/MTD.xml") is None
+    assert index.for_products(["P", "Q"]) == {"P": [(archive, m.path) for m in members]}
+    catalog.set_file_state(archive, "failed")
+    assert index.by_path(archive, "P.SAFE/MTD.xml") is None and index.for_products(["P"]) == {}
+
+
 def test_verified_bytes_count_files_made_available_since_a_time(catalog):
     catalog.upsert_scenes([catalog_scene("a")])
     big = catalog.record_file("cdse", "a", "a.zip", size=1000)
