@@ -145,7 +145,10 @@ async def _sendfile(transport: asyncio.Transport, handle: Any, size: int) -> int
         finally:
             os.close(sock_fd)
             os.close(file_fd)
-        loop.call_soon_threadsafe(report, result)
+        try:
+            loop.call_soon_threadsafe(report, result)
+        except RuntimeError:  # the loop is closed: the server stopped meanwhile
+            pass
 
     _threads += 1
     try:
