@@ -66,6 +66,7 @@ __all__ = [
     "extract_archive",
     "extract_members",
     "inspect_archive",
+    "member_digests",
     "verify_archive",
 ]
 
@@ -295,6 +296,51 @@ def verify_archive(
     else:
         _verify_tar(report)
     return report
+
+
+def member_digests(
+    path: str | os.PathLike[str], *, limits: ArchiveLimits | None = None
+) -> dict[str, tuple[int, str]]:
+    """Inspect ``path`` and read every file member to its end: {member name: (size, SHA-256)}.
+
+    What ``verify --repair`` compares a product folder with when the catalog has no member rows
+    for its archive (extracted before catalog revision 0008)."""
+    report = inspect_archive(path, limits)
+    digests: dict[str, tuple[int, str]] = {}
+    current = None
+    try:
+        if report.kind == "zip":
+            with zipfile.ZipFile(report.path) as zf:
+                infos = {info.orig_filename: info for info in zf.infolist()}
+                for member in report.members:
+                    if not member.is_dir:
+                        current = member.name
+                        with zf.open(infos[member.source]) as fh:
+                            digests[member.name] = _digest(report, member.name, fh, member.size)
+        else:
+            with open_tar(report.path, report.kind) as tf:
+                for _ in range(report.entry_count + 1):
+                    info = tf.next()
+                    if info is None:
+                        break
+                    if info.isfile():
+                        current = validate_member_name(info.name)
+                        fh = tf.extractfile(info)
+                        if fh is None:
+                            raise IntegrityError(f"member '{current}' of '{report.path}' cannot be read", hint=_HINT)
+                        digests[current] = _digest(report, current, fh, info.size)
+    except EoharvestError:
+        raise
+    except CORRUPT_ERRORS as err:
+        raise _corrupt(report, current, err) from err
+    return digests
+
+
+def _digest(report: ArchiveReport, name: str, fh: IO[bytes], size: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    if _drain(fh, size, digest) != size:
+        raise IntegrityError(f"member '{name}' of '{report.path}' is short", hint=_HINT)
+    return size, digest.hexdigest()
 
 
 # --- extraction ----------------------------------------------------------------------------

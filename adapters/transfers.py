@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
-from eoharvest.adapters.archives import ArchiveLimits, extract_members, verify_archive
+from eoharvest.adapters.archives import ArchiveLimits, extract_members, member_digests, verify_archive
 from eoharvest.adapters.download_reconcile import reconcile_directory
 from eoharvest.adapters.flocks import held_folder
 from eoharvest.adapters.http.hashing import file_digest
@@ -82,6 +82,9 @@ class SafeArchives:
 
     def verify(self, path: str) -> None:
         verify_archive(path, limits=self.limits)
+
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        return member_digests(path, limits=self.limits)
 
     def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
         # Called only for archives that verify() accepted before their rename into place.

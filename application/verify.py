@@ -6,11 +6,14 @@ extracted archives against the SHA-256 of the bytes their extraction wrote (cata
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
-from eoharvest.domain.catalog_query import StoredFile, StoredMember
+from eoharvest.application.download_plan import ARCHIVE_SUFFIXES
+from eoharvest.domain.catalog_query import ExtractedMember, StoredFile, StoredMember
 from eoharvest.domain.download_states import AVAILABLE, FAILED
+from eoharvest.domain.errors import EoharvestError
 from eoharvest.domain.ports import CatalogRepository
 
 
@@ -28,6 +31,8 @@ class VerifyReport:
     members_ok: list[StoredMember] = field(default_factory=list)
     members_mismatched: list[StoredMember] = field(default_factory=list)
     members_missing: list[StoredMember] = field(default_factory=list)  # or no longer a regular file
+    members_recorded: int = 0  # archives from before revision 0008 whose members --repair recorded
+    members_unrecorded: list[tuple[StoredFile, str]] = field(default_factory=list)  # (archive, why not)
 
     @property
     def problems(self) -> list[StoredFile | StoredMember]:
@@ -103,3 +108,44 @@ def repair(report: VerifyReport, catalog: CatalogRepository, *, remove: Callable
         failed.add(problem.file_id)
         catalog.set_file_state(problem.file_id, FAILED)
         report.repaired += 1
+
+
+def record_members(
+    report: VerifyReport,
+    catalog: CatalogRepository,
+    *,
+    member_digests: Callable[[str], Mapping[str, tuple[int, str]]],
+    kind_of: Callable[[str], str],
+    sha256_of: Callable[[str], str],
+) -> None:
+    """Record the members of archives extracted before the catalog recorded members (revision
+    0008), so `serve` can serve them: only for a kept archive whose bytes still match its
+    SHA-256 (``report.verified``), and only when every file member is in the archive's folder
+    with the archive's bytes (read from the archive itself, ``member_digests``). Anything else
+    is left as it is and listed in ``report.members_unrecorded``."""
+    recorded = {member.file_id for member in catalog.stored_members()}
+    for archive in report.verified:
+        if archive.file_id in recorded or not archive.name.lower().endswith(ARCHIVE_SUFFIXES):
+            continue
+        try:
+            digests = member_digests(archive.local_path)
+        except EoharvestError as exc:
+            report.members_unrecorded.append((archive, str(exc)))
+            continue
+        folder = os.path.dirname(archive.local_path)
+        members, why = [], ""
+        for path, (size, sha256) in digests.items():
+            local = os.path.join(folder, *path.split("/"))
+            if kind_of(local) != "file":
+                why = f"'{path}' is not in the product folder (not extracted?)"
+            elif sha256_of(local) != sha256:
+                why = f"'{path}' in the product folder differs from the archive's"
+            if why:
+                break
+            members.append(ExtractedMember(path, local, size, sha256))
+        if why or not members:
+            report.members_unrecorded.append((archive, why or "the archive holds no files"))
+            continue
+        catalog.record_extraction(archive.file_id, local_path=archive.local_path, sha256=archive.sha256,
+                                  members=members)  # fmt: skip
+        report.members_recorded += 1

@@ -420,6 +420,11 @@ class ArchiveHandler(Protocol):
         """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
         ...
 
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        """Every file member of an archive, read to its end: member path -> (size, SHA-256).
+        Raises IntegrityError / UnsafeArchive as :meth:`verify` does."""
+        ...
+
     def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
         """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted files
         (path in ``into``, size, SHA-256 of the bytes written), in archive order.

@@ -122,6 +122,7 @@ def test_an_archive_whose_members_would_replace_the_products_files_is_refused_an
     assert json.loads(checked.stdout) | {"checked": None} == {
         "checked": None, "ok": 1, "extracted_only": 0, "mismatched": [], "missing": [], "repaired": 0,
         "refreshed": 0, "members_checked": 0, "members_ok": 0, "members_mismatched": [], "members_missing": [],
+        "members_recorded": 0, "members_unrecorded": [],
     }  # fmt: skip
     with open_catalog(tmp_path / "catalog.db", read_only=True) as catalog:
         assert [f.name for f in catalog.stored_files(product.name)] == ["red"]  # the zip is not "available"

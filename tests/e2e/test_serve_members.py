@@ -272,3 +272,32 @@ def test_a_member_changed_after_extraction_gets_409_then_verify_repair_and_a_new
             assert len(repo.stored_members()) == len(files)
     finally:
         server.stop()
+
+
+def test_verify_repair_records_the_members_of_an_archive_extracted_before_the_catalog_recorded_them(tmp_path):
+    from sqlalchemy import delete
+
+    from eoharvest.adapters.catalog.tables import archive_members
+
+    archive, catalog = tmp_path / "archive", tmp_path / "catalog.db"
+    tarred, files = usgs_tar()
+    download(catalog, archive, catalog_scene(LANDSAT, provider="usgs", product_key=LANDSAT, platform="Landsat-8"),
+             f"{LANDSAT}.tar", tarred)  # fmt: skip
+    with open_catalog(catalog) as repo:
+        file_id = repo.stored_members()[0].file_id
+        with repo.writer.begin() as conn:  # as an extraction before revision 0008 left it
+            conn.execute(delete(archive_members))
+    env = clean_env(tmp_path)
+    server = Server(catalog, env)
+    try:
+        url = member_url(server, file_id, f"{LANDSAT}_MTL.txt")
+        assert httpx.get(url).status_code == 404
+        repaired = subprocess.run([str(BIN), "--catalog", str(catalog), "verify", "--repair", "--json"], env=env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert repaired.returncode == 0, repaired.stderr
+        assert '"members_recorded": 1' in repaired.stdout
+        answer = httpx.get(url)
+        assert answer.status_code == 200 and answer.content == files[f"{LANDSAT}_MTL.txt"]
+        assert answer.headers["etag"] == f'"{hashlib.sha256(files[f"{LANDSAT}_MTL.txt"]).hexdigest()}"'
+    finally:
+        server.stop()

@@ -85,6 +85,9 @@ class FakeArchives:
     def verify(self, path: str) -> None:
         self.verified.append(path)
 
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        return {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in self.members.items()}
+
     def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
         self.protected.append(tuple(protected))
         clash = [name for name in self.members if name.split("/")[0] in protected]

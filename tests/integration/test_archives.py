@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eoharvest.adapters import archive_inspection, archive_placement, archives
-from eoharvest.adapters.archives import ArchiveLimits, extract_archive, extract_members, inspect_archive, verify_archive
+from eoharvest.adapters.archives import ArchiveLimits, extract_archive, extract_members, inspect_archive, member_digests, verify_archive
 from eoharvest.domain.errors import InputError, InsufficientSpace, IntegrityError, UnsafeArchive
 from mounts import small_tmpfs as mounted_tmpfs
 
@@ -197,6 +197,20 @@ def test_extracted_members_come_with_their_path_in_the_product_folder_size_and_s
         # hashed while extracting: SHA-256, not the manifest's MD5
         assert (member.size, member.sha256) == (len(data), hashlib.sha256(data).hexdigest())
         assert Path(member.local_path) == out / SAFE / name and Path(member.local_path).read_bytes() == data
+
+
+@pytest.mark.parametrize("mode", ["zip", "w", "w:gz"])
+def test_member_digests_read_every_file_member_of_zips_and_tars(world, mode):
+    files = landsat_files()
+    if mode == "zip":
+        archive = make_zip(world / "in" / "b.zip", list(files.items()))
+    else:
+        archive = make_tar(world / "in" / "b.tar", [(tinfo(n), d) for n, d in files.items()], mode)
+    assert member_digests(archive) == {n: (len(d), hashlib.sha256(d).hexdigest()) for n, d in files.items()}
+    cut = world / "in" / "cut.bin"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises((IntegrityError, UnsafeArchive)):
+        member_digests(cut)
 
 
 @pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])

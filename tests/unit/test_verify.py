@@ -121,3 +121,48 @@ def test_repair_deletes_a_changed_member_and_marks_its_archive_failed_so_it_is_f
     assert report.refreshed == 2  # the matching members' identity recorded again
     assert [m.path for m in catalog.stored_members()] == ["fine.tif"]
     assert verify_catalog(catalog, kind_of=_disk_kind, sha256_of=_disk_sha256).problems == []
+
+
+def test_repair_records_the_members_of_archives_extracted_before_the_catalog_recorded_them(tmp_path):
+    from hashlib import sha256
+
+    from eoharvest.application.verify import record_members
+
+    catalog = InMemoryCatalog()
+    catalog.upsert_scenes([catalog_scene(s, product_key=s.upper()) for s in ("a", "b", "c")])
+    contents = {"X.SAFE/B04.jp2": b"band", "X.SAFE/MTD.xml": b"<m/>"}
+    ids = {}
+    for scene_id, changed in (("a", None), ("b", "X.SAFE/MTD.xml"), ("c", None)):
+        folder = tmp_path / scene_id.upper()
+        for name, data in contents.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(b"edited" if name == changed else data)
+        (folder / "P.zip").write_bytes(b"PK")
+        ids[scene_id] = catalog.record_file("cdse", scene_id, "P.zip")
+        catalog.set_file_state(ids[scene_id], "available", local_path=str(folder / "P.zip"), sha256=GOOD)
+    (tmp_path / "C" / "X.SAFE" / "B04.jp2").unlink()  # never extracted whole
+    tif = catalog.record_file("cdse", "a", "B02.tif")
+    (tmp_path / "A" / "B02.tif").write_bytes(b"t")
+    catalog.set_file_state(tif, "available", local_path=str(tmp_path / "A" / "B02.tif"), sha256=GOOD)
+    digests = {name: (len(data), sha256(data).hexdigest()) for name, data in contents.items()}
+    asked: list[str] = []
+
+    def archives_good(path):  # the archives' own bytes still match what the catalog recorded
+        return GOOD if path.endswith((".zip", ".tif")) else _disk_sha256(path)
+
+    def member_digests(path):
+        asked.append(path)
+        return digests
+
+    report = verify_catalog(catalog, kind_of=_disk_kind, sha256_of=archives_good)
+    record_members(report, catalog, member_digests=member_digests, kind_of=_disk_kind, sha256_of=_disk_sha256)
+    assert report.members_recorded == 1
+    assert sorted(m.path for m in catalog.stored_members("A")) == sorted(contents)
+    assert catalog.stored_members("B") == [] and catalog.stored_members("C") == []
+    why = {archive.product_key: reason for archive, reason in report.members_unrecorded}
+    assert "differs from the archive's" in why["B"] and "not in the product folder" in why["C"]
+    assert all(path.endswith("P.zip") for path in asked)  # plain files are not archives
+    again = verify_catalog(catalog, kind_of=_disk_kind, sha256_of=archives_good)
+    asked.clear()
+    record_members(again, catalog, member_digests=member_digests, kind_of=_disk_kind, sha256_of=_disk_sha256)
+    assert again.members_recorded == 0 and str(tmp_path / "A" / "P.zip") not in asked  # recorded once
