@@ -89,7 +89,8 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     """Serve the catalog as a read-only STAC API: item search (GET/POST, CQL2 filter, sortby,
     query, paging), collections with extents, items per collection.
 
-    The verified files are served under /files/ (Range, HEAD, ETag): the local assets' hrefs.
+    The verified files, and the files extracted from verified archives, are served under /files/
+    (Range, HEAD, ETag from the recorded SHA-256; whole files by sendfile): the local assets' hrefs.
 
     Clients such as pystac-client, QGIS and stackstac take http://HOST:PORT/ as the STAC API
     URL. Stop it with Ctrl-C.
