@@ -167,6 +167,33 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class ExtractedMember:
+    """One file unpacked from a verified archive into the product folder.
+
+    ``path`` is its path relative to the product folder (``/``-separated, as the archive names
+    it), ``local_path`` where it is on disk, ``sha256`` the digest of the bytes written while
+    extracting (archive checksums such as a SAFE manifest's MD5s are not SHA-256)."""
+
+    path: str
+    local_path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredMember:
+    """An extracted member the catalog records for an available archive: what ``verify``
+    re-hashes beside the files."""
+
+    member_id: int
+    file_id: int
+    product_key: str
+    path: str
+    local_path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class CatalogStats:
     """Counts for `eoharvest catalog stats`."""
 

@@ -14,7 +14,15 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime
 from shapely.geometry.base import BaseGeometry
 
 from eoharvest.domain.budgets import BudgetKey
-from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
+    CatalogFilter,
+    CatalogRecord,
+    CatalogStats,
+    ExtractedMember,
+    StoredFile,
+    StoredMember,
+)
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.providers import ProviderCapabilities
@@ -152,6 +160,24 @@ class CatalogRepository(Protocol):
         self, file_id: int, state: str, *, local_path: str | None = None, sha256: str | None = None
     ) -> None:
         """Move a file to a download state; "available" needs its local path and SHA-256."""
+        ...
+
+    def record_extraction(
+        self, file_id: int, *, local_path: str, sha256: str, members: Sequence[ExtractedMember]
+    ) -> None:
+        """Mark an archive file available (as :meth:`set_file_state`) and record what its
+        extraction put in the product folder, in one transaction: each member's path, size,
+        SHA-256 and on-disk identity (replacing the members an earlier extraction recorded)."""
+        ...
+
+    def stored_members(self, product_key: str | None = None) -> Sequence[StoredMember]:
+        """The recorded members of every available archive (optionally of one product), in
+        archive order: what ``verify`` re-hashes."""
+        ...
+
+    def refresh_member(self, member_id: int) -> None:
+        """Record a member's size, modification time and inode as they are now (its bytes were
+        just found to still match its SHA-256)."""
         ...
 
     def available_files(self, product_key: str) -> Sequence[str]:
@@ -423,8 +449,14 @@ class ArchiveHandler(Protocol):
         """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
         ...
 
-    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
-        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths.
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        """Every file member of an archive, read to its end: member path -> (size, SHA-256).
+        Raises IntegrityError / UnsafeArchive as :meth:`verify` does."""
+        ...
+
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
+        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted files
+        (path in ``into``, size, SHA-256 of the bytes written), in archive order.
 
         Never replaces anything in ``into``: a file already there with a member's bytes is kept,
         anything else in a member's way, or a top-level member named like one of ``protected``

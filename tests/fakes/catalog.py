@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from eoharvest.adapters.catalog.rows import as_multipolygon
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
@@ -20,7 +20,9 @@ from eoharvest.domain.catalog_query import (
     CatalogFilter,
     CatalogRecord,
     CatalogStats,
+    ExtractedMember,
     StoredFile,
+    StoredMember,
     state_of,
 )
 from eoharvest.domain.download_states import AVAILABLE, FILE_STATES, can_move
@@ -66,6 +68,8 @@ class InMemoryCatalog:
     enabled: dict[str, bool] = field(default_factory=dict)
     leases: dict[str, SearchLease] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    #: archive file id -> (member id, member) of its last extraction
+    members: dict[int, list[tuple[int, ExtractedMember]]] = field(default_factory=dict)
     closed: bool = False
     _ids: Any = field(default_factory=itertools.count)
 
@@ -190,6 +194,30 @@ class InMemoryCatalog:
             if os.path.isfile(local_path):  # as the catalog does: the size found when verified
                 f.size = os.path.getsize(local_path)
         f.state = state
+
+    def record_extraction(self, file_id: int, *, local_path: str, sha256: str,
+                          members: Sequence[ExtractedMember]) -> None:  # fmt: skip
+        for member in members:
+            if not os.path.isfile(member.local_path):
+                raise CatalogError(f"extracted member '{member.local_path}' is not a regular file on disk")
+        self.set_file_state(file_id, "available", local_path=local_path, sha256=sha256)
+        self.members[file_id] = [(next(self._ids), m) for m in members]
+
+    def stored_members(self, product_key: str | None = None) -> list[StoredMember]:
+        keys = {f.id: self._scene_of(f).product_key for f in self.files.values()}
+        return [
+            StoredMember(member_id, file_id, str(keys[file_id]), m.path, m.local_path, m.sha256.lower())
+            for file_id, rows in sorted(self.members.items())
+            if self.files[file_id].state == AVAILABLE and product_key in (None, keys[file_id])
+            for member_id, m in rows
+        ]
+
+    def refresh_member(self, member_id: int) -> None:
+        if not any(mid == member_id for rows in self.members.values() for mid, _ in rows):
+            raise CatalogError(f"archive member {member_id} is not in the catalog")
+
+    def _scene_of(self, f: _File) -> Scene:
+        return next(r.scene for r in self.rows.values() if r.id == f.scene_row)
 
     def available_files(self, product_key: str) -> list[str]:
         return [r.path for r in self.available_file_records(product_key)]
