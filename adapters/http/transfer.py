@@ -690,7 +690,8 @@ class _Fetch:
         self.engine.monitor.watch(watch)
         fd = self.part.open_fd_for_append()
         try:
-            with BlockWriter(self.engine.writers, fd, hasher) as out:
+            # A file that is validated (an archive) is read again at once: keep it cached.
+            with BlockWriter(self.engine.writers, fd, hasher, offset=offset, drop_behind=self.validate is None) as out:
                 blocks = body_blocks(
                     response, sock, remaining, buffer=out.buffer, received=received,
                     read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,
