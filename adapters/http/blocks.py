@@ -39,7 +39,7 @@ class WriterPool:
         del max_workers  # accepted for compatibility: the pool grows with the transfers in flight
         self._cond = threading.Condition()
         self._tasks: collections.deque[Callable[[], None]] = collections.deque()
-        self._idle = 0
+        self._free = 0  # threads not running a task (waiting, or about to look for one)
         self._threads: set[threading.Thread] = set()
         self._closed = False
         self._spares: list[bytearray] = []
@@ -47,32 +47,31 @@ class WriterPool:
 
     def submit(self, task: Callable[[], None]) -> None:
         with self._cond:
-            if self._closed:
-                raise RuntimeError("the writer pool is closed")
             self._tasks.append(task)
-            if len(self._tasks) > self._idle:
+            if len(self._tasks) > self._free:
                 thread = threading.Thread(target=self._run, name=f"eoharvest-write-{len(self._threads)}", daemon=True)
                 self._threads.add(thread)
+                self._free += 1
                 thread.start()
-            else:
-                self._cond.notify()
+            self._cond.notify()
 
     def _run(self) -> None:
         me = threading.current_thread()
         while True:
             with self._cond:
+                # Tasks are looked for under the lock before every wait: none is left behind.
                 while not self._tasks:
-                    if self._closed:
-                        self._threads.discard(me)
-                        return
-                    self._idle += 1
-                    woken = self._cond.wait(IDLE_EXIT)
-                    self._idle -= 1
-                    if not woken and not self._tasks:
+                    if self._closed or (not self._cond.wait(IDLE_EXIT) and not self._tasks):
+                        self._free -= 1
                         self._threads.discard(me)
                         return
                 task = self._tasks.popleft()
-            task()
+                self._free -= 1
+            try:
+                task()
+            finally:
+                with self._cond:
+                    self._free += 1
 
     def take_block(self, size: int) -> bytearray:
         if size == BLOCK_SIZE:
@@ -88,7 +87,8 @@ class WriterPool:
                     self._spares.append(block)
 
     def close(self) -> None:
-        """Let the threads end once their work is done, and wait for them."""
+        """Let the threads end once their work is done, and wait for them (a later submit
+        starts new ones)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -97,6 +97,8 @@ class WriterPool:
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join()
+        with self._cond:
+            self._closed = False
 
 
 class _Item:

@@ -350,7 +350,8 @@ class _Fetch:
                             part.discard()  # bytes matched but the content is unusable: never resume it
                             raise
                     size = part.size()
-                    path = part.publish(engine.directories)
+                    # Nobody reads an unvalidated file back right away: its pages can go.
+                    path = part.publish(engine.directories, drop_cache=self.validate is None)
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
                         path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts,
@@ -679,7 +680,7 @@ class _Fetch:
             window=limits.throughput_window, stall_limit=self._remaining_budget(),
         )  # fmt: skip
         remaining = None if total is None else total - offset
-        sock = raw_socket(response, remaining) if remaining is not None else None
+        raw = raw_socket(response, remaining) if remaining is not None else None
 
         def received(n: int) -> None:
             watch.received += n
@@ -693,7 +694,7 @@ class _Fetch:
             # A file that is validated (an archive) is read again at once: keep it cached.
             with BlockWriter(self.engine.writers, fd, hasher, offset=offset, drop_behind=self.validate is None) as out:
                 blocks = body_blocks(
-                    response, sock, remaining, buffer=out.buffer, received=received,
+                    response, raw, remaining, buffer=out.buffer, received=received,
                     read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,
                 )  # fmt: skip
                 # Bytes go to the file as they arrive (at most a block or 0.25 s held back), so
