@@ -247,3 +247,40 @@ def test_a_small_body_read_from_the_socket_and_cut_off_resumes_on_a_new_connecti
     assert fault_server.requests_for("s.bin")[-1].header("Range") == f"bytes={cut}-"
     assert (tmp_path / "s.bin").read_bytes() == fault_server.content("s.bin")
     assert (tmp_path / "next.bin").read_bytes() == fault_server.content("next.bin")
+
+
+def test_a_resumed_body_is_sent_to_the_disk_from_its_offset_during_the_transfer_and_then_dropped(
+    fault_server, tmp_path, monkeypatch
+):
+    import eoharvest.adapters.http.partfile as partfile_module
+    import eoharvest.adapters.http.writeback as writeback_module
+
+    cut = RAW_MIN_BYTES + 1_000_003
+    fault_server.add_file("big.bin", BIG)
+    fault_server.script("big.bin", [f"truncate@{cut}"])
+    engine, client = engine_for(attempts=1)
+    with client, pytest.raises(RetryExhausted):
+        engine.fetch(spec_for(fault_server, "big.bin", tmp_path))
+    kept = (tmp_path / "big.bin.part").stat().st_size
+    started: list[tuple[int, int]] = []
+    real = writeback_module._sync_file_range
+
+    def recording(fd, start, length, flags):
+        if flags == 2:
+            started.append((start, length))
+        return real(fd, start, length, flags) if real is not None else 0
+
+    advised: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(writeback_module, "_sync_file_range", recording)
+    monkeypatch.setattr(partfile_module.os, "posix_fadvise", lambda fd, start, length, advice: advised.append((start, length, advice)), raising=False)
+    engine2, client2 = engine_for()
+    with client2:
+        engine2.fetch(spec_for(fault_server, "big.bin", tmp_path))
+    engine2.writers.close()
+    assert (tmp_path / "big.bin").read_bytes() == fault_server.content("big.bin")
+    # Ranges follow the resumed bytes from the partial's end, in order, while the body arrives.
+    assert started and started[0][0] == kept
+    assert all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
+    assert started[-1][0] + started[-1][1] > BIG - (8 << 20)
+    # Not an archive, so nobody reads it back at once: its clean pages leave the cache.
+    assert advised == [(0, 0, os.POSIX_FADV_DONTNEED)]
