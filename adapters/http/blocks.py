@@ -117,6 +117,8 @@ class BlockWriter:
     Leaving the block waits until every handed-over byte is hashed and written and re-raises a
     write error (e.g. ENOSPC), which takes precedence over whatever interrupted the transfer.
     The file descriptor (opened for appending at ``offset``) stays the caller's to close.
+    ``inline``: hash and write in the calling thread instead (a body of one block gains nothing
+    from the hand-over, and concurrent transfers keep the cores busy).
     ``drop_behind``: the file is not read back soon, so its pages leave the cache once written
     (see :mod:`~eoharvest.adapters.http.writeback`).
     """
@@ -131,8 +133,10 @@ class BlockWriter:
         depth: int = DEPTH,
         offset: int | None = None,
         drop_behind: bool = False,
+        inline: bool = False,
     ) -> None:
         self._pool = pool
+        self._inline = inline
         self._fd = fd
         self._hasher = hasher
         self.block_size = block_size
@@ -152,15 +156,17 @@ class BlockWriter:
         self.handed_at = time.monotonic()
 
     def __enter__(self) -> BlockWriter:
-        self._pool.submit(self._hash_all)
-        self._pool.submit(self._write_all)
+        if not self._inline:
+            self._pool.submit(self._hash_all)
+            self._pool.submit(self._write_all)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._to_hash.put(None)
-        self._to_write.put(None)
-        self._hashed.wait()
-        self._wrote.wait()
+        if not self._inline:
+            self._to_hash.put(None)
+            self._to_write.put(None)
+            self._hashed.wait()
+            self._wrote.wait()
         for block in self._taken:
             self._pool.give_back(block)
         if self.error is not None:
@@ -186,6 +192,17 @@ class BlockWriter:
             raise self.error
         item = _Item(block, len(block) if length is None else length, recycle)
         self.handed_at = time.monotonic()
+        if self._inline:
+            try:
+                self._hasher.update(memoryview(block)[: item.length])
+                self._write(item)
+            except BaseException as exc:
+                self.error = exc
+                raise
+            finally:
+                if recycle:
+                    self._free.put(block)  # type: ignore[arg-type]
+            return
         self._to_hash.put(item)
         self._to_write.put(item)
 
@@ -195,14 +212,12 @@ class BlockWriter:
         self._consume(self._to_hash, self._hashed, lambda item: update(memoryview(item.block)[: item.length]))
 
     def _write_all(self) -> None:
-        fd, writeback = self._fd, self._writeback
+        self._consume(self._to_write, self._wrote, self._write)
 
-        def write(item: _Item) -> None:
-            _write_fully(fd, memoryview(item.block)[: item.length])
-            self.flushed += item.length  # one writer: no lock needed for the count
-            writeback.written(item.length)
-
-        self._consume(self._to_write, self._wrote, write)
+    def _write(self, item: _Item) -> None:
+        _write_fully(self._fd, memoryview(item.block)[: item.length])
+        self.flushed += item.length  # one writer: no lock needed for the count
+        self._writeback.written(item.length)
 
     def _consume(self, items: queue.Queue[_Item | None], done: threading.Event, work: Callable[[_Item], None]) -> None:
         try:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from eoharvest.adapters.http.auth import NoAuth
-from eoharvest.adapters.http.blocks import MAX_HOLD_SECONDS, BlockWriter, WriterPool
+from eoharvest.adapters.http.blocks import BLOCK_SIZE, MAX_HOLD_SECONDS, BlockWriter, WriterPool
 from eoharvest.adapters.http.dirsync import DirectorySync
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
@@ -692,7 +692,10 @@ class _Fetch:
         fd = self.part.open_fd_for_append()
         try:
             # A file that is validated (an archive) is read again at once: keep it cached.
-            with BlockWriter(self.engine.writers, fd, hasher, offset=offset, drop_behind=self.validate is None) as out:
+            # A body of one block is hashed and written by this thread: handing it over costs more.
+            inline = remaining is not None and remaining <= BLOCK_SIZE
+            with BlockWriter(self.engine.writers, fd, hasher, offset=offset, drop_behind=self.validate is None,
+                             inline=inline) as out:
                 blocks = body_blocks(
                     response, raw, remaining, buffer=out.buffer, received=received,
                     read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,

@@ -318,3 +318,31 @@ def test_writeback_turns_itself_off_where_unsupported_and_reports_a_real_io_erro
         assert raised.value.errno == errno.EIO
     finally:
         os.close(fd)
+
+
+def test_an_inline_block_writer_hashes_and_writes_in_the_calling_thread_and_raises_write_errors(tmp_path):
+    pool = WriterPool()
+    before = {t.ident for t in threading.enumerate()}
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    hasher = MultiHasher()
+    try:
+        with BlockWriter(pool, fd, hasher, block_size=1 << 16, inline=True) as out:
+            block = out.buffer()
+            block[:5] = b"hello"
+            out.hand_over(block, 5, recycle=True)
+            assert out.flushed == 5  # written before hand_over returned
+            out.hand_over(b" world")
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"hello world"
+    assert hasher.hexdigests()["sha256"] == hashlib.sha256(b"hello world").hexdigest()
+    assert {t.ident for t in threading.enumerate()} <= before  # no worker was started
+    fd = os.open(tmp_path / "g", os.O_RDONLY | os.O_CREAT)  # writes fail with EBADF
+    try:
+        with pytest.raises(OSError):
+            with BlockWriter(pool, fd, MultiHasher(), inline=True) as out:
+                out.hand_over(b"x" * 1000)
+    finally:
+        os.close(fd)
+        pool.close()
