@@ -17,6 +17,14 @@ dirty pages are flushed (``sync``) before every run, so nobody pays for another'
    fsync before the result) vs ``xargs -P8 curl`` (each curl fetching its share of URLs over one
    connection) and ``aria2c -j8``. Targets: <= 1.3 and <= 1.2 (time ratios).
 
+Both parts also print, as extra information, the same tool followed by ``sync`` on every file and
+the folder (as durable as eoharvest, which fsyncs every byte while ``curl -o`` leaves them in the
+page cache) and a *durable bound*: the slowest of receiving (``curl`` to /dev/null), hashing
+(``openssl dgst``) and writing the bytes durably (``dd conv=fsync``, buffered or ``oflag=direct``),
+or their CPU time over the CPUs if that is more, measured in the same alternating runs. No
+durable, verified transfer can beat it on this machine; it shows how far the targets are from
+what the disk and the CPUs allow.
+
 The machine's load average is printed before and after: on a shared machine every figure moves
 with it. nginx, curl, aria2c and openssl come from ``bash scripts/bench.sh`` (it installs them).
 """
@@ -27,6 +35,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -168,11 +177,17 @@ def make_file(path: Path, size: int, block: bytes) -> str:
     return digest.hexdigest()
 
 
-def timed(command: list[str] | str, *, shell: bool = False) -> float:
+def timed(command: list[str] | str, *, shell: bool = False, cpu: list[float] | None = None) -> float:
+    """Wall time of ``command`` after a ``sync``; its (and its children's) CPU seconds go to ``cpu``."""
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(command, check=True, shell=shell, stdout=subprocess.DEVNULL)
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return took
 
 
 def child(code: str, *args: str) -> dict:
@@ -198,17 +213,72 @@ def rotate(items: list, n: int) -> list:
     return items[n % len(items):] + items[: n % len(items)]
 
 
+class Bound:
+    """What a durable, verified transfer cannot beat on this machine, measured with the best
+    tools for each stage in the same alternating runs: receiving the bytes (``curl`` to
+    /dev/null), hashing them (``openssl dgst``, input cached) and writing them durably (``dd``
+    with ``conv=fsync``, buffered and with ``oflag=direct``, the faster counts). Perfectly
+    overlapped, the slowest stage sets the pace; and all stages share the CPUs, so their
+    client-side CPU seconds over the CPU count bound it too."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {"receive": [], "hash": [], "write": [], "write direct": []}
+        self.cpu: dict[str, list[float]] = {k: [] for k in self.times}
+
+    def runs(self, receive: str, hash_: str, write_to: Path, size: int) -> list:
+        count = max(size >> 22, 1)
+
+        def measure(name: str, command: str) -> None:
+            self.times[name].append(timed(command, shell=True, cpu=self.cpu[name]))
+
+        def write(name: str, flags: str) -> None:
+            target = fresh(write_to) / "dd.bin"
+            measure(name, f"dd if=/dev/zero of={target} bs=4M count={count} {flags} status=none")
+
+        return [lambda: measure("receive", receive), lambda: measure("hash", hash_),
+                lambda: write("write", "conv=fsync"), lambda: write("write direct", "oflag=direct conv=fsync")]
+
+    def summary(self) -> dict:
+        med = {k: median(v) for k, v in self.times.items()}
+        cpu = {k: median(v) for k, v in self.cpu.items()}
+        write = "write" if med["write"] <= med["write direct"] else "write direct"
+        stages = {"receive": med["receive"], "hash": med["hash"], "durable write": med[write]}
+        cpu_sum = cpu["receive"] + cpu["hash"] + cpu[write]
+        cpus = os.cpu_count() or 1
+        seconds = max(*stages.values(), cpu_sum / cpus)
+        return {
+            "seconds": round(seconds, 2),
+            "stages_seconds": {k: round(v, 2) for k, v in stages.items()},
+            "durable_write_with": "dd conv=fsync" + (" oflag=direct" if write == "write direct" else ""),
+            "stages_cpu_seconds": round(cpu_sum, 2),
+            "cpus": cpus,
+            "runs_seconds": {k: [round(x, 2) for x in v] for k, v in self.times.items()},
+        }
+
+
+def bound_line(bound: dict) -> str:
+    st = bound["stages_seconds"]
+    return (f"durable bound {bound['seconds']} s: the slowest of receive (curl -o /dev/null) {st['receive']} s, "
+            f"hash (openssl dgst) {st['hash']} s, durable write ({bound['durable_write_with']}) "
+            f"{st['durable write']} s, and their CPU {bound['stages_cpu_seconds']} s over {bound['cpus']} CPUs")
+
+
 # -- the two parts ------------------------------------------------------------------------------
 def single_file(server: Nginx, www: Path, scratch: Path, size: int, runs: int) -> dict:
     sha = make_file(www / "big.bin", size, os.urandom(64 << 20))
     url = f"{server.url}/big.bin"
     out = scratch / "single"
-    times: dict[str, list[float]] = {"curl": [], "curl+openssl": [], "eoharvest": []}
+    times: dict[str, list[float]] = {"curl": [], "curl+openssl": [], "curl+sync": [], "eoharvest": []}
     walls: list[float] = []  # eoharvest's including the interpreter's start-up and imports
     rss: list[int] = []
+    bound = Bound()
 
     def curl() -> None:
         times["curl"].append(timed(["curl", "-s", "-o", str(fresh(out) / "big.bin"), url]))
+
+    def curl_sync() -> None:  # the same durability as eoharvest: file and directory fsynced
+        target = fresh(out) / "big.bin"
+        times["curl+sync"].append(timed(f"curl -s -o {target} {url} && sync {target} {out}", shell=True))
 
     def curl_openssl() -> None:
         target = fresh(out) / "big.bin"
@@ -221,8 +291,10 @@ def single_file(server: Nginx, www: Path, scratch: Path, size: int, runs: int) -
         walls.append(data["wall"])
         rss.append(data["rss_kib"])
 
+    stages = bound.runs(f"curl -s -o /dev/null {url}", f"openssl dgst -sha256 {www / 'big.bin'}", out, size)
+    subprocess.run(["cat", str(www / "big.bin")], stdout=subprocess.DEVNULL, check=True)  # cached for the hash
     for i in range(runs):
-        for run in rotate([curl, curl_openssl, eoharvest], i):
+        for run in rotate([curl, curl_openssl, curl_sync, eoharvest, *stages], i):
             run()
     shutil.rmtree(out, ignore_errors=True)
     (www / "big.bin").unlink()
@@ -235,6 +307,9 @@ def single_file(server: Nginx, www: Path, scratch: Path, size: int, runs: int) -
         "eoharvest_wall_with_startup": round(median(walls), 2),
         "vs_curl": round(med["curl"] / med["eoharvest"], 3),
         "vs_curl_openssl": round(med["curl+openssl"] / med["eoharvest"], 3),
+        "vs_curl_sync": round(med["curl+sync"] / med["eoharvest"], 3),
+        "durable_bound": bound.summary(),
+        "over_bound": round(med["eoharvest"] / bound.summary()["seconds"], 3),
         "peak_rss_mib": round(max(rss) / 1024, 1),
         "import_baseline_rss_mib": round(baseline / 1024, 1),
         "rss_growth_mib": round((max(rss) - baseline) / 1024, 1),
@@ -256,14 +331,20 @@ def many_files(server: Nginx, www: Path, scratch: Path, files: int, size: int, r
     urls.write_text("".join(f"{server.url}/many/{name}\n" for name in sorted(shas)))
     out = scratch / "many"
     share = -(-files // 8)  # each of the 8 curls fetches its share over one connection
-    times: dict[str, list[float]] = {"xargs -P8 curl": [], "aria2c -j8": [], "eoharvest": []}
+    times: dict[str, list[float]] = {"xargs -P8 curl": [], "aria2c -j8": [], "xargs -P8 curl+sync": [], "eoharvest": []}
     walls: list[float] = []
     rss: list[int] = []
+    bound = Bound()
 
     def curl() -> None:
         target = fresh(out)
         times["xargs -P8 curl"].append(timed(
             f"cd {target} && xargs -P8 -n {share} curl -s --remote-name-all < {urls}", shell=True))
+
+    def curl_sync() -> None:  # every file and the folder fsynced at the end, as durable as eoharvest's
+        target = fresh(out)
+        times["xargs -P8 curl+sync"].append(timed(
+            f"cd {target} && xargs -P8 -n {share} curl -s --remote-name-all < {urls} && sync *.bin .", shell=True))
 
     def aria2() -> None:
         target = fresh(out)
@@ -278,8 +359,12 @@ def many_files(server: Nginx, www: Path, scratch: Path, files: int, size: int, r
         walls.append(data["wall"])
         rss.append(data["rss_kib"])
 
+    cpus = os.cpu_count() or 1
+    stages = bound.runs(f"xargs -P8 -n {share} curl -s < {urls} > /dev/null",
+                        f"cd {src} && ls | xargs -P{cpus} -n {-(-files // cpus)} openssl dgst -sha256", out, files * size)
+    subprocess.run(f"cat {src}/* > /dev/null", shell=True, check=True)  # cached for the hash
     for i in range(runs):
-        for run in rotate([curl, aria2, eoharvest], i):
+        for run in rotate([curl, aria2, curl_sync, eoharvest, *stages], i):
             run()
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(src)
@@ -292,6 +377,9 @@ def many_files(server: Nginx, www: Path, scratch: Path, files: int, size: int, r
         "eoharvest_wall_with_startup": round(median(walls), 2),
         "over_curl": round(med["eoharvest"] / med["xargs -P8 curl"], 3),
         "over_aria2": round(med["eoharvest"] / med["aria2c -j8"], 3),
+        "over_curl_sync": round(med["eoharvest"] / med["xargs -P8 curl+sync"], 3),
+        "durable_bound": bound.summary(),
+        "over_bound": round(med["eoharvest"] / bound.summary()["seconds"], 3),
         "ms_per_file": {k: round(1000 * v / files, 1) for k, v in med.items()},
         "peak_rss_mib": round(max(rss) / 1024, 1),
     }
@@ -337,12 +425,17 @@ def main() -> None:
     print(f"single file {one['size_mib']} MiB: eoharvest {s['eoharvest']} s (SHA-256 verified, fsynced), "
           f"curl -o {s['curl']} s, curl -o && openssl dgst {s['curl+openssl']} s; "
           f"speed vs curl {one['vs_curl']} (target >= 0.95), vs curl+openssl {one['vs_curl_openssl']} (target >= 1.0)")
+    print(f"  as durable as eoharvest: curl -o && sync (file and folder fsynced) {s['curl+sync']} s, speed vs it "
+          f"{one['vs_curl_sync']}; {bound_line(one['durable_bound'])}: eoharvest takes {one['over_bound']}x that")
     print(f"  peak RSS {one['peak_rss_mib']} MiB, of which {one['import_baseline_rss_mib']} MiB interpreter and "
           f"imports: +{one['rss_growth_mib']} MiB for the transfer (target <= 64)")
     print(f"{two['files']} files x {two['file_mib']} MiB: eoharvest {m['eoharvest']} s, xargs -P8 curl "
           f"{m['xargs -P8 curl']} s, aria2c -j8 {m['aria2c -j8']} s; time over curl {two['over_curl']} "
           f"(target <= 1.3), over aria2 {two['over_aria2']} (target <= 1.2); ms per file {two['ms_per_file']}; "
           f"eoharvest peak RSS {two['peak_rss_mib']} MiB")
+    print(f"  as durable as eoharvest: xargs -P8 curl && sync (every file and the folder) {m['xargs -P8 curl+sync']} s, "
+          f"time over it {two['over_curl_sync']}; {bound_line(two['durable_bound'])} (per-file costs aside): "
+          f"eoharvest takes {two['over_bound']}x that")
     print(json.dumps({"load_average": {"before": load_before, "after": load_after},
                       "single": one, "many": two}))
 

@@ -120,12 +120,15 @@ class PartFile:
         return os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
 
     # -- publish -----------------------------------------------------------------------
-    def publish(self, directories: DirectorySync | None = None) -> Path:
+    def publish(self, directories: DirectorySync | None = None, *, drop_cache: bool = False) -> Path:
         """fsync the part, rename it over the final name, fsync the directory (and the folder's
         own entry in its parent), drop the sidecar. Returns once the rename is durable;
-        ``directories`` lets concurrent publishers share directory fsyncs."""
+        ``directories`` lets concurrent publishers share directory fsyncs. ``drop_cache``: the
+        file's pages (clean once fsynced) leave the page cache, for the next files to reuse."""
         with open(self.part, "rb+") as f:
             os.fsync(f.fileno())
+            if drop_cache and hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         crash_point("after-fsync")
         os.replace(self.part, self.final)
         if directories is None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from eoharvest.adapters.http.auth import NoAuth
-from eoharvest.adapters.http.blocks import MAX_HOLD_SECONDS, BlockWriter, WriterPool
+from eoharvest.adapters.http.blocks import BLOCK_SIZE, MAX_HOLD_SECONDS, BlockWriter, WriterPool
 from eoharvest.adapters.http.dirsync import DirectorySync
 from eoharvest.adapters.http.guard import UrlGuard
 from eoharvest.adapters.http.hashing import MultiHasher, file_digest, supported_algorithms
@@ -350,7 +350,8 @@ class _Fetch:
                             part.discard()  # bytes matched but the content is unusable: never resume it
                             raise
                     size = part.size()
-                    path = part.publish(engine.directories)
+                    # Nobody reads an unvalidated file back right away: its pages can go.
+                    path = part.publish(engine.directories, drop_cache=self.validate is None)
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
                         path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts,
@@ -679,7 +680,7 @@ class _Fetch:
             window=limits.throughput_window, stall_limit=self._remaining_budget(),
         )  # fmt: skip
         remaining = None if total is None else total - offset
-        sock = raw_socket(response, remaining) if remaining is not None else None
+        raw = raw_socket(response, remaining) if remaining is not None else None
 
         def received(n: int) -> None:
             watch.received += n
@@ -690,9 +691,13 @@ class _Fetch:
         self.engine.monitor.watch(watch)
         fd = self.part.open_fd_for_append()
         try:
-            with BlockWriter(self.engine.writers, fd, hasher) as out:
+            # A file that is validated (an archive) is read again at once: keep it cached.
+            # A body of one block is hashed and written by this thread: handing it over costs more.
+            inline = remaining is not None and remaining <= BLOCK_SIZE
+            with BlockWriter(self.engine.writers, fd, hasher, offset=offset, drop_behind=self.validate is None,
+                             inline=inline) as out:
                 blocks = body_blocks(
-                    response, sock, remaining, buffer=out.buffer, received=received,
+                    response, raw, remaining, buffer=out.buffer, received=received,
                     read_timeout=self._timeout().read, max_hold=MAX_HOLD_SECONDS,
                 )  # fmt: skip
                 # Bytes go to the file as they arrive (at most a block or 0.25 s held back), so

@@ -17,7 +17,7 @@ import pytest
 import eoharvest.adapters.http.dirsync as dirsync_module
 import eoharvest.adapters.http.partfile as partfile_module
 from eoharvest.adapters.http.guard import UrlGuard
-from eoharvest.adapters.http.rawbody import RAW_MIN_BYTES
+from eoharvest.adapters.http.rawbody import RAW_MIN_BYTES, REUSABLE_RAW_MIN_BYTES
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine, TransferLimits
 from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.application.scene_download import SceneDownloadService
@@ -155,7 +155,8 @@ def test_worker_threads_are_reused_across_files(fault_server, tmp_path):
         for name in names:
             engine.fetch(spec_for(fault_server, name, tmp_path))
             seen |= {t.ident for t in threading.enumerate() if t.name.startswith("eoharvest")} - before
-    assert len(seen) <= 2, sorted(t.name for t in threading.enumerate())  # the monitor and one writer
+    # the monitor, one thread hashing and one writing
+    assert len(seen) <= 3, sorted(t.name for t in threading.enumerate())
     engine.writers.close()
 
 
@@ -177,3 +178,109 @@ def test_a_disk_error_while_writing_a_large_body_is_raised_not_swallowed(fault_s
     with client, pytest.raises(OSError, match="Input/output error"):
         engine.fetch(spec_for(fault_server, "big.bin", tmp_path))
     assert not (tmp_path / "big.bin").exists()
+
+
+def _counting_connections(monkeypatch) -> list[tuple[str, int]]:
+    """Every TCP connection the client opens (httpcore's sync backend uses create_connection)."""
+    import socket
+
+    opened: list[tuple[str, int]] = []
+    real = socket.create_connection
+
+    def counting(address, *args, **kwargs):
+        opened.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counting)
+    return opened
+
+
+@pytest.mark.parametrize("size", [REUSABLE_RAW_MIN_BYTES + 54321, BIG])
+def test_bodies_read_from_the_socket_leave_the_connection_open_for_the_next_file(
+    fault_server, tmp_path, monkeypatch, size
+):
+    names = [f"r{i}.bin" for i in range(3)]
+    for name in names:
+        fault_server.add_file(name, size)
+    opened = _counting_connections(monkeypatch)
+    engine, client = engine_for()
+    with client:
+        for name in names:
+            outcome = engine.fetch(spec_for(fault_server, name, tmp_path))
+            assert outcome.verified_with == "sha256:test"
+            assert (tmp_path / name).read_bytes() == fault_server.content(name)
+    engine.writers.close()
+    assert len(opened) == 1  # one connection carried all three files
+
+
+def test_without_a_known_http_layering_a_large_body_still_arrives_and_its_connection_is_not_reused(
+    fault_server, tmp_path, monkeypatch
+):
+    import eoharvest.adapters.http.rawbody as rawbody_module
+
+    monkeypatch.setattr(rawbody_module, "_h11_state", lambda response: None)
+    fault_server.add_file("small.bin", REUSABLE_RAW_MIN_BYTES + 1)  # through httpx, as before
+    fault_server.add_file("a.bin", BIG)
+    fault_server.add_file("b.bin", BIG)
+    opened = _counting_connections(monkeypatch)
+    engine, client = engine_for()
+    with client:
+        for name in ("small.bin", "a.bin", "b.bin"):
+            engine.fetch(spec_for(fault_server, name, tmp_path))
+            assert (tmp_path / name).read_bytes() == fault_server.content(name)
+    engine.writers.close()
+    assert len(opened) == 2  # a.bin's connection (h11 never saw its body) was closed
+
+
+def test_a_small_body_read_from_the_socket_and_cut_off_resumes_on_a_new_connection(fault_server, tmp_path):
+    size = REUSABLE_RAW_MIN_BYTES + (1 << 20)
+    cut = REUSABLE_RAW_MIN_BYTES + 4321
+    fault_server.add_file("s.bin", size)
+    fault_server.add_file("next.bin", size)
+    fault_server.script("s.bin", [f"truncate@{cut}"])
+    engine, client = engine_for(attempts=2)
+    with client:
+        outcome = engine.fetch(spec_for(fault_server, "s.bin", tmp_path))
+        assert outcome.resumes == 1 and outcome.received == size
+        engine.fetch(spec_for(fault_server, "next.bin", tmp_path))  # the pool holds no broken connection
+    engine.writers.close()
+    assert fault_server.requests_for("s.bin")[-1].header("Range") == f"bytes={cut}-"
+    assert (tmp_path / "s.bin").read_bytes() == fault_server.content("s.bin")
+    assert (tmp_path / "next.bin").read_bytes() == fault_server.content("next.bin")
+
+
+def test_a_resumed_body_is_sent_to_the_disk_from_its_offset_during_the_transfer_and_then_dropped(
+    fault_server, tmp_path, monkeypatch
+):
+    import eoharvest.adapters.http.partfile as partfile_module
+    import eoharvest.adapters.http.writeback as writeback_module
+
+    cut = RAW_MIN_BYTES + 1_000_003
+    fault_server.add_file("big.bin", BIG)
+    fault_server.script("big.bin", [f"truncate@{cut}"])
+    engine, client = engine_for(attempts=1)
+    with client, pytest.raises(RetryExhausted):
+        engine.fetch(spec_for(fault_server, "big.bin", tmp_path))
+    kept = (tmp_path / "big.bin.part").stat().st_size
+    started: list[tuple[int, int]] = []
+    real = writeback_module._sync_file_range
+
+    def recording(fd, start, length, flags):
+        if flags == 2:
+            started.append((start, length))
+        return real(fd, start, length, flags) if real is not None else 0
+
+    advised: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(writeback_module, "_sync_file_range", recording)
+    monkeypatch.setattr(partfile_module.os, "posix_fadvise", lambda fd, start, length, advice: advised.append((start, length, advice)), raising=False)
+    engine2, client2 = engine_for()
+    with client2:
+        engine2.fetch(spec_for(fault_server, "big.bin", tmp_path))
+    engine2.writers.close()
+    assert (tmp_path / "big.bin").read_bytes() == fault_server.content("big.bin")
+    # Ranges follow the resumed bytes from the partial's end, in order, while the body arrives.
+    assert started and started[0][0] == kept
+    assert all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
+    assert started[-1][0] + started[-1][1] > BIG - (8 << 20)
+    # Not an archive, so nobody reads it back at once: its clean pages leave the cache.
+    assert advised == [(0, 0, os.POSIX_FADV_DONTNEED)]
