@@ -115,8 +115,8 @@ def open_reader(
     """A lean read-only view of the catalog at ``path`` (:class:`~.reader.CatalogReader`:
     GeoJSON Features and stats) on one plain sqlite3 connection, after the checks of
     ``open_catalog(path, read_only=True)``. Without ``spatial`` SpatiaLite is not loaded (stats
-    need no spatial function). Without ``preload`` neither pyproj nor pyogrio is imported before
-    SpatiaLite, and importing either later raises ImportError (see ``load_spatialite``)."""
+    need no spatial function). Without ``preload`` none of shapely, pyproj and pyogrio is imported
+    before SpatiaLite, and importing one later raises ImportError (see ``load_spatialite``)."""
     from eoharvest.adapters.catalog.reader import connect_reader
 
     catalog_path = catalog_location(path)

@@ -29,10 +29,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-import shapely
-
-from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RTREE, SRID
-from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
+from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RECORD_COLUMNS, RTREE, SRID, db_datetime
+from eoharvest.domain.aoi_box import AoiBox
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
 
@@ -63,9 +61,13 @@ def _state_sql(alias: str) -> str:
 
 
 def _select_sql(column: str, alias: str) -> str:
-    """SQL of one of :data:`RECORD_COLUMNS` (the footprint as WKB, the state computed)."""
+    """SQL of one of :data:`RECORD_COLUMNS` (the footprint as WKB, the state computed), or of
+    ``footprint_rfc7946``: the footprint as WKB with exterior rings counter-clockwise and holes
+    clockwise (RFC 7946 §3.1.6), as GeoJSON output wants them."""
     if column == "footprint":
         return f"AsBinary({alias}.footprint)"
+    if column == "footprint_rfc7946":
+        return f"AsBinary(ST_ForcePolygonCCW({alias}.footprint))"
     if column == "download_state":
         return _state_sql(alias)
     return f"{alias}.{column}"
@@ -134,8 +136,11 @@ def shape_and_params(criteria: CatalogFilter) -> tuple[tuple[Any, ...], list[Any
     params += criteria.providers
     params += criteria.states
     where = _where_shape(criteria.where, params) if criteria.where is not None else None
-    if aoi is not None:
-        params.append(shapely.to_wkb(aoi.geometry))
+    aoi_is_box = isinstance(aoi, AoiBox)
+    if isinstance(aoi, AoiBox):  # the exact predicate's rectangle, built by SpatiaLite
+        params += aoi.bbox
+    elif aoi is not None:
+        params.append(aoi.wkb)
     if criteria.limit:
         params.append(criteria.limit)
     shape = (
@@ -153,6 +158,7 @@ def shape_and_params(criteria: CatalogFilter) -> tuple[tuple[Any, ...], list[Any
         bool(criteria.descending),
         bool(criteria.limit),
         bool(criteria.distinct_products),
+        aoi_is_box,
     )
     return shape, params
 
@@ -188,6 +194,7 @@ def _where_sql(shape: tuple[Any, ...], alias: str) -> str:
 
 def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
     parts, predicate, start, end, cloud_min, cloud_max, platforms, providers, states, where = shape[:10]
+    aoi_is_box = shape[14]
     a = alias
     conds: list[str] = []
     if parts:
@@ -213,7 +220,8 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
     if parts:
         # SpatiaLite predicates return 1/0/-1 (-1 on error), so compare with 1 explicitly. Last:
         # SQLite tests the terms in the order written, and this one runs GEOS.
-        conds.append(f"{_PREDICATES[predicate]}({a}.footprint, GeomFromWKB(?, {SRID})) = 1")
+        aoi = f"BuildMbr(?, ?, ?, ?, {SRID})" if aoi_is_box else f"GeomFromWKB(?, {SRID})"
+        conds.append(f"{_PREDICATES[predicate]}({a}.footprint, {aoi}) = 1")
     return conds or ["1"]
 
 
@@ -221,7 +229,7 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
 def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS) -> str:
     """The SQL of a filter shape selecting ``selected`` (names of :data:`RECORD_COLUMNS`);
     placeholders in :func:`shape_and_params` order."""
-    sort, descending, limited, distinct = shape[10:]
+    sort, descending, limited, distinct, _box = shape[10:]
     columns = ", ".join(_select_sql(name, "s") for name in selected)
     if distinct:
         # The lowest id per product key among the matching rows (row_number() = 1 over id).
@@ -267,6 +275,8 @@ def stream_rows(
 
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     """Run ``criteria`` on a SQLite reader engine, in one read transaction."""
+    from eoharvest.adapters.catalog.rows import decode_records
+
     rows: list[tuple[Any, ...]] = []
     paths: dict[int, list[str]] = {}
     for chunk in stream_rows(engine, criteria):

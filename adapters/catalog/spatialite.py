@@ -82,8 +82,8 @@ def sqlite_module() -> ModuleType:
     return dbapi2
 
 
-#: The wheels with their own copies of SpatiaLite's libraries (PROJ; GDAL, GEOS and PROJ).
-GEO_LIBRARIES = ("pyproj", "pyogrio")
+#: The wheels with their own copies of SpatiaLite's libraries (GEOS; PROJ; GDAL, GEOS and PROJ).
+GEO_LIBRARIES = ("shapely", "pyproj", "pyogrio")
 
 
 class _RefuseLateGeoImports:
@@ -105,13 +105,12 @@ class _RefuseLateGeoImports:
 def load_spatialite(dbapi_connection: Any, *, preload: Sequence[str] = GEO_LIBRARIES) -> None:
     """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment.
 
-    shapely and the ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are
-    imported first. A process that will not need the others skips them: pyogrio (GDAL) costs
-    ~0.1-0.2 s and ~65 MiB, the largest part of a short command's time and of a harvest's
-    memory, pyproj ~0.1 s. Importing a skipped one later raises ImportError instead of crashing.
+    The ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are imported first. A
+    process that will not need some skips them: pyogrio (GDAL) costs ~0.1-0.2 s and ~65 MiB, the
+    largest part of a short command's time and of a harvest's memory, pyproj ~0.1 s, shapely
+    (with numpy) ~0.05 s, a third of a GeoJSON query's time. Importing a skipped one later
+    raises ImportError instead of crashing.
     """
-    import shapely  # noqa: F401  (every reader of footprints needs it)
-
     for name in preload:
         if name not in GEO_LIBRARIES:
             raise ValueError(f"not a geo library: {name!r}")
@@ -183,7 +182,7 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("pyproj",))
+        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("shapely", "pyproj"))
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
