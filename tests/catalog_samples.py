@@ -10,6 +10,7 @@ from fakes import catalog_scene
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
+from eoharvest.domain.aoi_box import AoiBox
 from eoharvest.domain.catalog_fields import SORT_FIELDS
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
@@ -22,6 +23,8 @@ ANTIMERIDIAN = MultiPolygon([box(179, -18, 180, -15), box(-180, -18, -179, -15)]
 AOIS = [
     None,
     Footprint.from_bbox(10, 45, 12, 47),
+    AoiBox(10, 45, 12, 47),  # the same box as the CLI reads it (no shapely; BuildMbr on SpatiaLite)
+    AoiBox(10.2, 45.2, 10.4, 45.4),
     Footprint.from_bbox(10.2, 45.2, 10.4, 45.4),
     Footprint.from_bbox(-5, 40, 30, 58),
     Footprint(ANTIMERIDIAN),

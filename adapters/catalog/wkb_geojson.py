@@ -9,9 +9,10 @@ round-trip ``repr``: the same numbers shapely's GeoJSON writer gives, none round
 
 from __future__ import annotations
 
-from struct import Struct
+from struct import Struct, error, unpack_from
 from typing import Callable
 
+_ENDIAN = {b"\x01": "<", b"\x00": ">"}
 _UINT = {b"\x01": Struct("<I"), b"\x00": Struct(">I")}  # by WKB byte-order mark
 _NAMES = {1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
           6: "MultiPolygon", 7: "GeometryCollection"}  # fmt: skip
@@ -24,7 +25,7 @@ def geojson_text(wkb: bytes | None) -> str:
         return "null"
     try:
         text, end = _geometry(memoryview(wkb), 0)
-    except (KeyError, IndexError, ValueError) as exc:  # struct.error is a ValueError
+    except (KeyError, IndexError, ValueError, error) as exc:
         raise ValueError(f"not 2-D WKB ({len(wkb)} bytes): {exc!r}") from None
     if end != len(wkb):
         raise ValueError(f"not 2-D WKB: {len(wkb) - end} bytes after the geometry")
@@ -49,7 +50,7 @@ def _geometry(buf: memoryview, at: int) -> tuple[str, int]:
 
 
 def _points(buf: memoryview, at: int, order: bytes, n: int) -> tuple[str, int]:
-    values = Struct(("<" if order == b"\x01" else ">") + "d" * (2 * n)).unpack_from(buf, at)
+    values = unpack_from(f"{_ENDIAN[order]}{2 * n}d", buf, at)  # struct compiles a format once
     pairs = iter(values)
     return "[" + ",".join([f"[{x!r},{y!r}]" for x, y in zip(pairs, pairs)]) + "]", at + 16 * n
 
