@@ -179,3 +179,31 @@ def test_geo_libraries_imported_after_a_lean_spatialite_load_fail_instead_of_cra
     assert refusals[0].startswith("refused: pyogrio cannot be imported after SpatiaLite was loaded")
     assert refusals[1].startswith("refused: pyproj cannot be imported after SpatiaLite was loaded")
     assert refusals[2].startswith("refused: shapely cannot be imported after SpatiaLite was loaded")
+
+
+def _mmap_size(connection) -> int:
+    return connection.execute("PRAGMA mmap_size").fetchone()[0]
+
+
+def test_only_long_running_readers_map_the_catalog_file(catalog_path):
+    """`eoharvest serve` reads through a memory map (faster queries); short commands and the
+    lean reader do not (their peak RSS must not grow with the catalog)."""
+    criteria = CatalogFilter.create(aoi=Footprint.from_bbox(0, 39, 30, 42), cloud_max=50)
+    answers = []
+    for memory_map in (False, True):
+        with open_catalog(catalog_path, read_only=True, memory_map=memory_map) as repo:
+            raw = repo.reader.raw_connection()
+            try:
+                assert (_mmap_size(raw.driver_connection) > 0) is memory_map
+            finally:
+                raw.close()
+            answers.append(export.geojson_collection(repo.query(criteria)))
+    assert answers[0] == answers[1] and answers[0]["features"]
+    with open_catalog(catalog_path) as repo:  # a writer (harvest, download) neither
+        raw = repo.writer.raw_connection()
+        try:
+            assert _mmap_size(raw.driver_connection) == 0
+        finally:
+            raw.close()
+    with open_reader(catalog_path) as reader:
+        assert _mmap_size(reader._connection) == 0
