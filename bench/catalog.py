@@ -33,7 +33,7 @@ import shapely
 
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.catalog.bulk import BYPASSED_TRIGGERS
-from eoharvest.adapters.catalog.repository import BATCH
+from eoharvest.adapters.catalog.repository import BULK_TRANSACTION
 from eoharvest.adapters.catalog.spatialite import (
     BULK_CACHE_KIB,
     MEMORY_MAP_BYTES,
@@ -128,9 +128,10 @@ def raw_open(path: Path, ddl: list[str]) -> sqlite3.Connection:
 
 
 def raw_ingest(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Insert pre-encoded rows (ids included) one transaction of ``BATCH`` at a time."""
-    for k in range(0, len(rows), BATCH):
-        part = rows[k : k + BATCH]
+    """Insert pre-encoded rows (ids included) one transaction of ``BULK_TRANSACTION`` at a
+    time, as eoharvest does with a list of scenes (its statements ``BATCH`` rows each)."""
+    for k in range(0, len(rows), BULK_TRANSACTION):
+        part = rows[k : k + BULK_TRANSACTION]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(RAW_INSERT, part)
         conn.execute(RAW_RTREE, (part[0][0], part[-1][0]))
