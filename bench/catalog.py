@@ -35,7 +35,7 @@ from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.catalog.bulk import BYPASSED_TRIGGERS
 from eoharvest.adapters.catalog.repository import BULK_TRANSACTION
 from eoharvest.adapters.catalog.spatialite import (
-    BULK_CACHE_KIB,
+    LARGE_BULK_CACHE_KIB,
     MEMORY_MAP_BYTES,
     PAGE_SIZE,
     WAL_AUTOCHECKPOINT,
@@ -115,7 +115,7 @@ def raw_open(path: Path, ddl: list[str]) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")  # as eoharvest's bulk writes
+    conn.execute(f"PRAGMA cache_size = {-LARGE_BULK_CACHE_KIB}")  # as eoharvest's bulk writes of 10k+ scenes
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
     conn.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
     for sql in ddl:

@@ -36,7 +36,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from eoharvest.adapters.catalog.rows import ENCODED_COLUMNS, EncodedScenes
-from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB
+from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, WRITER_CACHE_KIB
 from eoharvest.adapters.catalog.tables import SRID
 
 #: SpatiaLite's per-row triggers on scenes.footprint that a bulk write takes over. The delete
@@ -92,11 +92,13 @@ class BulkWrite:
     """Scene upserts in the caller's write transaction, batch by batch (``write(batch, seen)``
     returns how many were new); with ``bypass_triggers`` the per-row triggers' work is done once
     for every batch when the ``with`` block ends without an error. After an error the caller
-    rolls the transaction back (the triggers come back with it)."""
+    rolls the transaction back (the triggers come back with it). While it lasts, a bypassing
+    write gives its connection a page cache of ``cache_kib`` (see ``spatialite.BULK_CACHE_KIB``)."""
 
-    def __init__(self, conn: Connection, *, bypass_triggers: bool) -> None:
+    def __init__(self, conn: Connection, *, bypass_triggers: bool, cache_kib: int = BULK_CACHE_KIB) -> None:
         self._conn = conn
         self._bypass = bypass_triggers
+        self._cache_kib = cache_kib
         self._cursor: Any = None
         self._suspended: list[tuple[str, str]] = []
         self._inserted: list[int] = []  # first and last id inserted
@@ -104,9 +106,9 @@ class BulkWrite:
 
     def __enter__(self) -> BulkWrite:
         self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if self._bypass:  # a bulk write: this connection keeps a large cache from now on
+        if self._bypass:
             with self._translated():
-                self._cursor.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+                self._cursor.execute(f"PRAGMA cache_size = {-self._cache_kib}")
                 self._suspended = _suspend_triggers(self._cursor)
         return self
 
@@ -122,7 +124,11 @@ class BulkWrite:
                 with self._translated():
                     self._restore()
         finally:
-            self._cursor.close()
+            try:
+                if self._bypass:  # the pages beyond it are freed as the commit makes them clean
+                    self._cursor.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
+            finally:
+                self._cursor.close()
 
     def _translated(self) -> AbstractContextManager[None]:
         return _as_sqlalchemy_errors(self._conn)

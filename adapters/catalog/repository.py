@@ -16,7 +16,7 @@ from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog import stats as catalog_stats
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
-from eoharvest.adapters.catalog.spatialite import Engines
+from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, LARGE_BULK_CACHE_KIB, Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
@@ -93,7 +93,9 @@ class SpatialiteCatalog:
         if self._dialect == "sqlite" and isinstance(scenes, Sequence):
             for start in range(0, len(scenes), BULK_TRANSACTION):
                 part = scenes[start : start + BULK_TRANSACTION]
-                with self._write() as conn, bulk.BulkWrite(conn, bypass_triggers=len(part) >= self.bulk_min) as write:
+                cache = LARGE_BULK_CACHE_KIB if len(part) >= BATCH else BULK_CACHE_KIB
+                bypass = len(part) >= self.bulk_min
+                with self._write() as conn, bulk.BulkWrite(conn, bypass_triggers=bypass, cache_kib=cache) as write:
                     for at in range(0, len(part), BATCH):
                         new += write(encode_scenes(part[at : at + BATCH], now), db_datetime(now))
             return new

@@ -31,9 +31,11 @@ CLI_BUSY_TIMEOUT_MS = 30_000
 #: Page cache per connection, KiB (SQLite's default is 2 MiB). Connections start small: a
 #: harvest commits pages of ~100 scenes and reads few pages per query, and every cached page
 #: counts in the process's memory (a harvest stays under 150 MiB). A bulk write (thousands of
-#: scenes in one transaction, see ``bulk.py``) raises its connection's cache to
-#: BULK_CACHE_KIB: it updates five indexes and the R*Tree at random places, and at 1M scenes
-#: their pages no longer fit a small cache. By default no memory map is used (SQLite could read
+#: scenes in one transaction, see ``bulk.py``) raises its connection's cache for the length of
+#: its transaction to BULK_CACHE_KIB, or LARGE_BULK_CACHE_KIB from ``repository.BATCH`` scenes
+#: on: it updates four indexes and the R*Tree at random places, and at 1M scenes their pages
+#: no longer fit a small cache (256 MiB: 13% less CPU than 64 MiB for 100k scenes at 1M,
+#: bench/catalog.py; released at commit, so a harvest's small pages never hold it). By default no memory map is used (SQLite could read
 #: through one instead of read() calls): mapped pages count in RSS too, and made the peak memory
 #: of `catalog query` grow with the catalog (675 MiB at 1M). A long-running reader (`eoharvest
 #: serve`) opens its connections with ``memory_map``: its queries then read pages through a map
@@ -42,6 +44,7 @@ CLI_BUSY_TIMEOUT_MS = 30_000
 WRITER_CACHE_KIB = 4 * 1024
 READER_CACHE_KIB = 8 * 1024
 BULK_CACHE_KIB = 64 * 1024
+LARGE_BULK_CACHE_KIB = 256 * 1024
 MEMORY_MAP_BYTES = 2 * 1024**3  # SQLite caps it at its SQLITE_MAX_MMAP_SIZE (~2 GiB on Debian)
 #: Pages of a new catalog file. Raw provider records are ~2-20 KB per scene; with 4 KiB pages most
 #: of them spill into overflow chains of several pages.
