@@ -16,6 +16,7 @@ from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog import stats as catalog_stats
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
+from eoharvest.adapters.catalog.encode_ahead import encoded_batches
 from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, LARGE_BULK_CACHE_KIB, Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
@@ -91,14 +92,7 @@ class SpatialiteCatalog:
         now = seen_at or _utcnow()
         new = 0
         if self._dialect == "sqlite" and isinstance(scenes, Sequence):
-            for start in range(0, len(scenes), BULK_TRANSACTION):
-                part = scenes[start : start + BULK_TRANSACTION]
-                cache = LARGE_BULK_CACHE_KIB if len(part) >= BATCH else BULK_CACHE_KIB
-                bypass = len(part) >= self.bulk_min
-                with self._write() as conn, bulk.BulkWrite(conn, bypass_triggers=bypass, cache_kib=cache) as write:
-                    for at in range(0, len(part), BATCH):
-                        new += write(encode_scenes(part[at : at + BATCH], now), db_datetime(now))
-            return new
+            return self._upsert_sequence(scenes, now)
         batch: list[Scene] = []
         for scene in scenes:
             batch.append(scene)
@@ -107,6 +101,25 @@ class SpatialiteCatalog:
                 batch = []
         if batch:
             new += self._upsert_batch(batch, now)
+        return new
+
+    def _upsert_sequence(self, scenes: Sequence[Scene], now: datetime) -> int:
+        """SQLite: up to BULK_TRANSACTION scenes per transaction, BATCH per statement batch, the
+        next batch encoded while this one is written."""
+        transactions = [(start, min(start + BULK_TRANSACTION, len(scenes))) for start in range(0, len(scenes), BULK_TRANSACTION)]
+        bounds = [(at, min(at + BATCH, end)) for start, end in transactions for at in range(start, end, BATCH)]
+        encoded = encoded_batches(scenes, bounds, now)
+        seen = db_datetime(now)
+        new = 0
+        try:
+            for start, end in transactions:
+                cache = LARGE_BULK_CACHE_KIB if end - start >= BATCH else BULK_CACHE_KIB
+                bypass = end - start >= self.bulk_min
+                with self._write() as conn, bulk.BulkWrite(conn, bypass_triggers=bypass, cache_kib=cache) as write:
+                    for _ in range(start, end, BATCH):
+                        new += write(next(encoded), seen)
+        finally:
+            encoded.close()  # a failed write: stop the worker (it finishes the batch in hand)
         return new
 
     def _upsert_batch(self, batch: Sequence[Scene], now: datetime) -> int:

@@ -10,7 +10,7 @@ from fakes import catalog_scene
 from shapely.geometry import Polygon
 from sqlalchemy import text
 
-from eoharvest.adapters.catalog import bulk, open_catalog, repository
+from eoharvest.adapters.catalog import bulk, encode_ahead, open_catalog, repository
 from eoharvest.adapters.catalog.spatialite import WRITER_CACHE_KIB
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
@@ -152,24 +152,24 @@ def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path,
 def test_a_batch_failing_rolls_back_its_whole_transaction_and_keeps_the_committed_ones(tmp_path, small_batches,
                                                                                        monkeypatch):  # fmt: skip
     calls = []
-    real = repository.encode_scenes
+    real = encode_ahead.encode_scenes
 
     def failing_fifth_batch(batch, now):
         calls.append(len(batch))
-        if len(calls) == 5:  # the second batch of the second transaction
+        if len(calls) == 5:  # the second batch of the second transaction (encoded in a worker thread)
             raise OSError("injected")
         return real(batch, now)
 
     with open_catalog(tmp_path / "c.db") as repo:
         repo.bulk_min = 1
         before = triggers(repo)
-        monkeypatch.setattr(repository, "encode_scenes", failing_fifth_batch)
+        monkeypatch.setattr(encode_ahead, "encode_scenes", failing_fifth_batch)
         with pytest.raises(OSError, match="injected"):
             repo.upsert_scenes(grid(N))
         assert calls == [700, 700, 600, 700, 300]
         assert repo.count() == 2000  # the first transaction, whole; nothing of the second
         assert triggers(repo) == before
         assert health(repo) == {"index_ok": 1, "rtree_rows": 2000, "with_footprint": 2000, "orphans": 0}
-        monkeypatch.setattr(repository, "encode_scenes", real)
+        monkeypatch.setattr(encode_ahead, "encode_scenes", real)
         assert repo.upsert_scenes(grid(N)) == N - 2000
         assert health(repo)["rtree_rows"] == N
