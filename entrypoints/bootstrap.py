@@ -108,8 +108,8 @@ class Services:
         """The catalog repository, opened on first use: created and migrated if needed, or with
         ``read_only`` only read (it must exist at this code's schema revision; nothing is
         created, migrated or locked for writing). A writable catalog also serves reads.
-        ``preload_gdal=False`` (a process that reads no vector file after opening it) saves
-        GDAL's memory: see ``adapters.catalog.spatialite.load_spatialite``. ``memory_map``
+        ``preload_gdal=False`` (a process that reads no vector file and reprojects no AOI after
+        opening it) saves GDAL's and PROJ's memory: see ``adapters.catalog.spatialite.create_engines``. ``memory_map``
         (long-running readers: `eoharvest serve`) reads a SpatiaLite file through a memory map."""
         with self._lock:
             if self._catalog is not None:

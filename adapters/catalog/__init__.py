@@ -53,7 +53,8 @@ def open_catalog(
     never changed: CatalogError. Raises UnsupportedEnvironment when SpatiaLite cannot be loaded
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
-    ``preload_gdal=False``: pyogrio is not imported before SpatiaLite (see ``spatialite.load_spatialite``).
+    ``preload_gdal=False``: neither pyogrio nor pyproj is imported before SpatiaLite (see
+    ``spatialite.create_engines``).
     ``memory_map``: SQLite reads the file through a memory map (faster queries, for a
     long-running process such as ``eoharvest serve``; its touched pages count in the process's
     RSS, so short commands leave it off; ignored on PostGIS).

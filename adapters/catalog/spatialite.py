@@ -167,7 +167,9 @@ def create_engines(
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
-    Without ``preload_gdal`` pyogrio is not imported first (see :func:`load_spatialite`).
+    Without ``preload_gdal`` neither pyogrio nor pyproj is imported first (see
+    :func:`load_spatialite`): a process that reads no vector file and reprojects no AOI once the
+    catalog is open saves their memory (~65 and ~11 MiB).
     ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
     is left as it is and any write fails. With ``memory_map`` (long-running readers) SQLite
@@ -191,7 +193,7 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("shapely", "pyproj"))
+        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("shapely",))
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
