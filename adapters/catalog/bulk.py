@@ -36,7 +36,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from eoharvest.adapters.catalog.rows import ENCODED_COLUMNS, EncodedScenes
-from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, WRITER_CACHE_KIB
+from eoharvest.adapters.catalog.spatialite import WRITER_CACHE_KIB
 from eoharvest.adapters.catalog.tables import SRID
 
 #: SpatiaLite's per-row triggers on scenes.footprint that a bulk write takes over. The delete
@@ -82,9 +82,11 @@ _TOUCH = (
 )
 
 
-def upsert(conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool) -> int:
+def upsert(
+    conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool, cache_kib: int | None = None
+) -> int:
     """Insert or update ``batch`` in the caller's write transaction; returns how many were new."""
-    with BulkWrite(conn, bypass_triggers=bypass_triggers) as write:
+    with BulkWrite(conn, bypass_triggers=bypass_triggers, cache_kib=cache_kib) as write:
         return write(batch, seen)
 
 
@@ -93,9 +95,10 @@ class BulkWrite:
     returns how many were new); with ``bypass_triggers`` the per-row triggers' work is done once
     for every batch when the ``with`` block ends without an error. After an error the caller
     rolls the transaction back (the triggers come back with it). While it lasts, a bypassing
-    write gives its connection a page cache of ``cache_kib`` (see ``spatialite.BULK_CACHE_KIB``)."""
+    write gives its connection a page cache of ``cache_kib`` (see ``spatialite.BULK_CACHE_KIB``;
+    None keeps the connection's own)."""
 
-    def __init__(self, conn: Connection, *, bypass_triggers: bool, cache_kib: int = BULK_CACHE_KIB) -> None:
+    def __init__(self, conn: Connection, *, bypass_triggers: bool, cache_kib: int | None = None) -> None:
         self._conn = conn
         self._bypass = bypass_triggers
         self._cache_kib = cache_kib
@@ -108,7 +111,8 @@ class BulkWrite:
         self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         if self._bypass:
             with self._translated():
-                self._cursor.execute(f"PRAGMA cache_size = {-self._cache_kib}")
+                if self._cache_kib is not None:
+                    self._cursor.execute(f"PRAGMA cache_size = {-self._cache_kib}")
                 self._suspended = _suspend_triggers(self._cursor)
         return self
 
@@ -125,7 +129,7 @@ class BulkWrite:
                     self._restore()
         finally:
             try:
-                if self._bypass:  # the pages beyond it are freed as the commit makes them clean
+                if self._bypass and self._cache_kib is not None:  # pages beyond it freed as the commit cleans them
                     self._cursor.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
             finally:
                 self._cursor.close()

@@ -173,3 +173,15 @@ def test_a_batch_failing_rolls_back_its_whole_transaction_and_keeps_the_committe
         monkeypatch.setattr(encode_ahead, "encode_scenes", real)
         assert repo.upsert_scenes(grid(N)) == N - 2000
         assert health(repo)["rtree_rows"] == N
+
+
+def test_a_harvest_page_of_100_scenes_takes_the_bulk_path(tmp_path):
+    """Per-row triggers cost a harvest page more than dropping them once (bench/harvest.py)."""
+    with open_catalog(tmp_path / "c.db") as repo:
+        before = triggers(repo)
+        rtree_fills = statements(repo, "INSERT OR REPLACE INTO idx_scenes_footprint")
+        assert repo.upsert_scenes(grid(100)) == 100
+        assert len(rtree_fills) == 1 and triggers(repo) == before
+        assert health(repo) == {"index_ok": 1, "rtree_rows": 100, "with_footprint": 100, "orphans": 0}
+        assert repo.upsert_scenes(grid(10, prefix="few")) == 10  # a few scenes: the triggers do it
+        assert len(rtree_fills) == 1 and health(repo)["rtree_rows"] == 110
