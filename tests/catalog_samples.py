@@ -23,11 +23,11 @@ ANTIMERIDIAN = MultiPolygon([box(179, -18, 180, -15), box(-180, -18, -179, -15)]
 AOIS = [
     None,
     Footprint.from_bbox(10, 45, 12, 47),
-    AoiBox(10, 45, 12, 47),  # the same box as the CLI reads it (no shapely; BuildMbr on SpatiaLite)
-    AoiBox(10.2, 45.2, 10.4, 45.4),
     Footprint.from_bbox(10.2, 45.2, 10.4, 45.4),
     Footprint.from_bbox(-5, 40, 30, 58),
     Footprint(ANTIMERIDIAN),
+    AoiBox(10, 45, 12, 47),  # boxes as the CLI reads them (no shapely; BuildMbr on SpatiaLite)
+    AoiBox(10.2, 45.2, 10.4, 45.4),
 ]
 WHERES = [
     None,
