@@ -14,7 +14,11 @@ The semantics are those of the portable SQLAlchemy path in
 compares the two); both select ``rows.RECORD_COLUMNS`` and decode with ``rows.decode_records``:
 
 * R*Tree pre-filter first (``id IN`` the union of the candidates of each AOI part's bbox),
-  then the column filters, then the exact SpatiaLite predicate on the AOI bound as WKB;
+  then the column filters, then the exact SpatiaLite predicate on the AOI bound as WKB (or built
+  by ``BuildMbr`` from an :class:`~eoharvest.domain.aoi_box.AoiBox`'s four numbers);
+* with a start time, a limit, the acquisition-time sort and many R*Tree candidates
+  (:func:`walks`), the acquisition-time index is walked in order instead, each entry's id tested
+  against the candidates, until the limit: the same rows without reading every candidate's row;
 * a scene's download state is its most advanced file state, else ``none``;
 * with ``distinct_products``, one row per product key: the lowest scene id among the rows that
   match every filter (the earliest-catalogued provider's row);
