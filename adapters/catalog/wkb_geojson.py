@@ -4,7 +4,7 @@
 hundred stored footprints into text cost more than the query. The catalog stores 2-D WKB
 (``rows.footprint_wkbs``) and SpatiaLite orients the rings in SQL (``ST_ForcePolygonCCW``), so
 what is left is reading the coordinates (``struct``) and writing each as Python's shortest
-round-trip ``repr``: the same numbers shapely's GeoJSON writer gives, none rounded.
+round-trip ``repr``: the same values as shapely's GeoJSON writer gives, none rounded.
 """
 
 from __future__ import annotations
