@@ -17,6 +17,7 @@ import logging
 import types
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
+from eoharvest.application.seen_keys import SeenKeys
 from eoharvest.domain.aoi import parse_aoi
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
@@ -199,7 +200,7 @@ class SearchIterator:
         return self._first
 
     def _generate(self) -> Iterator[list[Scene]]:
-        seen: set[bytes] = set()
+        seen = SeenKeys(_KEY_BYTES)
         used_refs: set[Any] = set()
         ref: Any = None
         if self._remaining() == 0:
@@ -213,11 +214,9 @@ class SearchIterator:
             for scene in page:
                 if remaining is not None and len(fresh) >= remaining:
                     break
-                key = _identity_key(scene)
-                if key in seen:
+                if not seen.add(_identity_key(scene)):
                     self.duplicates_dropped += 1
                     continue
-                seen.add(key)
                 fresh.append(scene)
             self.yielded += len(fresh)
             yield fresh
@@ -245,11 +244,14 @@ class SearchIterator:
             page = self._fetch(ref)
 
 
+_KEY_BYTES = 16
+
+
 def _identity_key(scene: Scene) -> bytes:
-    """A 16-byte digest of ``(provider, scene_id)``: what the duplicate check remembers per scene,
-    a third of the memory of the strings themselves (it grows with the number of results)."""
+    """A 16-byte digest of ``(provider, scene_id)``: what the duplicate check remembers per scene
+    (in a :class:`SeenKeys`, ~20 bytes per scene: its memory grows with the number of results)."""
     provider, scene_id = scene.identity
-    return hashlib.blake2b(f"{len(provider)}:{provider}{scene_id}".encode(), digest_size=16).digest()
+    return hashlib.blake2b(f"{len(provider)}:{provider}{scene_id}".encode(), digest_size=_KEY_BYTES).digest()
 
 
 def _takes_size(query: Callable[..., Any]) -> bool:

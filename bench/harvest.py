@@ -1,6 +1,6 @@
 """Harvest benchmark: `eoharvest harvest --no-download` beside pystac-client on one loopback STAC API.
 
-    .venv/bin/python bench/harvest.py [--items 100000] [--page-size 100] [--rounds 3]
+    .venv/bin/python bench/harvest.py [--items 100000] [--page-size 100] [--rounds 5]
     bash scripts/bench.sh harvest [...]        # installs the `bench` extra (pystac-client) first
 
 A server process serves an Earth Search v1 API built from the recorded responses in the corpus
@@ -138,6 +138,14 @@ def serve(port_queue: multiprocessing.Queue, items: int, default_limit: int) -> 
     server.serve_forever()
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: rates mean little on a busy machine."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 # -- the clients -------------------------------------------------------------------------------
 def run_child(code: str, *args: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
@@ -215,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", default="100000", help="items served (comma-separated sizes to compare)")
     parser.add_argument("--page-size", type=int, default=100, help="items per page, for both clients")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per client (medians are quoted)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per client (medians are quoted)")
     args = parser.parse_args()
     try:
         import pystac_client  # noqa: F401
@@ -232,7 +240,7 @@ def main() -> None:
                 f"{result['eoharvest_items_s']} items/s; ratio {result['ratio']} (target >= 0.5; by CPU seconds "
                 f"{result['baseline_cpu_s']} vs {result['eoharvest_cpu_s']}: {result['cpu_ratio']}); eoharvest "
                 f"peak RSS {result['eoharvest_peak_rss_mib']} MiB (target <= 150; pystac-client "
-                f"{result['baseline_peak_rss_mib']} MiB)",
+                f"{result['baseline_peak_rss_mib']} MiB)   [load {load_average()}]",
                 flush=True,
             )
     print(json.dumps(results))

@@ -18,6 +18,7 @@ from eoharvest.domain.platforms import canonical_platform
 from eoharvest.domain.query import parse_cloud, parse_datetime
 
 if TYPE_CHECKING:  # annotations only: shapely loads when a footprint is built
+    from eoharvest.domain.aoi_box import AoiBox
     from eoharvest.domain.footprint import Footprint
     from eoharvest.domain.models import Checksum, Scene
 
@@ -28,10 +29,12 @@ class CatalogFilter:
 
     ``predicate`` relates the scene footprint to the AOI: ``contains`` = the footprint covers
     the whole AOI, ``within`` = the footprint lies inside the AOI. With ``distinct_products``
-    one row per product key is returned (the earliest-catalogued provider's row).
+    one row per product key is returned (the earliest-catalogued provider's row). The AOI is a
+    Footprint, or an :class:`~eoharvest.domain.aoi_box.AoiBox` (a plain bbox parsed without
+    shapely, which SpatiaLite's query path uses as four numbers).
     """
 
-    aoi: Footprint | None = None
+    aoi: Footprint | AoiBox | None = None
     predicate: str = "intersects"
     start: datetime | None = None
     end: datetime | None = None
@@ -50,7 +53,7 @@ class CatalogFilter:
     def create(
         cls,
         *,
-        aoi: Footprint | None = None,
+        aoi: Footprint | AoiBox | None = None,
         predicate: str = "intersects",
         start: Any = None,
         end: Any = None,

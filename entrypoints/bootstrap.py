@@ -115,12 +115,13 @@ class Services:
                 self._closers.append(self._client.close)
             return self._client
 
-    def catalog(self, *, read_only: bool = False, preload_gdal: bool = True) -> CatalogRepository:
+    def catalog(self, *, read_only: bool = False, preload_gdal: bool = True, memory_map: bool = False) -> CatalogRepository:
         """The catalog repository, opened on first use: created and migrated if needed, or with
         ``read_only`` only read (it must exist at this code's schema revision; nothing is
         created, migrated or locked for writing). A writable catalog also serves reads.
-        ``preload_gdal=False`` (a process that reads no vector file after opening it) saves
-        GDAL's memory: see ``adapters.catalog.spatialite.load_spatialite``."""
+        ``preload_gdal=False`` (a process that reads no vector file and reprojects no AOI after
+        opening it) saves GDAL's and PROJ's memory: see ``adapters.catalog.spatialite.create_engines``. ``memory_map``
+        (long-running readers: `eoharvest serve`) reads a SpatiaLite file through a memory map."""
         with self._lock:
             if self._catalog is not None:
                 return self._catalog
@@ -131,7 +132,9 @@ class Services:
             else:
                 from eoharvest.adapters.catalog import open_catalog  # a postgresql:// URL opens PostGIS
 
-                opened = open_catalog(self.settings.catalog_path, read_only=read_only, preload_gdal=preload_gdal)
+                opened = open_catalog(
+                    self.settings.catalog_path, read_only=read_only, preload_gdal=preload_gdal, memory_map=memory_map
+                )
             self._closers.append(opened.close)
             if read_only:
                 self._reader = opened

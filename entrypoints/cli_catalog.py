@@ -14,6 +14,7 @@ from eoharvest.domain.errors import EoharvestError, InputError
 from eoharvest.entrypoints.context import AppContext
 
 if TYPE_CHECKING:
+    from eoharvest.domain.aoi_box import AoiBox
     from eoharvest.domain.catalog_query import CatalogFilter, CatalogRecord
     from eoharvest.domain.footprint import Footprint
 
@@ -62,9 +63,14 @@ def _criteria(obj: AppContext, options: dict[str, Any], limit: int | None) -> Ca
     )
 
 
-def _aoi(obj: AppContext, value: str | None) -> Footprint | None:
+def _aoi(obj: AppContext, value: str | None) -> Footprint | AoiBox | None:
     if value is None:
         return None
+    from eoharvest.domain.aoi_box import plain_box
+
+    box = plain_box(value)  # a plain bbox: no shapely (GeoJSON queries then never load it)
+    if box is not None:
+        return box
     from eoharvest.domain.aoi import parse_aoi
 
     parsed = parse_aoi(value, reader=obj.vector_reader())

@@ -10,7 +10,6 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from eoharvest.adapters.providers.table import PROVIDERS, provider_names
 from eoharvest.domain.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,6 +109,10 @@ def provider_option(
 ) -> Callable[[F], F]:
     """``--provider``: a choice of the provider table's names (with ``searchable``, only those
     with a search), each explained in the help."""
+    # Here, not at the top: the table imports every provider's vocabulary, which the commands
+    # without a --provider (catalog query, stats, --help) need not load.
+    from eoharvest.adapters.providers.table import PROVIDERS, provider_names
+
     names = provider_names(searchable=searchable)
     described = "; ".join(f"{spec.name}: {spec.summary}" for spec in PROVIDERS if spec.name in names)
     return click.option(

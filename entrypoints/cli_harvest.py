@@ -68,7 +68,10 @@ def harvest_command(obj: AppContext, **opts: Any) -> None:
         check_endpoint_url(opts["stac_url"], "--stac-url")
     # Everything the run needs locally is checked before the first request: the catalog opens
     # (or says why not) and the archive folder takes files, once, not once per scene. The AOI
-    # was read above: nothing later reads a vector file, so GDAL stays unloaded.
+    # was read above: nothing later reads a vector file or reprojects, so GDAL and PROJ stay
+    # unloaded, except pyproj for a dry run's geodesic areas (it must load before SpatiaLite).
+    if opts["dry_run"]:
+        import pyproj  # noqa: F401
     catalog = services.catalog(preload_gdal=False)
     downloading = opts["download"] and not opts["dry_run"]
     outdir = writable_outdir(opts["outdir"], obj.settings.download.directory) if downloading else \

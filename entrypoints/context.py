@@ -74,9 +74,9 @@ class AppContext:
             self._services = build(self.settings)
         return self._services
 
-    def open_catalog(self, *, read_only: bool = False) -> CatalogRepository:
+    def open_catalog(self, *, read_only: bool = False, memory_map: bool = False) -> CatalogRepository:
         """The catalog repository for ``settings.catalog_path`` (see ``Services.catalog``)."""
-        return self.services().catalog(read_only=read_only)
+        return self.services().catalog(read_only=read_only, memory_map=memory_map)
 
     def catalog_reader(self, *, spatial: bool = True) -> Any:
         """What `catalog stats` and the GeoJSON queries read: unless services are built already

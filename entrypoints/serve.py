@@ -105,7 +105,7 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     except ImportError as exc:
         raise UnsupportedEnvironment(f"`eoharvest serve` needs {exc.name}",
                                      hint="pip install 'eoharvest[serve]'") from None  # fmt: skip
-    catalog = obj.open_catalog(read_only=True)
+    catalog = obj.open_catalog(read_only=True, memory_map=True)  # a long-running reader: faster queries
     engine = getattr(catalog, "reader", None)
     options = ApiOptions(token=token, cors_origins=tuple(cors_origins), max_body_bytes=max_body)
     app = create_app(catalog, engine, options)

@@ -10,6 +10,7 @@ from fakes import catalog_scene
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
+from eoharvest.domain.aoi_box import AoiBox
 from eoharvest.domain.catalog_fields import SORT_FIELDS
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
@@ -25,6 +26,8 @@ AOIS = [
     Footprint.from_bbox(10.2, 45.2, 10.4, 45.4),
     Footprint.from_bbox(-5, 40, 30, 58),
     Footprint(ANTIMERIDIAN),
+    AoiBox(10, 45, 12, 47),  # boxes as the CLI reads them (no shapely; BuildMbr on SpatiaLite)
+    AoiBox(10.2, 45.2, 10.4, 45.4),
 ]
 WHERES = [
     None,

@@ -41,6 +41,7 @@ def open_catalog(
     migrate: bool = True,
     read_only: bool = False,
     preload_gdal: bool = True,
+    memory_map: bool = False,
 ) -> SpatialiteCatalog:
     """Open the SpatiaLite catalog at ``path`` (a ``postgresql://`` URL opens the PostGIS one).
 
@@ -52,7 +53,11 @@ def open_catalog(
     never changed: CatalogError. Raises UnsupportedEnvironment when SpatiaLite cannot be loaded
     or the file is on a network filesystem, CatalogError when the catalog was written by a newer
     eoharvest (and, read-only, when it is missing or older than this eoharvest).
-    ``preload_gdal=False``: pyogrio is not imported before SpatiaLite (see ``spatialite.load_spatialite``).
+    ``preload_gdal=False``: neither pyogrio nor pyproj is imported before SpatiaLite (see
+    ``spatialite.create_engines``).
+    ``memory_map``: SQLite reads the file through a memory map (faster queries, for a
+    long-running process such as ``eoharvest serve``; its touched pages count in the process's
+    RSS, so short commands leave it off; ignored on PostGIS).
     """
     from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 
@@ -67,8 +72,9 @@ def open_catalog(
     module = sqlite_module()
     if read_only:
         engines = create_engines(
-            catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True, preload_gdal=preload_gdal
-        )
+            catalog_path, busy_timeout_ms=busy_timeout_ms, module=module, read_only=True, preload_gdal=preload_gdal,
+            memory_map=memory_map,
+        )  # fmt: skip
         return SpatialiteCatalog(engines, catalog_path, read_only=True)
     try:
         catalog_path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +83,7 @@ def open_catalog(
     if not migrate or (found.kind == "catalog" and found.revision == revisions.head_revision()):
         engines = create_engines(
             catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module,
-            preload_gdal=preload_gdal,
+            preload_gdal=preload_gdal, memory_map=memory_map,
         )  # fmt: skip
         return SpatialiteCatalog(engines, catalog_path)
     from eoharvest.adapters.catalog import migrate as migrations  # Alembic: only to create or migrate
@@ -94,7 +100,7 @@ def open_catalog(
             created = True
         engines = create_engines(
             catalog_path, busy_timeout_ms=busy_timeout_ms, writer_begin=writer_begin, module=module,
-            preload_gdal=preload_gdal,
+            preload_gdal=preload_gdal, memory_map=memory_map,
         )  # fmt: skip
         try:
             migrations.upgrade(engines.writer)
@@ -115,8 +121,8 @@ def open_reader(
     """A lean read-only view of the catalog at ``path`` (:class:`~.reader.CatalogReader`:
     GeoJSON Features and stats) on one plain sqlite3 connection, after the checks of
     ``open_catalog(path, read_only=True)``. Without ``spatial`` SpatiaLite is not loaded (stats
-    need no spatial function). Without ``preload`` neither pyproj nor pyogrio is imported before
-    SpatiaLite, and importing either later raises ImportError (see ``load_spatialite``)."""
+    need no spatial function). Without ``preload`` none of shapely, pyproj and pyogrio is imported
+    before SpatiaLite, and importing one later raises ImportError (see ``load_spatialite``)."""
     from eoharvest.adapters.catalog.reader import connect_reader
 
     catalog_path = catalog_location(path)

@@ -20,18 +20,23 @@ dropped inside the transaction and their work is done once per batch instead:
 The triggers are re-created from their own stored SQL before commit. Schema changes in SQLite
 are transactional, so a failure or crash rolls back to the original triggers and no other
 connection ever sees the catalog without them.
+
+Several batches may share one transaction (:class:`BulkWrite`): the triggers are then dropped
+once and the R*Tree filled once, for all of them, when the writes end. One R*Tree statement
+over 100k rows took 40% less time than ten over 10k each (bench/catalog.py at 1M scenes).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Iterator
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from eoharvest.adapters.catalog.rows import ENCODED_COLUMNS, EncodedScenes
-from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB
+from eoharvest.adapters.catalog.spatialite import WRITER_CACHE_KIB
 from eoharvest.adapters.catalog.tables import SRID
 
 #: SpatiaLite's per-row triggers on scenes.footprint that a bulk write takes over. The delete
@@ -77,57 +82,111 @@ _TOUCH = (
 )
 
 
-def upsert(conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool) -> int:
+def upsert(
+    conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool, cache_kib: int | None = None
+) -> int:
     """Insert or update ``batch`` in the caller's write transaction; returns how many were new."""
-    if not batch.values:
-        return 0
-    dbapi = conn.dialect.dbapi
-    try:
-        return _upsert(conn, batch, seen, bypass_triggers)
-    except dbapi.Error as exc:  # type: ignore[union-attr]
-        # As SQLAlchemy would raise it, so "database is locked" still becomes CatalogBusy.
-        raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=conn.dialect) from exc  # type: ignore[union-attr]
+    with BulkWrite(conn, bypass_triggers=bypass_triggers, cache_kib=cache_kib) as write:
+        return write(batch, seen)
 
 
-def _upsert(conn: Connection, batch: EncodedScenes, seen: str | None, bypass_triggers: bool) -> int:
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+class BulkWrite:
+    """Scene upserts in the caller's write transaction, batch by batch (``write(batch, seen)``
+    returns how many were new); with ``bypass_triggers`` the per-row triggers' work is done once
+    for every batch when the ``with`` block ends without an error. After an error the caller
+    rolls the transaction back (the triggers come back with it). While it lasts, a bypassing
+    write gives its connection a page cache of ``cache_kib`` (see ``spatialite.BULK_CACHE_KIB``;
+    None keeps the connection's own)."""
+
+    def __init__(self, conn: Connection, *, bypass_triggers: bool, cache_kib: int | None = None) -> None:
+        self._conn = conn
+        self._bypass = bypass_triggers
+        self._cache_kib = cache_kib
+        self._cursor: Any = None
+        self._suspended: list[tuple[str, str]] = []
+        self._inserted: list[int] = []  # first and last id inserted
+        self._updated: dict[int, None] = {}  # ids updated, in order, once each
+
+    def __enter__(self) -> BulkWrite:
+        self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if self._bypass:
+            with self._translated():
+                if self._cache_kib is not None:
+                    self._cursor.execute(f"PRAGMA cache_size = {-self._cache_kib}")
+                self._suspended = _suspend_triggers(self._cursor)
+        return self
+
+    def __call__(self, batch: EncodedScenes, seen: str | None) -> int:
+        if not batch.values:
+            return 0
+        with self._translated():
+            return self._write(batch, seen)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        try:
+            if kind is None:
+                with self._translated():
+                    self._restore()
+        finally:
+            try:
+                if self._bypass and self._cache_kib is not None:  # pages beyond it freed as the commit cleans them
+                    self._cursor.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
+            finally:
+                self._cursor.close()
+
+    def _translated(self) -> AbstractContextManager[None]:
+        return _as_sqlalchemy_errors(self._conn)
+
+    def _write(self, batch: EncodedScenes, seen: str | None) -> int:
+        cursor = self._cursor
         found = dict(cursor.execute(_LOOKUP, (json.dumps(batch.keys),)).fetchall())
         (top,) = cursor.execute("SELECT coalesce(max(id), 0) FROM scenes").fetchone()
         first = top + 1
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        updated_ids: list[tuple[int]] = []
         for index, values in enumerate(batch.values):
             scene_pk = found.get(index)
             if scene_pk is None:
                 inserts.append((first + len(inserts), *values, seen))
             else:
                 updates.append((*values[2:], scene_pk))
-                updated_ids.append((scene_pk,))
-        if bypass_triggers:  # a bulk write: this connection keeps a large cache from now on
-            cursor.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
-        suspended = _suspend_triggers(cursor) if bypass_triggers else []
+                self._updated[scene_pk] = None
         if inserts:
             cursor.executemany(_INSERT, inserts)
+            # Ids are handed out contiguously (max + 1) within the transaction.
+            self._inserted = [self._inserted[0] if self._inserted else first, first + len(inserts) - 1]
         if updates:
             cursor.executemany(_UPDATE, updates)
-        if suspended:
-            names = {name for name, _ in suspended}
-            if inserts and "gii_scenes_footprint" in names:
-                cursor.execute(_RTREE_RANGE, (first, first + len(inserts) - 1))
-            if updates and "giu_scenes_footprint" in names:
-                cursor.executemany(_RTREE_DELETE, updated_ids)
-                cursor.executemany(_RTREE_ONE, updated_ids)
-            if inserts and "tmi_scenes_footprint" in names:
-                cursor.execute(_TOUCH.format("last_insert"))
-            if updates and "tmu_scenes_footprint" in names:
-                cursor.execute(_TOUCH.format("last_update"))
-            for _, sql in suspended:
-                cursor.execute(sql)
         return len(inserts)
-    finally:
-        cursor.close()
+
+    def _restore(self) -> None:
+        """The suspended triggers' work for every batch written, then the triggers themselves."""
+        if not self._suspended:
+            return
+        cursor, names = self._cursor, {name for name, _ in self._suspended}
+        updated = [(pk,) for pk in self._updated]
+        if self._inserted and "gii_scenes_footprint" in names:
+            cursor.execute(_RTREE_RANGE, tuple(self._inserted))
+        if updated and "giu_scenes_footprint" in names:
+            cursor.executemany(_RTREE_DELETE, updated)
+            cursor.executemany(_RTREE_ONE, updated)
+        if self._inserted and "tmi_scenes_footprint" in names:
+            cursor.execute(_TOUCH.format("last_insert"))
+        if updated and "tmu_scenes_footprint" in names:
+            cursor.execute(_TOUCH.format("last_update"))
+        for _, sql in self._suspended:
+            cursor.execute(sql)
+
+
+@contextmanager
+def _as_sqlalchemy_errors(conn: Connection) -> Iterator[None]:
+    """Driver errors re-raised as SQLAlchemy would raise them, so "database is locked" still
+    becomes CatalogBusy."""
+    dbapi: Any = conn.dialect.dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=conn.dialect) from exc
 
 
 def _suspend_triggers(cursor: Any) -> list[tuple[str, str]]:

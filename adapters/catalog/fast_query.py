@@ -14,7 +14,11 @@ The semantics are those of the portable SQLAlchemy path in
 compares the two); both select ``rows.RECORD_COLUMNS`` and decode with ``rows.decode_records``:
 
 * R*Tree pre-filter first (``id IN`` the union of the candidates of each AOI part's bbox),
-  then the column filters, then the exact SpatiaLite predicate on the AOI bound as WKB;
+  then the column filters, then the exact SpatiaLite predicate on the AOI bound as WKB (or built
+  by ``BuildMbr`` from an :class:`~eoharvest.domain.aoi_box.AoiBox`'s four numbers);
+* with a start time, a limit, the acquisition-time sort and many R*Tree candidates
+  (:func:`walks`), the acquisition-time index is walked in order instead, each entry's id tested
+  against the candidates, until the limit: the same rows without reading every candidate's row;
 * a scene's download state is its most advanced file state, else ``none``;
 * with ``distinct_products``, one row per product key: the lowest scene id among the rows that
   match every filter (the earliest-catalogued provider's row);
@@ -29,10 +33,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-import shapely
-
-from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RTREE, SRID
-from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records
+from eoharvest.adapters.catalog.columns import FIELD_COLUMNS, RECORD_COLUMNS, RTREE, SRID, db_datetime
+from eoharvest.domain.aoi_box import AoiBox
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not
 from eoharvest.domain.download_states import AVAILABLE, NONE, PROGRESS_ORDER
 
@@ -63,9 +65,13 @@ def _state_sql(alias: str) -> str:
 
 
 def _select_sql(column: str, alias: str) -> str:
-    """SQL of one of :data:`RECORD_COLUMNS` (the footprint as WKB, the state computed)."""
+    """SQL of one of :data:`RECORD_COLUMNS` (the footprint as WKB, the state computed), or of
+    ``footprint_rfc7946``: the footprint as WKB with exterior rings counter-clockwise and holes
+    clockwise (RFC 7946 §3.1.6), as GeoJSON output wants them."""
     if column == "footprint":
         return f"AsBinary({alias}.footprint)"
+    if column == "footprint_rfc7946":
+        return f"AsBinary(ST_ForcePolygonCCW({alias}.footprint))"
     if column == "download_state":
         return _state_sql(alias)
     return f"{alias}.{column}"
@@ -134,8 +140,11 @@ def shape_and_params(criteria: CatalogFilter) -> tuple[tuple[Any, ...], list[Any
     params += criteria.providers
     params += criteria.states
     where = _where_shape(criteria.where, params) if criteria.where is not None else None
-    if aoi is not None:
-        params.append(shapely.to_wkb(aoi.geometry))
+    aoi_is_box = isinstance(aoi, AoiBox)
+    if isinstance(aoi, AoiBox):  # the exact predicate's rectangle, built by SpatiaLite
+        params += aoi.bbox
+    elif aoi is not None:
+        params.append(aoi.wkb)
     if criteria.limit:
         params.append(criteria.limit)
     shape = (
@@ -153,6 +162,7 @@ def shape_and_params(criteria: CatalogFilter) -> tuple[tuple[Any, ...], list[Any
         bool(criteria.descending),
         bool(criteria.limit),
         bool(criteria.distinct_products),
+        aoi_is_box,
     )
     return shape, params
 
@@ -186,13 +196,15 @@ def _where_sql(shape: tuple[Any, ...], alias: str) -> str:
     return f"({col} {_COMPARE[op]} ?)"
 
 
-def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
+def _conditions(shape: tuple[Any, ...], alias: str, walk: bool = False) -> list[str]:
     parts, predicate, start, end, cloud_min, cloud_max, platforms, providers, states, where = shape[:10]
+    aoi_is_box = shape[14]
     a = alias
     conds: list[str] = []
     if parts:
-        box = f"SELECT pkid FROM {_RTREE} WHERE xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ?"
-        conds.append(f"{a}.id IN ({' UNION ALL '.join([box] * parts)})")
+        # With ``walk`` the unary + keeps SQLite from driving the query by these ids: it walks the
+        # acquisition-time index instead and tests each entry's id against the R*Tree's set.
+        conds.append(f"{'+' if walk else ''}{a}.id IN ({_rtree_union(parts)})")
     if start:
         conds.append(f"{a}.acq_start >= ?")
     if end:
@@ -213,16 +225,33 @@ def _conditions(shape: tuple[Any, ...], alias: str) -> list[str]:
     if parts:
         # SpatiaLite predicates return 1/0/-1 (-1 on error), so compare with 1 explicitly. Last:
         # SQLite tests the terms in the order written, and this one runs GEOS.
-        conds.append(f"{_PREDICATES[predicate]}({a}.footprint, GeomFromWKB(?, {SRID})) = 1")
+        aoi = f"BuildMbr(?, ?, ?, ?, {SRID})" if aoi_is_box else f"GeomFromWKB(?, {SRID})"
+        conds.append(f"{_PREDICATES[predicate]}({a}.footprint, {aoi}) = 1")
     return conds or ["1"]
 
 
+def _rtree_union(parts: int) -> str:
+    box = f"SELECT pkid FROM {_RTREE} WHERE xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ?"
+    return " UNION ALL ".join([box] * parts)
+
+
 @lru_cache(maxsize=512)
-def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS) -> str:
+def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS, walk: bool = False) -> str:
     """The SQL of a filter shape selecting ``selected`` (names of :data:`RECORD_COLUMNS`);
-    placeholders in :func:`shape_and_params` order."""
-    sort, descending, limited, distinct = shape[10:]
+    placeholders in :func:`shape_and_params` order, or with ``walk`` (see :func:`walks`) those
+    of :func:`walk_params`."""
+    sort, descending, limited, distinct, _box = shape[10:]
     columns = ", ".join(_select_sql(name, "s") for name in selected)
+    order = f"s.{FIELD_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
+    if walk:
+        conds = " AND ".join(_conditions(shape, "s", walk=True))
+        if distinct:  # the same rows as below: no matching row of the product has a lower id
+            others = " AND ".join(_conditions(shape, "o", walk=True))
+            conds += (
+                " AND NOT EXISTS (SELECT 1 FROM scenes AS o WHERE o.product_key = s.product_key "
+                f"AND o.id < s.id AND {others})"
+            )
+        return f"SELECT {columns} FROM scenes AS s WHERE {conds} ORDER BY {order} LIMIT ?"
     if distinct:
         # The lowest id per product key among the matching rows (row_number() = 1 over id).
         matching = " AND ".join(_conditions(shape, "m"))
@@ -232,8 +261,33 @@ def statement(shape: tuple[Any, ...], selected: tuple[str, ...] = RECORD_COLUMNS
         )
     else:
         source = "scenes AS s WHERE " + " AND ".join(_conditions(shape, "s"))
-    order = f"s.{FIELD_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, s.id ASC"
     return f"SELECT {columns} FROM {source} ORDER BY {order}" + (" LIMIT ?" if limited else "")
+
+
+#: Walk the acquisition-time index rather than fetch every R*Tree candidate row when
+#: ``candidates² * WALK_RATIO > limit * scenes``: a walk reads about ``limit * scenes /
+#: candidates`` index entries (in order, a few bytes each, stopping at the limit), the other
+#: plan reads every candidate's row at a random place (~10x an index entry). At 1M scenes a
+#: 100-row query over 32k candidates reads ~3k entries instead of 32k rows.
+WALK_RATIO = 10
+
+
+def walks(cursor: Any, shape: tuple[Any, ...], params: Sequence[Any], limit: int | None) -> bool:
+    """Whether ``shape`` (with ``params``) is answered by walking the acquisition-time index:
+    an AOI, a start time, sorted by acquisition time, a limit, and many R*Tree candidates."""
+    parts, start, sort, limited = shape[0], shape[2], shape[10], shape[12]
+    if not (parts and start and sort == "acq_date" and limited and limit):
+        return False
+    (candidates,) = cursor.execute(f"SELECT count(*) FROM ({_rtree_union(parts)})", params[: 4 * parts]).fetchone()
+    (scenes,) = cursor.execute("SELECT coalesce(max(id), 0) FROM scenes").fetchone()
+    return bool(candidates * candidates * WALK_RATIO > limit * scenes)
+
+
+def walk_params(shape: tuple[Any, ...], params: Sequence[Any]) -> list[Any]:
+    """The placeholders of ``statement(shape, walk=True)``: the conditions' values (twice with
+    ``distinct_products``), then the limit."""
+    conditions, limit = list(params[:-1]), params[-1]
+    return [*conditions, *conditions, limit] if shape[13] else [*conditions, limit]
 
 
 _LOCAL_PATHS = (
@@ -267,6 +321,8 @@ def stream_rows(
 
 def query(engine: Engine, criteria: CatalogFilter) -> list[CatalogRecord]:
     """Run ``criteria`` on a SQLite reader engine, in one read transaction."""
+    from eoharvest.adapters.catalog.rows import decode_records
+
     rows: list[tuple[Any, ...]] = []
     paths: dict[int, list[str]] = {}
     for chunk in stream_rows(engine, criteria):
@@ -307,6 +363,8 @@ def sqlite_rows(
     try:
         cursor.execute("BEGIN")
         try:
+            if walks(cursor, shape, params, criteria.limit):
+                sql, params = statement(shape, selected, walk=True), walk_params(shape, params)
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(CHUNK_ROWS):
                 available = [r[id_at] for r in rows if r[state_at] == AVAILABLE]

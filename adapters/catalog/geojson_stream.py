@@ -1,10 +1,11 @@
 """GeoJSON Features written straight from catalog rows, chunk by chunk.
 
 The same Features as :func:`eoharvest.adapters.catalog.export.geojson_collection`, without
-building a ``Scene`` and a ``CatalogRecord`` per row or a dict per geometry: the stored WKB of a
-chunk goes through shapely's vectorised functions (RFC 7946 ring orientation, GeoJSON text) and
-the text is spliced into the Feature. Only the columns a Feature shows are read (not the raw
-provider record), and only one chunk is held at a time, so memory does not grow with the result.
+building a ``Scene`` and a ``CatalogRecord`` per row or a dict per geometry, and without shapely:
+SpatiaLite orients the rings (RFC 7946) in the query, :mod:`wkb_geojson` writes the WKB as
+GeoJSON text, and the text is spliced into the Feature. Only the columns a Feature shows are read
+(not the raw provider record), and only one chunk is held at a time, so memory does not grow
+with the result.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-import shapely
-
 from eoharvest.adapters.catalog.fast_query import RowChunk
+from eoharvest.adapters.catalog.wkb_geojson import geojson_text
 from eoharvest.adapters.json_codec import dumps_compact
 
-#: The columns a Feature is written from, in row order.
+#: The columns a Feature is written from, in row order (the footprint as WKB, RFC 7946-oriented).
 FEATURE_COLUMNS = (
     "id", "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start", "cloud_cover",
-    "size", "online", "footprint", "first_seen", "last_seen", "download_state",
+    "size", "online", "footprint_rfc7946", "first_seen", "last_seen", "download_state",
 )  # fmt: skip
-_FOOTPRINT = FEATURE_COLUMNS.index("footprint")
 
 
 def feature_texts(chunks: Iterable[RowChunk]) -> Iterator[str]:
@@ -37,11 +36,9 @@ def feature_texts(chunks: Iterable[RowChunk]) -> Iterator[str]:
         return text
 
     for chunk in chunks:
-        geometries = shapely.from_wkb([row[_FOOTPRINT] for row in chunk.rows])
-        texts = shapely.to_geojson(shapely.orient_polygons(geometries, exterior_cw=False)).tolist()
         # The unpacking below is FEATURE_COLUMNS, in order.
-        for (pk, provider, scene_id, product_key, scene_key, platform, acq_start, cloud, size, online, _wkb,
-             first_seen, last_seen, state), geometry in zip(chunk.rows, texts):  # fmt: skip
+        for (pk, provider, scene_id, product_key, scene_key, platform, acq_start, cloud, size, online, wkb,
+             first_seen, last_seen, state) in chunk.rows:  # fmt: skip
             properties = {
                 "provider": provider,
                 "scene_id": scene_id,
@@ -59,7 +56,7 @@ def feature_texts(chunks: Iterable[RowChunk]) -> Iterator[str]:
             }
             yield (
                 f'{{"type":"Feature","id":{dumps_compact(f"{provider}:{scene_id}")},'
-                f'"geometry":{geometry or "null"},"properties":{dumps_compact(properties)}}}'
+                f'"geometry":{geojson_text(wkb)},"properties":{dumps_compact(properties)}}}'
             )
 
 

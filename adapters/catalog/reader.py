@@ -65,7 +65,8 @@ class CatalogReader:
 
 def connect_reader(uri: str, module: ModuleType, busy_timeout_ms: int, *, spatial: bool, preload: bool) -> CatalogReader:
     """A :class:`CatalogReader` on the read-only SQLite ``uri``; without ``preload`` SpatiaLite
-    is loaded before pyproj and pyogrio (see ``load_spatialite``)."""
+    is loaded before shapely, pyproj and pyogrio, unless they were imported already (see
+    ``load_spatialite``): the lean reader reads footprints without them."""
     connection = module.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         if spatial:

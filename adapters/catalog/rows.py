@@ -12,18 +12,13 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from eoharvest.adapters.catalog.columns import RECORD_COLUMNS, db_datetime, to_naive_utc
 from eoharvest.adapters.json_codec import dumps_compact
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
 
 _COMPACT = {"separators": (",", ":"), "default": str, "ensure_ascii": False}
-
-
-def to_naive_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def to_aware_utc(value: datetime | str | None) -> datetime | None:
@@ -109,18 +104,6 @@ class EncodedScenes:
     values: list[tuple[Any, ...]]
 
 
-def db_datetime(value: datetime | None) -> str | None:
-    """A datetime as SQLAlchemy stores it in SQLite: naive UTC, always with microseconds.
-
-    The exact format matters: filters compare these strings lexically.
-    """
-    if value is None:
-        return None
-    if value.tzinfo is not timezone.utc:  # UTC already (the usual case): no conversion needed
-        value = to_naive_utc(value)  # type: ignore[assignment]
-    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00" of an aware UTC value
-
-
 def footprint_wkbs(scenes: Sequence[Scene]) -> tuple[list[bytes | None], list[bool]]:
     """2-D little-endian MultiPolygon WKB of each footprint (None if none) and its validity."""
     geoms = np.array([s.footprint.geometry if s.footprint else None for s in scenes], dtype=object)
@@ -194,16 +177,6 @@ def _plain(raw: Any) -> Any:
     return dict(raw) if isinstance(raw, Mapping) else raw
 
 
-#: The columns a catalog record is read from, in the order every reader selects them: the SQLite
-#: fast path (:mod:`eoharvest.adapters.catalog.fast_query`) and the SQLAlchemy statements of the
-#: repository build their select lists from this tuple, and :func:`decode_records` unpacks rows in
-#: this order. ``footprint`` is selected as WKB; ``download_state`` is computed (the scene's most
-#: advanced file state, see ``sql_filters.download_state``).
-RECORD_COLUMNS = (
-    "id", "provider", "scene_id", "product_key", "scene_key", "platform", "acq_start", "cloud_cover",
-    "size", "online", "links", "checksums", "raw", "footprint", "first_seen", "last_seen",
-    "download_state",
-)  # fmt: skip
 _FOOTPRINT = RECORD_COLUMNS.index("footprint")
 _MISSING = object()
 _EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}

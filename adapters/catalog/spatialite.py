@@ -31,14 +31,21 @@ CLI_BUSY_TIMEOUT_MS = 30_000
 #: Page cache per connection, KiB (SQLite's default is 2 MiB). Connections start small: a
 #: harvest commits pages of ~100 scenes and reads few pages per query, and every cached page
 #: counts in the process's memory (a harvest stays under 150 MiB). A bulk write (thousands of
-#: scenes in one transaction, see ``bulk.py``) raises its connection's cache to
-#: BULK_CACHE_KIB: it updates five indexes and the R*Tree at random places, and at 1M scenes
-#: their pages no longer fit a small cache. No memory map is used (SQLite could read through
-#: one instead of read() calls): mapped pages count in RSS too, and made the peak memory of
-#: `catalog query` grow with the catalog (675 MiB at 1M).
+#: scenes in one transaction, see ``bulk.py``) raises its connection's cache for the length of
+#: its transaction to BULK_CACHE_KIB, or LARGE_BULK_CACHE_KIB from ``repository.BATCH`` scenes
+#: on: it updates four indexes and the R*Tree at random places, and at 1M scenes their pages
+#: no longer fit a small cache (256 MiB: 13% less CPU than 64 MiB for 100k scenes at 1M,
+#: bench/catalog.py; released at commit, so a harvest's small pages never hold it). By default no memory map is used (SQLite could read
+#: through one instead of read() calls): mapped pages count in RSS too, and made the peak memory
+#: of `catalog query` grow with the catalog (675 MiB at 1M). A long-running reader (`eoharvest
+#: serve`) opens its connections with ``memory_map``: its queries then read pages through a map
+#: of up to MEMORY_MAP_BYTES (p95 at 1M scenes 9 -> 4.4 ms, bench/catalog.py), and the pages it
+#: touches stay resident, shared with the OS page cache.
 WRITER_CACHE_KIB = 4 * 1024
 READER_CACHE_KIB = 8 * 1024
 BULK_CACHE_KIB = 64 * 1024
+LARGE_BULK_CACHE_KIB = 256 * 1024
+MEMORY_MAP_BYTES = 2 * 1024**3  # SQLite caps it at its SQLITE_MAX_MMAP_SIZE (~2 GiB on Debian)
 #: Pages of a new catalog file. Raw provider records are ~2-20 KB per scene; with 4 KiB pages most
 #: of them spill into overflow chains of several pages.
 PAGE_SIZE = 8192
@@ -82,8 +89,8 @@ def sqlite_module() -> ModuleType:
     return dbapi2
 
 
-#: The wheels with their own copies of SpatiaLite's libraries (PROJ; GDAL, GEOS and PROJ).
-GEO_LIBRARIES = ("pyproj", "pyogrio")
+#: The wheels with their own copies of SpatiaLite's libraries (GEOS; PROJ; GDAL, GEOS and PROJ).
+GEO_LIBRARIES = ("shapely", "pyproj", "pyogrio")
 
 
 class _RefuseLateGeoImports:
@@ -105,13 +112,12 @@ class _RefuseLateGeoImports:
 def load_spatialite(dbapi_connection: Any, *, preload: Sequence[str] = GEO_LIBRARIES) -> None:
     """Load mod_spatialite into one DB-API connection, or raise UnsupportedEnvironment.
 
-    shapely and the ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are
-    imported first. A process that will not need the others skips them: pyogrio (GDAL) costs
-    ~0.1-0.2 s and ~65 MiB, the largest part of a short command's time and of a harvest's
-    memory, pyproj ~0.1 s. Importing a skipped one later raises ImportError instead of crashing.
+    The ``preload`` libraries (by default all of :data:`GEO_LIBRARIES`) are imported first. A
+    process that will not need some skips them: pyogrio (GDAL) costs ~0.1-0.2 s and ~65 MiB, the
+    largest part of a short command's time and of a harvest's memory, pyproj ~0.1 s, shapely
+    (with numpy) ~0.05 s, a third of a GeoJSON query's time. Importing a skipped one later
+    raises ImportError instead of crashing.
     """
-    import shapely  # noqa: F401  (every reader of footprints needs it)
-
     for name in preload:
         if name not in GEO_LIBRARIES:
             raise ValueError(f"not a geo library: {name!r}")
@@ -157,13 +163,17 @@ def create_engines(
     module: ModuleType | None = None,
     read_only: bool = False,
     preload_gdal: bool = True,
+    memory_map: bool = False,
 ) -> Engines:
     """Engines for the catalog file at ``path`` with SpatiaLite loaded on every connection.
 
-    Without ``preload_gdal`` pyogrio is not imported first (see :func:`load_spatialite`).
+    Without ``preload_gdal`` neither pyogrio nor pyproj is imported first (see
+    :func:`load_spatialite`): a process that reads no vector file and reprojects no AOI once the
+    catalog is open saves their memory (~65 and ~11 MiB).
     ``writer_begin`` is "IMMEDIATE" in production; tests pass "DEFERRED" to show why. With
     ``read_only`` every connection is opened with SQLite's ``mode=ro``: the file's journal mode
-    is left as it is and any write fails.
+    is left as it is and any write fails. With ``memory_map`` (long-running readers) SQLite
+    reads the file through a memory map of up to :data:`MEMORY_MAP_BYTES`.
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import QueuePool
@@ -183,7 +193,7 @@ def create_engines(
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver's legacy mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
-        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("pyproj",))
+        load_spatialite(dbapi_connection, preload=GEO_LIBRARIES if preload_gdal else ("shapely",))
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -196,6 +206,8 @@ def create_engines(
             cursor.execute("PRAGMA synchronous = NORMAL")
             cache = READER_CACHE_KIB if read_only else WRITER_CACHE_KIB
             cursor.execute(f"PRAGMA cache_size = {-cache}")
+            if memory_map:
+                cursor.execute(f"PRAGMA mmap_size = {MEMORY_MAP_BYTES}")
         finally:
             cursor.close()
 

@@ -10,7 +10,8 @@ from fakes import catalog_scene
 from shapely.geometry import Polygon
 from sqlalchemy import text
 
-from eoharvest.adapters.catalog import bulk, open_catalog
+from eoharvest.adapters.catalog import bulk, encode_ahead, open_catalog, repository
+from eoharvest.adapters.catalog.spatialite import WRITER_CACHE_KIB
 from eoharvest.domain.catalog_query import CatalogFilter
 from eoharvest.domain.footprint import Footprint
 
@@ -108,3 +109,79 @@ def test_z_footprints_are_stored_flat_and_times_in_sqlalchemy_format(repo):
     assert tuple(row) == ("2024-05-01 10:30:00.000000", "XY")
     exact = repo.query(CatalogFilter.create(start=T0, end=T0, distinct_products=False))
     assert [r.scene.scene_id for r in exact] == ["z"]
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 700 scenes, transactions of 2000: a 3000-scene list takes two transactions,
+    of three batches and of two."""
+    monkeypatch.setattr(repository, "BATCH", 700)
+    monkeypatch.setattr(repository, "BULK_TRANSACTION", 2000)
+
+
+def statements(repo, needle: str):
+    """A list that collects the statements run on the writer's connection containing ``needle``."""
+    seen: list[str] = []
+    raw = repo.writer.raw_connection()
+    raw.driver_connection.set_trace_callback(lambda sql: seen.append(sql) if needle in sql else None)
+    raw.close()  # back to the pool: the next write uses this connection
+    return seen
+
+
+def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path, small_batches):
+    with open_catalog(tmp_path / "c.db") as repo:
+        repo.bulk_min = 1
+        before = triggers(repo)
+        rtree_fills = statements(repo, "INSERT OR REPLACE INTO idx_scenes_footprint")
+        # The last 800 scenes move the first 800 again: updates of rows written by an earlier
+        # batch of the same transaction.
+        scenes = grid(N) + grid(800, dx=0.25)
+        assert repo.upsert_scenes(scenes) == N
+        assert len([sql for sql in rtree_fills if "BETWEEN" in sql]) == 2  # one per transaction, not per batch
+        assert triggers(repo) == before
+        assert health(repo) == {"index_ok": 1, "rtree_rows": N, "with_footprint": N, "orphans": 0}
+        east = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.6, -39.9, 5.7, -39.8), distinct_products=False))
+        assert [r.scene.scene_id for r in east] == ["s5"]  # moved by the later batch
+        cache = repo.writer.raw_connection()
+        try:  # the large bulk cache lasted as long as the transaction
+            assert cache.driver_connection.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+        finally:
+            cache.close()
+
+
+def test_a_batch_failing_rolls_back_its_whole_transaction_and_keeps_the_committed_ones(tmp_path, small_batches,
+                                                                                       monkeypatch):  # fmt: skip
+    calls = []
+    real = encode_ahead.encode_scenes
+
+    def failing_fifth_batch(batch, now):
+        calls.append(len(batch))
+        if len(calls) == 5:  # the second batch of the second transaction (encoded in a worker thread)
+            raise OSError("injected")
+        return real(batch, now)
+
+    with open_catalog(tmp_path / "c.db") as repo:
+        repo.bulk_min = 1
+        before = triggers(repo)
+        monkeypatch.setattr(encode_ahead, "encode_scenes", failing_fifth_batch)
+        with pytest.raises(OSError, match="injected"):
+            repo.upsert_scenes(grid(N))
+        assert calls == [700, 700, 600, 700, 300]
+        assert repo.count() == 2000  # the first transaction, whole; nothing of the second
+        assert triggers(repo) == before
+        assert health(repo) == {"index_ok": 1, "rtree_rows": 2000, "with_footprint": 2000, "orphans": 0}
+        monkeypatch.setattr(encode_ahead, "encode_scenes", real)
+        assert repo.upsert_scenes(grid(N)) == N - 2000
+        assert health(repo)["rtree_rows"] == N
+
+
+def test_a_harvest_page_of_100_scenes_takes_the_bulk_path(tmp_path):
+    """Per-row triggers cost a harvest page more than dropping them once (bench/harvest.py)."""
+    with open_catalog(tmp_path / "c.db") as repo:
+        before = triggers(repo)
+        rtree_fills = statements(repo, "INSERT OR REPLACE INTO idx_scenes_footprint")
+        assert repo.upsert_scenes(grid(100)) == 100
+        assert len(rtree_fills) == 1 and triggers(repo) == before
+        assert health(repo) == {"index_ok": 1, "rtree_rows": 100, "with_footprint": 100, "orphans": 0}
+        assert repo.upsert_scenes(grid(10, prefix="few")) == 10  # a few scenes: the triggers do it
+        assert len(rtree_fills) == 1 and health(repo)["rtree_rows"] == 110

@@ -111,3 +111,33 @@ def test_the_row_decoder_reads_each_column_by_its_place_in_record_columns(as_tex
     assert record.first_seen == seen.replace(tzinfo=timezone.utc)
     assert record.last_seen == (seen + timedelta(days=1)).replace(tzinfo=timezone.utc)
     assert (record.download_state, record.local_paths) == ("available", ("/d/a.zip",))
+
+
+@pytest.mark.parametrize("walk", [False, True])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(criteria=filters)
+def test_both_plans_answer_as_the_sqlalchemy_path(catalog, walk, criteria):
+    """Walking the acquisition-time index (many R*Tree candidates) or fetching every candidate
+    row: the same rows in the same order, products de-duplicated alike."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast_query, "WALK_RATIO", 10**12 if walk else 0)
+        assert _full(catalog.query(criteria)) == _full(catalog.query_sqlalchemy(criteria))
+
+
+def test_a_limited_query_over_many_candidates_walks_the_time_index(catalog):
+    criteria = CatalogFilter.create(aoi=Footprint.from_bbox(-180, -90, 180, 90), start="2024-01-01", cloud_max=90,
+                                    limit=3)  # fmt: skip
+    shape, params = fast_query.shape_and_params(criteria)
+    raw = catalog.reader.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()
+        assert fast_query.walks(cursor, shape, params, criteria.limit)  # every scene is a candidate
+        sql = fast_query.statement(shape, RECORD_COLUMNS, walk=True)
+        plan = cursor.execute("EXPLAIN QUERY PLAN " + sql, fast_query.walk_params(shape, params)).fetchall()
+        outer = [detail for _, parent, _, detail in plan if parent == 0]
+        assert outer[0].startswith("SEARCH s USING INDEX ix_scenes_acq_start")
+        assert "USE TEMP B-TREE FOR ORDER BY" not in outer  # rows come in order: the walk stops at the limit
+        small = CatalogFilter.create(aoi=Footprint.from_bbox(10.2, 45.2, 10.4, 45.4), start="2024-01-01", limit=3)
+        assert not fast_query.walks(cursor, *fast_query.shape_and_params(small), small.limit)  # few candidates
+    finally:
+        raw.close()

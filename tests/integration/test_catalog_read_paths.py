@@ -133,24 +133,44 @@ def test_the_plain_column_names_are_those_of_the_table_definitions():
     assert (columns.RTREE, columns.SRID) == (tables.scenes_rtree.name, tables.SRID)
 
 
-def test_a_query_process_loads_neither_sqlalchemy_nor_gdal(catalog_path):
+HEAVY = ("sqlalchemy", "geoalchemy2", "httpx", "alembic", "shapely", "numpy", "pyproj", "pyogrio", "rich")
+
+
+def _query_process(catalog_path, *options):
     code = (
-        "import sys; from eoharvest.entrypoints.cli import main\n"
-        f"main(['--catalog', {str(catalog_path)!r}, 'catalog', 'query', '--aoi', '0,39,30,42', '--format', 'geojson'])\n"
-        "print(sorted(m for m in ('sqlalchemy', 'geoalchemy2', 'httpx', 'alembic', 'pyproj', 'pyogrio') if m in sys.modules))"
+        "import json, sys; from eoharvest.entrypoints.cli import main\n"
+        f"main(['--catalog', {str(catalog_path)!r}, 'catalog', 'query', '--format', 'geojson', *json.loads(sys.argv[1])])\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(options)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     collection, loaded = proc.stdout.strip().splitlines()
-    assert len(json.loads(collection)["features"]) == 17  # one per product key
+    return json.loads(collection), loaded
+
+
+def test_a_bbox_query_process_loads_none_of_the_heavy_libraries(catalog_path):
+    collection, loaded = _query_process(catalog_path, "--aoi", "0,39,30,42", "--start", "2022-01-01",
+                                        "--end", "2023-12-31", "--cloud-max", "50", "--limit", "9")  # fmt: skip
+    criteria = CatalogFilter.create(aoi=Footprint.from_bbox(0, 39, 30, 42), start="2022-01-01", end="2023-12-31",
+                                    cloud_max=50, limit=9)  # fmt: skip
+    with open_catalog(catalog_path, read_only=True) as repo:
+        assert collection == export.geojson_collection(repo.query(criteria))
+    assert len(collection["features"]) == 9
     assert loaded == "[]"
+
+
+def test_other_aois_load_shapely_before_spatialite_and_answer_the_same(catalog_path):
+    as_bbox, _ = _query_process(catalog_path, "--aoi", "0,39,30,42")
+    as_wkt, loaded = _query_process(catalog_path, "--aoi", "POLYGON((0 39, 30 39, 30 42, 0 42, 0 39))")
+    assert as_wkt == as_bbox and len(as_bbox["features"]) == 17
+    assert loaded == "['numpy', 'shapely']"
 
 
 def test_geo_libraries_imported_after_a_lean_spatialite_load_fail_instead_of_crashing(catalog_path):
     code = (
         "from eoharvest.adapters.catalog import open_reader\n"
         f"open_reader({str(catalog_path)!r}, preload=False).close()\n"
-        "for name in ('pyogrio', 'pyproj'):\n"
+        "for name in ('pyogrio', 'pyproj', 'shapely'):\n"
         "    try:\n        __import__(name)\n    except ImportError as exc:\n        print('refused:', exc)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -158,3 +178,32 @@ def test_geo_libraries_imported_after_a_lean_spatialite_load_fail_instead_of_cra
     refusals = proc.stdout.splitlines()
     assert refusals[0].startswith("refused: pyogrio cannot be imported after SpatiaLite was loaded")
     assert refusals[1].startswith("refused: pyproj cannot be imported after SpatiaLite was loaded")
+    assert refusals[2].startswith("refused: shapely cannot be imported after SpatiaLite was loaded")
+
+
+def _mmap_size(connection) -> int:
+    return connection.execute("PRAGMA mmap_size").fetchone()[0]
+
+
+def test_only_long_running_readers_map_the_catalog_file(catalog_path):
+    """`eoharvest serve` reads through a memory map (faster queries); short commands and the
+    lean reader do not (their peak RSS must not grow with the catalog)."""
+    criteria = CatalogFilter.create(aoi=Footprint.from_bbox(0, 39, 30, 42), cloud_max=50)
+    answers = []
+    for memory_map in (False, True):
+        with open_catalog(catalog_path, read_only=True, memory_map=memory_map) as repo:
+            raw = repo.reader.raw_connection()
+            try:
+                assert (_mmap_size(raw.driver_connection) > 0) is memory_map
+            finally:
+                raw.close()
+            answers.append(export.geojson_collection(repo.query(criteria)))
+    assert answers[0] == answers[1] and answers[0]["features"]
+    with open_catalog(catalog_path) as repo:  # a writer (harvest, download) neither
+        raw = repo.writer.raw_connection()
+        try:
+            assert _mmap_size(raw.driver_connection) == 0
+        finally:
+            raw.close()
+    with open_reader(catalog_path) as reader:
+        assert _mmap_size(reader._connection) == 0
