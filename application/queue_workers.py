@@ -28,6 +28,7 @@ from eoharvest.application.download_queue import DescriptorCache
 from eoharvest.domain.errors import (
     AuthError,
     DownloadCancelled,
+    HostPaused,
     InputError,
     InsufficientSpace,
     UnsafeFilename,
@@ -160,9 +161,11 @@ class QueueWorkers:
         """Renew this daemon's leases, mark the jobs it lost, return expired jobs to the queue."""
         try:
             self.on_heartbeat()
-            held = self.queue.renew(self.owner, self.lease_seconds)
             with self._lock:
-                lost = {job_id for job_id in self._active if job_id not in held}
+                working = set(self._active)  # only these: a job claimed meanwhile is not lost
+            held = self.queue.renew(self.owner, self.lease_seconds, working)
+            with self._lock:
+                lost = {job_id for job_id in working - held if job_id in self._active}
                 self._lost |= lost
             for job_id in lost:
                 log.error("job %d: this daemon's lease was taken over; stopping its transfer", job_id)
@@ -201,11 +204,19 @@ class QueueWorkers:
         try:
             with self.provider_slot(job.provider, stopped):
                 path, sha256, received = self._fetch(job, stopped)
-        except (DownloadCancelled, LeaseLost) as exc:
-            if job.job_id in self._lost or isinstance(exc, LeaseLost):
-                log.warning("job %d (%s): lease lost; the other daemon finishes it", job.job_id, job.name)
-            elif not self.queue.release(job):
-                log.warning("job %d (%s): stopped; its lease had already run out", job.job_id, job.name)
+        except (DownloadCancelled, LeaseLost):
+            # Given back only while this attempt still holds the job (release is fenced by the
+            # lease): after a take-over it changes nothing.
+            if self.queue.release(job):
+                log.info("job %d (%s): stopped; back in the queue", job.job_id, job.name)
+            else:
+                log.warning("job %d (%s): its lease was taken over; another daemon finishes it", job.job_id, job.name)
+            return
+        except HostPaused as exc:
+            # Nothing was asked of the host: not the file's failure. Any daemon may try it
+            # once the pause is over.
+            log.info("job %d (%s): %s; back in the queue for %.0f s", job.job_id, job.name, exc, exc.retry_in)
+            self.queue.release(job, delay_seconds=exc.retry_in)
             return
         except InsufficientSpace as exc:
             self._end(job, exc, retry=False, paused=True)

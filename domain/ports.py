@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Collection, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from shapely.geometry.base import BaseGeometry
 
@@ -298,8 +298,9 @@ class DownloadQueue(Protocol):
         """Lease the oldest due queued job to ``owner`` (``FOR UPDATE SKIP LOCKED``), or None."""
         ...
 
-    def renew(self, owner: str, lease_seconds: float) -> set[int]:
-        """Extend every lease ``owner`` holds; the ids of the jobs it still holds."""
+    def renew(self, owner: str, lease_seconds: float, job_ids: Collection[int]) -> set[int]:
+        """Extend ``owner``'s leases of ``job_ids`` (the jobs its workers are on: a job no worker
+        is on any more expires); the ids of those it still holds."""
         ...
 
     def holds(self, job: ClaimedJob) -> bool:
@@ -315,8 +316,9 @@ class DownloadQueue(Protocol):
         full), else ``failed``. False when the lease was lost."""
         ...
 
-    def release(self, job: ClaimedJob) -> bool:
-        """Give the job back untried (a stop): queued again, due now."""
+    def release(self, job: ClaimedJob, *, delay_seconds: float = 0.0) -> bool:
+        """Give the job back untried (a stop, a paused host): queued again, due after
+        ``delay_seconds``."""
         ...
 
     def requeue_expired(self, *, owners: Sequence[str] = ()) -> list[ClaimedJob]:

@@ -12,7 +12,7 @@ revision 0009 make "one live job per file" and "one completion per job" constrai
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -92,11 +92,13 @@ class CatalogJobQueue:
             conn.execute(update(files).where(files.c.id == row.file_id).values(state=FETCHING, updated_at=now))
             return _claimed(conn, row.id, row.file_id, row.attempts, owner)
 
-    def renew(self, owner: str, lease_seconds: float) -> set[int]:
+    def renew(self, owner: str, lease_seconds: float, job_ids: Collection[int]) -> set[int]:
+        if not job_ids:
+            return set()
         now = _now()
         with self._write() as conn:
             rows = conn.execute(
-                update(download_jobs).where(_J.lease_owner == owner, _J.state.in_(_LEASED))
+                update(download_jobs).where(_J.id.in_(list(job_ids)), _J.lease_owner == owner, _J.state.in_(_LEASED))
                 .values(lease_until=now + timedelta(seconds=lease_seconds)).returning(_J.id)
             )  # fmt: skip
             return {r.id for r in rows}
@@ -140,12 +142,13 @@ class CatalogJobQueue:
             _close_attempt(conn, job.job_id, now, "retry" if again else state, error, None)
             return True
 
-    def release(self, job: ClaimedJob) -> bool:
+    def release(self, job: ClaimedJob, *, delay_seconds: float = 0.0) -> bool:
         now = _now()
+        due = now + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
         with self._write() as conn:
             done = conn.execute(
                 update(download_jobs).where(_yours(job)).values(
-                    state=QUEUED, lease_owner=None, lease_until=None, next_attempt_at=None, updated_at=now,
+                    state=QUEUED, lease_owner=None, lease_until=None, next_attempt_at=due, updated_at=now,
                 ).returning(_J.file_id)
             ).first()  # fmt: skip
             if done is None:

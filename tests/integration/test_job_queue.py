@@ -115,7 +115,8 @@ def test_renewal_keeps_the_owners_leases_and_failures_retry_or_end(catalog):
     for file_id in ids:
         queue.enqueue(file_id)
     a, b = queue.claim("d1", 30), queue.claim("d1", 30)
-    assert queue.renew("d1", 30) == {a.job_id, b.job_id} and queue.renew("d2", 30) == set()
+    assert queue.renew("d1", 30, [a.job_id, b.job_id]) == {a.job_id, b.job_id}
+    assert queue.renew("d2", 30, [a.job_id]) == set() and queue.renew("d1", 30, []) == set()
     assert queue.fail(a, ConnectionError("reset"), retry=True)
     again = queue.claim("d1", 30)
     assert again.job_id == a.job_id and again.attempt == 2
