@@ -71,7 +71,8 @@ class DaemonRecord:
 
 def retry_delay(attempts: int, base: timedelta = RETRY_BASE) -> timedelta:
     """How long a job waits before its next attempt after ``attempts`` attempts."""
-    return min(base * 2 ** min(max(attempts - 1, 0), 20), RETRY_CAP)
+    doubled: timedelta = base * (2 ** min(max(attempts - 1, 0), 20))
+    return min(doubled, RETRY_CAP)
 
 
 def daemon_owner(host: str, pid: int, started_at: datetime) -> str:

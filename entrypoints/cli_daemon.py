@@ -1,7 +1,8 @@
 """`eoharvest daemon` (run the scheduler) and `eoharvest daemon status`.
 
-Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 9 when another daemon already serves the
-catalog (``DaemonAlreadyRunning``, a ``CatalogBusy``), otherwise the CLI's usual codes.
+Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 9 when another daemon already serves a
+SpatiaLite catalog (``DaemonAlreadyRunning``, a ``CatalogBusy``; a PostgreSQL catalog takes any
+number of daemons), otherwise the CLI's usual codes.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
     stop_requested = threading.Event()
     install_stop_signals(stop_requested.set)
     # Several daemons share a PostgreSQL catalog; a SpatiaLite file has one.
-    with nullcontext() if shared else daemon_lock_for(location):
+    with nullcontext() if isinstance(location, CatalogUrl) else daemon_lock_for(location):
         services = obj.services()
         services.catalog()
         if stop_requested.is_set():
