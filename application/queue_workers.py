@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Callable
@@ -142,9 +143,11 @@ class QueueWorkers:
         self.stopping.set()
 
     def join(self, timeout: float) -> bool:
-        """Wait for the workers to end (after :meth:`stop`); True if they all did."""
+        """Wait up to ``timeout`` s in all for the workers to end (after :meth:`stop`); True if
+        they all did."""
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in self._threads)
 
     @property
@@ -228,13 +231,15 @@ class QueueWorkers:
             self._end(job, exc, retry=True)
             return
         if self.queue.complete(job, path, sha256, received):
-            self.completed += 1
+            with self._lock:
+                self.completed += 1
             log.info("job %d: %s verified at %s", job.job_id, job.name, path)
         else:
             log.warning("job %d (%s): verified, but its lease was taken over; not recorded twice", job.job_id, job.name)
 
     def _end(self, job: ClaimedJob, exc: BaseException, *, retry: bool, paused: bool = False) -> None:
-        self.failed += 1
+        with self._lock:
+            self.failed += 1
         log.warning("job %d (%s) failed: %s", job.job_id, job.name, exc)
         if not self.queue.fail(job, exc, retry=retry, paused=paused):
             log.warning("job %d: its lease was taken over; the failure is not recorded", job.job_id)
