@@ -48,6 +48,7 @@ from eoharvest.adapters.archive_inspection import (
 )
 from eoharvest.adapters.archive_mtl import MTL_MEMBER, mtl_file_names
 from eoharvest.adapters.archive_placement import place_tree
+from eoharvest.domain.catalog_query import ExtractedMember
 from eoharvest.domain.filenames import collision_key, validate_member_name
 from eoharvest.domain.redaction import escape_control
 from eoharvest.domain.errors import (
@@ -63,7 +64,9 @@ __all__ = [
     "ArchiveMember",
     "ArchiveReport",
     "extract_archive",
+    "extract_members",
     "inspect_archive",
+    "member_digests",
     "verify_archive",
 ]
 
@@ -295,6 +298,51 @@ def verify_archive(
     return report
 
 
+def member_digests(
+    path: str | os.PathLike[str], *, limits: ArchiveLimits | None = None
+) -> dict[str, tuple[int, str]]:
+    """Inspect ``path`` and read every file member to its end: {member name: (size, SHA-256)}.
+
+    What ``verify --repair`` compares a product folder with when the catalog has no member rows
+    for its archive (extracted before catalog revision 0008)."""
+    report = inspect_archive(path, limits)
+    digests: dict[str, tuple[int, str]] = {}
+    current = None
+    try:
+        if report.kind == "zip":
+            with zipfile.ZipFile(report.path) as zf:
+                infos = {info.orig_filename: info for info in zf.infolist()}
+                for member in report.members:
+                    if not member.is_dir:
+                        current = member.name
+                        with zf.open(infos[member.source]) as fh:
+                            digests[member.name] = _digest(report, member.name, fh, member.size)
+        else:
+            with open_tar(report.path, report.kind) as tf:
+                for _ in range(report.entry_count + 1):
+                    info = tf.next()
+                    if info is None:
+                        break
+                    if info.isfile():
+                        current = validate_member_name(info.name)
+                        fh = tf.extractfile(info)
+                        if fh is None:
+                            raise IntegrityError(f"member '{current}' of '{report.path}' cannot be read", hint=_HINT)
+                        digests[current] = _digest(report, current, fh, info.size)
+    except EoharvestError:
+        raise
+    except CORRUPT_ERRORS as err:
+        raise _corrupt(report, current, err) from err
+    return digests
+
+
+def _digest(report: ArchiveReport, name: str, fh: IO[bytes], size: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    if _drain(fh, size, digest) != size:
+        raise IntegrityError(f"member '{name}' of '{report.path}' is short", hint=_HINT)
+    return size, digest.hexdigest()
+
+
 # --- extraction ----------------------------------------------------------------------------
 
 
@@ -306,12 +354,14 @@ def _contained(root: str, name: str) -> str:
     return target
 
 
-def _write_member(src: IO[bytes], target: str, size: int) -> None:
-    """Create ``target`` (never overwriting) with exactly ``size`` bytes from ``src``."""
+def _write_member(src: IO[bytes], target: str, size: int) -> str:
+    """Create ``target`` (never overwriting) with exactly ``size`` bytes from ``src``; the
+    SHA-256 of those bytes (what the catalog serves the member by)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    digest = hashlib.sha256()
     try:
         with open(target, "xb") as out:
-            written = _drain(src, size, None, out)
+            written = _drain(src, size, digest, out)
     except OSError as err:
         if err.errno not in _NO_SPACE or isinstance(err, EoharvestError):
             raise
@@ -322,22 +372,26 @@ def _write_member(src: IO[bytes], target: str, size: int) -> None:
         ) from err
     if written != size:
         raise IntegrityError(f"member '{target}' ended after {written} of {size} bytes", hint=_HINT)
+    return digest.hexdigest()
 
 
-def _extract_into(report: ArchiveReport, staging: Path) -> None:
+def _extract_into(report: ArchiveReport, staging: Path) -> dict[str, str]:
+    """Extract every member into ``staging``; {member name: SHA-256 of its bytes}."""
     root = os.path.realpath(staging)
     by_source = {m.source: m for m in report.members}
+    digests: dict[str, str] = {}
     if report.kind == "zip":
         with zipfile.ZipFile(report.path) as zf:
             entries = [(info.orig_filename, info) for info in zf.infolist()]
             opener = zf.open
-            _extract_entries(report, root, by_source, entries, opener, None)
+            _extract_entries(report, root, by_source, entries, opener, None, digests)
     else:
         with open_tar(report.path, report.kind) as tf:
-            _extract_entries(report, root, by_source, None, tf.extractfile, tf)
+            _extract_entries(report, root, by_source, None, tf.extractfile, tf, digests)
+    return digests
 
 
-def _extract_entries(report, root, by_source, entries, opener, tf) -> None:
+def _extract_entries(report, root, by_source, entries, opener, tf, digests) -> None:
     for index in range(report.entry_count + 1):
         if tf is not None:
             info = tf.next()
@@ -359,7 +413,7 @@ def _extract_entries(report, root, by_source, entries, opener, tf) -> None:
             os.makedirs(target, exist_ok=True)
             continue
         with opener(info) as src:
-            _write_member(src, target, member.size)
+            digests[member.name] = _write_member(src, target, member.size)
     raise UnsafeArchive(f"archive '{report.path}' changed after it was inspected (more members)")
 
 
@@ -418,6 +472,25 @@ def extract_archive(
     On any failure the staging directory is removed and ``dest_dir`` is left as it was; a full
     disk raises InsufficientSpace.
     """
+    extracted = extract_members(path, dest_dir, limits=limits, expected_members=expected_members,
+                                staging_parent=staging_parent, verified=verified, protected=protected)  # fmt: skip
+    return [Path(m.local_path) for m in extracted]
+
+
+def extract_members(
+    path: str | os.PathLike[str],
+    dest_dir: str | os.PathLike[str],
+    *,
+    limits: ArchiveLimits | None = None,
+    expected_members: Iterable[str] | None = None,
+    staging_parent: str | os.PathLike[str] | None = None,
+    verified: bool = False,
+    protected: Iterable[str] = (),
+) -> list[ExtractedMember]:
+    """:func:`extract_archive`, answering each extracted file with its path relative to
+    ``dest_dir``, its size and the SHA-256 of the bytes written (hashed while extracting: the
+    catalog serves members by it). A file that was already in place with the member's bytes is
+    kept, so its digest is the member's too."""
     if verified and expected_members is None:
         report = inspect_archive(path, limits)
     else:
@@ -431,7 +504,7 @@ def extract_archive(
     try:
         parent = _staging_parent(dest, staging_parent, report)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
-        _extract_into(report, staging)
+        digests = _extract_into(report, staging)
         place_tree(staging, dest, report.members, report.path)
     except BaseException as err:
         if staging is not None:
@@ -444,4 +517,8 @@ def extract_archive(
         raise
     shutil.rmtree(staging, ignore_errors=True)
     log.debug("extracted %d members of '%s' into '%s'", len(report.members), report.path, dest)
-    return [dest.joinpath(*m.name.split("/")) for m in report.members if not m.is_dir]
+    return [
+        ExtractedMember(m.name, str(dest.joinpath(*m.name.split("/"))), m.size, digests[m.name])
+        for m in report.members
+        if not m.is_dir
+    ]

@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
-from eoharvest.adapters.archives import ArchiveLimits, extract_archive, verify_archive
+from eoharvest.adapters.archives import ArchiveLimits, extract_members, member_digests, verify_archive
 from eoharvest.adapters.download_reconcile import reconcile_directory
 from eoharvest.adapters.flocks import held_folder
 from eoharvest.adapters.http.hashing import file_digest
 from eoharvest.adapters.http.partfile import LOCK_WAIT
 from eoharvest.adapters.http.transfer import FetchSpec, TransferEngine
+from eoharvest.domain.catalog_query import ExtractedMember
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
 
@@ -82,7 +83,9 @@ class SafeArchives:
     def verify(self, path: str) -> None:
         verify_archive(path, limits=self.limits)
 
-    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        return member_digests(path, limits=self.limits)
+
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
         # Called only for archives that verify() accepted before their rename into place.
-        extracted = extract_archive(archive, into, limits=self.limits, verified=True, protected=protected)
-        return [str(p) for p in extracted]
+        return extract_members(archive, into, limits=self.limits, verified=True, protected=protected)

@@ -351,6 +351,10 @@ class BulkRun:
         return min(max(wanted, POLL_INTERVAL), job.deadline - now)
 
     def _slot(self, provider: str) -> _Slot:
+        """This run's own limit for ``provider`` (``provider_limits``, ``max_per_provider``).
+        The provider account's budget (CDSE: 4), shared by the runs of this process and on a
+        PostgreSQL catalog by every process, is held inside it by the downloader around the
+        transfer (``SourceDownloader`` with its ``DownloadBudget``), where the account is known."""
         with self._semaphores_lock:
             semaphore = self._semaphores.get(provider)
             if semaphore is None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import abc
 import logging
+from contextlib import nullcontext
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
+from eoharvest.application.budgets import DownloadBudget
 from eoharvest.application.bulk import BulkRun, RunOptions
 from eoharvest.domain.errors import DownloadCancelled, InputError
 from eoharvest.domain.models import (
@@ -106,6 +108,8 @@ class SourceDownloader(Downloader):
     order book) a source that declares ``capabilities.ordering`` gets its products ordered:
     :meth:`activate` places or finds the order and says whether the product is ready, and
     :meth:`download` fetches the ready order's files, then records the order as downloaded.
+    With ``budget`` (the provider account's concurrent-download budget, shared by every process
+    on a PostgreSQL catalog) the transfer holds one of its slots.
     """
 
     def __init__(
@@ -114,6 +118,8 @@ class SourceDownloader(Downloader):
         scene: Scene,
         fetcher: Fetcher,
         orders: Orders | None = None,
+        *,
+        budget: DownloadBudget | None = None,
         **extra_params: Any,
     ) -> None:
         super().__init__(scene.scene_id)
@@ -122,6 +128,7 @@ class SourceDownloader(Downloader):
         self.scene = scene
         self.fetcher = fetcher
         self.orders = orders
+        self.budget = budget
         self.extra_params = extra_params
 
     def _ordering(self) -> OrderingSource | None:
@@ -171,14 +178,15 @@ class SourceDownloader(Downloader):
         if ordering is not None and self.orders is not None:
             ordered = self.orders.files(ordering, self.scene, _asset_names(assets), overwrite=overwrite)
         descriptors = list(ordered if ordered is not None else self._descriptors(assets))
-        result = self.fetcher.fetch(
-            self.scene,
-            descriptors,
-            str(outdir),
-            overwrite=overwrite,
-            stopped_func=stopped_func,
-            skip_error=skip_error,
-        )
+        with self.budget.hold(stopped_func) if self.budget is not None else nullcontext():
+            result = self.fetcher.fetch(
+                self.scene,
+                descriptors,
+                str(outdir),
+                overwrite=overwrite,
+                stopped_func=stopped_func,
+                skip_error=skip_error,
+            )
         if ordered is not None and self.orders is not None and ordering is not None:
             self.orders.downloaded(ordering, self.scene, _asset_names(assets))
         return result
@@ -249,12 +257,12 @@ def _refuse_unknown(params: Mapping[str, Any]) -> None:
 
 
 def source_downloader_factory(
-    source: SceneSource, fetcher: Fetcher, orders: Orders | None = None
+    source: SceneSource, fetcher: Fetcher, orders: Orders | None = None, budget: DownloadBudget | None = None
 ) -> Callable[..., SourceDownloader]:
     """A ``downloader_factory`` for ``SourceBackedSensorAPI``: ``factory(scene, **extra)``."""
 
     def factory(scene: Scene, **extra_params: Any) -> SourceDownloader:
-        return SourceDownloader(source, scene, fetcher, orders, **extra_params)
+        return SourceDownloader(source, scene, fetcher, orders, budget=budget, **extra_params)
 
     return factory
 

@@ -8,8 +8,16 @@ asks the provider for an order under the intent's label (``find_order``) before 
 a product is never ordered twice. Every catalog write is a compare-and-set on the order's
 version: when two processes race, one wins and the other re-reads.
 
-Requests to a provider's order API are spaced by its declared ``order_rate``; a quota refusal
+Requests to a provider's order API are spaced by its declared ``order_rate`` per account
+(``budgets``, the ``ProviderBudgets`` port: shared by every process on a PostgreSQL catalog,
+given with ``account_of(provider)`` by the composition root); a quota refusal
 stops new placements at that provider until one of our orders is downloaded (or a while passes).
+
+Nothing the archive has is ordered again, whichever provider brought it: a verified
+whole-product archive stands in for every selection, and an asset selection whose every asset
+has a verified file of the same product on disk (the catalog records each file's asset) needs no
+order. When only some of the assets are there, the order asks for the others alone and the
+download reuses the rest (USGS: one ``download-request`` entry per band file).
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Callable, Sequence
 
-from eoharvest.application.download_plan import ARCHIVE_SUFFIXES
+from eoharvest.application.budgets import LocalBudgets
+from eoharvest.application.download_plan import ARCHIVE_SUFFIXES, on_disk_as_recorded
+from eoharvest.domain.budgets import ORDERS, BudgetKey
 from eoharvest.domain.catalog_query import AvailableFile
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
@@ -53,7 +63,7 @@ from eoharvest.domain.orders import (
     reorder,
     selection_of,
 )
-from eoharvest.domain.ports import CatalogRepository, Clock, OrderingSource
+from eoharvest.domain.ports import CatalogRepository, Clock, OrderingSource, ProviderBudgets
 
 log = logging.getLogger("eoharvest.orders")
 
@@ -97,31 +107,25 @@ class CancelOutcome:
 
 
 class ProviderPace:
-    """Spaces order API calls per provider to its declared rate (requests per second).
+    """Spaces order API calls per provider account to the provider's declared rate (requests
+    per second), through the ``ProviderBudgets`` port: in this process by default, across
+    every process of a PostgreSQL catalog when the composition root gives its shared budgets.
+    ``account_of(provider)`` names the account (domain/budgets.py ``account_digest``)."""
 
-    Spacing is measured between the moments calls are let through, one caller at a time per
-    provider: reserving slots ahead and sleeping outside the lock let a caller that woke late
-    (a loaded machine) be followed by the next one on time, two calls closer than the rate.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, clock: Clock, budgets: ProviderBudgets | None = None, account_of: Callable[[str], str] | None = None
+    ) -> None:
+        self._budgets: ProviderBudgets = budgets if budgets is not None else LocalBudgets(clock)
+        self._account_of = account_of or _no_account
 
     def wait(self, provider: str, rate: float | None) -> None:
         if not rate or rate <= 0:
             return
-        with self._lock:
-            provider_lock = self._locks.setdefault(provider, threading.Lock())
-        with provider_lock:
-            last = self._last.get(provider)
-            if last is not None:
-                remaining = last + 1.0 / rate - self._clock.monotonic()
-                if remaining > 0:
-                    self._clock.sleep(remaining)
-            self._last[provider] = self._clock.monotonic()
+        self._budgets.pace(BudgetKey(provider, self._account_of(provider), ORDERS), rate)
+
+
+def _no_account(provider: str) -> str:
+    return ""
 
 
 class OrderBook:
@@ -129,7 +133,8 @@ class OrderBook:
 
     ``owner`` names this process in intent claims; ``owner_alive(owner)`` says whether the
     process that claimed an intent still runs (a dead owner's intent is reconciled at once,
-    otherwise only after its claim of ``claim_seconds`` ran out).
+    otherwise only after its claim of ``claim_seconds`` ran out). ``budgets`` and
+    ``account_of`` pace order API calls per provider account (see :class:`ProviderPace`).
     """
 
     def __init__(
@@ -140,16 +145,20 @@ class OrderBook:
         owner: str,
         owner_alive: Callable[[str], bool] = lambda owner: True,
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+        budgets: ProviderBudgets | None = None,
+        account_of: Callable[[str], str] | None = None,
     ) -> None:
         self._catalog = catalog
         self._clock = clock
         self.owner = owner
         self._owner_alive = owner_alive
         self._claim = timedelta(seconds=claim_seconds)
-        self.pace = ProviderPace(clock)
+        self.pace = ProviderPace(clock, budgets, account_of)
         self._quota_until: dict[str, float] = {}
         self._locks: dict[OrderKey, threading.Lock] = {}
         self._guard = threading.Lock()
+        #: selection asked for -> the narrower one ordered because the archive had the rest
+        self._narrowed: dict[OrderKey, OrderKey] = {}
 
     # -- what downloaders ask ------------------------------------------------------------------
     def check(
@@ -157,7 +166,7 @@ class OrderBook:
         overwrite: bool = False,
     ) -> Activation:  # fmt: skip
         """Place or find the scene's order, or poll it; whether the product is ready now."""
-        key = self._key(source, scene, assets)
+        key = self._resolve(source, scene, assets, overwrite=overwrite).key
         with self._lock_for(key):
             return self._check(source, scene, key, place=place, overwrite=overwrite)
 
@@ -165,8 +174,11 @@ class OrderBook:
         self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, overwrite: bool = False
     ) -> Sequence[DownloadDescriptor] | None:
         """The files of the scene's ready order; None when no order was needed (the source's own
-        descriptors apply). Refuses an order that is not ready."""
-        key = self._key(source, scene, assets)
+        descriptors apply). Refuses an order that is not ready. When the order asks for some of
+        the assets only (the archive has the others), the others are stand-ins for the files
+        the archive has."""
+        selection = self._resolve(source, scene, assets, overwrite=overwrite)
+        key = selection.key
         order = self.catalog.get_order(key)
         if order is None or order.state == DOWNLOADED:
             if self._need(source, scene, key) == NO_ORDER:
@@ -175,7 +187,7 @@ class OrderBook:
             if archived:
                 # Stand-ins for files the archive has: the download plan reuses them by name,
                 # so nothing is fetched and no new order is needed.
-                return [DownloadDescriptor(Path(f.path).as_uri(), PurePath(f.name).name) for f in archived]
+                return [_stand_in(f) for f in archived]
             raise InputError(
                 f"{scene.scene_id} must be ordered at {source.name} before it can be downloaded",
                 hint="call activate() until it returns True, or use download_all(activation_wait=...)",
@@ -187,15 +199,19 @@ class OrderBook:
                 hint="call activate() until it returns True, or use download_all(activation_wait=...)",
             )
         self._call(source)
-        return source.order_descriptors(self._request(scene, order), order.ref)
+        ordered = list(source.order_descriptors(self._request(scene, order), order.ref))
+        return ordered + [_stand_in(f) for f in selection.reused]
 
     def downloaded(self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None) -> None:
         """The order's files are verified in the archive: the order is done."""
         key = self._key(source, scene, assets)
-        with self._lock_for(key):
-            order = self.catalog.get_order(key)
-            if order is not None and order.state == READY:
-                self.catalog.update_order(downloaded(order, self._clock.now()))
+        with self._guard:
+            narrowed = self._narrowed.pop(key, None)  # what files() ordered, when it was fewer assets
+        for done in (key, narrowed) if narrowed is not None else (key,):
+            with self._lock_for(done):
+                order = self.catalog.get_order(done)
+                if order is not None and order.state == READY:
+                    self.catalog.update_order(downloaded(order, self._clock.now()))
         self._quota_until.pop(source.name, None)  # an open order closed: room for another
 
     def preview(
@@ -205,7 +221,7 @@ class OrderBook:
         """What a run would do with ``scene``, without asking the provider or writing anything."""
         if source is None or not source.capabilities.ordering:
             return OrderPreview(scene, DIRECT)
-        key = self._key(source, scene, assets)
+        key = self._resolve(source, scene, assets, overwrite=overwrite, remember=False).key
         order = self.catalog.get_order(key)
         if order is not None and order.state != DOWNLOADED:
             if order.state == FAILED:
@@ -430,15 +446,51 @@ class OrderBook:
 
     def _archived(self, key: OrderKey, order: Order | None) -> list[AvailableFile]:
         """What the archive already has of what this order would deliver: a verified
-        whole-product archive from any provider, or the files a finished order of this provider
-        brought (only files still on disk count)."""
+        whole-product archive from any provider, a verified file of every asset asked for from
+        any provider, or the files a finished order of this provider brought (only files still
+        on disk count)."""
         present = [f for f in self.catalog.available_file_records(key.product_key) if os.path.exists(f.path)]
         whole = [f for f in present if f.name.lower().endswith(ARCHIVE_SUFFIXES)]
         if whole:
             return whole
+        wanted = assets_of(key.selection)
+        if wanted is not None:
+            have = _by_asset(wanted, [f for f in present if on_disk_as_recorded(f)])
+            if len(have) == len(wanted):
+                return list(dict.fromkeys(have.values()))
         if order is not None and order.state == DOWNLOADED:
             return [f for f in present if f.provider == key.provider]
         return []
+
+    def _resolve(self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None, *, overwrite: bool,
+                 remember: bool = True) -> _Selection:  # fmt: skip
+        """The order key for ``assets``: the whole selection, unless no order of it is open and
+        the archive has some of its assets (from any provider): then only the others, with the
+        files that stand in for the rest. ``downloaded`` finds the narrowed order again through
+        what is remembered here."""
+        key = self._key(source, scene, assets)
+        if remember:
+            with self._guard:
+                self._narrowed.pop(key, None)  # decided afresh each time
+        wanted = assets_of(key.selection)
+        if overwrite or wanted is None:
+            return _Selection(key)
+        order = self.catalog.get_order(key)
+        if order is not None and order.state != DOWNLOADED:
+            return _Selection(key)  # an order of the whole selection is followed as it was placed
+        present = [f for f in self.catalog.available_file_records(key.product_key) if on_disk_as_recorded(f)]
+        if any(f.name.lower().endswith(ARCHIVE_SUFFIXES) for f in present):
+            return _Selection(key)  # the whole product is there: _archived says so
+        have = _by_asset(wanted, present)
+        missing = [a for a in wanted if a not in have]
+        if not have or not missing:
+            return _Selection(key)
+        narrowed = dataclasses.replace(key, selection=selection_of(missing))
+        if remember:
+            with self._guard:
+                self._narrowed[key] = narrowed
+        log.info("%s: the archive has %s; ordering only %s", key.describe(), ", ".join(sorted(have)), ", ".join(missing))
+        return _Selection(narrowed, tuple(dict.fromkeys(have.values())))
 
     def _call(self, source: OrderingSource) -> None:
         self.pace.wait(source.name, source.capabilities.order_rate)
@@ -454,6 +506,30 @@ class OrderBook:
     def _lock_for(self, key: OrderKey) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The order key to use, and the archived files that stand in for the assets it leaves out."""
+
+    key: OrderKey
+    reused: tuple[AvailableFile, ...] = ()
+
+
+def _by_asset(wanted: Sequence[str], present: Sequence[AvailableFile]) -> dict[str, AvailableFile]:
+    """Each wanted asset that a verified file is recorded as (the oldest such file)."""
+    found: dict[str, AvailableFile] = {}
+    for asset in wanted:
+        match = next((f for f in present if f.holds_asset(asset)), None)
+        if match is not None:
+            found[asset] = match
+    return found
+
+
+def _stand_in(f: AvailableFile) -> DownloadDescriptor:
+    """A descriptor the download plan resolves to the archived file ``f`` by its name, so
+    nothing is fetched for it."""
+    return DownloadDescriptor(Path(f.path).as_uri(), PurePath(f.name).name, asset=f.asset)
 
 
 __all__ = ["CancelOutcome", "OrderBook", "OrderPreview", "ProviderPace"]

@@ -58,8 +58,8 @@ class LeaseLost(Exception):
 def local_provider_slots(limits: dict[str, int], default: int) -> ProviderSlot:
     """Per-provider download slots of this process (``limits``, else ``default`` each).
 
-    The one place where a queue worker takes a provider slot: a budget shared by every daemon
-    (kept in the catalog) replaces this function's result."""
+    The daemon adds the provider account's budget shared by every daemon around it
+    (``entrypoints/daemon_queue.py:shared_provider_slot``)."""
     semaphores: dict[str, threading.BoundedSemaphore] = {}
     guard = threading.Lock()
 

@@ -171,18 +171,23 @@ class SceneDownloadService:
             files = [result.path]
             kept: str | None = None
             local = result.path
-            if archive:
-                # The transfer verified these bytes before the rename (validate); extract only,
-                # never over the archive itself or the product's other files.
-                files = list(self.archives.extract(result.path, str(scene_dir), protected=protected))
-                if self.keep_archives:
-                    kept = result.path
-                else:
-                    os.unlink(result.path)
-                    # The archive's verified copy is the unpacked product folder: `verify` counts
-                    # it as extracted (its hash is the archive's), the planner reuses it.
-                    local = str(scene_dir)
-            self._state(file_id, "available", local_path=local, sha256=result.sha256)
+            if not archive:
+                self._state(file_id, "available", local_path=local, sha256=result.sha256)
+                return _Fetched(files, kept, result.transferred)
+            # The transfer verified these bytes before the rename (validate); extract only,
+            # never over the archive itself or the product's other files.
+            members = list(self.archives.extract(result.path, str(scene_dir), protected=protected))
+            files = [member.local_path for member in members]
+            if self.keep_archives:
+                kept = result.path
+            else:
+                os.unlink(result.path)
+                # The archive's verified copy is the unpacked product folder (its hash is the
+                # archive's): the planner reuses it, `verify` re-hashes its recorded members.
+                local = str(scene_dir)
+            if self.catalog is not None and file_id is not None:
+                # available and its members recorded (hash, identity) in one transaction
+                self.catalog.record_extraction(file_id, local_path=local, sha256=result.sha256, members=members)
             return _Fetched(files, kept, result.transferred)
         except InsufficientSpace:
             self._state(file_id, "paused")
@@ -214,6 +219,7 @@ class SceneDownloadService:
             href=redact(descriptor.url),
             size=descriptor.size,
             checksum=descriptor.checksums[0] if descriptor.checksums else None,
+            asset=descriptor.asset,
         )
 
     def _state(self, file_id: int | None, state: str, *, local_path: str | None = None, sha256: str | None = None) -> None:

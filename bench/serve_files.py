@@ -9,7 +9,8 @@ serving that file from the same disk. Each is warmed once, then:
 
 * whole file: ``curl -s -o /dev/null`` (a C client, so the server is what is measured), the two
   servers alternating, --rounds times each; medians in MiB/s and the ratio serve / nginx
-  (target >= 0.8);
+  (target >= 0.8), and the CPU time each server process spent per GiB sent (user + system, from
+  /proc: on a busy machine the throughput swings with what else runs, the CPU cost much less);
 * small reads like GDAL's: --ranges random 16 KiB ``Range`` requests over one keep-alive
   connection (httpx), the two servers alternating per request; median latency of each.
 
@@ -118,6 +119,19 @@ http {{
         self.process.wait(15)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_worker(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    if len(children) != 1:
+        raise SystemExit(f"expected one nginx worker, found {children}")
+    return int(children[0])
+
+
 def curl_speed(url: str, size: int) -> float:
     """MiB/s of one whole-file GET by curl (checked: every byte arrived)."""
     out = subprocess.run(["curl", "-s", "--noproxy", "*", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
@@ -157,15 +171,21 @@ def main() -> None:
         for url in urls.values():
             curl_speed(url, size)  # warm: page cache, connections
         speeds: dict[str, list[float]] = {"serve": [], "nginx": []}
+        cpu: dict[str, list[float]] = {"serve": [], "nginx": []}
+        pids = {"serve": serve.process.pid, "nginx": nginx_worker(nginx.process.pid)}
         for round_ in range(args.rounds):
             order = ["serve", "nginx"] if round_ % 2 == 0 else ["nginx", "serve"]
             for name in order:
+                before = cpu_seconds(pids[name])
                 speeds[name].append(curl_speed(urls[name], size))
+                cpu[name].append((cpu_seconds(pids[name]) - before) / (size / 2**30))
         s, n = statistics.median(speeds["serve"]), statistics.median(speeds["nginx"])
         print(f"whole file ({args.size_mib} MiB, {args.rounds} alternating rounds, curl):")
         print(f"  serve  median {s:8.0f} MiB/s  runs {' '.join(f'{v:.0f}' for v in speeds['serve'])}")
         print(f"  nginx  median {n:8.0f} MiB/s  runs {' '.join(f'{v:.0f}' for v in speeds['nginx'])}")
         print(f"  ratio serve/nginx {s / n:.2f} (target >= 0.8)")
+        cs, cn = statistics.median(cpu["serve"]), statistics.median(cpu["nginx"])
+        print(f"  server CPU per GiB sent: serve median {cs * 1000:.0f} ms, nginx median {cn * 1000:.0f} ms")
         rng = random.Random(27)
         latency: dict[str, list[float]] = {"serve": [], "nginx": []}
         data = path.open("rb")

@@ -19,7 +19,7 @@ from eoharvest.domain.query import parse_cloud, parse_datetime
 
 if TYPE_CHECKING:  # annotations only: shapely loads when a footprint is built
     from eoharvest.domain.footprint import Footprint
-    from eoharvest.domain.models import Scene
+    from eoharvest.domain.models import Checksum, Scene
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,39 @@ class CatalogRecord:
 
 @dataclass(frozen=True)
 class AvailableFile:
-    """A verified local copy of one file of a product (from whichever provider fetched it)."""
+    """A verified local copy of one file of a product (from whichever provider fetched it).
+
+    ``asset`` is the name of what the file is (a STAC asset key such as ``red``, a band, or
+    ``product`` for a whole-product archive; None when unknown); ``size``, ``sha256`` and
+    ``checksum`` are what the catalog recorded when the file was verified.
+    """
 
     path: str
     provider: str
     name: str
+    asset: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    checksum: Checksum | None = None
+
+    def holds_asset(self, asset: str) -> bool:
+        """Whether this file is ``asset`` (asset names compare case-insensitively, as
+        ``--assets`` does)."""
+        return self.asset is not None and self.asset.casefold() == asset.casefold()
+
+    def agrees_with(self, size: int | None, checksums: Iterable[Checksum]) -> bool:
+        """False when a provider's announced size or checksum contradicts what was recorded
+        for this file: then it is not the same file, whatever its asset name says."""
+        if size is not None and self.size is not None and size != self.size:
+            return False
+        for checksum in checksums:
+            value = checksum.value.lower()
+            if checksum.algorithm == "sha256" and self.sha256 and value != self.sha256.lower():
+                return False
+            recorded = self.checksum
+            if recorded is not None and recorded.algorithm == checksum.algorithm and recorded.value.lower() != value:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -134,6 +162,33 @@ class StoredFile:
     scene_id: str
     product_key: str
     name: str
+    local_path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ExtractedMember:
+    """One file unpacked from a verified archive into the product folder.
+
+    ``path`` is its path relative to the product folder (``/``-separated, as the archive names
+    it), ``local_path`` where it is on disk, ``sha256`` the digest of the bytes written while
+    extracting (archive checksums such as a SAFE manifest's MD5s are not SHA-256)."""
+
+    path: str
+    local_path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredMember:
+    """An extracted member the catalog records for an available archive: what ``verify``
+    re-hashes beside the files."""
+
+    member_id: int
+    file_id: int
+    product_key: str
+    path: str
     local_path: str
     sha256: str
 

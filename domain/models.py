@@ -211,6 +211,11 @@ class SearchPage:
         object.__setattr__(self, "scenes", tuple(self.scenes))
 
 
+#: The asset name recorded for a whole-product archive (a SAFE zip, a Landsat bundle), as the
+#: STAC export names it.
+WHOLE_PRODUCT_ASSET = "product"
+
+
 @dataclass(frozen=True)
 class DownloadDescriptor:
     """One file to fetch for a scene: where from, the local name, and what to expect."""
@@ -220,6 +225,10 @@ class DownloadDescriptor:
     size: int | None = None
     checksums: tuple[Checksum, ...] = ()
     media_type: str | None = None
+    #: what the file is, by the provider's asset name (a STAC asset key, a band, ``product``
+    #: for a whole-product archive): recorded with the file, so a later request for the same
+    #: asset of the same product from another provider reuses it
+    asset: str | None = None
     #: for signed links: returns a freshly signed URL when the signed one is refused
     refresh_url: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 

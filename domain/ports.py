@@ -13,7 +13,16 @@ from typing import Any, Callable, Collection, Iterable, Mapping, Protocol, Seque
 
 from shapely.geometry.base import BaseGeometry
 
-from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
+from eoharvest.domain.budgets import BudgetKey
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
+    CatalogFilter,
+    CatalogRecord,
+    CatalogStats,
+    ExtractedMember,
+    StoredFile,
+    StoredMember,
+)
 from eoharvest.domain.jobs import ClaimedJob, DaemonRecord
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
@@ -141,8 +150,11 @@ class CatalogRepository(Protocol):
         href: str | None = None,
         size: int | None = None,
         checksum: Checksum | None = None,
+        asset: str | None = None,
     ) -> int:
-        """Register (or update) a file of a catalogued scene; returns the file id."""
+        """Register (or update) a file of a catalogued scene; returns the file id. ``asset``
+        names what the file is (the provider's asset name: a STAC asset key, a band,
+        ``product`` for a whole-product archive); None keeps what was recorded."""
         ...
 
     def set_file_state(
@@ -151,12 +163,31 @@ class CatalogRepository(Protocol):
         """Move a file to a download state; "available" needs its local path and SHA-256."""
         ...
 
+    def record_extraction(
+        self, file_id: int, *, local_path: str, sha256: str, members: Sequence[ExtractedMember]
+    ) -> None:
+        """Mark an archive file available (as :meth:`set_file_state`) and record what its
+        extraction put in the product folder, in one transaction: each member's path, size,
+        SHA-256 and on-disk identity (replacing the members an earlier extraction recorded)."""
+        ...
+
+    def stored_members(self, product_key: str | None = None) -> Sequence[StoredMember]:
+        """The recorded members of every available archive (optionally of one product), in
+        archive order: what ``verify`` re-hashes."""
+        ...
+
+    def refresh_member(self, member_id: int) -> None:
+        """Record a member's size, modification time and inode as they are now (its bytes were
+        just found to still match its SHA-256)."""
+        ...
+
     def available_files(self, product_key: str) -> Sequence[str]:
         """Local paths of verified files of this product from any provider (dedup)."""
         ...
 
     def available_file_records(self, product_key: str) -> Sequence[AvailableFile]:
-        """Verified files of this product from any provider that have a local path, oldest first."""
+        """Verified files of this product from any provider that have a local path, oldest first,
+        with their asset names and the size and checksums recorded when they were verified."""
         ...
 
     def stored_files(self, product_key: str | None = None) -> Sequence[StoredFile]:
@@ -349,6 +380,30 @@ class DaemonRegistry(Protocol):
         ...
 
 
+class ProviderBudgets(Protocol):
+    """What a provider grants one account, shared by everything that uses the account: in this
+    process (SpatiaLite catalogs), or in every process of every machine on one PostgreSQL
+    catalog (kept in the catalog's server, released when a holder dies). Keys: domain/budgets.py.
+    """
+
+    def slot(
+        self, key: BudgetKey, limit: int, stopped: Callable[[], bool] | None = None
+    ) -> AbstractContextManager[None]:
+        """Hold one of ``key``'s ``limit`` slots for the ``with`` block (a limit of 1 is a mutex:
+        one request in flight). Waits while all are held; ``stopped()`` true while waiting
+        raises DownloadCancelled."""
+        ...
+
+    def pace(self, key: BudgetKey, rate: float, stopped: Callable[[], bool] | None = None) -> None:
+        """Return when the next call of ``key`` may go: calls are let through at least
+        ``1 / rate`` seconds apart. ``stopped()`` true while waiting raises DownloadCancelled."""
+        ...
+
+    def close(self) -> None:
+        """Release what the budgets hold (connections, slots)."""
+        ...
+
+
 class FileStore(Protocol):
     """Where downloaded bytes end up: part files, atomic publish, free space."""
 
@@ -462,8 +517,14 @@ class ArchiveHandler(Protocol):
         """Raise IntegrityError / UnsafeArchive unless the archive is complete and safe."""
         ...
 
-    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
-        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted paths.
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        """Every file member of an archive, read to its end: member path -> (size, SHA-256).
+        Raises IntegrityError / UnsafeArchive as :meth:`verify` does."""
+        ...
+
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
+        """Unpack an archive that :meth:`verify` accepted into ``into``; the extracted files
+        (path in ``into``, size, SHA-256 of the bytes written), in archive order.
 
         Never replaces anything in ``into``: a file already there with a member's bytes is kept,
         anything else in a member's way, or a top-level member named like one of ``protected``

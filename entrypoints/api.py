@@ -45,7 +45,9 @@ class _ProviderAPI(SourceBackedSensorAPI):
         super().__init__(
             source,
             aoi_reader=services.vector_reader,
-            downloader_factory=_downloading.source_downloader_factory(source, downloads, orders),
+            downloader_factory=_downloading.source_downloader_factory(
+                source, downloads, orders, services.download_budget(source.name)
+            ),
         )
 
     def close(self) -> None:

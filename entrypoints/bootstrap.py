@@ -30,13 +30,23 @@ from eoharvest.adapters.providers.wiring import ErrorHint, FoundCredentials, Pro
 from eoharvest.adapters.transfers import ProviderTransfers, SafeArchives
 from eoharvest.adapters.vector_files import OgrVectorReader
 from eoharvest.adapters.processes import owner_alive, process_owner
+from eoharvest.application.budgets import DownloadBudget, LocalBudgets
 from eoharvest.application.downloading import source_downloader_factory
 from eoharvest.application.orders import OrderBook
 from eoharvest.application.scene_download import SceneDownloadService
 from eoharvest.application.sensor_api import SourceBackedSensorAPI
 from eoharvest.application.settings import CatalogUrl, Settings
+from eoharvest.domain.budgets import DOWNLOADS, BudgetKey
 from eoharvest.domain.errors import InputError
-from eoharvest.domain.ports import CatalogRepository, Clock, Credentials, Progress, SceneSource, VectorReader
+from eoharvest.domain.ports import (
+    CatalogRepository,
+    Clock,
+    Credentials,
+    Progress,
+    ProviderBudgets,
+    SceneSource,
+    VectorReader,
+)
 from eoharvest.domain.retry import RetryPolicy
 from eoharvest.domain.urls import check_endpoint_url
 from eoharvest.entrypoints.logs import install_log_redaction
@@ -92,6 +102,7 @@ class Services:
     _hosts: HostHealth | None = field(default=None, repr=False)
     _monitor: TransferMonitor | None = field(default=None, repr=False)
     _orders: OrderBook | None = field(default=None, repr=False)
+    _budgets: ProviderBudgets | None = field(default=None, repr=False)
     _shared_downloads: SceneDownloadService | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -127,6 +138,38 @@ class Services:
             else:
                 self._catalog = opened
             return opened
+
+    def budgets(self) -> ProviderBudgets:
+        """Provider budgets (concurrent downloads, requests in flight, request rates per provider
+        account), chosen by the catalog's kind: on a PostgreSQL catalog they are kept in its
+        server and shared by every process and daemon using it (``postgis_budget.py``); with a
+        SpatiaLite catalog, in this process (``application/budgets.py``)."""
+        with self._lock:
+            if self._budgets is None:
+                location = self.settings.catalog_path
+                if isinstance(location, CatalogUrl):
+                    from eoharvest.adapters.catalog.postgis_budget import PostgresBudgets
+
+                    self._budgets = PostgresBudgets(location)
+                else:
+                    self._budgets = LocalBudgets(self.clock)
+                self._closers.append(self._budgets.close)
+            return self._budgets
+
+    def account_of(self, provider: str) -> str:
+        """The budget account (a digest) of ``provider``'s newest connection; "" if none."""
+        with self._lock:
+            connection = self._download_connections.get(provider)
+        return connection.account if connection is not None else ""
+
+    def download_budget(self, provider: str) -> DownloadBudget | None:
+        """The concurrent-download budget of ``provider``'s account, when its table entry
+        declares one (CDSE: 4 per account); None otherwise."""
+        spec = next((s for s in PROVIDERS if s.name == provider), None)
+        if spec is None or spec.max_concurrent_downloads is None:
+            return None
+        key = BudgetKey(provider, self.account_of(provider), DOWNLOADS)
+        return DownloadBudget(self.budgets(), key, spec.max_concurrent_downloads)
 
     def retry_policy(self) -> RetryPolicy:
         """``[http] max_retries`` retries, i.e. ``max_retries + 1`` attempts, for every request."""
@@ -272,13 +315,18 @@ class Services:
     def downloader_factory(self, source: SceneSource, downloads: SceneDownloadService | None = None) -> Callable[..., Any]:
         """``factory(scene, **extra) -> Downloader`` for scenes of ``source``; products of
         providers that take orders are ordered through :meth:`order_book`."""
-        return source_downloader_factory(source, downloads or self.scene_downloads(), self.order_book())
+        return source_downloader_factory(
+            source, downloads or self.scene_downloads(), self.order_book(), self.download_budget(source.name)
+        )
 
     def order_book(self) -> OrderBook:
         """This process's order book over the catalog (opened on first use)."""
         with self._lock:
             if self._orders is None:
-                self._orders = OrderBook(self.catalog, self.clock, owner=process_owner(), owner_alive=owner_alive)
+                self._orders = OrderBook(
+                    self.catalog, self.clock, owner=process_owner(), owner_alive=owner_alive,
+                    budgets=self.budgets(), account_of=self.account_of,
+                )  # fmt: skip
             return self._orders
 
     def download_limits(self, workers: int | None = None) -> DownloadLimits:

@@ -12,17 +12,19 @@ import logging
 import os
 import socket
 import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import Callable, Iterator
 
 from eoharvest.adapters.catalog.daemon_registry import CatalogDaemonRegistry
 from eoharvest.adapters.catalog.job_queue import CatalogJobQueue
 from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.transfers import SafeArchives
 from eoharvest.application.download_queue import DescriptorCache, QueueingFetcher
-from eoharvest.application.queue_workers import QueueWorkers, local_provider_slots
+from eoharvest.application.queue_workers import ProviderSlot, QueueWorkers, local_provider_slots
 from eoharvest.domain.jobs import DaemonRecord, daemon_owner
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.entrypoints.bootstrap import Services
@@ -45,6 +47,21 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def shared_provider_slot(services: Services, local: ProviderSlot) -> ProviderSlot:
+    """This daemon's own slot of the provider, then one of the provider account's download
+    budget (CDSE: 4), which on a PostgreSQL catalog every daemon shares (``Services.budgets``)."""
+
+    @contextmanager
+    def slot(provider: str, stopped: Callable[[], bool]) -> Iterator[None]:
+        with local(provider, stopped):
+            services.transfers().engine(provider)  # connects: the budget is keyed by the account
+            budget = services.download_budget(provider)
+            with budget.hold(stopped) if budget is not None else nullcontext():
+                yield None
+
+    return slot
 
 
 @dataclass
@@ -94,8 +111,8 @@ class SharedDaemon:
             d = services.settings.download
             self.workers = QueueWorkers(
                 self.queue, services.transfers(), SafeArchives(), owner=self.identity.owner,
-                outdir=str(d.directory), provider_slot=local_provider_slots(dict(limits.provider_limits),
-                                                                            limits.max_per_provider),
+                outdir=str(d.directory), provider_slot=shared_provider_slot(services, local_provider_slots(
+                    dict(limits.provider_limits), limits.max_per_provider)),
                 workers=settings.workers, lease_seconds=settings.lease_seconds, heartbeat=settings.heartbeat,
                 poll_seconds=settings.poll_seconds, descriptors=cache, keep_archives=d.keep_archives,
             )  # fmt: skip

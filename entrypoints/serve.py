@@ -89,7 +89,8 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     """Serve the catalog as a read-only STAC API: item search (GET/POST, CQL2 filter, sortby,
     query, paging), collections with extents, items per collection.
 
-    The verified files are served under /files/ (Range, HEAD, ETag): the local assets' hrefs.
+    The verified files, and the files extracted from verified archives, are served under /files/
+    (Range, HEAD, ETag from the recorded SHA-256; whole files by sendfile): the local assets' hrefs.
 
     Clients such as pystac-client, QGIS and stackstac take http://HOST:PORT/ as the STAC API
     URL. Stop it with Ctrl-C.
@@ -100,6 +101,7 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
         import uvicorn
 
         from eoharvest.adapters.stac_api.app import ApiOptions, create_app
+        from eoharvest.adapters.stac_api.sendfile import SendfileH11Protocol
     except ImportError as exc:
         raise UnsupportedEnvironment(f"`eoharvest serve` needs {exc.name}",
                                      hint="pip install 'eoharvest[serve]'") from None  # fmt: skip
@@ -111,7 +113,7 @@ def serve_command(obj: AppContext, host: str, port: int, allow_remote: bool, tok
     _route_server_logs(access=not no_access_log)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=not no_access_log,
                             server_header=False, proxy_headers=False, timeout_keep_alive=5,
-                            limit_concurrency=256)  # fmt: skip
+                            limit_concurrency=256, http=SendfileH11Protocol)  # whole files by sendfile  # fmt: skip
     auth = "bearer token required" if token else "no authentication"
 
     def announce(address: tuple[Any, ...]) -> None:

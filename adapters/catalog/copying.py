@@ -7,6 +7,7 @@ table            natural key                                 refers to
 ===============  ==========================================  ===========================
 scenes           (provider, scene_id)
 files            scene's (provider, scene_id), name          scenes
+archive_members  file's (provider, scene_id, name), path     files
 searches         name
 search_state     search's name                               searches
 orders           (provider, product_key, selection); label
@@ -33,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.orders import orders
 from eoharvest.adapters.catalog.sync_state import search_state
-from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
+from eoharvest.adapters.catalog.tables import SRID, archive_members, files, scenes, searches
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.domain.errors import CatalogError
 
@@ -97,6 +98,17 @@ def _existing(target: Connection, key_columns: Sequence[Any], keys: Sequence[tup
     return found
 
 
+def _file_ids(target: Connection, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
+    """Target file ids by (provider, scene_id, file name)."""
+    found: dict[tuple[Any, ...], int] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        stmt = (select(scenes.c.provider, scenes.c.scene_id, files.c.name, files.c.id)
+                .join(scenes, scenes.c.id == files.c.scene_pk)
+                .where(tuple_(scenes.c.provider, scenes.c.scene_id, files.c.name).in_(list(keys[start:start + _LOOKUP_CHUNK]))))  # fmt: skip
+        found.update({(provider, scene_id, name): file_id for provider, scene_id, name, file_id in target.execute(stmt)})
+    return found
+
+
 class CatalogCopier:
     """Copies ``source`` into ``target`` (SQLAlchemy engines on two catalogs at head revision)."""
 
@@ -107,8 +119,9 @@ class CatalogCopier:
 
     def run(self) -> CopyReport:
         report = CopyReport()
-        for name, step in (("scenes", self._scenes), ("files", self._files), ("searches", self._searches),
-                           ("search_state", self._search_state), ("orders", self._orders)):  # fmt: skip
+        for name, step in (("scenes", self._scenes), ("files", self._files), ("archive_members", self._members),
+                           ("searches", self._searches), ("search_state", self._search_state),
+                           ("orders", self._orders)):  # fmt: skip
             counts = TableCopy(name)
             report.tables.append(counts)
             with self.source.connect() as source:
@@ -123,8 +136,8 @@ class CatalogCopier:
 
     def _recount(self, counts: TableCopy) -> None:
         """The source's row count now; a row added to it during the copy shows as missing."""
-        table = {"scenes": scenes, "files": files, "searches": searches, "search_state": search_state,
-                 "orders": orders}[counts.table]  # fmt: skip
+        table = {"scenes": scenes, "files": files, "archive_members": archive_members, "searches": searches,
+                 "search_state": search_state, "orders": orders}[counts.table]  # fmt: skip
         with self.source.connect() as source:
             counts.source = source.execute(select(func.count()).select_from(table)).scalar_one()
 
@@ -171,6 +184,23 @@ class CatalogCopier:
                 values.append({"scene_pk": scene_pk, **{c.name: row._mapping[c.name] for c in columns}})
                 keys.append((scene_pk, row.name))
             yield self._write(files, values, keys, (files.c.scene_pk, files.c.name))
+
+    def _members(self, source: Connection) -> Iterator[tuple[int, int]]:
+        columns = [c for c in archive_members.columns if c.name not in ("id", "file_id")]
+        stmt = (select(archive_members.c.id, scenes.c.provider, scenes.c.scene_id, files.c.name.label("file_name"), *columns)
+                .join(files, files.c.id == archive_members.c.file_id).join(scenes, scenes.c.id == files.c.scene_pk))  # fmt: skip
+        for rows in _chunks(source, stmt, archive_members.c.id, self.chunk):
+            with self.target.connect() as target:
+                file_ids = _file_ids(target, sorted({(r.provider, r.scene_id, r.file_name) for r in rows}))
+            values, keys = [], []
+            for row in rows:
+                file_id = file_ids.get((row.provider, row.scene_id, row.file_name))
+                if file_id is None:
+                    raise CatalogError(f"copying archive members: the file {row.provider}:{row.scene_id}/{row.file_name} "
+                                       "is missing in the target", hint="run the copy again")  # fmt: skip
+                values.append({"file_id": file_id, **{c.name: row._mapping[c.name] for c in columns}})
+                keys.append((file_id, row.path))
+            yield self._write(archive_members, values, keys, (archive_members.c.file_id, archive_members.c.path))
 
     def _searches(self, source: Connection) -> Iterator[tuple[int, int]]:
         columns = [c for c in searches.columns if c.name != "id"]

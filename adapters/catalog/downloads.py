@@ -24,6 +24,7 @@ from eoharvest.domain.download_states import (
     next_states,
 )
 from eoharvest.domain.errors import CatalogError
+from eoharvest.domain.models import Checksum
 
 __all__ = ["TRANSITIONS"]
 
@@ -37,6 +38,7 @@ def record_file(
     size: int | None,
     checksum: Any,
     now: datetime,
+    asset: str | None = None,
 ) -> int:
     scene_pk = conn.execute(
         select(scenes.c.id).where(scenes.c.provider == provider, scenes.c.scene_id == scene_id)
@@ -44,6 +46,8 @@ def record_file(
     if scene_pk is None:
         raise CatalogError(f"scene {provider}:{scene_id} is not in the catalog", hint="upsert it first")
     values = {"href": href, "size": size, **checksum_columns(checksum), "updated_at": to_naive_utc(now)}
+    if asset is not None:  # a caller that does not know the asset keeps what was recorded
+        values["asset"] = asset
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(files).values(scene_pk=scene_pk, name=name, state="none", **values)
     stmt = stmt.on_conflict_do_update(index_elements=[files.c.scene_pk, files.c.name], set_=values)
@@ -92,9 +96,11 @@ def available_files(conn: Connection, product_key: str) -> list[str]:
 
 
 def available_file_records(conn: Connection, product_key: str) -> list[AvailableFile]:
-    """Verified files of ``product_key`` from any provider whose local path is set, oldest first."""
+    """Verified files of ``product_key`` from any provider whose local path is set, oldest first,
+    with the asset each one is and the size and checksums recorded when it was verified."""
     stmt = (
-        select(files.c.local_path, scenes.c.provider, files.c.name)
+        select(files.c.local_path, scenes.c.provider, files.c.name, files.c.asset, files.c.size, files.c.sha256,
+               files.c.checksum_algorithm, files.c.checksum_value, files.c.checksum_source)
         .join(scenes, scenes.c.id == files.c.scene_pk)
         .where(
             scenes.c.product_key == product_key,
@@ -104,7 +110,11 @@ def available_file_records(conn: Connection, product_key: str) -> list[Available
         )
         .order_by(files.c.id)
     )
-    return [AvailableFile(path, provider, name) for path, provider, name in conn.execute(stmt)]
+    return [
+        AvailableFile(row.local_path, row.provider, row.name, row.asset, row.size, row.sha256,
+                      Checksum.usable(row.checksum_algorithm, row.checksum_value, row.checksum_source or "provider"))
+        for row in conn.execute(stmt)
+    ]  # fmt: skip
 
 
 def stored_files(conn: Connection, product_key: str | None) -> list[StoredFile]:

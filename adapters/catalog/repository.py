@@ -13,13 +13,22 @@ from sqlalchemy.exc import OperationalError
 
 from eoharvest.adapters.failpoints import crash_point
 from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
+from eoharvest.adapters.catalog import members as member_rows
 from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog import stats as catalog_stats
 from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
 from eoharvest.adapters.catalog.spatialite import Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
-from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, CatalogRecord, CatalogStats, StoredFile
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
+    CatalogFilter,
+    CatalogRecord,
+    CatalogStats,
+    ExtractedMember,
+    StoredFile,
+    StoredMember,
+)
 from eoharvest.domain.errors import CatalogBusy
 from eoharvest.domain.models import Checksum, Scene
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey
@@ -201,10 +210,13 @@ class SpatialiteCatalog:
         href: str | None = None,
         size: int | None = None,
         checksum: Checksum | None = None,
+        asset: str | None = None,
     ) -> int:
-        """Register (or update) a file of a catalogued scene; returns the file id."""
+        """Register (or update) a file of a catalogued scene; returns the file id. ``asset``
+        names what the file is (a STAC asset key, a band, ``product``); None keeps what was
+        recorded."""
         with self._write() as conn:
-            return downloads.record_file(conn, provider, scene_id, name, href, size, checksum, _utcnow())
+            return downloads.record_file(conn, provider, scene_id, name, href, size, checksum, _utcnow(), asset)
 
     def set_file_state(
         self, file_id: int, state: str, *, local_path: str | None = None, sha256: str | None = None
@@ -214,6 +226,26 @@ class SpatialiteCatalog:
             downloads.set_file_state(conn, file_id, state, local_path, sha256, _utcnow())
         if state == "available":
             crash_point("after-commit")  # kill -9 trials: the file is verified and recorded
+
+    def record_extraction(
+        self, file_id: int, *, local_path: str, sha256: str, members: Sequence[ExtractedMember]
+    ) -> None:
+        """Mark archive ``file_id`` available and record its extracted members, in one transaction."""
+        now = _utcnow()
+        with self._write() as conn:
+            downloads.set_file_state(conn, file_id, "available", local_path, sha256, now)
+            member_rows.replace_members(conn, file_id, members, now)
+        crash_point("after-commit")  # kill -9 trials: the archive and its members are recorded
+
+    def stored_members(self, product_key: str | None = None) -> list[StoredMember]:
+        """Recorded members of every available archive (optionally of one product)."""
+        with self._engines.reader.connect() as conn:
+            return member_rows.stored_members(conn, product_key)
+
+    def refresh_member(self, member_id: int) -> None:
+        """Record a member's on-disk identity as it is now (its bytes still match)."""
+        with self._write() as conn:
+            member_rows.refresh_member(conn, member_id, _utcnow())
 
     def available_files(self, product_key: str) -> list[str]:
         """Local paths of verified files of this product from any provider (dedup)."""

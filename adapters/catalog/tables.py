@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from eoharvest.domain.download_states import FILE_STATES, JOB_STATES
@@ -27,7 +28,7 @@ SRID = 4326
 
 # Download states live in eoharvest.domain.download_states.
 __all__ = ["FILE_STATES", "JOB_STATES", "SRID", "metadata", "scenes", "files", "searches",
-           "download_jobs", "download_attempts", "daemons", "scenes_rtree"]  # fmt: skip
+           "download_jobs", "download_attempts", "daemons", "scenes_rtree", "archive_members"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -73,6 +74,25 @@ files = Table(
     # what the file looked like on disk when it was verified (0006): `serve` checks it
     Column("mtime_ns", BigInteger),
     Column("inode", BigInteger),
+    # which asset of its product the file is (0007): a STAC asset key, a band, "product"
+    Column("asset", String(255)),
+)
+
+# one row per file an archive's extraction put in the product folder (0008): `serve` and
+# `verify` reach extracted members only through these rows
+archive_members = Table(
+    "archive_members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("local_path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("mtime_ns", BigInteger),
+    Column("inode", BigInteger),
+    Column("verified_at", DateTime, nullable=False),
+    UniqueConstraint("file_id", "path", name="uq_archive_members_file_path"),
 )
 
 searches = Table(

@@ -14,7 +14,7 @@ import httpx
 
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.application.settings import Settings
-from eoharvest.domain.ports import Clock, Credentials, SceneSource
+from eoharvest.domain.ports import Clock, Credentials, ProviderBudgets, SceneSource
 
 ErrorHint = Callable[[int, object], "str | None"]
 
@@ -48,6 +48,11 @@ class ProviderWiring(Protocol):
         """``explicit`` if given, else the environment, netrc and keyring entries for ``key``."""
         ...
 
+    def budgets(self) -> ProviderBudgets:
+        """The provider budgets (slots, rates) of this catalog's processes: in-process for a
+        SpatiaLite catalog, shared by every process on a PostgreSQL one (domain/budgets.py)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProviderConnection:
@@ -61,3 +66,6 @@ class ProviderConnection:
     download_auth: httpx.Auth | None = None
     #: ends the provider session (e.g. M2M ``logout``); called when the services close
     close: Callable[[], None] | None = None
+    #: the account's name in provider budgets (``domain.budgets.account_digest`` of the
+    #: username, or of the key for key-only accounts); "" without credentials
+    account: str = ""

@@ -12,6 +12,7 @@ from typing import Any
 from eoharvest.adapters.stac_api.collections import Collections
 from eoharvest.adapters.stac_api.files import add_file_routes, file_route_href
 from eoharvest.adapters.stac_api.items import LocalHref
+from eoharvest.adapters.stac_api.members import MemberIndex
 from eoharvest.adapters.stac_api.search import CatalogSearch
 from eoharvest.domain.errors import CatalogBusy, EoharvestError, InputError
 from eoharvest.domain.ports import CatalogRepository
@@ -85,10 +86,13 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
                                       expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag",
                                                       "Last-Modified"]))  # fmt: skip
     collections = Collections(engine, ttl=options.collections_ttl)
+    files_engine = engine if engine is not None else getattr(catalog, "reader", None)
     searcher = CatalogSearch(catalog, collections)
     api = StacApi(
         settings=settings,
-        client=CatalogClient(searcher=searcher, local_href=options.local_href, landing_page_id="eoharvest"),
+        client=CatalogClient(searcher=searcher, local_href=options.local_href, landing_page_id="eoharvest",
+                             members=MemberIndex(files_engine).for_products if options.serve_files and files_engine
+                             else None),  # fmt: skip
         extensions=search_extensions,
         stac_version=STAC_VERSION,
         app=FastAPI(openapi_url=settings.openapi_url, docs_url=settings.docs_url, redoc_url=None,
@@ -102,7 +106,7 @@ def create_app(catalog: CatalogRepository, engine: Any, options: ApiOptions = Ap
     )  # fmt: skip
     _error_handlers(api.app)
     if options.serve_files:
-        add_file_routes(api.app, engine if engine is not None else getattr(catalog, "reader", None))
+        add_file_routes(api.app, files_engine)
     api.app.state.collections = collections  # the entrypoint warms it before serving
     return api.app
 

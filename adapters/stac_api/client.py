@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
 
 import attr
@@ -20,8 +20,11 @@ from eoharvest.adapters.stac_api.collections import CollectionInfo, Collections
 from eoharvest.adapters.stac_api.fields import queryables_schema, sort_field
 from eoharvest.adapters.stac_api.filters import Conditions, parse_filter, parse_query
 from eoharvest.adapters.stac_api.items import LocalHref, file_uri, served_item
+from eoharvest.adapters.stac_api.members import MemberRef
 from eoharvest.adapters.stac_api.search import DEFAULT_LIMIT, CatalogSearch, SearchPage, SearchRequest, _and
 from eoharvest.domain.catalog_fields import DOWNLOAD_STATES
+from eoharvest.domain.catalog_query import CatalogRecord
+from eoharvest.domain.download_states import AVAILABLE
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.footprint import Footprint
 
@@ -34,6 +37,9 @@ class CatalogClient(BaseCoreClient):  # type: ignore[misc]
 
     searcher: CatalogSearch = attr.ib(kw_only=True)
     local_href: LocalHref = attr.ib(default=file_uri, kw_only=True)
+    #: product keys -> their recorded archive members (``MemberIndex.for_products``), linked
+    #: from the items' assets; None: no member links
+    members: Callable[[Iterable[str]], Mapping[str, Sequence[MemberRef]]] | None = attr.ib(default=None, kw_only=True)
 
     @property
     def collections(self) -> Collections:
@@ -64,7 +70,7 @@ class CatalogClient(BaseCoreClient):  # type: ignore[misc]
         page = self.searcher.search(SearchRequest(ids=(item_id,), collections=(collection_id,), limit=1))
         if not page.records:
             raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
-        return served_item(page.records[0], get_base_url(request), self.local_href)
+        return self._items(page.records, get_base_url(request))[0]
 
     def _page(self, request: Request, search: SearchRequest, next_link: Any) -> dict[str, Any]:
         page: SearchPage = self.searcher.search(search)
@@ -72,9 +78,15 @@ class CatalogClient(BaseCoreClient):  # type: ignore[misc]
         links: list[dict[str, Any]] = [{"rel": "root", "type": "application/json", "href": base}]
         if page.next_token:
             links.append(next_link(page.next_token))
-        features = [served_item(r, base, self.local_href) for r in page.records]
+        features = self._items(page.records, base)
         return {"type": "FeatureCollection", "features": features, "links": links,
                 "numberReturned": len(features)}  # fmt: skip
+
+    def _items(self, records: Sequence[CatalogRecord], base: str) -> list[dict[str, Any]]:
+        # one look-up of members per page, for the products with verified files only
+        stored = [r.scene.product_key for r in records if r.download_state == AVAILABLE and r.scene.product_key]
+        members = self.members(stored) if self.members is not None and stored else {}
+        return [served_item(r, base, self.local_href, members.get(r.scene.product_key or "", ())) for r in records]
 
     # -- collections ---------------------------------------------------------------------
     def all_collections(self, request: Request, **kwargs: Any) -> dict[str, Any]:

@@ -3,10 +3,13 @@
 
 A file is found **only through the catalog**: by its file id (``/files/{id}``) or by product
 key and file name (``/files/{product_key}/{name}``), both matched as values against the
-catalog's ``available`` rows; nothing in the URL is ever joined to a path. What the catalog
-then points at is served only while it is still what was verified:
+catalog's ``available`` rows, and a member of an extracted archive by its archive's file id
+and its recorded path (``/files/{id}/members/{path}``, :mod:`.members`); nothing in the URL is
+ever joined to a path. What the catalog then points at is served only while it is still what
+was verified:
 
-* a regular file, not a symbolic link, in a product folder that is not a link either (404);
+* a regular file, not a symbolic link, with no link among the folders between it and the
+  product folder (included) (404);
 * with the size, ``mtime_ns`` and inode recorded when it was verified (409, pointing at
   ``eoharvest verify --repair``). Rows verified before the catalog recorded ``mtime_ns`` and
   inode (revision 0006) are checked on their size only.
@@ -14,9 +17,9 @@ then points at is served only while it is still what was verified:
 Responses carry a strong ``ETag`` (the recorded SHA-256), ``Last-Modified``, the content type of
 the format (GeoTIFF with the COG profile when the file has GDAL's COG layout, JP2, zip, NetCDF,
 JSON, XML), answer ``If-None-Match``/``If-Modified-Since`` with 304, and leave ``Range``,
-``If-Range``, ``HEAD`` and 416 to Starlette's ``FileResponse``, which also hands the file to an
-ASGI server that offers ``http.response.pathsend`` (sendfile); under uvicorn it is read in 1 MiB
-chunks.
+``If-Range``, ``HEAD`` and 416 to Starlette's ``FileResponse``, which also hands a whole file to
+an ASGI server that offers ``http.response.pathsend``: `eoharvest serve`'s uvicorn protocol does
+(:mod:`.sendfile`, sendfile(2)); ranges are read in 1 MiB chunks.
 """
 
 from __future__ import annotations
@@ -69,6 +72,15 @@ class CatalogFile:
     mtime_ns: int | None
     inode: int | None
     verified_at: datetime | None
+    #: a member of an extracted archive: ``file_id`` is its archive's, ``name`` its path in the
+    #: product folder (``/``-separated)
+    member: bool = False
+
+    @property
+    def what(self) -> str:
+        if self.member:
+            return f"member {self.name!r} of file {self.file_id} ({self.product_key})"
+        return f"file {self.file_id} ({self.product_key}/{self.name})"
 
 
 class FileRefused(Exception):
@@ -130,19 +142,22 @@ def content_type(path: str, head: bytes) -> str:
 
 
 def check_file(entry: CatalogFile) -> os.stat_result:
-    """The file's ``stat`` if it is still what the catalog verified, else :class:`FileRefused`."""
-    what = f"file {entry.file_id} ({entry.product_key}/{entry.name})"
+    """The file's ``stat`` if it is still what the catalog verified, else :class:`FileRefused`.
+
+    Neither the file nor any folder between it and the product folder (included) may be a
+    symbolic link: a link inside the archive can point anywhere, so it is never followed."""
+    what = entry.what
     path = Path(entry.local_path)
+    depth = entry.name.count("/") + 1 if entry.member else 1
     try:
-        folder = os.lstat(path.parent)
+        folders = [os.lstat(folder) for folder in path.parents[:depth]]
         st = os.lstat(path)
     except FileNotFoundError:
         raise FileRefused(409, f"{what} is verified in the catalog but missing on disk", REPAIR_HINT) from None
-    except OSError as exc:
-        raise FileRefused(404, f"{what} cannot be read ({exc.strerror})") from None
-    if stat.S_ISLNK(folder.st_mode) or stat.S_ISLNK(st.st_mode):
-        # A link inside the archive can point anywhere: never followed.
-        log.warning("not serving %s: it or its folder is a symbolic link", what)
+    except (OSError, IndexError) as exc:
+        raise FileRefused(404, f"{what} cannot be read ({getattr(exc, 'strerror', exc)})") from None
+    if stat.S_ISLNK(st.st_mode) or any(stat.S_ISLNK(folder.st_mode) for folder in folders):
+        log.warning("not serving %s: it or a folder above it in the product is a symbolic link", what)
         raise FileRefused(404, f"{what} is not a regular file in the archive")
     if not stat.S_ISREG(st.st_mode):
         raise FileRefused(404, f"{what} is not a regular file in the archive")
@@ -187,13 +202,17 @@ def _read_head(path: str, size: int = 1024) -> bytes:
 
 
 def add_file_routes(app: Any, engine: Any) -> None:
-    """``GET``/``HEAD /files/{file_id}`` and ``/files/{product_key}/{name}`` on ``app``."""
+    """``GET``/``HEAD /files/{file_id}``, ``/files/{product_key}/{name}`` and
+    ``/files/{file_id}/members/{member path}`` (:mod:`.members`) on ``app``."""
     from starlette.responses import FileResponse, JSONResponse, Response
 
+    from eoharvest.adapters.stac_api.members import MEMBERS_SEGMENT, MemberIndex
+
     class ChunkedFile(FileResponse):
-        chunk_size = 1024 * 1024  # fewer thread hops than 64 KiB when the server cannot sendfile
+        chunk_size = 1024 * 1024  # ranges (and servers without pathsend): fewer thread hops than 64 KiB
 
     index = FileIndex(engine)
+    members = MemberIndex(engine)
 
     def refused(exc: FileRefused) -> Response:
         description = str(exc) + (f" ({exc.hint})" if exc.hint else "")
@@ -202,7 +221,8 @@ def add_file_routes(app: Any, engine: Any) -> None:
 
     def not_found(what: str) -> Response:
         return JSONResponse({"code": "NotFound", "description": f"no verified file {what} in the catalog "
-                             "(file routes take a file id or a product key and a file name from the items' asset hrefs)"},
+                             "(file routes take a file id, a product key and a file name, or an archive's file id and a member "
+                             "path, from the items' asset hrefs)"},
                             status_code=404)  # fmt: skip
 
     def respond(request: Any, entry: CatalogFile | None, what: str) -> Response:
@@ -222,11 +242,24 @@ def add_file_routes(app: Any, engine: Any) -> None:
         media = content_type(entry.local_path, _read_head(entry.local_path))
         return ChunkedFile(entry.local_path, headers=headers, media_type=media, stat_result=st)
 
+    def file_id(raw: str) -> int | None:
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
     def by_id(request: Any) -> Response:
         raw = request.path_params["file_id"]
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        number = file_id(raw)
+        if number is None:
             return not_found(repr(raw))
-        return respond(request, index.by_id(int(raw)), f"with id {raw}")
+        return respond(request, index.by_id(number), f"with id {raw}")
+
+    def member(request: Any) -> Response:
+        raw, path = request.path_params["file_id"], request.path_params["member_path"]
+        number = file_id(raw)
+        what = f"member {path!r} of archive file {raw!r}"
+        if number is None:
+            return not_found(what)
+        # the path is a value matched against the recorded member paths, never a filesystem path
+        return respond(request, members.by_path(number, path), what)
 
     def by_name(request: Any) -> Response:
         key, name = request.path_params["product_key"], request.path_params["name"]
@@ -236,3 +269,5 @@ def add_file_routes(app: Any, engine: Any) -> None:
     app.router.add_route(f"/{FILES_PREFIX}/{{file_id}}", by_id, methods=["GET", "HEAD"], include_in_schema=False)
     app.router.add_route(f"/{FILES_PREFIX}/{{product_key}}/{{name}}", by_name, methods=["GET", "HEAD"],
                          include_in_schema=False)  # fmt: skip
+    app.router.add_route(f"/{FILES_PREFIX}/{{file_id}}/{MEMBERS_SEGMENT}/{{member_path:path}}", member,
+                         methods=["GET", "HEAD"], include_in_schema=False)  # fmt: skip

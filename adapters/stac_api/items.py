@@ -9,6 +9,8 @@ under ``alternate``), then made fit for a server:
   file's route on this server (:func:`.files.file_route_href`); :func:`file_uri` gives a
   ``file://`` URI (a bare absolute path would be resolved by HTTP clients against the server's
   own URL);
+* an asset naming a member of the product's extracted archive points at the member's route
+  (:func:`.members.link_members`);
 * ``collection`` is set (:func:`.collections.item_collection`) and the links point into this
   API (self, parent, collection, root), the provider's own links kept;
 * the ``eoharvest:*`` properties carry the catalog fields the queryables name.
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pystac
 
 from eoharvest.adapters.catalog.stac_export import stac_item
 from eoharvest.adapters.catalog.stac_validation import EO
 from eoharvest.adapters.stac_api.collections import item_collection
+from eoharvest.adapters.stac_api.members import MemberRef, link_members
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.errors import CatalogError
 
@@ -41,8 +44,10 @@ def file_uri(record: CatalogRecord, path: str, base_url: str) -> str:
     return Path(path).as_uri()
 
 
-def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = file_uri) -> dict[str, Any]:
-    """The STAC item of ``record`` as this API serves it (``base_url`` ends with a slash)."""
+def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = file_uri,
+                members: Sequence[MemberRef] = ()) -> dict[str, Any]:  # fmt: skip
+    """The STAC item of ``record`` as this API serves it (``base_url`` ends with a slash);
+    ``members`` are the product's recorded archive members (:func:`.members.link_members`)."""
     scene = record.scene
     try:
         item = stac_item(record, validate=False)
@@ -58,6 +63,7 @@ def served_item(record: CatalogRecord, base_url: str, local_href: LocalHref = fi
         asset["eoharvest:local"] = local is not None
         if local is not None:
             asset["href"] = local_href(record, local, base_url)
+    link_members(item, members, base_url)
     props = item.setdefault("properties", {})
     props.update({
         "eoharvest:provider": scene.provider,

@@ -9,7 +9,7 @@
   index): a job is completed exactly once, whatever the workers believe.
 
 Revision ID: 0009_scale_out
-Revises: 0006_file_identity
+Revises: 0008_archive_members
 Create Date: 2026-11-29
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_scale_out"
-down_revision = "0006_file_identity"
+down_revision = "0008_archive_members"
 branch_labels = None
 depends_on = None
 

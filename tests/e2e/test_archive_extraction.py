@@ -121,7 +121,8 @@ def test_an_archive_whose_members_would_replace_the_products_files_is_refused_an
     assert checked.returncode == 0, checked.stdout
     assert json.loads(checked.stdout) | {"checked": None} == {
         "checked": None, "ok": 1, "extracted_only": 0, "mismatched": [], "missing": [], "repaired": 0,
-        "refreshed": 0,
+        "refreshed": 0, "members_checked": 0, "members_ok": 0, "members_mismatched": [], "members_missing": [],
+        "members_recorded": 0, "members_unrecorded": [],
     }  # fmt: skip
     with open_catalog(tmp_path / "catalog.db", read_only=True) as catalog:
         assert [f.name for f in catalog.stored_files(product.name)] == ["red"]  # the zip is not "available"
@@ -148,6 +149,8 @@ def test_an_archive_product_is_extracted_beside_its_archive_and_a_rerun_fetches_
     assert len(stac.asset_hits) == 1 and band.stat().st_ino == inode
     checked = json.loads(cli(env, "verify", "--json").stdout)
     assert (checked["ok"], checked["mismatched"], checked["missing"]) == (1, [], [])
+    # each extracted member was recorded with the SHA-256 of its bytes, and re-hashed
+    assert (checked["members_checked"], checked["members_ok"], checked["members_mismatched"]) == (2, 2, [])
 
 
 def test_without_kept_archives_verify_counts_the_unpacked_product_and_never_calls_a_member_changed(
@@ -163,7 +166,9 @@ def test_without_kept_archives_verify_counts_the_unpacked_product_and_never_call
     assert checked.returncode == 0, checked.stdout
     report = json.loads(checked.stdout)
     assert (report["mismatched"], report["missing"], report["extracted_only"]) == ([], [], 1)
+    assert (report["members_checked"], report["members_ok"]) == (2, 2)  # the unpacked files are re-hashed
     repaired = json.loads(cli(env, "verify", "--repair", "--json").stdout)
     assert repaired["repaired"] == 0 and (product / "P.SAFE" / "manifest.xml").exists()  # nothing deleted
+    assert repaired["refreshed"] == 2
     again = json.loads(harvest(env, "product").stdout)
     assert (again["downloaded"], again["already_had"]) == (0, 1) and len(stac.asset_hits) == 1

@@ -20,29 +20,12 @@ import time
 import httpx
 import pytest
 from fakes import catalog_scene
-from fakes.served_catalog import BIN, Server, clean_env
+from fakes.served_catalog import BIN, Server, clean_env, make_cog
 
 from eoharvest.adapters.catalog import open_catalog
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 pytestmark = pytest.mark.skipif(shutil.which("gdal_translate") is None, reason="gdal-bin not installed")
-
-
-def make_cog(folder, name="B04.tif", size=1024):
-    """A 1024x1024 byte COG (256-pixel tiles, overviews) from seeded random pixels."""
-    rng = random.Random(27)
-    raw = folder / "src.raw"
-    raw.write_bytes(bytes(rng.getrandbits(8) for _ in range(size * size)))
-    (folder / "src.hdr").write_text(
-        f"ENVI\nsamples = {size}\nlines = {size}\nbands = 1\nheader offset = 0\nfile type = ENVI Standard\n"
-        "data type = 1\ninterleave = bsq\nbyte order = 0\n"
-        "map info = {UTM, 1, 1, 500000, 5000000, 10, 10, 32, North, WGS-84}\n")  # fmt: skip
-    target = folder / name
-    subprocess.run(["gdal_translate", "-q", "-of", "COG", "-co", "BLOCKSIZE=256", "-co", "OVERVIEWS=AUTO",
-                    str(raw), str(target)], check=True, timeout=120)  # fmt: skip
-    raw.unlink()
-    (folder / "src.hdr").unlink()
-    return target
 
 
 def record(repo, scene_id, path, product_key):

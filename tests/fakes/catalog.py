@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from eoharvest.adapters.catalog.rows import as_multipolygon
 from eoharvest.domain.catalog_fields import Comparison, Expr, Logical, Not, like_to_regex
@@ -19,7 +20,9 @@ from eoharvest.domain.catalog_query import (
     CatalogFilter,
     CatalogRecord,
     CatalogStats,
+    ExtractedMember,
     StoredFile,
+    StoredMember,
     state_of,
 )
 from eoharvest.domain.download_states import AVAILABLE, FILE_STATES, can_move
@@ -50,6 +53,7 @@ class _File:
     local_path: str | None = None
     sha256: str | None = None
     verified_at: datetime | None = None
+    asset: str | None = None
 
 
 @dataclass
@@ -64,6 +68,8 @@ class InMemoryCatalog:
     enabled: dict[str, bool] = field(default_factory=dict)
     leases: dict[str, SearchLease] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    #: archive file id -> (member id, member) of its last extraction
+    members: dict[int, list[tuple[int, ExtractedMember]]] = field(default_factory=dict)
     closed: bool = False
     _ids: Any = field(default_factory=itertools.count)
 
@@ -161,16 +167,17 @@ class InMemoryCatalog:
         )
 
     def record_file(self, provider: str, scene_id: str, name: str, *, href: str | None = None,
-                    size: int | None = None, checksum: Checksum | None = None) -> int:  # fmt: skip
+                    size: int | None = None, checksum: Checksum | None = None, asset: str | None = None) -> int:  # fmt: skip
         row = self.rows.get((provider, scene_id))
         if row is None:
             raise CatalogError(f"scene {provider}:{scene_id} is not in the catalog", hint="upsert it first")
         for f in self.files.values():
             if f.scene_row == row.id and f.name == name:
                 f.href, f.size, f.checksum = href, size, checksum
+                f.asset = asset if asset is not None else f.asset
                 return f.id
         file_id = len(self.files) + 1
-        self.files[file_id] = _File(file_id, row.id, name, href, size, checksum)
+        self.files[file_id] = _File(file_id, row.id, name, href, size, checksum, asset=asset)
         return file_id
 
     def set_file_state(self, file_id: int, state: str, *, local_path: str | None = None,
@@ -184,7 +191,33 @@ class InMemoryCatalog:
             if not local_path or not sha256:
                 raise CatalogError(f"file {file_id} cannot be available without a local path and SHA-256")
             f.local_path, f.sha256, f.verified_at = local_path, sha256.lower(), datetime.now(timezone.utc)
+            if os.path.isfile(local_path):  # as the catalog does: the size found when verified
+                f.size = os.path.getsize(local_path)
         f.state = state
+
+    def record_extraction(self, file_id: int, *, local_path: str, sha256: str,
+                          members: Sequence[ExtractedMember]) -> None:  # fmt: skip
+        for member in members:
+            if not os.path.isfile(member.local_path):
+                raise CatalogError(f"extracted member '{member.local_path}' is not a regular file on disk")
+        self.set_file_state(file_id, "available", local_path=local_path, sha256=sha256)
+        self.members[file_id] = [(next(self._ids), m) for m in members]
+
+    def stored_members(self, product_key: str | None = None) -> list[StoredMember]:
+        keys = {f.id: self._scene_of(f).product_key for f in self.files.values()}
+        return [
+            StoredMember(member_id, file_id, str(keys[file_id]), m.path, m.local_path, m.sha256.lower())
+            for file_id, rows in sorted(self.members.items())
+            if self.files[file_id].state == AVAILABLE and product_key in (None, keys[file_id])
+            for member_id, m in rows
+        ]
+
+    def refresh_member(self, member_id: int) -> None:
+        if not any(mid == member_id for rows in self.members.values() for mid, _ in rows):
+            raise CatalogError(f"archive member {member_id} is not in the catalog")
+
+    def _scene_of(self, f: _File) -> Scene:
+        return next(r.scene for r in self.rows.values() if r.id == f.scene_row)
 
     def available_files(self, product_key: str) -> list[str]:
         return [r.path for r in self.available_file_records(product_key)]
@@ -192,7 +225,7 @@ class InMemoryCatalog:
     def available_file_records(self, product_key: str) -> list[AvailableFile]:
         providers = {r.id: r.scene.provider for r in self.rows.values() if r.scene.product_key == product_key}
         return [
-            AvailableFile(f.local_path, providers[f.scene_row], f.name)
+            AvailableFile(f.local_path, providers[f.scene_row], f.name, f.asset, f.size, f.sha256, f.checksum)
             for f in sorted(self.files.values(), key=lambda f: f.id)
             if f.scene_row in providers and f.state == AVAILABLE and f.local_path
         ]

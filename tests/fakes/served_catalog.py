@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
@@ -61,6 +62,23 @@ def build_catalog(path: Path, archive: Path) -> dict[str, str]:
         local[first.scene_id] = str(target)
         local["asset_key"] = key
     return local
+
+
+def make_cog(folder, name="B04.tif", size=1024):
+    """A 1024x1024 byte COG (256-pixel tiles, overviews) from seeded random pixels."""
+    rng = random.Random(27)
+    raw = folder / "src.raw"
+    raw.write_bytes(bytes(rng.getrandbits(8) for _ in range(size * size)))
+    (folder / "src.hdr").write_text(
+        f"ENVI\nsamples = {size}\nlines = {size}\nbands = 1\nheader offset = 0\nfile type = ENVI Standard\n"
+        "data type = 1\ninterleave = bsq\nbyte order = 0\n"
+        "map info = {UTM, 1, 1, 500000, 5000000, 10, 10, 32, North, WGS-84}\n")  # fmt: skip
+    target = folder / name
+    subprocess.run(["gdal_translate", "-q", "-of", "COG", "-co", "BLOCKSIZE=256", "-co", "OVERVIEWS=AUTO",
+                    str(raw), str(target)], check=True, timeout=120)  # fmt: skip
+    raw.unlink()
+    (folder / "src.hdr").unlink()
+    return target
 
 
 def clean_env(tmp: Path, **extra: str) -> dict[str, str]:

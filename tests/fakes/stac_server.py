@@ -7,6 +7,12 @@ client that does not merge its original query loses its filters), honours ``coll
 every asset, with ``file:size`` and a SHA-256 ``file:checksum`` multihash that match them
 (``Range: bytes=N-`` answered with 206; ``asset_delay`` makes it a slow host).
 Geometry and datetime are not filtered: the recorded items are from elsewhere and other dates.
+
+The recorded Landsat item (``landsat-c2-l2``) has only ``s3://usgs-landsat/...`` hrefs (a
+requester-pays bucket), which eoharvest cannot fetch. With ``landsat_https=True`` each of them
+gets a RECONSTRUCTED ``alternate.https`` href on this server, serving the bytes the USGS M2M fake
+(``fakes/usgs_server.py``) serves for the same file name: both providers deliver the same USGS
+files, so the same band fetched from either has the same size and SHA-256.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from corpus import load
+from fakes.usgs_server import file_bytes
 
 ES_ROOT = "https://earth-search.aws.element84.com/v1"
 CHUNK = 4096
+LANDSAT_BUCKET = "s3://usgs-landsat/"
+LANDSAT_ASSETS = "/assets/usgs-landsat/"
 ITEM_FILES = (
     "02_search_cql2_cloud_cover_page1.json",
     "03_search_page2_via_next_token.json",
@@ -40,7 +49,10 @@ def _range_start(header: str | None, size: int) -> int | None:
 
 
 def asset_bytes(path: str) -> bytes:
-    """Deterministic content for an asset path: 20-120 KiB derived from its SHA-256."""
+    """Deterministic content for an asset path: 20-120 KiB derived from its SHA-256 (a Landsat
+    file: what the USGS fake serves under its name)."""
+    if path.startswith(LANDSAT_ASSETS):
+        return file_bytes(path.rsplit("/", 1)[-1])
     seed = hashlib.sha256(path.encode()).digest()
     size = 20_000 + int.from_bytes(seed[:2], "big") % 100_000
     blocks = [hashlib.sha256(seed + counter.to_bytes(8, "big")).digest() for counter in range(-(-size // 32))]
@@ -50,7 +62,8 @@ def asset_bytes(path: str) -> bytes:
 class FakeStacServer:
     """``with FakeStacServer() as stac: stac.url`` -> an Earth-Search-like API on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, landsat_https: bool = False) -> None:
+        self.landsat_https = landsat_https
         self.requests: list[tuple[str, str, Any]] = []
         self.asset_hits: list[str] = []
         self.missing_assets: set[str] = set()  # asset paths containing one of these answer 404
@@ -89,6 +102,9 @@ class FakeStacServer:
             for item in page["features"]:
                 for asset in item.get("assets", {}).values():
                     href = asset.get("href", "")
+                    if self.landsat_https and href.startswith(LANDSAT_BUCKET):
+                        href = f"{self.url.rsplit('/v1', 1)[0]}{LANDSAT_ASSETS}{href[len(LANDSAT_BUCKET):]}"
+                        asset["alternate"] = {"https": {"href": href}}
                     if "/assets/" in href:
                         data = asset_bytes(urlsplit(href).path)
                         asset["file:size"] = len(data)

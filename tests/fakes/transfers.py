@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
+from eoharvest.domain.catalog_query import ExtractedMember
 from eoharvest.domain.errors import UnsafeArchive
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import Progress, TransferResult
@@ -84,7 +85,10 @@ class FakeArchives:
     def verify(self, path: str) -> None:
         self.verified.append(path)
 
-    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[str]:
+    def member_digests(self, path: str) -> Mapping[str, tuple[int, str]]:
+        return {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in self.members.items()}
+
+    def extract(self, archive: str, into: str, *, protected: Sequence[str] = ()) -> Sequence[ExtractedMember]:
         self.protected.append(tuple(protected))
         clash = [name for name in self.members if name.split("/")[0] in protected]
         if clash:
@@ -95,5 +99,5 @@ class FakeArchives:
             if target.exists() and target.read_bytes() != data:
                 raise UnsafeArchive(f"member '{name}' would replace '{target}'")
             target.write_bytes(data)
-            paths.append(str(target))
+            paths.append(ExtractedMember(name, str(target), len(data), hashlib.sha256(data).hexdigest()))
         return paths

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eoharvest.adapters import archive_inspection, archive_placement, archives
-from eoharvest.adapters.archives import ArchiveLimits, extract_archive, inspect_archive, verify_archive
+from eoharvest.adapters.archives import ArchiveLimits, extract_archive, extract_members, inspect_archive, member_digests, verify_archive
 from eoharvest.domain.errors import InputError, InsufficientSpace, IntegrityError, UnsafeArchive
 from mounts import small_tmpfs as mounted_tmpfs
 
@@ -182,6 +182,35 @@ def test_a_safe_like_zip_extracts_every_file_with_exact_bytes(world):
         assert (out / SAFE / name).read_bytes() == data
         assert out / SAFE / name in paths
     assert sorted(p.name for p in out.iterdir()) == [SAFE, "keep.txt"]  # no staging left behind
+
+
+def test_extracted_members_come_with_their_path_in_the_product_folder_size_and_sha256(world):
+    files = safe_files()
+    archive = make_safe_zip(world / "in" / "product.zip", files)
+    out = world / "out"
+    (out / SAFE).mkdir()
+    (out / SAFE / "INSPIRE.xml").write_bytes(files["INSPIRE.xml"])  # already there, same bytes: kept
+    members = {m.path: m for m in extract_members(archive, out)}
+    assert set(members) == {f"{SAFE}/{name}" for name in files} | {f"{SAFE}/manifest.safe"}
+    for name, data in files.items():
+        member = members[f"{SAFE}/{name}"]
+        # hashed while extracting: SHA-256, not the manifest's MD5
+        assert (member.size, member.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert Path(member.local_path) == out / SAFE / name and Path(member.local_path).read_bytes() == data
+
+
+@pytest.mark.parametrize("mode", ["zip", "w", "w:gz"])
+def test_member_digests_read_every_file_member_of_zips_and_tars(world, mode):
+    files = landsat_files()
+    if mode == "zip":
+        archive = make_zip(world / "in" / "b.zip", list(files.items()))
+    else:
+        archive = make_tar(world / "in" / "b.tar", [(tinfo(n), d) for n, d in files.items()], mode)
+    assert member_digests(archive) == {n: (len(d), hashlib.sha256(d).hexdigest()) for n, d in files.items()}
+    cut = world / "in" / "cut.bin"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises((IntegrityError, UnsafeArchive)):
+        member_digests(cut)
 
 
 @pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])

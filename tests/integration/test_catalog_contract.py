@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from fakes import InMemoryCatalog, catalog_scene
@@ -13,7 +16,7 @@ from shapely.geometry import MultiPolygon, box
 from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
 from eoharvest.adapters.catalog.postgis import PostgisCatalog, open_postgis_catalog
 from eoharvest.domain.catalog_location import CatalogUrl
-from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, StoredFile
+from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, ExtractedMember, StoredFile, StoredMember
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum
@@ -159,6 +162,100 @@ def test_stored_files_are_the_verified_copies_with_their_recorded_hash(catalog):
     ]
     assert [f.file_id for f in catalog.stored_files("o1")] == [f2]
     assert catalog.stored_files("missing") == []
+
+
+def _extracted(folder, files):
+    """Member files written under ``folder`` as an extraction would, described as the archive
+    handler answers them."""
+    members = []
+    for name, data in files.items():
+        target = folder.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        members.append(ExtractedMember(name, str(target), len(data), hashlib.sha256(data).hexdigest().upper()))
+    return members
+
+
+def test_an_extraction_records_the_archive_available_and_each_member_with_its_hash(catalog, tmp_path):
+    catalog.upsert_scenes([catalog_scene("a", product_key="P"), catalog_scene("b", product_key="Q")])
+    archive = catalog.record_file("cdse", "a", "P.zip")
+    other = catalog.record_file("cdse", "b", "Q.tar")
+    first = _extracted(tmp_path / "P", {"P.SAFE/manifest.safe": b"<xfdu/>", "P.SAFE/GRANULE/B04.jp2": b"\x00" * 64})
+    catalog.record_extraction(archive, local_path=str(tmp_path / "P" / "P.zip"), sha256="AB" * 32, members=first)
+    catalog.record_extraction(other, local_path=str(tmp_path / "Q"), sha256="cd" * 32,
+                              members=_extracted(tmp_path / "Q", {"Q_MTL.txt": b"END"}))  # fmt: skip
+    assert [f.file_id for f in catalog.stored_files()] == [archive, other]
+    stored = catalog.stored_members("P")
+    assert [(m.file_id, m.product_key, m.path, m.local_path, m.sha256) for m in stored] == [
+        (archive, "P", m.path, m.local_path, m.sha256.lower()) for m in first
+    ]
+    assert len({m.member_id for m in catalog.stored_members()}) == 3
+    # extracting again replaces what the earlier extraction recorded
+    again = _extracted(tmp_path / "P", {"P.SAFE/manifest.safe": b"<xfdu/>"})
+    catalog.record_extraction(archive, local_path=str(tmp_path / "P" / "P.zip"), sha256="ab" * 32, members=again)
+    assert [m.path for m in catalog.stored_members("P")] == ["P.SAFE/manifest.safe"]
+    # an archive that is no longer available (verify --repair) has no members to serve or check
+    catalog.set_file_state(archive, "failed")
+    assert catalog.stored_members("P") == [] and [m.product_key for m in catalog.stored_members()] == ["Q"]
+
+
+def test_an_extraction_whose_member_is_not_on_disk_records_neither_archive_nor_members(catalog, tmp_path):
+    catalog.upsert_scenes([catalog_scene("a", product_key="P")])
+    archive = catalog.record_file("cdse", "a", "P.zip")
+    members = _extracted(tmp_path / "P", {"a.xml": b"<a/>", "b.xml": b"<b/>"})
+    Path(members[1].local_path).unlink()  # gone between extraction and recording
+    with pytest.raises(CatalogError, match="b.xml"):
+        catalog.record_extraction(archive, local_path=str(tmp_path / "P" / "P.zip"), sha256="ab" * 32, members=members)
+    assert catalog.stored_files() == [] and catalog.stored_members() == []
+
+
+def test_members_are_recorded_with_their_on_disk_identity_and_refreshed_by_verify(catalog, tmp_path):
+    if isinstance(catalog, InMemoryCatalog):
+        pytest.skip("on-disk identity is a column of the SQL catalogs")
+    from sqlalchemy import select
+
+    from eoharvest.adapters.catalog.tables import archive_members
+
+    catalog.upsert_scenes([catalog_scene("a", product_key="P")])
+    archive = catalog.record_file("cdse", "a", "P.zip")
+    (member,) = _extracted(tmp_path / "P", {"P.SAFE/B04.jp2": b"\x01" * 100})
+    catalog.record_extraction(archive, local_path=str(tmp_path / "P"), sha256="ab" * 32, members=[member])
+
+    def row():
+        with catalog.reader.connect() as conn:
+            return conn.execute(select(archive_members.c.size, archive_members.c.mtime_ns, archive_members.c.inode)).one()
+
+    st = os.stat(member.local_path)
+    assert tuple(row()) == (100, st.st_mtime_ns, st.st_ino)
+    later = st.st_mtime_ns + 7_000_000_000
+    os.utime(member.local_path, ns=(later, later))
+    (stored,) = catalog.stored_members()
+    catalog.refresh_member(stored.member_id)
+    assert tuple(row()) == (100, later, st.st_ino)
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        catalog.refresh_member(stored.member_id + 1000)
+
+
+def test_the_servers_member_lookups_match_recorded_paths_as_values_only(catalog, tmp_path):
+    if isinstance(catalog, InMemoryCatalog):
+        pytest.skip("`serve` reads the SQL catalogs")
+    from eoharvest.adapters.stac_api.members import MemberIndex
+
+    catalog.upsert_scenes([catalog_scene("a", product_key="P"), catalog_scene("b", product_key="Q")])
+    archive = catalog.record_file("cdse", "a", "P.zip")
+    members = _extracted(tmp_path / "P", {"P.SAFE/GRANULE/B04.jp2": b"\x02" * 9, "P.SAFE/MTD.xml": b"<m/>"})
+    catalog.record_extraction(archive, local_path=str(tmp_path / "P" / "P.zip"), sha256="ab" * 32, members=members)
+    index = MemberIndex(catalog.reader)
+    found = index.by_path(archive, "P.SAFE/GRANULE/B04.jp2")
+    assert (found.file_id, found.product_key, found.local_path, found.size, found.member) == (
+        archive, "P", members[0].local_path, 9, True)
+    assert found.sha256 == members[0].sha256.lower() and found.inode == os.stat(members[0].local_path).st_ino
+    for path in ("P.SAFE/GRANULE/../MTD.xml", "./P.SAFE/MTD.xml", "p.safe/MTD.xml", "P.SAFE//MTD.xml", "MTD.xml"):
+        assert index.by_path(archive, path) is None, path
+    assert index.by_path(archive + 1, "P.SAFE/MTD.xml") is None
+    assert index.for_products(["P", "Q"]) == {"P": [(archive, m.path) for m in members]}
+    catalog.set_file_state(archive, "failed")
+    assert index.by_path(archive, "P.SAFE/MTD.xml") is None and index.for_products(["P"]) == {}
 
 
 def test_verified_bytes_count_files_made_available_since_a_time(catalog):

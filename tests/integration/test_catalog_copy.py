@@ -46,11 +46,40 @@ def populate(repo) -> None:
         file_id = repo.record_file("cdse", f"s{i}", "a.zip", size=i, href=f"https://example.test/{i}")
         if i % 100 == 0:
             repo.set_file_state(file_id, "available", local_path=f"/archive/s{i}/a.zip", sha256=f"{i:064x}")
+    _extracted(repo, "s50")
     repo.save_search("alps", {"platforms": ["Sentinel-2"], "every": "1h"})
     repo.save_search("baltic", {"platforms": ["Sentinel-1"]})
     repo.put_search_state("alps", SearchState(watermark=T0, last_run_at=T0, failures=2, last_error="HTTP 503"))
     stored = repo.create_order(o.new_intent(o.OrderKey("usgs", "P1", "*"), "s1", now=T0, owner="h:1", claimed_until=T0))
     repo.update_order(o.apply_status(stored, o.OrderStatus(o.REQUESTED, remote_id="r-1"), T0))
+
+
+def _extracted(repo, scene_id) -> None:
+    """An archive whose members were recorded when it was extracted (written as the catalog
+    saw them: the members' rows are what the copy must carry, not the files)."""
+    from sqlalchemy import insert
+
+    from eoharvest.adapters.catalog.tables import archive_members
+
+    file_id = repo.record_file("cdse", scene_id, "b.zip", size=3)
+    repo.set_file_state(file_id, "available", local_path=f"/archive/{scene_id}", sha256="ab" * 32)
+    with repo.writer.begin() as conn:
+        conn.execute(insert(archive_members), [
+            {"file_id": file_id, "path": f"X.SAFE/m{k}.jp2", "local_path": f"/archive/{scene_id}/X.SAFE/m{k}.jp2",
+             "size": k, "sha256": f"{k:064x}", "mtime_ns": 10**18 + k, "inode": 1000 + k, "verified_at": T0.replace(tzinfo=None)}
+            for k in range(3)
+        ])  # fmt: skip
+
+
+def members(repo) -> list:
+    from sqlalchemy import select
+
+    from eoharvest.adapters.catalog.tables import archive_members
+
+    with repo.reader.connect() as conn:
+        rows = conn.execute(select(*[c for c in archive_members.columns if c.name not in ("id", "file_id")])
+                            .order_by(archive_members.c.path)).all()  # fmt: skip
+    return [tuple(r) for r in rows]
 
 
 def snapshot(repo) -> dict:
@@ -61,6 +90,7 @@ def snapshot(repo) -> dict:
     return {
         "records": records,
         "stored": stored,
+        "members": [(m.product_key, m.path, m.sha256) for m in repo.stored_members()] + members(repo),
         "searches": repo.saved_searches(),
         "states": repo.search_states(),
         "orders": orders,
@@ -87,7 +117,8 @@ def test_a_10k_scene_catalog_round_trips_spatialite_postgis_spatialite(source, p
     assert copy(f"sqlite:///{path}", postgis_url, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["complete"] and report["tables"]["scenes"] == {"source": N + 1, "copied": N + 1, "already_present": 0}
-    assert report["tables"]["files"]["copied"] == N // 50 and report["tables"]["orders"]["copied"] == 1
+    assert report["tables"]["files"]["copied"] == N // 50 + 1 and report["tables"]["orders"]["copied"] == 1
+    assert report["tables"]["archive_members"] == {"source": 3, "copied": 3, "already_present": 0}
     with open_postgis_catalog(CatalogUrl(postgis_url), read_only=True) as pg:
         assert snapshot(pg) == expected
         assert expected["fiji"] == ["fiji"]

@@ -14,7 +14,7 @@ from fakes.order_server import OrderApiFake, content
 
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.application.downloading import download_all
-from eoharvest.application.orders import ProviderPace
+from eoharvest.application.budgets import LocalBudgets
 from eoharvest.domain.orders import OrderFilter
 from eoharvest.entrypoints.bootstrap import build
 from eoharvest.entrypoints.config import load_settings
@@ -43,7 +43,8 @@ def run(fake, tmp_path, **options):
 
 
 def record_pace_releases(monkeypatch):
-    """The moments the order pace lets calls through (recorded under its lock, in order)."""
+    """The moments the order pace (the process's provider budgets) lets calls through
+    (recorded under its lock, in order)."""
     released: list[float] = []
 
     class Recording(dict):
@@ -51,13 +52,13 @@ def record_pace_releases(monkeypatch):
             released.append(when)
             super().__setitem__(provider, when)
 
-    init = ProviderPace.__init__
+    init = LocalBudgets.__init__
 
     def recording_init(self, clock):
         init(self, clock)
         self._last = Recording()
 
-    monkeypatch.setattr(ProviderPace, "__init__", recording_init)
+    monkeypatch.setattr(LocalBudgets, "__init__", recording_init)
     return released
 
 

@@ -139,3 +139,39 @@ def test_a_used_up_quota_pauses_activations_but_not_searches_and_the_pause_ends(
             with pytest.raises(AuthError):
                 source.place_order(request)
     assert sum(fake.activation_requests.values()) == 2, "asked again once the pause is over"
+
+
+def test_activations_are_paced_on_the_keys_budget_through_the_port(monkeypatch):
+    """Planet's 5 activations a second are asked of the composition root's provider budgets
+    (shared by every process on a PostgreSQL catalog), under the key's digest, never the key."""
+    from contextlib import nullcontext
+
+    from eoharvest.domain.budgets import ACTIVATIONS, BudgetKey, account_digest
+    from eoharvest.domain.orders import OrderRequest
+    from eoharvest.entrypoints.bootstrap import Services
+
+    class Recording:
+        def __init__(self):
+            self.paces = []
+
+        def slot(self, key, limit, stopped=None):
+            return nullcontext()
+
+        def pace(self, key, rate, stopped=None):
+            self.paces.append((key, rate))
+
+        def close(self):
+            pass
+
+    recording = Recording()
+    monkeypatch.setattr(Services, "budgets", lambda self: recording)
+    with PlanetFake() as fake:
+        services, source = connect(fake)
+        with services:
+            query = SearchQuery.create(platforms=("PlanetScope",), aoi=parse_aoi(PSSCENE_AOI).footprint)
+            (scene,) = source.search_page(query, None).scenes
+            source.place_order(OrderRequest(scene, None, "label"))
+        activations = sum(fake.activation_requests.values())
+    key = BudgetKey("planet", account_digest(fake.api_key), ACTIVATIONS)
+    assert activations >= 1 and recording.paces == [(key, 5.0)] * activations
+    assert fake.api_key not in str(key)

@@ -16,6 +16,7 @@ from eoharvest.adapters.providers.planet.assets import asset_filename, asset_rec
 from eoharvest.adapters.providers.planet.items import asset_types, parse_time, published, scene_from_feature
 from eoharvest.adapters.providers.planet.source import PlanetPage, PlanetSource
 from eoharvest.adapters.providers.planet.stac_item import stac_item
+from eoharvest.application.budgets import LocalBudgets
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.query import SearchQuery
@@ -243,7 +244,9 @@ def paged_source(pages):
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
     api = JsonApi(client, guard=UrlGuard(allow_private=True), provider="planet", policy=RetryPolicy(max_attempts=1))
-    source = PlanetSource(api, base_url="https://api.planet.test/data/v1", clock=FakeClock(), has_key=True)
+    clock = FakeClock()
+    source = PlanetSource(api, base_url="https://api.planet.test/data/v1", clock=clock, has_key=True,
+                          budgets=LocalBudgets(clock))
     return source, seen
 
 

@@ -1,9 +1,12 @@
 """The scene download use case on in-memory ports: planning, states, skip_error, one upsert."""
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from eoharvest.application.scene_download import SceneDownloadService
-from eoharvest.domain.errors import DownloadCancelled, InsufficientSpace, IntegrityError, UnsafeArchive
+from eoharvest.domain.errors import CatalogError, DownloadCancelled, InsufficientSpace, IntegrityError, UnsafeArchive
 from eoharvest.domain.models import DownloadDescriptor
 from fakes import FakeArchives, FakeTransfer, InMemoryCatalog, make_scene
 
@@ -105,6 +108,24 @@ def test_an_archive_is_verified_before_it_counts_and_extracted_after(tmp_path):
     assert archives.verified == [str(tmp_path / "P" / "P.zip")]
     assert list(result.out_files) == [str(tmp_path / "P" / "inner.tif")]
     assert states(catalog) == [("P.zip", "available")]
+    # its members are recorded with the SHA-256 of what was written (what `serve` and `verify` use)
+    (member,) = catalog.stored_members("P")
+    assert (member.path, member.local_path) == ("inner.tif", str(tmp_path / "P" / "inner.tif"))
+    assert member.sha256 == hashlib.sha256(b"data").hexdigest()
+
+
+def test_an_archive_whose_members_cannot_be_recorded_is_not_available(tmp_path):
+    class Vanishing(FakeArchives):
+        def extract(self, archive, into, *, protected=()):
+            members = super().extract(archive, into, protected=protected)
+            Path(members[0].local_path).unlink()  # gone before the catalog records it
+            return members
+
+    catalog = InMemoryCatalog()
+    downloads = SceneDownloadService(FakeTransfer({"P.zip": b"PK"}), Vanishing({"inner.tif": b"data"}), lambda: catalog)
+    with pytest.raises(CatalogError, match="inner.tif"):
+        downloads.fetch(make_scene("s", product_key="P"), [desc("P.zip")], str(tmp_path))
+    assert states(catalog) == [("P.zip", "failed")] and catalog.stored_members() == []
 
 
 def test_a_product_verified_from_another_provider_is_not_fetched_again(tmp_path):

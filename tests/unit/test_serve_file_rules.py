@@ -67,3 +67,56 @@ def test_identity_checks(tmp_path):
     with pytest.raises(FileRefused) as refused:
         check_file(CatalogFile(2, "P", "gone", str(tmp_path / "gone"), "ab" * 32, 1, None, None, None))
     assert refused.value.status == 409
+
+
+def _member(path, name):
+    st = os.stat(path)
+    return CatalogFile(3, "P", name, str(path), "ab" * 32, st.st_size, st.st_mtime_ns, st.st_ino, None, member=True)
+
+
+def test_a_member_is_refused_when_any_folder_between_it_and_the_product_folder_is_a_link(tmp_path):
+    product = tmp_path / "P"
+    granule = product / "X.SAFE" / "GRANULE"
+    granule.mkdir(parents=True)
+    band = granule / "B04.jp2"
+    band.write_bytes(b"jp2")
+    entry = _member(band, "X.SAFE/GRANULE/B04.jp2")
+    assert check_file(entry).st_size == 3
+    # the same bytes, now reached through a link in the middle of the member's path
+    outside = tmp_path / "outside"
+    (product / "X.SAFE" / "GRANULE").rename(outside)
+    (product / "X.SAFE" / "GRANULE").symlink_to(outside)
+    with pytest.raises(FileRefused) as refused:
+        check_file(entry)
+    assert refused.value.status == 404 and "member 'X.SAFE/GRANULE/B04.jp2' of file 3" in str(refused.value)
+    # a folder above the product folder may be a link (an archive on another disk): not checked
+    (product / "X.SAFE" / "GRANULE").unlink()
+    outside.rename(product / "X.SAFE" / "GRANULE")
+    moved = tmp_path / "disk"
+    product.rename(moved)
+    (tmp_path / "via").symlink_to(tmp_path)
+    st = os.stat(moved / "X.SAFE" / "GRANULE" / "B04.jp2")
+    linked = CatalogFile(3, "P", "X.SAFE/GRANULE/B04.jp2", str(tmp_path / "via" / "disk" / "X.SAFE" / "GRANULE" / "B04.jp2"),
+                         "ab" * 32, st.st_size, st.st_mtime_ns, st.st_ino, None, member=True)  # fmt: skip
+    assert check_file(linked).st_size == 3
+
+
+def test_items_link_an_asset_to_the_one_member_its_remote_href_names():
+    from eoharvest.adapters.stac_api.members import link_members
+
+    item = {"stac_extensions": [], "assets": {
+        "B04": {"href": "s3://eodata/S2/X.SAFE/GRANULE/G/IMG_DATA/B04%2010m.jp2"},
+        "meta": {"href": "https://e.test/X/MTD_TL.xml"},  # two members have that name: which one?
+        "local": {"href": "http://h:1/files/P/P.zip", "eoharvest:local": True},
+        "other": {"href": "https://e.test/thumb.png"},
+    }}  # fmt: skip
+    members = [(7, "X.SAFE/GRANULE/G/IMG_DATA/B04 10m.jp2"), (7, "X.SAFE/GRANULE/G/MTD_TL.xml"),
+               (7, "X.SAFE/GRANULE/H/MTD_TL.xml"), (9, "X.SAFE/GRANULE/G/IMG_DATA/B04 10m.jp2")]  # fmt: skip
+    link_members(item, members, "http://h:1/")
+    band = item["assets"]["B04"]
+    assert band["href"] == "http://h:1/files/7/members/X.SAFE/GRANULE/G/IMG_DATA/B04%2010m.jp2"  # the oldest archive
+    assert band["eoharvest:local"] is True and band["alternate"] == {"s3": {"href": "s3://eodata/S2/X.SAFE/GRANULE/G/IMG_DATA/B04%2010m.jp2"}}
+    assert item["assets"]["meta"] == {"href": "https://e.test/X/MTD_TL.xml"}
+    assert item["assets"]["local"]["href"] == "http://h:1/files/P/P.zip"
+    assert "eoharvest:local" not in item["assets"]["other"]
+    assert any("alternate-assets" in uri for uri in item["stac_extensions"])

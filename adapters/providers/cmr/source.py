@@ -131,7 +131,7 @@ class CmrSource:
                 )
             files = [by_name[a.lower()] for a in dict.fromkeys(assets)]
         self.auth.allow(f.url for f in files)
-        return [DownloadDescriptor(f.url, f.filename, f.size, f.checksums, f.media_type) for f in files]
+        return [DownloadDescriptor(f.url, f.filename, f.size, f.checksums, f.media_type, asset=f.asset) for f in files]
 
     @property
     def download_auth(self) -> EarthdataAuth:

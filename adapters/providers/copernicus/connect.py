@@ -9,6 +9,7 @@ from eoharvest.adapters.providers.copernicus.auth import shared_token_source
 from eoharvest.adapters.providers.copernicus.errors import odata_error_hint
 from eoharvest.adapters.providers.copernicus.source import CdseSource
 from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
+from eoharvest.domain.budgets import account_digest
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import Credentials
 
@@ -46,4 +47,7 @@ def connect(
         capabilities=spec.capabilities,
         product_types=spec.product_types,
     )
-    return ProviderConnection(source, download_endpoint=download_url, download_auth=source.download_auth)
+    # CDSE's limit of concurrent downloads is per account: its budget is named by the username.
+    account = account_digest(found.credentials.username if found.credentials else None)
+    return ProviderConnection(source, download_endpoint=download_url, download_auth=source.download_auth,
+                              account=account)

@@ -31,7 +31,7 @@ from eoharvest.adapters.providers.copernicus.items import (
 )
 from eoharvest.domain import product_types
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
-from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.models import WHOLE_PRODUCT_ASSET, Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import FAILED, NO_ORDER, READY, WAIT, WAITING, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import PUBLISHED_SINCE, ProviderCapabilities
@@ -176,6 +176,7 @@ class CdseSource:
                 size=scene.size,
                 checksums=scene.checksums,
                 media_type="application/zip",
+                asset=WHOLE_PRODUCT_ASSET,
             )
         ]
 

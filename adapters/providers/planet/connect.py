@@ -9,6 +9,7 @@ from eoharvest.adapters.providers.planet.errors import planet_error_hint
 from eoharvest.adapters.providers.planet.filters import MAX_PAGE_SIZE
 from eoharvest.adapters.providers.planet.source import PlanetSource
 from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
+from eoharvest.domain.budgets import account_digest
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import Credentials
 
@@ -41,6 +42,9 @@ def connect(
     api = wiring.json_api(spec.name, base, error_hint=planet_error_hint)
     auth = PlanetKeyAuth(key.secret, [base]) if key is not None and key.secret else None
     api.auth = auth  # the search and activation requests carry the key; nothing else of wiring does
+    # A Planet account is its API key: budgets are named by a salted digest of it.
+    account = account_digest(key.secret if key is not None else None)
     source = PlanetSource(api, base_url=base, clock=wiring.clock, has_key=auth is not None,
-                          missing_credentials=missing, page_size=size, capabilities=spec.capabilities)  # fmt: skip
-    return ProviderConnection(source, download_endpoint=base, download_auth=auth)
+                          missing_credentials=missing, page_size=size, capabilities=spec.capabilities,
+                          budgets=wiring.budgets(), account=account)  # fmt: skip
+    return ProviderConnection(source, download_endpoint=base, download_auth=auth, account=account)

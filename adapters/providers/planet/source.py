@@ -9,7 +9,8 @@ Activation is an order (domain/orders.py, followed by the application's OrderBoo
 the activation of the chosen assets of one item. Every placement, lookup and poll first reads
 the item's asset listing, and only an ``inactive`` asset is ever activated, so a run that died
 mid-activation finds its assets ``activating`` (or ``active``) and never activates them again.
-Activation requests are spaced to Planet's 5 per second per key; a 429 with ``Retry-After``
+Activation requests are spaced to Planet's 5 per second per key (the ``ProviderBudgets`` port:
+across every process on a PostgreSQL catalog); a 429 with ``Retry-After``
 defers the placement, a 429 saying the download quota is used up ends the key's activations
 and downloads for the run. An asset the key may not download (``_permissions: []``, or an
 activation answered 403) fails its order for good: reported once per item, never retried.
@@ -18,7 +19,6 @@ activation answered 403) fails its order for good: reported once per item, never
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -35,6 +35,7 @@ from eoharvest.adapters.providers.planet.assets import (
 from eoharvest.adapters.providers.planet.errors import KEY_HELP, is_quota, quota_error, said
 from eoharvest.adapters.providers.planet.item_types import PLATFORMS, SEARCH_OPTIONS
 from eoharvest.adapters.providers.planet.items import item_type_of, scene_from_feature
+from eoharvest.domain.budgets import ACTIVATIONS, BudgetKey
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError, RetryExhausted
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import (
@@ -48,7 +49,7 @@ from eoharvest.domain.orders import (
     OrderRequest,
     OrderStatus,
 )
-from eoharvest.domain.ports import Clock
+from eoharvest.domain.ports import Clock, ProviderBudgets
 from eoharvest.domain.providers import ProviderCapabilities
 from eoharvest.domain.query import SearchQuery
 from eoharvest.domain.redaction import redact
@@ -80,23 +81,6 @@ class PlanetPage:
     cycle: bool = False
 
 
-class _Pace:
-    """Spaces calls to at most ``rate`` per second (activations share one key's budget)."""
-
-    def __init__(self, clock: Clock, rate: float) -> None:
-        self._clock, self._interval = clock, 1.0 / rate
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        if slot > now:
-            self._clock.sleep(slot - now)
-
-
 class _RateLimited(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:g} s")
@@ -119,6 +103,8 @@ class PlanetSource:
         page_size: int = filters.MAX_PAGE_SIZE,
         capabilities: ProviderCapabilities = PLANET_CAPABILITIES,
         activation_rate: float = ACTIVATION_RATE,
+        budgets: ProviderBudgets,
+        account: str = "",
     ) -> None:
         self.api = api
         self.base_url = base_url.rstrip("/")
@@ -127,7 +113,10 @@ class PlanetSource:
         self.missing_credentials = missing_credentials
         self.page_size = page_size
         self.capabilities = capabilities
-        self._activations = _Pace(clock, activation_rate)
+        # Activations share the key's budget with every process on a PostgreSQL catalog.
+        self._budgets = budgets
+        self._activation_budget = BudgetKey(self.name, account, ACTIVATIONS)
+        self._activation_rate = activation_rate
         #: set when Planet says the key's download quota is used up: activations and downloads
         #: stop until ``_quota_until`` (monotonic); searching goes on
         self._quota: AuthError | None = None
@@ -299,7 +288,7 @@ class PlanetSource:
     def _activate(self, scene: Scene, record: AssetRecord) -> OrderStatus | None:
         if not record.activate_url:
             return OrderStatus(FAILED, reason=f"asset {record.asset_type} of item {scene.scene_id} has no activate link")
-        self._activations.wait()
+        self._budgets.pace(self._activation_budget, self._activation_rate)
         answer = self._call("POST", record.activate_url, expect=(200, 202, 204, 401, 403))
         if answer.status == 401:
             raise AuthError(f"planet refused the API key activating {record.asset_type} of {scene.scene_id}: "
@@ -342,7 +331,7 @@ class PlanetSource:
                     hint="activate it first: downloader.activate() until True, or download_all(activation_wait=...)",
                 )
             descriptors.append(DownloadDescriptor(
-                record.location, asset_filename(scene.scene_id, name),
+                record.location, asset_filename(scene.scene_id, name), asset=name,
                 checksums=(record.md5,) if record.md5 else (), refresh_url=self._refresher(scene, name),
             ))  # fmt: skip
         return descriptors

@@ -190,6 +190,7 @@ def asset_descriptor(key: str, asset: Mapping[str, Any], *, item_url: str) -> Do
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         checksums=tuple(checksums),
         media_type=media if isinstance(media, str) else None,
+        asset=key,
     )
 
 

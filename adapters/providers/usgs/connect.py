@@ -9,6 +9,7 @@ from eoharvest.adapters.providers.usgs.datasets import DATASETS
 from eoharvest.adapters.providers.usgs.session import M2mSession
 from eoharvest.adapters.providers.usgs.source import UsgsSource
 from eoharvest.adapters.providers.wiring import ProviderConnection, ProviderWiring
+from eoharvest.domain.budgets import REQUESTS, BudgetKey, account_digest
 from eoharvest.domain.errors import InputError
 from eoharvest.domain.ports import Credentials
 
@@ -51,12 +52,14 @@ def connect(
     if account is not None and not account.username:
         account, missing = None, f"no USGS username for the application token ({account.source})"
     (base,) = (wiring.endpoint(name) for name in spec.endpoints)
+    digest = account_digest(account.username if account is not None else None)
     session = M2mSession(
         wiring.json_api(spec.name, base), base, account, clock=wiring.clock, missing=missing,
+        in_flight=(wiring.budgets(), BudgetKey(spec.name, digest, REQUESTS)),
     )  # fmt: skip
     source = UsgsSource(
         session, name=spec.name, capabilities=spec.capabilities,
         datasets=(dataset,) if dataset else tuple(DATASETS), page_size=size, product_types=spec.product_types,
     )  # fmt: skip
     # Download URLs are pre-signed on other hosts: no credentials go there (download_auth None).
-    return ProviderConnection(source, download_endpoint=base, close=session.close)
+    return ProviderConnection(source, download_endpoint=base, close=session.close, account=digest)

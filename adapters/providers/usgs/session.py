@@ -3,8 +3,10 @@
 last user of the key closes.
 
 USGS allows one request at a time per account (``RATE_LIMIT_USER``): every call of every thread
-of this process for one account goes through the account's lock; a ``RATE_LIMIT_USER`` that
-still arrives (another program on the same account) is waited out a bounded number of times.
+of this process for one account goes through the account's lock, then holds the account's
+``requests`` budget (a mutex of the ``ProviderBudgets`` port, shared by every process on a
+PostgreSQL catalog); a ``RATE_LIMIT_USER`` that still arrives (another program on the same
+account) is waited out a bounded number of times.
 The API key's lifetime is documented as one to two hours; it is not trusted either way: when
 M2M refuses it (``AUTH_KEY_INVALID``/``AUTH_EXPIRED``) the session logs in again once and
 repeats the call.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -22,7 +25,8 @@ from eoharvest.adapters.http.auth import ScopedAuth
 from eoharvest.adapters.http.jsonapi import JsonApi
 from eoharvest.adapters.providers.usgs.errors import BUSY, KEY_REFUSED, TOKEN_HELP, M2mAuthError, M2mError, envelope_data
 from eoharvest.domain.errors import AuthError, EoharvestError, ProviderResponseError
-from eoharvest.domain.ports import Clock, Credentials
+from eoharvest.domain.budgets import BudgetKey
+from eoharvest.domain.ports import Clock, Credentials, ProviderBudgets
 from eoharvest.domain.redaction import SECRETS
 
 log = logging.getLogger("eoharvest.usgs")
@@ -61,6 +65,7 @@ class M2mSession:
     def __init__(
         self, api: JsonApi, base_url: str, credentials: Credentials | None, *, clock: Clock, missing: str,
         busy_retries: int = BUSY_RETRIES, busy_delay: float = BUSY_DELAY,
+        in_flight: tuple[ProviderBudgets, BudgetKey] | None = None,
     ) -> None:  # fmt: skip
         self.api = api
         self.base_url = base_url.rstrip("/")
@@ -70,6 +75,8 @@ class M2mSession:
         self.busy_retries = busy_retries
         self.busy_delay = busy_delay
         self._closed = False
+        #: the account's one-request-in-flight budget (None: this process's lock alone)
+        self._in_flight = in_flight
         self._account = _account(self.base_url, credentials) if credentials is not None else None
         if credentials is not None:
             SECRETS.add(credentials.secret)
@@ -92,7 +99,7 @@ class M2mSession:
     def call(self, endpoint: str, payload: Mapping[str, Any] | None = None) -> Any:
         """The ``data`` of ``endpoint``'s answer; errors are mapped (errors.py)."""
         account = self._require_account()
-        with account.lock:
+        with account.lock, self._one_request():
             if account.key is None:
                 self._login(account)
             relogged = False
@@ -126,14 +133,23 @@ class M2mSession:
             last = account.users <= 0
         if not last or account.key is None or self.api.client.is_closed:
             return
-        with account.lock:
-            try:
-                self._post("logout", None)
-            except (EoharvestError, OSError) as exc:  # the key dies on its own anyway
-                log.debug("usgs: logout failed: %s", exc)
-            account.key = None
+        try:
+            with account.lock, self._one_request():
+                try:
+                    self._post("logout", None)
+                finally:
+                    account.key = None
+        except (EoharvestError, OSError) as exc:  # the key dies on its own anyway
+            log.debug("usgs: logout failed: %s", exc)
 
     # -- internals ------------------------------------------------------------------------------
+    def _one_request(self) -> AbstractContextManager[None]:
+        """The account's request budget, held from before a call (and its login) to its end."""
+        if self._in_flight is None:
+            return nullcontext()
+        budgets, key = self._in_flight
+        return budgets.slot(key, 1)
+
     def _require_account(self) -> _Account:
         if self._account is None:
             raise AuthError(self.missing, hint=TOKEN_HELP)

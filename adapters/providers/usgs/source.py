@@ -22,7 +22,7 @@ from eoharvest.adapters.providers.usgs.items import published, scene_from_search
 from eoharvest.adapters.providers.usgs.session import M2mSession
 from eoharvest.domain import product_types
 from eoharvest.domain.errors import InputError, ProviderResponseError
-from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
+from eoharvest.domain.models import WHOLE_PRODUCT_ASSET, Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import EXPIRED, FAILED, INTENT, PENDING, PLACE, READY, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.product_types import ProductTypeTable
 from eoharvest.domain.providers import ProviderCapabilities
@@ -143,7 +143,8 @@ class UsgsSource:
             raise ProviderResponseError(f"usgs: order {ref.label} has no download URL yet for {', '.join(missing)}")
         return [
             DownloadDescriptor(str(urls[f.entity_id]), f.filename, size=f.size,
-                               media_type="application/x-tar" if f.asset is None else None)  # fmt: skip
+                               media_type="application/x-tar" if f.asset is None else None,
+                               asset=f.asset or WHOLE_PRODUCT_ASSET)  # fmt: skip
             for f in wanted
         ]
 
