@@ -379,10 +379,16 @@ class OrderBook:
         return self._report(source, stored, status.retry_after)
 
     def _poll(self, source: OrderingSource, scene: Scene, order: Order) -> Activation:
+        # Claim the poll first: a compare-and-set on the order's version, so of several
+        # processes (daemons on one PostgreSQL catalog) that read the order at once, one asks
+        # the provider and the others report what it stored.
+        claimed = self.catalog.update_order(dataclasses.replace(order, updated_at=self._clock.now()))
+        if claimed is None:
+            return self._report(source, self.catalog.get_order(order.key))
         self._call(source)
-        status = source.poll_order(self._request(scene, order), order.ref)
+        status = source.poll_order(self._request(scene, claimed), claimed.ref)
         now = self._clock.now()
-        stored = self.catalog.update_order(apply_status(order, status, now))
+        stored = self.catalog.update_order(apply_status(claimed, status, now))
         if stored is None:
             return self._report(source, self.catalog.get_order(order.key))
         if stored.state == EXPIRED:

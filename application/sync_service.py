@@ -136,8 +136,12 @@ class SyncService:
         renew_every: float = RENEW_EVERY,
         bind: Callable[[Scene], Scene] | None = None,
         watermark_kind: WatermarkKind = acquisition_only,
+        shared_schedule: bool = False,
     ) -> None:
         self.catalog = catalog
+        #: several daemons schedule the same searches (a PostgreSQL catalog): a tick runs the
+        #: pass only if no other daemon ran it for this due time (see :meth:`_already_ran`)
+        self.shared_schedule = shared_schedule
         self.open_search = open_search
         #: gives scenes read from the catalog their downloader, so passes follow open orders
         self.bind = bind
@@ -196,7 +200,7 @@ class SyncService:
         if refusal is not None:
             log.info("pass %s skipped: %s", name, refusal)
             return Outcome(name, "skipped", refusal)
-        return self._run(saved, cancel_requested)
+        return self._run(saved, cancel_requested, scheduled=True)
 
     def _lift_pause_cleared_elsewhere(self, provider: str) -> None:
         """`eoharvest watch run` in another process clears the stored pause; follow it here."""
@@ -226,12 +230,29 @@ class SyncService:
             self.clock.sleep(LEASE_POLL_SECONDS)
         return lease
 
-    def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool], *, wait: bool = False) -> Outcome:
+    def _run(self, saved: SavedSearch, cancel_requested: Callable[[], bool], *, wait: bool = False,
+             scheduled: bool = False) -> Outcome:  # fmt: skip
         lease = self._lease(saved, cancel_requested, wait)
         if isinstance(lease, Outcome):
             return lease
         with lease:
+            if scheduled and self.shared_schedule:
+                done = self._already_ran(saved.name)
+                if done is not None:
+                    log.info("pass %s skipped: %s", saved.name, done)
+                    return Outcome(saved.name, "skipped", done)
             return self._run_leased(saved, lambda: cancel_requested() or lease.lost, lease)
+
+    def _already_ran(self, name: str) -> str | None:
+        """Why this tick's pass is not due any more: another daemon ran it (under the lease we
+        now hold, so its state is committed) less than half an interval ago."""
+        saved = self.search(name)
+        last = saved.state.last_run_at
+        if last is None or saved.state.failures:
+            return None  # never ran, or backing off: run_scheduled decided on the backoff
+        if self.clock.now() - last < saved.definition.every / 2:
+            return f"another daemon ran it at {last.isoformat(timespec='seconds')}"
+        return None
 
     def _run_leased(self, saved: SavedSearch, cancel_requested: Callable[[], bool], lease: PassLease) -> Outcome:
         provider = saved.definition.provider

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Collection, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from shapely.geometry.base import BaseGeometry
 
@@ -23,6 +23,7 @@ from eoharvest.domain.catalog_query import (
     StoredFile,
     StoredMember,
 )
+from eoharvest.domain.jobs import ClaimedJob, DaemonRecord
 from eoharvest.domain.models import Activation, Checksum, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.orders import Order, OrderFilter, OrderKey, OrderRef, OrderRequest, OrderStatus
 from eoharvest.domain.providers import ProviderCapabilities
@@ -309,6 +310,73 @@ class LeaseHolder(Protocol):
 
     def is_gone(self, holder: str) -> bool:
         """True only when ``holder`` certainly no longer runs (False when unsure)."""
+        ...
+
+
+class DownloadQueue(Protocol):
+    """Download jobs shared by every daemon on one catalog (one live job per file).
+
+    Claims are leases: a worker renews them through :meth:`renew` (or its daemon's heartbeat)
+    and completes or fails a job naming the attempt it claimed, so a worker whose lease was
+    taken over can change nothing. Expired leases go back to the queue (:meth:`requeue_expired`).
+    """
+
+    def enqueue(self, file_id: int) -> int | None:
+        """Queue a job for the file; None when the file already has a live job."""
+        ...
+
+    def claim(self, owner: str, lease_seconds: float) -> ClaimedJob | None:
+        """Lease the oldest due queued job to ``owner`` (``FOR UPDATE SKIP LOCKED``), or None."""
+        ...
+
+    def renew(self, owner: str, lease_seconds: float, job_ids: Collection[int]) -> set[int]:
+        """Extend ``owner``'s leases of ``job_ids`` (the jobs its workers are on: a job no worker
+        is on any more expires); the ids of those it still holds."""
+        ...
+
+    def holds(self, job: ClaimedJob) -> bool:
+        """Whether ``job``'s lease (owner and attempt) is still the job's current one."""
+        ...
+
+    def complete(self, job: ClaimedJob, local_path: str, sha256: str, bytes_received: int) -> bool:
+        """Mark the job and its file available, once: False when the lease was lost."""
+        ...
+
+    def fail(self, job: ClaimedJob, error: BaseException, *, retry: bool, paused: bool = False) -> bool:
+        """End the attempt: back to the queue after a backoff (``retry``), ``paused`` (disk
+        full), else ``failed``. False when the lease was lost."""
+        ...
+
+    def release(self, job: ClaimedJob, *, delay_seconds: float = 0.0) -> bool:
+        """Give the job back untried (a stop, a paused host): queued again, due after
+        ``delay_seconds``."""
+        ...
+
+    def requeue_expired(self, *, owners: Sequence[str] = ()) -> list[ClaimedJob]:
+        """Return jobs whose lease expired (or, at once, those of ``owners``, known gone) to
+        the queue with a backoff; the jobs as they were claimed."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state."""
+        ...
+
+
+class DaemonRegistry(Protocol):
+    """The daemons serving one catalog: registered at start, heartbeating, marked stopped."""
+
+    def register(self, record: DaemonRecord) -> None:
+        ...
+
+    def heartbeat(self, owner: str) -> bool:
+        """Record that ``owner`` is alive; False if its row is gone (it was pruned)."""
+        ...
+
+    def stopped(self, owner: str) -> None:
+        ...
+
+    def daemons(self) -> Sequence[DaemonRecord]:
+        """Every registered daemon with the number of jobs it holds, newest first."""
         ...
 
 

@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,6 +35,16 @@ MAX_JITTER = 300.0
 MAX_MISFIRE_GRACE = 3600
 
 
+class Companion(Protocol):
+    """What runs beside the passes for the daemon's lifetime (its registry row, queue workers)."""
+
+    def start(self) -> None:
+        ...
+
+    def stop(self, timeout: float) -> bool:
+        ...
+
+
 class SyncDaemon:
     """Schedules ``service.run_scheduled(name)`` for every saved search."""
 
@@ -45,8 +55,10 @@ class SyncDaemon:
         max_parallel_passes: int = 2,
         refresh_seconds: float = 30.0,
         rng: random.Random | None = None,
+        companion: Companion | None = None,
     ) -> None:
         self.service = service
+        self.companion = companion
         self.refresh_seconds = refresh_seconds
         self.stopping = threading.Event()
         self._rng = rng or random.Random()
@@ -61,6 +73,8 @@ class SyncDaemon:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        if self.companion is not None:
+            self.companion.start()
         self.refresh()
         self.scheduler.add_job(self.refresh, IntervalTrigger(seconds=self.refresh_seconds), id="__refresh__",
                                coalesce=True, max_instances=1, misfire_grace_time=max(1, int(self.refresh_seconds)))  # fmt: skip
@@ -83,6 +97,8 @@ class SyncDaemon:
             self.scheduler.shutdown(wait=False)
         with self._idle:
             idle = self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+        if self.companion is not None:
+            idle = self.companion.stop(timeout) and idle
         log.info("daemon stopped%s", "" if idle else f" with {self._in_flight} pass(es) still running")
         return idle
 

@@ -1,4 +1,4 @@
-"""One daemon per catalog: an exclusive ``flock`` on ``<catalog>.daemon.lock`` for the lifetime
+"""One daemon per SpatiaLite catalog: an exclusive ``flock`` on ``<catalog>.daemon.lock`` for the lifetime
 of the process. The kernel releases it when the process dies, SIGKILL included, so a crashed
 daemon never leaves a stale lock behind. The file holds the owner's pid, for messages only.
 
@@ -12,9 +12,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Any
 
-from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.errors import DaemonAlreadyRunning
 
 __all__ = ["DaemonAlreadyRunning", "DaemonLock", "daemon_holder", "daemon_lock_for", "holder", "lock_path"]
@@ -99,20 +97,12 @@ def holder(catalog_path: Path | str) -> str | None:
         os.close(fd)
 
 
-def daemon_lock_for(location: Path | CatalogUrl) -> Any:
-    """The one-daemon-per-catalog lock of ``location``: this ``flock`` for a SpatiaLite file,
-    a PostgreSQL advisory lock for a ``postgresql://`` catalog (no file lock there)."""
-    if isinstance(location, CatalogUrl):
-        from eoharvest.adapters.catalog.postgis_lock import AdvisoryDaemonLock
-
-        return AdvisoryDaemonLock(location)
+def daemon_lock_for(location: Path) -> DaemonLock:
+    """The one-daemon-per-catalog lock of a SpatiaLite catalog. A PostgreSQL catalog has none:
+    several daemons share it, coordinated by leases in the catalog (docs/daemon.md)."""
     return DaemonLock(location)
 
 
-def daemon_holder(location: Path | CatalogUrl) -> str | None:
-    """Who holds ``location``'s daemon lock (a pid, or pid@host on PostgreSQL), or None."""
-    if isinstance(location, CatalogUrl):
-        from eoharvest.adapters.catalog.postgis_lock import advisory_holder
-
-        return advisory_holder(location)
+def daemon_holder(location: Path) -> str | None:
+    """The pid of the daemon holding a SpatiaLite catalog's lock, or None."""
     return holder(location)

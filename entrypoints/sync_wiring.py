@@ -7,6 +7,7 @@ import threading
 from typing import Any, Iterable
 
 from eoharvest.adapters.processes import LocalProcess
+from eoharvest.application.downloading import Fetcher
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import ProviderGate, SyncService
 from eoharvest.domain.footprint import Footprint
@@ -25,8 +26,11 @@ class ProviderSearches:
     of different searches in parallel threads.
     """
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, fetcher: Fetcher | None = None) -> None:
         self._services = services
+        #: where downloads go (default: the services' scene download use case; a daemon on a
+        #: shared catalog queues them instead)
+        self._fetcher = fetcher
         self._apis: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -34,7 +38,7 @@ class ProviderSearches:
         with self._lock:
             if (provider, url) not in self._apis:
                 source = self._services.connect(provider, url=url) if url else self._services.source_for(provider)
-                self._apis[(provider, url)] = self._services.sensor_api(source)
+                self._apis[(provider, url)] = self._services.sensor_api(source, self._fetcher)  # type: ignore[arg-type]
             return self._apis[(provider, url)]
 
     def bind(self, scene: Scene) -> Scene:
@@ -72,11 +76,12 @@ def sync_options(services: Services, *, use_threads: bool = True) -> SyncOptions
     )
 
 
-def sync_service(services: Services, *, gate: ProviderGate | None = None) -> SyncService:
-    """The pass runner over this process's catalog and providers."""
-    searches = ProviderSearches(services)
+def sync_service(services: Services, *, gate: ProviderGate | None = None, fetcher: Fetcher | None = None) -> SyncService:
+    """The pass runner over this process's catalog and providers; with ``fetcher``, passes hand
+    their downloads to it (a daemon on a shared catalog queues them)."""
+    searches = ProviderSearches(services, fetcher)
     return SyncService(
         services.catalog(), searches, clock=services.clock,
         options=sync_options(services), gate=gate, bind=searches.bind, holder=LocalProcess(),
-        watermark_kind=searches.watermark_kind,
+        watermark_kind=searches.watermark_kind, shared_schedule=fetcher is not None,
     )  # fmt: skip

@@ -42,7 +42,9 @@ if [ "$#" -gt 0 ]; then
     shift
     exec "$PY" "bench/$name.py" "$@"
 fi
-for name in harvest catalog cli postgis download; do
+# bench/scaleout.py: N daemons against one on a throttled loopback provider, and claim latency
+# with a million queued jobs (PostgreSQL: a throw-away local cluster, as bench/postgis.py)
+for name in harvest catalog cli postgis scaleout download; do
     echo "== bench/$name.py"
     "$PY" "bench/$name.py"
 done

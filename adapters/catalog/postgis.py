@@ -63,7 +63,6 @@ CATALOG_TABLES = frozenset({"alembic_version", "scenes"})
 #: Advisory lock keys: (namespace, purpose). The namespace is arbitrary but fixed ("eoha").
 LOCK_NAMESPACE = 0x656F6861
 MIGRATION_LOCK = 1
-DAEMON_LOCK = 2
 _SETUP_HINT = (
     "create the database and PostGIS once, as a superuser: "
     "createdb -O <user> eoharvest && psql -d eoharvest -c 'CREATE EXTENSION postgis'"

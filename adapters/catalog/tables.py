@@ -28,7 +28,7 @@ SRID = 4326
 
 # Download states live in eoharvest.domain.download_states.
 __all__ = ["FILE_STATES", "JOB_STATES", "SRID", "metadata", "scenes", "files", "searches",
-           "download_jobs", "download_attempts", "scenes_rtree", "archive_members"]  # fmt: skip
+           "download_jobs", "download_attempts", "daemons", "scenes_rtree", "archive_members"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -120,6 +120,9 @@ download_jobs = Table(
     Column("error_message", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # 0009: who completed the job and when (a job completes once: see download_attempts)
+    Column("completed_at", DateTime),
+    Column("completed_by", String(255)),
 )
 
 download_attempts = Table(
@@ -133,6 +136,20 @@ download_attempts = Table(
     Column("error_class", String(64)),
     Column("error_message", Text),
     Column("bytes_received", BigInteger),
+)
+
+# The daemons serving the catalog (0009): registered at start, heartbeating, marked stopped.
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("owner", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("heartbeat_seconds", Float, nullable=False),
+    Column("stopped_at", DateTime),
 )
 
 # SpatiaLite's R*Tree of scenes.footprint (kept in sync by triggers keyed on scenes.id); queried

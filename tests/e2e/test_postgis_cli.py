@@ -1,6 +1,6 @@
 """The CLI on a PostgreSQL/PostGIS catalog (`--catalog postgresql://...`), as subprocesses: harvest
-gives the same `catalog query` answers as on SpatiaLite, one daemon per catalog through an
-advisory lock (exit 9, no lock file), and a password never shows."""
+gives the same `catalog query` answers as on SpatiaLite, several daemons share one catalog (each
+pass once, downloads through the queue, `daemon status` lists them), and a password never shows."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def test_harvest_into_each_back_end_gives_the_same_catalog_query_answers(postgis
     assert found[AOIS[0]] > found[AOIS[1]] > 0 and found[AOIS[2]] > 0 and found[AOIS[3]] == 3 and found[AOIS[5]] == 0
 
 
-def _daemon(env, log):
+def _daemon(env, log, *extra):
     with open(log, "w") as out:
-        return subprocess.Popen([str(BIN), "--log-level", "INFO", "daemon", "--refresh", "0.5"], env=env,
+        return subprocess.Popen([str(BIN), "--log-level", "INFO", "daemon", "--refresh", "0.5", *extra], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=env["HOME"])  # fmt: skip
 
 
@@ -87,43 +87,52 @@ def _wait(condition, timeout=30.0):
     return False
 
 
-def test_one_daemon_per_postgis_catalog_through_an_advisory_lock(postgis_url, tmp_path):
+def _status(env):
+    return json.loads(cli(env, "daemon", "status", "--json").stdout)
+
+
+def _daemons(env):
+    return {d["pid"]: d for d in _status(env)["daemons"]}
+
+
+def test_several_daemons_share_a_postgis_catalog_each_pass_runs_once_and_downloads_go_through_the_queue(
+    postgis_url, tmp_path
+):
     with GrowingStacServer() as stac:
         stac.publish(1)
         env = environment(tmp_path, postgis_url, EOHARVEST_STAC_URL=stac.url)
         added = cli(env, "watch", "add", "s2", "--aoi", "-79.4,43.8,-79.3,43.9", "--assets", "visual")
         assert added.returncode == 0, added.stderr
-        first = _daemon(env, tmp_path / "first.log")
+        logs = [tmp_path / "first.log", tmp_path / "second.log"]
+        first, second = (_daemon(env, log, "--lease-seconds", "3", "--heartbeat", "0.2") for log in logs)
+        text = lambda: "".join(log.read_text() for log in logs)  # noqa: E731
         try:
-            assert _wait(lambda: json.loads(cli(env, "daemon", "status", "--json").stdout)["daemon_running"]), \
-                (tmp_path / "first.log").read_text()
-            # Its passes run on PostgreSQL: leases, harvest, downloads, sync state.
-            assert _wait(lambda: json.loads(cli(env, "watch", "show", "s2", "--json").stdout)["last_run_at"] is not None), \
-                (tmp_path / "first.log").read_text()
-            second = cli(env, "daemon", timeout=60)
-            assert second.returncode == 9, second.stderr
-            assert "another eoharvest daemon" in second.stderr and f"{first.pid}@" in second.stderr
-            assert "advisory lock" in second.stderr and "Traceback" not in second.stderr
-            status = json.loads(cli(env, "daemon", "status", "--json").stdout)
-            assert status["daemon_pid"].startswith(f"{first.pid}@")
+            assert _wait(lambda: {first.pid, second.pid} <= {
+                pid for pid, d in _daemons(env).items() if d["status"] == "running"}), text()  # fmt: skip
+            # The pass ran (on one of them) and queued its download, which a worker fetched.
+            assert _wait(lambda: _status(env)["download_jobs"] == {"available": 1}, timeout=60), text()
+            assert json.loads(cli(env, "watch", "show", "s2", "--json").stdout)["last_run_at"] is not None
+            time.sleep(1.5)  # both daemons' first ticks are due within a second of their start
+            assert text().count("pass s2: searching") == 1, text()
             assert not list(tmp_path.rglob("*.lock"))  # no file lock for a PostgreSQL catalog
-            # A daemon killed outright leaves no stale lock: the server ends its session.
+            archive = list((tmp_path / "archive").rglob("*.tif"))
+            assert len(archive) == 1 and not list((tmp_path / "archive").rglob("*.part*"))
+            # A daemon killed outright shows as stale; the other goes on and stops cleanly.
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
-            assert _wait(lambda: not json.loads(cli(env, "daemon", "status", "--json").stdout)["daemon_running"])
-            third = _daemon(env, tmp_path / "third.log")
-            try:
-                assert _wait(lambda: json.loads(cli(env, "daemon", "status", "--json").stdout)["daemon_running"])
-                third.send_signal(signal.SIGTERM)
-                assert third.wait(timeout=20) == 0, (tmp_path / "third.log").read_text()
-            finally:
-                if third.poll() is None:
-                    third.kill()
-                    third.wait(timeout=10)
+            assert _wait(lambda: _daemons(env)[first.pid]["status"] == "stale"), text()
+            assert _daemons(env)[second.pid]["status"] == "running"
+            shown = cli(env, "daemon", "status")
+            assert f":{first.pid}:" in shown.stdout and "STALE" in shown.stdout and "heartbeat" in shown.stdout
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=20) == 0, text()
+            assert _daemons(env)[second.pid]["status"] == "stopped"
+            assert "Traceback" not in text()
         finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait(timeout=10)
+            for proc in (first, second):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
 
 
 def test_the_password_comes_from_the_environment_and_never_shows(postgis_cluster, tmp_path):

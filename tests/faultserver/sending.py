@@ -34,6 +34,7 @@ def send_body(handler: Any, pieces: Iterable[bytes], length: int, fault: Fault |
 
 def _write_upto(handler: Any, pieces: Iterable[bytes], limit: int) -> None:
     sent = 0
+    pace = getattr(handler.owner, "pace", 0.0)
     for piece in pieces:
         if sent >= limit:
             break
@@ -41,6 +42,8 @@ def _write_upto(handler: Any, pieces: Iterable[bytes], limit: int) -> None:
         handler.wfile.write(piece)
         sent += len(piece)
         handler.record.bytes_sent += len(piece)
+        if pace and sent < limit and handler.owner.stopping.wait(pace):
+            break
 
 
 def _drip(handler: Any, pieces: Iterable[bytes], length: int, fault: Fault) -> None:

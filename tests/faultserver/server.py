@@ -22,16 +22,19 @@ class FaultServer:
     """Serve ``/files/<name>`` with deterministic bodies and inject faults per response.
 
     Faults come first from per-path scripts (``script``), then from ``plan`` (GET on
-    ``/files/*`` only).  With ``require_auth``, files need ``Authorization: Bearer <t>``
+    ``/files/*`` only).  ``pace`` slows every body down (seconds per 64 KiB block).  With ``require_auth``, files need ``Authorization: Bearer <t>``
     with a token from ``POST /token`` younger than ``token_ttl`` seconds.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  plan: FaultPlan | None = None, require_auth: bool = False,
                  token_ttl: float = 60.0, token_prefix: str = "CANARY-TOKEN",
-                 redirect_to: str | None = None, name: str = "primary") -> None:
+                 redirect_to: str | None = None, name: str = "primary",
+                 pace: float = 0.0) -> None:
         _require_loopback(host)
         self.host, self.name, self.plan = host, name, plan
+        #: seconds to wait after each body block (64 KiB): a slow provider, per response
+        self.pace = pace
         self.require_auth, self.token_ttl = require_auth, token_ttl
         self.token_prefix = token_prefix
         self.redirect_to = redirect_to

@@ -307,3 +307,21 @@ def test_the_preview_says_what_a_run_would_do_without_asking_the_provider():
     assert actions == {"online": "download", "offline": "wait", "new": "order", "bad": "failed", "slow": "follow"}
     assert book.preview(world.source, make_scene("new"), None, place=False).action == "not ordered"
     assert (list(world.source.place_calls), dict(world.source.polls)) == calls
+
+
+
+def test_two_processes_polling_one_order_at_once_ask_the_provider_once():
+    """Daemons sharing a catalog read an order at the same moment: the poll is claimed with a
+    compare-and-set on its version, so one asks the provider and the other reports its answer."""
+    world = World(ready_after={"S2A_1": 5})
+    first, second = world.book("host:1"), world.book("host:2")
+    scene = world.scenes("S2A_1", book=first)[0]
+    assert not first.check(world.source, scene, None).ready  # placed
+    polls = world.source.polls["S2A_1"]
+    read_by_both = world.order("S2A_1")
+    assert not first.check(world.source, scene, None).ready  # the first process polls
+    assert world.source.polls["S2A_1"] == polls + 1
+    # The second process goes on with the order as it read it before the first one's poll.
+    outcome = second._poll(world.source, scene, read_by_both)
+    assert world.source.polls["S2A_1"] == polls + 1
+    assert not outcome.ready and outcome.order_state == world.order("S2A_1").state
