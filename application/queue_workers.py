@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import is_archive
 from eoharvest.application.download_queue import DescriptorCache
@@ -35,6 +35,7 @@ from eoharvest.domain.errors import (
     UnsafeFilename,
 )
 from eoharvest.domain.filenames import safe_filename
+from eoharvest.domain.catalog_query import ExtractedMember
 from eoharvest.domain.jobs import ClaimedJob
 from eoharvest.domain.models import DownloadDescriptor
 from eoharvest.domain.ports import ArchiveHandler, DownloadQueue, FileTransfer
@@ -206,7 +207,7 @@ class QueueWorkers:
 
         try:
             with self.provider_slot(job.provider, stopped):
-                path, sha256, received = self._fetch(job, stopped)
+                path, sha256, received, members = self._fetch(job, stopped)
         except (DownloadCancelled, LeaseLost):
             # Given back only while this attempt still holds the job (release is fenced by the
             # lease): after a take-over it changes nothing.
@@ -230,7 +231,7 @@ class QueueWorkers:
         except Exception as exc:  # noqa: BLE001 - any other failure is retried after a backoff
             self._end(job, exc, retry=True)
             return
-        if self.queue.complete(job, path, sha256, received):
+        if self.queue.complete(job, path, sha256, received, members=members):
             with self._lock:
                 self.completed += 1
             log.info("job %d: %s verified at %s", job.job_id, job.name, path)
@@ -244,7 +245,9 @@ class QueueWorkers:
         if not self.queue.fail(job, exc, retry=retry, paused=paused):
             log.warning("job %d: its lease was taken over; the failure is not recorded", job.job_id)
 
-    def _fetch(self, job: ClaimedJob, stopped: Callable[[], bool]) -> tuple[str, str, int]:
+    def _fetch(
+        self, job: ClaimedJob, stopped: Callable[[], bool]
+    ) -> tuple[str, str, int, Sequence[ExtractedMember]]:
         descriptor = self._descriptor(job)
         scene_dir = self.outdir / safe_filename(job.product_key or job.scene_id, what="product name")
         dest = scene_dir / safe_filename(job.name, what="file name from the provider")
@@ -262,12 +265,14 @@ class QueueWorkers:
 
         result = self.transfer.fetch(job.provider, descriptor, str(dest), stopped=stopped, validate=validate)
         local = result.path
+        members: Sequence[ExtractedMember] = ()
         if archive:
-            self.archives.extract(result.path, str(scene_dir), protected=(dest.name,))
+            # recorded with the completion (one transaction), so `serve` and `verify` know them
+            members = list(self.archives.extract(result.path, str(scene_dir), protected=(dest.name,)))
             if not self.keep_archives:
                 os.unlink(result.path)
                 local = str(scene_dir)
-        return local, result.sha256, result.transferred
+        return local, result.sha256, result.transferred, members
 
     def _descriptor(self, job: ClaimedJob) -> DownloadDescriptor:
         cached = self.descriptors.get(job.file_id)

@@ -338,8 +338,12 @@ class DownloadQueue(Protocol):
         """Whether ``job``'s lease (owner and attempt) is still the job's current one."""
         ...
 
-    def complete(self, job: ClaimedJob, local_path: str, sha256: str, bytes_received: int) -> bool:
-        """Mark the job and its file available, once: False when the lease was lost."""
+    def complete(
+        self, job: ClaimedJob, local_path: str, sha256: str, bytes_received: int,
+        *, members: Sequence[ExtractedMember] = (),
+    ) -> bool:  # fmt: skip
+        """Mark the job and its file available, once, with an extracted archive's ``members``
+        recorded in the same transaction: False when the lease was lost."""
         ...
 
     def fail(self, job: ClaimedJob, error: BaseException, *, retry: bool, paused: bool = False) -> bool:

@@ -18,9 +18,11 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eoharvest.adapters.catalog.downloads import set_file_state
+from eoharvest.adapters.catalog.members import replace_members
 from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.catalog.rows import to_naive_utc
 from eoharvest.adapters.catalog.tables import download_attempts, download_jobs, files, scenes
+from eoharvest.domain.catalog_query import ExtractedMember
 from eoharvest.domain.download_states import AVAILABLE, FAILED, FETCHING, PAUSED, QUEUED
 from eoharvest.domain.jobs import MAX_ATTEMPTS, RETRY_BASE, ClaimedJob, retry_delay
 from eoharvest.domain.models import Checksum
@@ -108,7 +110,10 @@ class CatalogJobQueue:
             return conn.execute(select(_J.id).where(_yours(job))).first() is not None
 
     # -- ending an attempt ----------------------------------------------------------------
-    def complete(self, job: ClaimedJob, local_path: str, sha256: str, bytes_received: int) -> bool:
+    def complete(
+        self, job: ClaimedJob, local_path: str, sha256: str, bytes_received: int,
+        *, members: Sequence[ExtractedMember] = (),
+    ) -> bool:  # fmt: skip
         now = _now()
         with self._write() as conn:
             done = conn.execute(
@@ -120,6 +125,8 @@ class CatalogJobQueue:
             if done is None:
                 return False
             set_file_state(conn, done.file_id, AVAILABLE, local_path, sha256, datetime.now(timezone.utc))
+            if members:
+                replace_members(conn, done.file_id, members, now)
             _close_attempt(conn, job.job_id, now, "available", None, bytes_received)
             return True
 

@@ -98,6 +98,7 @@ class FakeArchives:
             target = Path(into) / name
             if target.exists() and target.read_bytes() != data:
                 raise UnsafeArchive(f"member '{name}' would replace '{target}'")
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             paths.append(ExtractedMember(name, str(target), len(data), hashlib.sha256(data).hexdigest()))
         return paths

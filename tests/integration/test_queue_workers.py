@@ -170,3 +170,24 @@ def test_at_start_a_daemon_sweeps_only_its_dead_predecessors_jobs_and_leftovers(
             live.wait()
     finally:
         services.close()
+
+
+def test_an_archive_fetched_by_a_queue_worker_has_its_members_recorded_with_the_completion(catalog, tmp_path):
+    # `serve` and `verify` know an extracted archive only by its member rows: a daemon's worker
+    # must record them as the single-process download does (regression: it recorded none).
+    catalog.upsert_scenes([catalog_scene("z", provider="links", product_key="z")])
+    queue = CatalogJobQueue(catalog, retry_base=timedelta(0))
+    job_id = queue.enqueue(catalog.record_file("links", "z", "z.zip", href="http://127.0.0.1:9/z.zip"))
+    archives = FakeArchives({"z.SAFE/manifest.safe": b"<xml/>", "z.SAFE/band.jp2": b"pixels"})
+    pool = QueueWorkers(queue, FakeTransfer({"z.zip": b"zip bytes"}), archives, owner="host:1:t",
+                        outdir=str(tmp_path / "archive"), provider_slot=local_provider_slots({}, 4),
+                        workers=1, lease_seconds=30)  # fmt: skip
+    job = queue.claim(pool.owner, 30)
+    assert job is not None and job.job_id == job_id
+    pool.run(job)
+    assert state(catalog, job_id).state == "available"
+    members = {m.path: m.sha256 for m in catalog.stored_members("z")}
+    assert members == {
+        "z.SAFE/manifest.safe": hashlib.sha256(b"<xml/>").hexdigest(),
+        "z.SAFE/band.jp2": hashlib.sha256(b"pixels").hexdigest(),
+    }
