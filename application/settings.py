@@ -78,6 +78,10 @@ class DownloadSettings:
     #: the most a file whose size the provider's metadata does not give may grow to; a transfer
     #: past it is stopped and its partial removed (an endless or hostile body)
     max_unknown_size_bytes: int = 50 * 1024**3
+    #: concurrent downloads of one provider account, by provider name (``{links = 4}``): held
+    #: across every daemon and run of a PostgreSQL catalog, per process on SpatiaLite. Sets a
+    #: budget where the provider table declares none and can only lower a declared one (CDSE: 4).
+    provider_budgets: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -165,14 +165,22 @@ class Services:
             connection = self._download_connections.get(provider)
         return connection.account if connection is not None else ""
 
+    def download_budget_limits(self) -> dict[str, int]:
+        """Concurrent downloads per account, by provider: the table's (CDSE: 4), set or lowered
+        by ``[download] provider_budgets``."""
+        limits = {s.name: s.max_concurrent_downloads for s in PROVIDERS if s.max_concurrent_downloads is not None}
+        for name, limit in self.settings.download.provider_budgets.items():
+            limits[name] = min(limit, limits.get(name, limit))
+        return limits
+
     def download_budget(self, provider: str) -> DownloadBudget | None:
-        """The concurrent-download budget of ``provider``'s account, when its table entry
-        declares one (CDSE: 4 per account); None otherwise."""
-        spec = next((s for s in PROVIDERS if s.name == provider), None)
-        if spec is None or spec.max_concurrent_downloads is None:
+        """The concurrent-download budget of ``provider``'s account (:meth:`download_budget_limits`),
+        shared by every process of a PostgreSQL catalog; None when the provider has none."""
+        limit = self.download_budget_limits().get(provider)
+        if limit is None:
             return None
         key = BudgetKey(provider, self.account_of(provider), DOWNLOADS)
-        return DownloadBudget(self.budgets(), key, spec.max_concurrent_downloads)
+        return DownloadBudget(self.budgets(), key, limit)
 
     def retry_policy(self) -> RetryPolicy:
         """``[http] max_retries`` retries, i.e. ``max_retries + 1`` attempts, for every request."""
@@ -334,14 +342,10 @@ class Services:
 
     def download_limits(self, workers: int | None = None) -> DownloadLimits:
         """``[download] max_workers`` (or ``workers``) threads, ``per_provider_limit`` per
-        provider, lowered where a provider table entry allows fewer parallel downloads."""
+        provider, lowered where a provider's budget allows fewer parallel downloads."""
         d = self.settings.download
         per_provider = max(1, d.per_provider_limit)
-        limits = {
-            spec.name: min(per_provider, spec.max_concurrent_downloads)
-            for spec in PROVIDERS
-            if spec.max_concurrent_downloads is not None
-        }
+        limits = {name: min(per_provider, limit) for name, limit in self.download_budget_limits().items()}
         return DownloadLimits(max(1, workers or d.max_workers), per_provider, limits)
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -13,13 +13,15 @@ The TOML file is ``$EOHARVEST_CONFIG`` or ``<user config dir>/eoharvest/config.t
 
     [download]
     directory = "/data/eo/archive"
+    provider_budgets = {links = 4}   # concurrent downloads per provider account
 
     [search]
     cmr_page_size = 500
 
 Every field can also be set from the environment as ``EOHARVEST_<FIELD>`` (field names are
 unique across sections), e.g. ``EOHARVEST_STAC_URL``, ``EOHARVEST_READ_TIMEOUT``,
-``EOHARVEST_CATALOG`` (short for catalog_path) and ``EOHARVEST_DOWNLOAD_DIR`` (download.directory).
+``EOHARVEST_CATALOG`` (short for catalog_path) and ``EOHARVEST_DOWNLOAD_DIR`` (download.directory);
+a table such as provider_budgets is written ``EOHARVEST_PROVIDER_BUDGETS="links=4,copernicus=2"``.
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         return None
     if isinstance(value, CatalogUrl):
         return value  # a PostgreSQL catalog, parsed by catalog_location (never a Path)
+    if key == "provider_budgets":
+        return _provider_budgets(value)
     try:
         if target is bool:
             if isinstance(value, bool):
@@ -182,3 +186,34 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"setting {key} = {value!r} is invalid: {exc}") from None
+
+
+def _provider_budgets(value: Any) -> dict[str, int]:
+    """``{links = 4}`` from TOML, or ``"links=4,copernicus=2"`` from the environment: each a
+    known provider name and a positive whole number of concurrent downloads."""
+    from eoharvest.adapters.providers.table import provider_names
+
+    hint = 'write e.g. provider_budgets = {links = 4} (EOHARVEST_PROVIDER_BUDGETS="links=4,copernicus=2")'
+    if isinstance(value, str):
+        pairs: list[tuple[str, Any]] = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, equals, number = part.partition("=")
+            if not equals:
+                raise InputError(f"setting provider_budgets: {part!r} is not name=number", hint=hint)
+            pairs.append((name.strip(), number.strip()))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise InputError(f"setting provider_budgets = {value!r} is not a table of provider budgets", hint=hint)
+    known = provider_names()
+    budgets: dict[str, int] = {}
+    for name, number in pairs:
+        if name not in known:
+            raise InputError(f"setting provider_budgets: unknown provider {name!r}",
+                             hint=f"known providers: {', '.join(known)}")  # fmt: skip
+        text = str(number).strip()
+        if isinstance(number, bool) or not text.isdigit() or int(text) < 1:
+            raise InputError(f"setting provider_budgets: {name} = {number!r} is not a positive whole number",
+                             hint="give the most concurrent downloads of that provider's account, e.g. 4")  # fmt: skip
+        budgets[name] = int(text)
+    return budgets
