@@ -4,7 +4,8 @@
 server answering 20 % of requests with a reset or a 503, one daemon SIGKILLed about 2 s in:
 every file ends verified, each job completed exactly once (in the catalog and in the server's
 log), the killed daemon's in-flight jobs are reclaimed after their lease expired, and no
-temporary file is left in the archive.
+temporary file is left in the archive. A sibling run with the `links` provider given a budget
+of 4 (`EOHARVEST_PROVIDER_BUDGETS`) shows the budget holds across the 3 daemons' 12 workers.
 """
 
 from __future__ import annotations
@@ -37,16 +38,16 @@ LEASE = "2"
 HEARTBEAT = "0.3"
 
 
-def queue_files(location: CatalogUrl, server: FaultServer) -> list[str]:
-    names = [f"t09-{i:03d}.bin" for i in range(FILES)]
+def queue_files(location: CatalogUrl, server: FaultServer, count: int = FILES, size: int = SIZE) -> list[str]:
+    names = [f"t09-{i:03d}.bin" for i in range(count)]
     for name in names:
-        server.add_file(name, SIZE)
+        server.add_file(name, size)
     with open_catalog(location) as catalog:
         catalog.upsert_scenes([Scene("Test", Path(n).stem, None, None, None, provider="links", product_key=Path(n).stem)
                                for n in names])  # fmt: skip
         queue = CatalogJobQueue(catalog)
         for name in names:
-            file_id = catalog.record_file("links", Path(name).stem, name, href=server.url(name), size=SIZE,
+            file_id = catalog.record_file("links", Path(name).stem, name, href=server.url(name), size=size,
                                           checksum=Checksum("sha256", server.expected_sha256(name), "test"))  # fmt: skip
             assert queue.enqueue(file_id) is not None
     return names
@@ -59,6 +60,16 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
              "--heartbeat", HEARTBEAT, "--refresh", "30", "--stop-timeout", "5"],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+def daemon_env(tmp_path: Path, postgis_url: str, archive: Path, **extra: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")},
+        "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "EOHARVEST_CATALOG": postgis_url, "EOHARVEST_DOWNLOAD_DIR": str(archive),
+        "EOHARVEST_ALLOW_PRIVATE_TARGETS": "true", "EOHARVEST_MAX_RETRIES": "10",
+        "EOHARVEST_HOST_PAUSE_AFTER_FAILURES": "0", **extra,
+    }  # fmt: skip
 
 
 def scalar(location: CatalogUrl, sql: str, **params):
@@ -85,13 +96,7 @@ def test_t09_three_daemons_one_killed_complete_every_job_exactly_once(postgis_ur
     location = CatalogUrl(postgis_url)
     with FaultServer(plan=plan, pace=0.02) as server:
         names = queue_files(location, server)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")},
-            "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "EOHARVEST_CATALOG": postgis_url, "EOHARVEST_DOWNLOAD_DIR": str(archive),
-            "EOHARVEST_ALLOW_PRIVATE_TARGETS": "true", "EOHARVEST_MAX_RETRIES": "10",
-            "EOHARVEST_HOST_PAUSE_AFTER_FAILURES": "0",
-        }  # fmt: skip
+        env = daemon_env(tmp_path, postgis_url, archive)
         logs = [tmp_path / f"daemon-{i}.log" for i in range(3)]
         started = time.monotonic()
         daemons = [start_daemon(env, log) for log in logs]
@@ -157,3 +162,70 @@ def test_t09_three_daemons_one_killed_complete_every_job_exactly_once(postgis_ur
     strays = [str(p) for p in archive.rglob("*") if ".part" in p.name or p.name.endswith(".tmp")
               or p.name.startswith(".staging")]  # fmt: skip
     assert strays == []
+
+
+def peak_concurrent_gets(server_log) -> int:
+    """The most file requests the server was answering at once (as a provider counting an
+    account's concurrent downloads would)."""
+    events = []
+    for record in server_log:
+        if record.method == "GET" and record.completed is not None:
+            events += [(record.received, 1), (record.completed, -1)]
+    peak = current = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start at one instant
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+BUDGET_FILES = 60
+BUDGET_SIZE = 256 * 1024
+
+
+@pytest.mark.parametrize("budget", ["links=4", None], ids=["budget-of-4", "control-without-budget"])
+def test_t09_a_provider_budget_of_4_holds_across_3_daemons_of_4_workers(postgis_url, tmp_path, budget):
+    """12 workers of 3 daemons fetch 60 paced files (~0.2 s each) of a provider whose budget is
+    4: the server never answers more than 4 at once. The control, without the budget, shows the
+    workers do overlap past 4 (so the first run could fail)."""
+    archive = tmp_path / "archive"
+    location = CatalogUrl(postgis_url)
+    extra = {"EOHARVEST_PROVIDER_BUDGETS": budget} if budget else {}
+    with FaultServer(pace=0.05) as server:
+        names = queue_files(location, server, BUDGET_FILES, BUDGET_SIZE)
+        env = daemon_env(tmp_path, postgis_url, archive, **extra)
+        logs = [tmp_path / f"daemon-{i}.log" for i in range(3)]
+        daemons = [start_daemon(env, log) for log in logs]
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if scalar(location, "SELECT count(*) FROM download_jobs WHERE state = 'available'") == BUDGET_FILES:
+                    break
+                time.sleep(0.3)
+            for daemon in daemons:
+                daemon.send_signal(signal.SIGTERM)
+            for daemon in daemons:
+                assert daemon.wait(30) == 0
+        finally:
+            for daemon in daemons:
+                if daemon.poll() is None:
+                    daemon.kill()
+                    daemon.wait(10)
+        server_log = server.log.snapshot()
+
+    assert "Traceback" not in "\n".join(log.read_text() for log in logs)
+    for name in names:
+        final = archive / Path(name).stem / name
+        assert hashlib.sha256(final.read_bytes()).hexdigest() == server.expected_sha256(name), name
+    completed_by = Counter(r[0].split(":")[-2] for r in _completions(location))
+    peak = peak_concurrent_gets(server_log)
+    print(f"budget {budget}: peak {peak} concurrent requests, completed by pid {dict(completed_by)}")
+    assert len(completed_by) >= 2  # several daemons did share the work
+    if budget:
+        assert peak <= 4
+    else:
+        assert peak > 4
+
+
+def _completions(location: CatalogUrl):
+    with open_catalog(location) as catalog, catalog.reader.connect() as conn:
+        return conn.execute(text("SELECT completed_by FROM download_jobs")).all()
