@@ -80,7 +80,8 @@ def scene_from_stac_item(
     links = [
         resolve_link(item_url, asset["href"])
         for asset in _mapping(item.get("assets")).values()
-        if isinstance(asset, Mapping) and isinstance(asset.get("href"), str) and asset["href"]
+        # ``type(...) is dict`` first: decoded JSON is plain dicts, and the ABC check costs more
+        if (type(asset) is dict or isinstance(asset, Mapping)) and isinstance(asset.get("href"), str) and asset["href"]
     ]
     name = item_product_key(item)
     return Scene(
