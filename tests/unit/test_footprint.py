@@ -100,3 +100,52 @@ def test_a_footprint_across_the_antimeridian_from_geojson_is_still_cut():
 def test_a_plain_footprint_from_geojson_is_the_geojson():
     obj = {"type": "Polygon", "coordinates": [[[10, 0], [11, 0], [11, 1], [10, 1], [10, 0]]]}
     assert Footprint.from_provider_geojson(obj).geometry.equals_exact(_shape(obj), 0)
+
+
+# -- footprints of a page built together ---------------------------------------------------------
+import numpy as _np  # noqa: E402
+
+from eoharvest.domain.footprint import plain_polygon_footprints  # noqa: E402
+
+
+def _same(built, expected):
+    assert built.geometry.geom_type == expected.geometry.geom_type
+    assert _np.array_equal(shapely.get_coordinates(built.geometry, include_z=True),
+                           shapely.get_coordinates(expected.geometry, include_z=True), equal_nan=True)
+    assert len(built.geometry.interiors) == len(expected.geometry.interiors)
+
+
+@given(st.lists(_polygons(), min_size=1, max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_a_page_of_footprints_is_what_each_item_gives_alone(polygons, unclosed):
+    objs = []
+    for rings, drop_last in zip(polygons, unclosed):
+        rings = [ring[:-1] for ring in rings] if drop_last else rings  # shapely closes open rings
+        objs.append({"type": "Polygon", "coordinates": rings})
+    for obj, built in zip(objs, plain_polygon_footprints(objs)):
+        if built is not None:
+            _same(built, Footprint.from_provider_geojson(obj))
+
+
+def test_other_geometries_are_left_to_each_item():
+    square = {"type": "Polygon", "coordinates": [[[10, 0], [11, 0], [11, 1], [10, 1], [10, 0]]]}
+    others = [
+        None,
+        {"type": "Point", "coordinates": [0, 0]},
+        {"type": "MultiPolygon", "coordinates": [square["coordinates"]]},
+        {"type": "Polygon", "coordinates": [[[170, 0], [-170, 0], [-170, 1], [170, 0]]]},  # crosses ±180
+        {"type": "Polygon", "coordinates": [[[10, 0, 5], [11, 0, 5], [11, 1, 5], [10, 0, 5]]]},  # 3-D
+        {"type": "Polygon", "coordinates": square["coordinates"] + [[[10.2, 0.2], [10.4, 0.2], [10.4, 0.4], [10.2, 0.2]]]},
+    ]
+    built = plain_polygon_footprints([square, *others, square])
+    assert built[1:-1] == [None] * len(others)
+    _same(built[0], Footprint.from_provider_geojson(square))
+    _same(built[-1], Footprint.from_provider_geojson(square))
+
+
+def test_a_ring_too_short_leaves_the_whole_page_to_each_item():
+    square = {"type": "Polygon", "coordinates": [[[10, 0], [11, 0], [11, 1], [10, 1], [10, 0]]]}
+    short = {"type": "Polygon", "coordinates": [[[10, 0], [11, 0]]]}
+    assert plain_polygon_footprints([square, short]) == [None, None]
+    with pytest.raises(InputError):
+        Footprint.from_provider_geojson(short)  # the item keeps its own error (and its scene)
