@@ -64,3 +64,17 @@ def dumps_compact(value: Any) -> str:
         # orjson writes NaN and infinities as null; the standard library keeps them.
         return _STDLIB.encode(value)
     return text.decode("utf-8")
+
+
+def dumps_compact_utf8(value: Any) -> bytes | str:
+    """:func:`dumps_compact` as UTF-8 bytes when orjson wrote it (valid UTF-8 by construction),
+    else as the text the standard library wrote. For a TEXT column bound through
+    ``CAST(? AS TEXT)``: SQLite stores the same text either way, and the record is neither decoded
+    into a Python str nor encoded back to UTF-8 by the driver (two copies of every raw record)."""
+    try:
+        text = orjson.dumps(value, default=str, option=_OPTIONS)
+    except TypeError:
+        return dumps_compact(value)  # keys that are not strings, integers beyond 64 bits
+    if b"null" in text:
+        return dumps_compact(value)  # NaN or an infinity, maybe: the standard library decides
+    return text
