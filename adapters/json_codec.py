@@ -22,7 +22,10 @@ from typing import Any
 
 import orjson
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# Keys that are not strings need OPT_NON_STR_KEYS, which makes orjson about three times slower
+# on every dict: it is asked for only when the plain call refuses such a key.
+_NON_STR_KEYS = _OPTIONS | orjson.OPT_NON_STR_KEYS
 # Digits -> "1", everything else -> " ": a run of 20 digits becomes a run of 20 "1"s, found by
 # a plain substring search (a regex took longer than decoding the page).
 _DIGITS_ONLY = bytes(0x31 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
@@ -52,9 +55,26 @@ def dumps_compact(value: Any) -> str:
     ``json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)`` reads back."""
     try:
         text = orjson.dumps(value, default=str, option=_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
-        return _STDLIB.encode(value)
+    except TypeError:  # orjson.JSONEncodeError: a key that is not a string, an integer beyond 64 bits
+        try:
+            text = orjson.dumps(value, default=str, option=_NON_STR_KEYS)
+        except TypeError:
+            return _STDLIB.encode(value)
     if b"null" in text:
         # orjson writes NaN and infinities as null; the standard library keeps them.
         return _STDLIB.encode(value)
     return text.decode("utf-8")
+
+
+def dumps_compact_utf8(value: Any) -> bytes | str:
+    """:func:`dumps_compact` as UTF-8 bytes when orjson wrote it (valid UTF-8 by construction),
+    else as the text the standard library wrote. For a TEXT column bound through
+    ``CAST(? AS TEXT)``: SQLite stores the same text either way, and the record is neither decoded
+    into a Python str nor encoded back to UTF-8 by the driver (two copies of every raw record)."""
+    try:
+        text = orjson.dumps(value, default=str, option=_OPTIONS)
+    except TypeError:
+        return dumps_compact(value)  # keys that are not strings, integers beyond 64 bits
+    if b"null" in text:
+        return dumps_compact(value)  # NaN or an infinity, maybe: the standard library decides
+    return text

@@ -86,7 +86,8 @@ def synthetic(rng: np.random.Generator, start: int, n: int) -> tuple[list[Scene]
 
 RAW_COLUMNS = ("id", *ENCODED_COLUMNS, "first_seen")
 RAW_INSERT = "INSERT INTO scenes ({}) VALUES ({})".format(
-    ", ".join(RAW_COLUMNS), ", ".join("GeomFromWKB(?, 4326)" if c == "footprint" else "?" for c in RAW_COLUMNS)
+    ", ".join(RAW_COLUMNS),
+    ", ".join({"footprint": "GeomFromWKB(?, 4326)", "raw": "CAST(? AS TEXT)"}.get(c, "?") for c in RAW_COLUMNS),
 )
 RAW_RTREE = """INSERT INTO idx_scenes_footprint (pkid, xmin, xmax, ymin, ymax)
   SELECT id, MbrMinX(footprint), MbrMaxX(footprint), MbrMinY(footprint), MbrMaxY(footprint)

@@ -52,14 +52,16 @@ BYPASSED_TRIGGERS = (
 RTREE = "idx_scenes_footprint"
 
 _GEOM = f"GeomFromWKB(?, {SRID})"
+# The raw record comes as UTF-8 bytes (rows.encode_scenes): stored as the TEXT it encodes.
+_PLACEHOLDER = {"footprint": _GEOM, "raw": "CAST(? AS TEXT)"}
 _INSERT_COLUMNS = ("id", *ENCODED_COLUMNS, "first_seen")
 _INSERT = "INSERT INTO scenes ({}) VALUES ({})".format(
     ", ".join(_INSERT_COLUMNS),
-    ", ".join(_GEOM if c == "footprint" else "?" for c in _INSERT_COLUMNS),
+    ", ".join(_PLACEHOLDER.get(c, "?") for c in _INSERT_COLUMNS),
 )
 _UPDATED_COLUMNS = ENCODED_COLUMNS[2:]  # not the identity
 _UPDATE = "UPDATE scenes SET {} WHERE id = ?".format(
-    ", ".join(f"{c} = {_GEOM}" if c == "footprint" else f"{c} = ?" for c in _UPDATED_COLUMNS)
+    ", ".join(f"{c} = {_PLACEHOLDER.get(c, '?')}" for c in _UPDATED_COLUMNS)
 )
 # CROSS JOIN keeps json_each as the outer loop: one unique-index probe per key.
 _LOOKUP = (

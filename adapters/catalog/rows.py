@@ -13,7 +13,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from eoharvest.adapters.catalog.columns import RECORD_COLUMNS, db_datetime, to_naive_utc
-from eoharvest.adapters.json_codec import dumps_compact
+from eoharvest.adapters.json_codec import dumps_compact, dumps_compact_utf8
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
@@ -152,7 +152,7 @@ def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
                 1 if scene.online else 0,
                 compact({"hrefs": scene.download_links, "names": scene.filenames}),
                 encode([[c.algorithm, c.value, c.source] for c in scene.checksums]) if scene.checksums else "[]",
-                dumps_compact(_plain(raw)) if raw else "{}",
+                dumps_compact_utf8(_plain(raw)) if raw else "{}",  # bulk.py binds it as CAST(? AS TEXT)
                 wkb,
                 1 if ok else 0,
                 seen,

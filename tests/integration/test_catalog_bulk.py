@@ -185,3 +185,30 @@ def test_a_harvest_page_of_100_scenes_takes_the_bulk_path(tmp_path):
         assert health(repo) == {"index_ok": 1, "rtree_rows": 100, "with_footprint": 100, "orphans": 0}
         assert repo.upsert_scenes(grid(10, prefix="few")) == 10  # a few scenes: the triggers do it
         assert len(rtree_fills) == 1 and health(repo)["rtree_rows"] == 110
+
+
+def test_raw_records_are_stored_as_the_compact_json_text_on_insert_and_update(repo):
+    # orjson's UTF-8 is bound as CAST(? AS TEXT): the column must hold TEXT, never a BLOB, and
+    # the same characters the standard library would write (including what it alone writes).
+    import json
+    import math
+
+    records = [
+        {"id": "a", "name": "Zürich/東京", "n": 1},
+        {"id": "b", "bad": math.nan, "big": 2**70},  # the standard library's text, as str
+        {"id": "c", 1: "non-string key"},
+    ]
+    scenes = [dataclasses.replace(s, raw=r) for s, r in zip(grid(3), records)]
+    expected = [json.dumps(r, separators=(",", ":"), default=str, ensure_ascii=False) for r in records]
+
+    def stored():
+        with repo.reader.connect() as conn:
+            return conn.execute(text("SELECT typeof(raw), raw FROM scenes ORDER BY scene_id")).all()
+
+    assert repo.upsert_scenes(scenes) == 3
+    assert [tuple(row) for row in stored()] == [("text", e) for e in expected]
+    changed = [dataclasses.replace(s, raw={**s.raw, "v": "2·é"}) for s in scenes]
+    assert repo.upsert_scenes(changed) == 0  # updates in place
+    again = [json.dumps({**r, "v": "2·é"}, separators=(",", ":"), default=str, ensure_ascii=False) for r in records]
+    assert [tuple(row) for row in stored()] == [("text", e) for e in again]
+    assert repo.get_scene(scenes[0].provider, scenes[0].scene_id).raw["name"] == "Zürich/東京"

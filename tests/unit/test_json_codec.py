@@ -48,3 +48,14 @@ def test_values_orjson_would_change_are_encoded_like_the_json_module():
     assert dumps_compact(value) == expected
     assert dumps_compact({"when": value["when"]}) == '{"when":"2024-06-04 00:00:00+00:00"}'
     assert dumps_compact({"point": Point(2)}) == '{"point":"%s"}' % str(Point(2))
+
+
+class _Key(str):
+    pass
+
+
+@pytest.mark.parametrize("value", [{1: "a", 2.5: [1]}, {True: 1, False: {3: None}}, {"a": {None: 1}},
+                                   [{"x": 1}, {7: {"y": 2**70}}], {_Key("k"): 1}])
+def test_keys_that_are_not_strings_are_encoded_like_the_json_module(value):
+    # orjson refuses them unless asked (which costs every dict): the codec retries, same text.
+    assert dumps_compact(value) == json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)

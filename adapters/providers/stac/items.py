@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from eoharvest.domain.checksums import from_multihash
 from eoharvest.domain.errors import InputError, ProviderResponseError
-from eoharvest.domain.footprint import Footprint
+from eoharvest.domain.footprint import Footprint, plain_polygon_footprints
 from eoharvest.domain.models import Checksum, DownloadDescriptor, Scene
 from eoharvest.domain.platforms import PLATFORM_ALIASES, canonical_platform
 from eoharvest.domain.product_keys import product_key, scene_key
@@ -63,9 +63,17 @@ def _platform_of(value: str) -> str | None:
 
 
 def scene_from_stac_item(
-    item: Mapping[str, Any], *, provider: str, base_url: str, platform: str | None = None
+    item: Mapping[str, Any],
+    *,
+    provider: str,
+    base_url: str,
+    platform: str | None = None,
+    footprint: Footprint | None = None,
 ) -> Scene:
-    """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use."""
+    """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use.
+
+    ``footprint``, when given, is the item's geometry already built (see
+    :func:`page_footprints`); None builds it here."""
     if not isinstance(item, Mapping) or not isinstance(item.get("id"), (str, int)) or item.get("id") in ("", True):
         raise ProviderResponseError(f"{provider}: STAC item without an id")
     props = _mapping(item.get("properties"))
@@ -74,13 +82,15 @@ def scene_from_stac_item(
         acquired = parse_datetime(when, name="item datetime") if when else None
     except Exception:  # noqa: BLE001 - a bad date loses the date, not the item
         acquired = None
-    footprint = _footprint(item.get("geometry"), provider, item["id"])
+    if footprint is None:
+        footprint = _footprint(item.get("geometry"), provider, item["id"])
     cloud = _cloud(props.get("eo:cloud_cover"))
     item_url = _item_url(item, base_url)  # once per item, not once per asset
     links = [
         resolve_link(item_url, asset["href"])
         for asset in _mapping(item.get("assets")).values()
-        if isinstance(asset, Mapping) and isinstance(asset.get("href"), str) and asset["href"]
+        # ``type(...) is dict`` first: decoded JSON is plain dicts, and the ABC check costs more
+        if (type(asset) is dict or isinstance(asset, Mapping)) and isinstance(asset.get("href"), str) and asset["href"]
     ]
     name = item_product_key(item)
     return Scene(
@@ -97,6 +107,12 @@ def scene_from_stac_item(
         scene_key=scene_key(name),
         published=_updated(props),
     )
+
+
+def page_footprints(items: Sequence[Any]) -> list[Footprint | None]:
+    """The footprints of a page of items that can be built together (None: build it with the
+    item, :func:`scene_from_stac_item` does)."""
+    return plain_polygon_footprints([item.get("geometry") if type(item) is dict else None for item in items])
 
 
 def _updated(props: Mapping[str, Any]) -> datetime | None:

@@ -27,6 +27,7 @@ from eoharvest.adapters.providers.stac.collections import (
 from eoharvest.adapters.providers.stac.items import (
     asset_descriptor,
     item_self_url,
+    page_footprints,
     scene_from_stac_item,
     select_assets,
 )
@@ -319,9 +320,10 @@ class StacSource:
             )
         scenes: list[Scene] = []
         skipped = 0
-        for item in data["features"]:
+        items = data["features"]
+        for item, footprint in zip(items, page_footprints(items)):
             try:
-                scene = scene_from_stac_item(item, provider=self.name, base_url=request.url)
+                scene = scene_from_stac_item(item, provider=self.name, base_url=request.url, footprint=footprint)
             except (ProviderResponseError, InputError) as exc:
                 skipped += 1
                 log.warning("%s: item skipped: %s", self.name, exc)
