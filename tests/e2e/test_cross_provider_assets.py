@@ -4,11 +4,10 @@ so band files already in the archive stop a USGS `download-request` for them, a 
 stops the STAC download of that asset, and a partial overlap orders only the missing bands."""
 
 import json
-import os
 
 import pytest
 from fakes.stac_server import FakeStacServer
-from fakes.usgs_server import UsgsFake
+from fakes.usgs_server import UsgsFake, usgs_cli_env
 
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.domain.orders import OrderFilter
@@ -36,15 +35,7 @@ def stac():
 
 @pytest.fixture
 def env(usgs, tmp_path, monkeypatch):
-    for key in [k for k in os.environ if k.startswith("EOHARVEST_")]:
-        monkeypatch.delenv(key)
-    values = {"EOHARVEST_USGS_M2M_URL": usgs.m2m_url, "EOHARVEST_CATALOG": str(tmp_path / "catalog.db"),
-              "EOHARVEST_DOWNLOAD_DIR": str(tmp_path / "archive"), "HOME": str(tmp_path),
-              "XDG_CONFIG_HOME": str(tmp_path / "config"), "EOHARVEST_USGS_USERNAME": usgs.username,
-              "EOHARVEST_USGS_TOKEN": usgs.token}  # fmt: skip
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
+    return usgs_cli_env(usgs, tmp_path, monkeypatch)
 
 
 def run(*args, capsys):

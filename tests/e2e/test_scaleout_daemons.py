@@ -62,6 +62,22 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
         )  # fmt: skip
 
 
+def stop_daemons(daemons: list[subprocess.Popen]) -> None:
+    """SIGTERM, then each must end cleanly (exit 0) within 30 s."""
+    for daemon in daemons:
+        daemon.send_signal(signal.SIGTERM)
+    for daemon in daemons:
+        assert daemon.wait(30) == 0
+
+
+def kill_leftovers(daemons: list[subprocess.Popen]) -> None:
+    """After a failed test: no daemon outlives it."""
+    for daemon in daemons:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+
+
 def daemon_env(tmp_path: Path, postgis_url: str, archive: Path, **extra: str) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("EOHARVEST_")},
@@ -122,15 +138,9 @@ def test_t09_three_daemons_one_killed_complete_every_job_exactly_once(postgis_ur
                 if available == FILES:
                     break
                 time.sleep(0.5)
-            for daemon in (daemons[0], daemons[2]):
-                daemon.send_signal(signal.SIGTERM)
-            for daemon in (daemons[0], daemons[2]):
-                assert daemon.wait(30) == 0
+            stop_daemons([daemons[0], daemons[2]])
         finally:
-            for daemon in daemons:
-                if daemon.poll() is None:
-                    daemon.kill()
-                    daemon.wait(10)
+            kill_leftovers(daemons)
         server_log = server.log.snapshot()
 
     output = "\n".join(log.read_text() for log in logs)
@@ -201,15 +211,9 @@ def test_t09_a_provider_budget_of_4_holds_across_3_daemons_of_4_workers(postgis_
                 if scalar(location, "SELECT count(*) FROM download_jobs WHERE state = 'available'") == BUDGET_FILES:
                     break
                 time.sleep(0.3)
-            for daemon in daemons:
-                daemon.send_signal(signal.SIGTERM)
-            for daemon in daemons:
-                assert daemon.wait(30) == 0
+            stop_daemons(daemons)
         finally:
-            for daemon in daemons:
-                if daemon.poll() is None:
-                    daemon.kill()
-                    daemon.wait(10)
+            kill_leftovers(daemons)
         server_log = server.log.snapshot()
 
     assert "Traceback" not in "\n".join(log.read_text() for log in logs)

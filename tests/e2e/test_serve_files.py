@@ -13,14 +13,13 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import time
 
 import httpx
 import pytest
 from fakes import catalog_scene
-from fakes.served_catalog import BIN, Server, clean_env, make_cog
+from fakes.served_catalog import BIN, Server, clean_env, make_cog, raw_get
 
 from eoharvest.adapters.catalog import open_catalog
 
@@ -178,17 +177,6 @@ def test_range_answers_are_byte_exact_for_random_ranges(archive):
             refused = client.get(url, headers={"Range": unsatisfiable})
             assert refused.status_code == 416, unsatisfiable
             assert refused.headers["content-range"] == f"bytes */{size}"
-
-
-def raw_get(url, target):
-    """A request line sent as written (clients normalise ``..`` and ``//`` away)."""
-    host, port = url.split("//", 1)[1].rstrip("/").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]), answer
 
 
 @pytest.mark.parametrize("target", [

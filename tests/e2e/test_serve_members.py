@@ -15,7 +15,6 @@ import io
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fakes import catalog_scene
-from fakes.served_catalog import BIN, Server, clean_env, make_cog
+from fakes.served_catalog import BIN, Server, clean_env, make_cog, raw_get
 
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.http.guard import UrlGuard
@@ -200,16 +199,6 @@ def test_an_item_links_the_asset_naming_a_member_to_the_members_route(served):
     assert httpx.get(band["href"], headers={"Range": "bytes=0-3"}).content in (b"II*\x00", b"II+\x00")
 
 
-def raw_status(url, target):
-    host, port = url.split("//", 1)[1].rstrip("/").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]), answer
-
-
 @pytest.mark.parametrize("target", [
     "/files/{safe}/members/../../secret.txt", "/files/{safe}/members/..%2F..%2F..%2Fsecret.txt",
     "/files/{safe}/members/%2Fetc%2Fpasswd", "/files/{safe}/members//etc/passwd", "/files/{safe}/members/",
@@ -222,7 +211,7 @@ def raw_status(url, target):
 ])  # fmt: skip
 def test_paths_through_the_member_route_are_values_never_followed(served, target):
     server, ids, _, _ = served
-    status, answer = raw_status(server.url, target.format(safe=ids["S2B_T32TQM"], usgs=ids[LANDSAT]))
+    status, answer = raw_get(server.url, target.format(safe=ids["S2B_T32TQM"], usgs=ids[LANDSAT]))
     assert status == 404, answer[:300]
     assert b"outside the archive" not in answer and b"root:" not in answer and b"Level-2A" not in answer
 

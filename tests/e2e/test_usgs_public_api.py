@@ -9,7 +9,7 @@ import os
 
 import pytest
 from fakes.stac_server import FakeStacServer
-from fakes.usgs_server import UsgsFake, settings_for
+from fakes.usgs_server import UsgsFake, settings_for, usgs_cli_env
 
 import eoharvest
 from eoharvest import BulkDownloader, UsgsEtm, UsgsOt, UsgsTm, download_all
@@ -30,15 +30,7 @@ def usgs():
 
 @pytest.fixture
 def env(usgs, tmp_path, monkeypatch):
-    for key in [k for k in os.environ if k.startswith("EOHARVEST_")]:
-        monkeypatch.delenv(key)
-    values = {"EOHARVEST_USGS_M2M_URL": usgs.m2m_url, "EOHARVEST_CATALOG": str(tmp_path / "catalog.db"),
-              "EOHARVEST_DOWNLOAD_DIR": str(tmp_path / "archive"), "HOME": str(tmp_path),
-              "XDG_CONFIG_HOME": str(tmp_path / "config"), "EOHARVEST_USGS_USERNAME": usgs.username,
-              "EOHARVEST_USGS_TOKEN": usgs.token}  # fmt: skip
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
+    return usgs_cli_env(usgs, tmp_path, monkeypatch)
 
 
 def secrets_of(fake):

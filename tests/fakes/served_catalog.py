@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -140,3 +141,14 @@ class Server:
         self._pumping.join(10)
         if self.process.stderr is not None:
             self.process.stderr.close()
+
+
+def raw_get(url, target):
+    """A request line sent as written (clients normalise ``..`` and ``//`` away)."""
+    host, port = url.split("//", 1)[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer

@@ -37,6 +37,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import secrets
 import tarfile
 import threading
@@ -469,3 +470,17 @@ def settings_for(fake: UsgsFake, tmp_path: Any, **overrides: Any) -> Any:
 
 
 __all__ = ["UsgsFake", "bundle_tar", "c2_download_options", "c2_scene", "default_scenes", "file_bytes", "settings_for"]
+
+
+def usgs_cli_env(fake: UsgsFake, tmp_path: Any, monkeypatch: Any) -> dict[str, str]:
+    """A clean eoharvest environment (no EOHARVEST_* of the caller) pointed at ``fake``, with
+    its account, a catalog and an archive folder under ``tmp_path``; returns what it set."""
+    for key in [k for k in os.environ if k.startswith("EOHARVEST_")]:
+        monkeypatch.delenv(key)
+    values = {"EOHARVEST_USGS_M2M_URL": fake.m2m_url, "EOHARVEST_CATALOG": str(tmp_path / "catalog.db"),
+              "EOHARVEST_DOWNLOAD_DIR": str(tmp_path / "archive"), "HOME": str(tmp_path),
+              "XDG_CONFIG_HOME": str(tmp_path / "config"), "EOHARVEST_USGS_USERNAME": fake.username,
+              "EOHARVEST_USGS_TOKEN": fake.token}  # fmt: skip
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
