@@ -281,6 +281,14 @@ class CatalogRepository(Protocol):
     def get_order(self, key: OrderKey) -> Order | None:
         ...
 
+    def claim_order_poll(self, order: Order, owner: str, now: datetime, until: datetime) -> Order | None:
+        """Take the poll lease of ``order`` for ``owner`` until ``until``, when the stored row
+        still has ``order.version``, its due time (``next_poll_at``) has come at ``now`` and no
+        other live lease holds it: the claimed order (new version), else None. On PostgreSQL
+        claimers skip a row another one is claiming (``FOR UPDATE SKIP LOCKED``), so one of any
+        number of daemons polls."""
+        ...
+
     def find_orders(self, criteria: OrderFilter) -> Sequence[Order]:
         """Orders matching ``criteria``, oldest first."""
         ...
