@@ -252,6 +252,16 @@ class QueueWorkers:
         scene_dir = self.outdir / safe_filename(job.product_key or job.scene_id, what="product name")
         dest = scene_dir / safe_filename(job.name, what="file name from the provider")
         archive = self.extract_archives and is_archive(descriptor)
+        # The product folder's lock, shared with the other queue workers (each file has its own
+        # .part lock): an in-process download of the product (`eoharvest download`, which
+        # holds it exclusively) and a worker never write in the folder at once.
+        with self.transfer.hold_directory(str(scene_dir), stopped, shared=True):
+            return self._fetch_in(job, descriptor, scene_dir, dest, archive, stopped)
+
+    def _fetch_in(
+        self, job: ClaimedJob, descriptor: DownloadDescriptor, scene_dir: Path, dest: Path, archive: bool,
+        stopped: Callable[[], bool],
+    ) -> tuple[str, str, int, Sequence[ExtractedMember]]:  # fmt: skip
         self.transfer.prepare_directory(str(scene_dir))
 
         def validate(part: str) -> None:

@@ -495,11 +495,13 @@ class FileTransfer(Protocol):
     """Moves one provider file to a final path: resumable, verified, fsynced, renamed into place."""
 
     def hold_directory(
-        self, directory: str, stopped: Callable[[], bool] | None = None
+        self, directory: str, stopped: Callable[[], bool] | None = None, *, shared: bool = False
     ) -> AbstractContextManager[bool]:
         """Hold the product folder ``directory`` while a product is fetched into it, across
         processes: another process fetching the same product finishes first (waiting is not a
-        failure; ``stopped()`` ends it). Yields whether it had to wait."""
+        failure; ``stopped()`` ends it). Yields whether it had to wait. ``shared``: for one file
+        of the product (a queued job): shared holders write together, and never while an
+        exclusive holder (a whole product's download) writes."""
         ...
 
     def prepare_directory(self, directory: str) -> None:
