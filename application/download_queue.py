@@ -83,4 +83,4 @@ class QueueingFetcher:
                 queued += 1
         log.info("%s: %d file(s) queued for download, %d already queued or running, %d reused",
                  scene.scene_id, queued, len(plan.fetch) - queued, len(plan.reuse))  # fmt: skip
-        return DownloadResult(list(plan.reuse), scene)
+        return DownloadResult(list(plan.reuse), scene, queued=len(plan.fetch))

@@ -33,6 +33,8 @@ class HarvestReport:
     new: int = 0
     already_had: int = 0
     downloaded: int = 0
+    #: scenes whose files went to the download queue (a daemon on a PostgreSQL catalog)
+    queued: int = 0
     failed: int = 0
     total_reported: int | None = None
     seconds: float = 0.0
@@ -163,7 +165,8 @@ def _count(report: HarvestReport, summary: Any) -> None:
     report.failures = list(summary.failures)
     report.pending = list(summary.pending)
     report.already_had = sum(1 for r in summary.results if r.skipped)
-    report.downloaded = len(summary.results) - report.already_had
+    report.queued = sum(1 for r in summary.results if r.queued and not r.skipped)
+    report.downloaded = len(summary.results) - report.already_had - report.queued
     report.failed = len(summary.failures)
 
 

@@ -145,6 +145,8 @@ class DownloadResult:
     skipped: bool = False
     bytes_transferred: int = 0
     bytes_in_archive: int = 0
+    #: files handed to the download queue instead of fetched (a daemon on a PostgreSQL catalog)
+    queued: int = 0
 
     def __init__(
         self,
@@ -155,6 +157,7 @@ class DownloadResult:
         skipped: bool = False,
         bytes_transferred: int = 0,
         bytes_in_archive: int = 0,
+        queued: int = 0,
     ) -> None:
         object.__setattr__(self, "out_files", tuple(str(f) for f in out_files))
         object.__setattr__(self, "scene", scene)
@@ -164,6 +167,7 @@ class DownloadResult:
         object.__setattr__(self, "skipped", skipped)
         object.__setattr__(self, "bytes_transferred", bytes_transferred)
         object.__setattr__(self, "bytes_in_archive", bytes_in_archive)
+        object.__setattr__(self, "queued", queued)
 
 
 def transfer_totals(results: Sequence[DownloadResult]) -> tuple[int, int]:

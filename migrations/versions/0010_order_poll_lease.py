@@ -1,4 +1,4 @@
-"""Order polls claimed like download jobs: a poll lease and a due time on every order.
+"""Order polls claimed like download jobs, and passes that count queued files.
 
 * ``orders.poll_owner`` / ``orders.poll_until``: the process asking the provider about the
   order now, and when its lease runs out (a poller that died is replaced after that);
@@ -6,6 +6,9 @@
   daemons follow an order, the provider is asked once per due time.
 
 Existing orders get no lease and no due time (they are due at once).
+
+* ``search_state.last_queued``: the scenes a pass handed to the download queue (a daemon on a
+  PostgreSQL catalog), no longer counted as downloaded; 0 for the passes before.
 
 Revision ID: 0010_order_poll_lease
 Revises: 0009_scale_out
@@ -28,9 +31,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("poll_owner", sa.String(255), nullable=True))
         batch.add_column(sa.Column("poll_until", sa.DateTime, nullable=True))
         batch.add_column(sa.Column("next_poll_at", sa.DateTime, nullable=True))
+    with op.batch_alter_table("search_state") as batch:
+        batch.add_column(sa.Column("last_queued", sa.Integer, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("search_state") as batch:
+        batch.drop_column("last_queued")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("next_poll_at")
         batch.drop_column("poll_until")

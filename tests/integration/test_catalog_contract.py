@@ -409,7 +409,7 @@ def test_search_states_round_trip_and_go_with_their_search(catalog):
     state = SearchState(
         watermark=T0, last_run_at=T0 + timedelta(hours=1), next_run_at=T0 + timedelta(hours=7, microseconds=5),
         failures=2, last_error="HTTP 503", paused="credentials", last_found=9, last_new=4, last_downloaded=3,
-        watermark_kind="published",
+        watermark_kind="published", last_queued=5,
     )  # fmt: skip
     assert catalog.put_search_state("alps", state) is False  # no such saved search
     catalog.save_search("alps", {"platforms": ["Sentinel-2"]})

@@ -155,7 +155,7 @@ def catalog(request, tmp_path):
     repo.close()
 
 
-def test_revision_0010_goes_down_and_up_keeping_the_orders(catalog):
+def test_revision_0010_goes_down_and_up_keeping_the_orders_and_search_states(catalog):
     from sqlalchemy import inspect, text
 
     from eoharvest.adapters.catalog import migrate
@@ -169,17 +169,25 @@ def test_revision_0010_goes_down_and_up_keeping_the_orders(catalog):
     leased = catalog.claim_order_poll(catalog.get_order(o.OrderKey("fake", "P")), "host:2", now, now + timedelta(seconds=9))
     assert leased.poll_owner == "host:2" and leased.next_poll_at is not None
 
+    from eoharvest.domain.watch import SearchState
+
+    catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
+    assert catalog.put_search_state("alps", SearchState(last_found=4, last_downloaded=1, last_queued=3))
+
     def columns():
         with catalog.reader.connect() as conn:
-            return {c["name"] for c in inspect(conn).get_columns("orders")}
+            return {c["name"] for c in inspect(conn).get_columns("orders")} | {
+                c["name"] for c in inspect(conn).get_columns("search_state")}
 
     migrate.downgrade(catalog.writer, "0009_scale_out")
-    assert not {"poll_owner", "poll_until", "next_poll_at"} & columns()
+    assert not {"poll_owner", "poll_until", "next_poll_at", "last_queued"} & columns()
     with catalog.reader.connect() as conn:
         assert conn.execute(text("SELECT label, state, version FROM orders")).all() == [
             (leased.label, o.REQUESTED, leased.version)]  # fmt: skip
     migrate.upgrade(catalog.writer)
-    assert {"poll_owner", "poll_until", "next_poll_at"} <= columns()
+    assert {"poll_owner", "poll_until", "next_poll_at", "last_queued"} <= columns()
+    kept = catalog.search_states()["alps"]
+    assert (kept.last_found, kept.last_downloaded, kept.last_queued) == (4, 1, 0)
     back = catalog.get_order(leased.key)
     # The rows are kept; a lease and due time lost by going back are simply free and due.
     assert back == o.Order(**{**leased.__dict__, "poll_owner": None, "poll_until": None, "next_poll_at": None})
