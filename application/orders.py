@@ -58,6 +58,7 @@ from eoharvest.domain.orders import (
     WAIT,
     WAITING,
     Order,
+    OrderFilter,
     OrderKey,
     OrderRequest,
     OrderStatus,
@@ -230,6 +231,17 @@ class OrderBook:
                 if order is not None and order.state == READY:
                     self.catalog.update_order(downloaded(order, self._clock.now()))
         self._quota_until.pop(source.name, None)  # an open order closed: room for another
+
+    def ready_descriptors(self, source: OrderingSource, scene: Scene) -> list[DownloadDescriptor]:
+        """The files of the scene's ready (or downloaded) orders at ``source``, asked of the
+        provider again (a queue worker that has only a masked link, application/relink.py)."""
+        found: list[DownloadDescriptor] = []
+        product = scene.product_key or scene.scene_id
+        criteria = OrderFilter(providers=(source.name,), states=(READY, DOWNLOADED), product_keys=(product,))
+        for order in self.catalog.find_orders(criteria):
+            self._call(source)
+            found.extend(source.order_descriptors(self._request(scene, order), order.ref))
+        return found
 
     def preview(
         self, source: OrderingSource | None, scene: Scene, assets: Sequence[str] | None, *, place: bool = True,
