@@ -52,8 +52,9 @@ log = logging.getLogger("eoharvest.daemon")
               help="Seconds between heartbeats (registry row and lease renewal) [default: a sixth "
                    "of --lease-seconds, at most 10].")
 @click.option("--order-poll-every", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
-              help="At least this many seconds between two polls of one order at its provider, "
-                   "by whichever daemon or process (each poll is claimed under a lease in the catalog).")
+              help="Seconds from this daemon's poll of an order to the order's next due time: no "
+                   "daemon or process asks the provider about it before then (polls are claimed "
+                   "under a lease in the catalog).")
 @click.pass_context
 def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: int, workers: int | None,
            lease_seconds: float, heartbeat: float | None, order_poll_every: float) -> None:
