@@ -75,7 +75,7 @@ class JsonRecord(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, JsonRecord):
             return self.decoded() == other.decoded()
-        return self.decoded() == other if isinstance(other, Mapping) else NotImplemented
+        return self.decoded() == dict(other) if isinstance(other, Mapping) else NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # a mapping, like dict
 
