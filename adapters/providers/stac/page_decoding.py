@@ -87,5 +87,5 @@ def decode_search_page(body: bytes) -> Any:
             continue
         features.append(fields)
         records.append(JsonRecord(data, {k: v for k, v in fields.items() if k in _WHOLE}, _WHOLE))
-    page["features"] = features  # type: ignore[typeddict-item]
+    page["features"] = features
     return DecodedPage(dict(page), records)
