@@ -75,7 +75,7 @@ def scene_rows(scenes: Iterable[Scene], now: datetime) -> list[dict[str, Any]]:
                 "checksums": json.dumps(
                     [[c.algorithm, c.value, c.source] for c in scene.checksums], **_COMPACT
                 ),
-                "raw": json.dumps(_plain(scene.raw), **_COMPACT),
+                "raw": scene.raw.data.decode() if type(scene.raw) is JsonRecord else json.dumps(_plain(scene.raw), **_COMPACT),
                 "fp_wkb": wkb,
                 "geometry_valid": bool(ok) and wkb is not None,
                 "first_seen": seen,
