@@ -75,7 +75,7 @@ def scene_rows(scenes: Iterable[Scene], now: datetime) -> list[dict[str, Any]]:
                 "checksums": json.dumps(
                     [[c.algorithm, c.value, c.source] for c in scene.checksums], **_COMPACT
                 ),
-                "raw": scene.raw.data.decode() if type(scene.raw) is JsonRecord else json.dumps(_plain(scene.raw), **_COMPACT),
+                "raw": _raw_str(scene.raw),
                 "fp_wkb": wkb,
                 "geometry_valid": bool(ok) and wkb is not None,
                 "first_seen": seen,
@@ -176,6 +176,13 @@ def _acq_end(scene: Scene) -> datetime | None:
 
 def _plain(raw: Any) -> Any:
     return dict(raw) if isinstance(raw, Mapping) else raw
+
+
+def _raw_str(raw: Any) -> str:
+    """:func:`_raw_text` as a str (for drivers binding text, e.g. PostGIS)."""
+    if type(raw) is JsonRecord:
+        return raw.data.decode("utf-8")
+    return json.dumps(_plain(raw), **_COMPACT)
 
 
 def _raw_text(raw: Any) -> bytes | str:
