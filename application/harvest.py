@@ -128,8 +128,8 @@ def harvest(
             if check_first_page is not None and not report.found:
                 check_first_page(page)
             report.found += len(page)
-            if download:
-                kept.extend(page)
+            if download:  # these reach the caller (report.results): raw as a dict
+                kept.extend(scene.with_plain_raw() for scene in page)
             if on_scene:
                 for scene in page:
                     on_scene(scene)

@@ -106,6 +106,14 @@ class Scene:
         """The raw result (parsed JSON, or XML text) returned by the server."""
         return self.raw
 
+    def with_plain_raw(self) -> Scene:
+        """This scene with ``raw`` as a plain dict. A search may keep a provider's record as a
+        read-only mapping decoded on first use (a catalog-only harvest stores it undecoded);
+        scenes handed to callers carry a dict, as ``json.dumps`` and pystac expect."""
+        if type(self.raw) is dict or not isinstance(self.raw, Mapping):
+            return self
+        return dataclasses.replace(self, raw=dict(self.raw))
+
     @property
     def identity(self) -> tuple[str, str]:
         return (self.provider, self.scene_id)
