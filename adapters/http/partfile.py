@@ -169,8 +169,11 @@ def _same_file(fd: int, path: Path) -> bool:
 
 def check_free_space(directory: Path, needed: int, margin: int) -> None:
     """Pre-flight: refuse a transfer that cannot fit."""
-    directory.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(directory).free
+    try:
+        free = shutil.disk_usage(directory).free
+    except FileNotFoundError:  # created here first (an existing one costs no mkdir per file)
+        directory.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(directory).free
     if needed + margin > free:
         raise InsufficientSpace(
             f"not enough space in {directory}: {needed} bytes needed (+{margin} margin), {free} free",

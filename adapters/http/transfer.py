@@ -333,6 +333,7 @@ class _Fetch:
         engine, part = self.engine, self.part
         clock = engine.clock
         started = clock.monotonic()
+        published = False
         try:
             while True:
                 self._check_stopped()
@@ -352,6 +353,7 @@ class _Fetch:
                     size = part.size()
                     # Nobody reads an unvalidated file back right away: its pages can go.
                     path = part.publish(engine.directories, drop_cache=self.validate is None)
+                    published = True
                     log.info("downloaded %s (%d bytes, %s)", path.name, size, verified or "size only")
                     return FetchOutcome(
                         path, size, sha256, verified, False, self.attempts, self.resumes, self.restarts,
@@ -384,7 +386,10 @@ class _Fetch:
         finally:
             # Keep a non-empty partial for resuming; never leave empty, orphaned or unresumable
             # leftovers (a partial nothing can validate is truncated by the next attempt anyway).
-            if not part.part.exists() or part.size() == 0 or not self._resumable():
+            # Once published, nothing of ours is left to clean (the rename took the partial and
+            # publish removed the sidecar; a new .part would be another process's, on its own
+            # inode): no stat, no unlinks.
+            if not published and (not part.part.exists() or part.size() == 0 or not self._resumable()):
                 part.discard()
 
     def _settle(self, failure: _Transient, attempt_started: float) -> None:

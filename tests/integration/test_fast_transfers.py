@@ -284,3 +284,33 @@ def test_a_resumed_body_is_sent_to_the_disk_from_its_offset_during_the_transfer_
     assert started[-1][0] + started[-1][1] > BIG - (8 << 20)
     # Not an archive, so nobody reads it back at once: its clean pages leave the cache.
     assert advised == [(0, 0, os.POSIX_FADV_DONTNEED)]
+
+
+def test_a_partial_another_process_creates_right_after_our_publish_is_left_alone(fault_server, tmp_path, monkeypatch):
+    # Once our rename took the partial, a new <name>.part can only be another process's (its
+    # own inode, its own lock): the finished fetch neither stats nor removes it.
+    fault_server.add_file("a.bin", 300_000)
+    real = partfile_module.PartFile.discard_sidecar
+
+    def discard_then_another_process_starts(self):
+        real(self)
+        self.part.write_bytes(b"")  # another process's fresh, still empty partial
+
+    monkeypatch.setattr(partfile_module.PartFile, "discard_sidecar", discard_then_another_process_starts)
+    engine, client = engine_for()
+    with client:
+        engine.fetch(spec_for(fault_server, "a.bin", tmp_path))
+    assert (tmp_path / "a.bin").read_bytes() == fault_server.content("a.bin")
+    assert (tmp_path / "a.bin.part").exists()
+
+
+def test_a_published_download_makes_no_cleanup_calls(fault_server, tmp_path, monkeypatch):
+    fault_server.add_file("a.bin", 300_000)
+    unlinked: list[str] = []
+    real_unlink = Path.unlink
+    monkeypatch.setattr(Path, "unlink", lambda self, *a, **k: unlinked.append(self.name) or real_unlink(self, *a, **k))
+    engine, client = engine_for()
+    with client:
+        engine.fetch(spec_for(fault_server, "a.bin", tmp_path))
+    assert unlinked == ["a.bin.part.json"]  # the sidecar, removed by publish; nothing else tried
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]

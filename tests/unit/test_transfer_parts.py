@@ -17,6 +17,8 @@ from eoharvest.adapters.http.dirsync import DirectorySync
 from eoharvest.adapters.http.hashing import MultiHasher
 from eoharvest.adapters.http.hosts import HostHealth, HostPausePolicy
 from eoharvest.adapters.http.monitor import Watch
+from eoharvest.adapters.http.partfile import check_free_space
+from eoharvest.domain.errors import InsufficientSpace
 
 
 class Clock:
@@ -346,3 +348,16 @@ def test_an_inline_block_writer_hashes_and_writes_in_the_calling_thread_and_rais
     finally:
         os.close(fd)
         pool.close()
+
+
+def test_the_free_space_check_creates_a_missing_folder_and_makes_no_mkdir_for_an_existing_one(tmp_path, monkeypatch):
+    target = tmp_path / "a" / "b"
+    check_free_space(target, 1, 0)
+    assert target.is_dir()
+    mkdirs = []
+    real = os.mkdir
+    monkeypatch.setattr(os, "mkdir", lambda *a, **k: mkdirs.append(a) or real(*a, **k))
+    check_free_space(target, 1, 0)
+    assert mkdirs == []
+    with pytest.raises(InsufficientSpace):
+        check_free_space(target, 1 << 62, 0)
