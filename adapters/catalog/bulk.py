@@ -28,8 +28,11 @@ are transactional, so a failure or crash rolls back to the original triggers and
 connection ever sees the catalog without them.
 
 Several batches may share one transaction (:class:`BulkWrite`): the triggers are then dropped
-once and the R*Tree filled once, for all of them, when the writes end. One R*Tree statement
-over 100k rows took 40% less time than ten over 10k each (bench/catalog.py at 1M scenes).
+and restored once for all of them. The R*Tree entries of a batch's new rows are filled when
+the caller asks (:meth:`BulkWrite.index`, after each batch: that statement holds no GIL, so the
+next batch is encoded meanwhile, see ``encode_ahead.py``) or when the writes end; with the
+large bulk page cache, ten R*Tree statements over 10k rows each cost as much as one over 100k
+(bench/catalog.py at 1M scenes).
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ class BulkWrite:
         self._cache_kib = cache_kib
         self._cursor: Any = None
         self._suspended: list[tuple[str, str]] = []
-        self._inserted: list[int] = []  # first and last id inserted
+        self._inserted = False
+        self._unindexed: list[int] = []  # first and last id inserted and not yet in the R*Tree
         self._updated: dict[int, None] = {}  # ids updated, in order, once each
 
     def __enter__(self) -> BulkWrite:
@@ -154,7 +158,8 @@ class BulkWrite:
         inserted: int = cursor.rowcount  # skipped (existing) rows change nothing
         if inserted:
             # New rows took ids top + 1 ... top + inserted, in batch order.
-            self._inserted = [self._inserted[0] if self._inserted else top + 1, top + inserted]
+            self._inserted = True
+            self._unindexed = [self._unindexed[0] if self._unindexed else top + 1, top + inserted]
         if inserted < len(batch.values):
             self._update_existing(batch, top)
         return inserted
@@ -168,14 +173,21 @@ class BulkWrite:
         for _, pk in existing:
             self._updated[pk] = None
 
+    def index(self) -> None:
+        """Fill the R*Tree entries of the rows inserted since the last call, if the insert
+        trigger that would have is suspended (else a no-op). One statement: no GIL held."""
+        if self._unindexed and any(name == "gii_scenes_footprint" for name, _ in self._suspended):
+            with self._translated():
+                self._cursor.execute(_RTREE_RANGE, tuple(self._unindexed))
+            self._unindexed = []
+
     def _restore(self) -> None:
         """The suspended triggers' work for every batch written, then the triggers themselves."""
         if not self._suspended:
             return
+        self.index()
         cursor, names = self._cursor, {name for name, _ in self._suspended}
         updated = [(pk,) for pk in self._updated]
-        if self._inserted and "gii_scenes_footprint" in names:
-            cursor.execute(_RTREE_RANGE, tuple(self._inserted))
         if updated and "giu_scenes_footprint" in names:
             cursor.executemany(_RTREE_DELETE, updated)
             cursor.executemany(_RTREE_ONE, updated)

@@ -128,7 +128,7 @@ def statements(repo, needle: str):
     return seen
 
 
-def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path, small_batches):
+def test_each_batch_fills_the_rtree_entries_of_its_new_rows_once_and_the_index_stays_exact(tmp_path, small_batches):
     with open_catalog(tmp_path / "c.db") as repo:
         repo.bulk_min = 1
         before = triggers(repo)
@@ -137,7 +137,11 @@ def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path,
         # batch of the same transaction.
         scenes = grid(N) + grid(800, dx=0.25)
         assert repo.upsert_scenes(scenes) == N
-        assert len([sql for sql in rtree_fills if "BETWEEN" in sql]) == 2  # one per transaction, not per batch
+        # One range fill per batch with new rows (700, 700, 600 | 700, 200 + 500 updates); the
+        # last batch (300 updates) inserts nothing. Each new id is filled exactly once.
+        fills = [sql for sql in rtree_fills if "BETWEEN" in sql]
+        assert [sql.rsplit("BETWEEN ", 1)[1].split(" AND footprint")[0] for sql in fills] == [
+            "1 AND 700", "701 AND 1400", "1401 AND 2000", "2001 AND 2700", "2701 AND 3000"]  # fmt: skip
         assert triggers(repo) == before
         assert health(repo) == {"index_ok": 1, "rtree_rows": N, "with_footprint": N, "orphans": 0}
         east = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.6, -39.9, 5.7, -39.8), distinct_products=False))
