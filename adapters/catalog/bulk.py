@@ -30,9 +30,9 @@ connection ever sees the catalog without them.
 Several batches may share one transaction (:class:`BulkWrite`): the triggers are then dropped
 and restored once for all of them. The R*Tree entries of a batch's new rows are filled when
 the caller asks (:meth:`BulkWrite.index`, after each batch: that statement holds no GIL, so the
-next batch is encoded meanwhile, see ``encode_ahead.py``) or when the writes end; with the
-large bulk page cache, ten R*Tree statements over 10k rows each cost as much as one over 100k
-(bench/catalog.py at 1M scenes).
+next batch is encoded meanwhile, see ``encode_ahead.py``) or when the writes end. With the
+large bulk page cache, ten R*Tree statements over 10k rows each took as long as one over 100k
+(100k scenes added to 900k, median of 3 runs each: 4.56 s both).
 """
 
 from __future__ import annotations
