@@ -27,9 +27,11 @@ MAX_POLL = 0.5
 
 
 def wait_for_lock(
-    fd: int, *, what: str, stopped: Callable[[], bool], timeout: float, sleep: Callable[[float], None] = time.sleep
+    fd: int, *, what: str, stopped: Callable[[], bool], timeout: float, sleep: Callable[[float], None] = time.sleep,
+    shared: bool = False,
 ) -> bool:
-    """Take ``flock(LOCK_EX)`` on ``fd``; returns True when another process held it first.
+    """Take ``flock(LOCK_EX)`` (``LOCK_SH`` when ``shared``) on ``fd``; returns True when another
+    process held it first.
 
     Raises DownloadCancelled when ``stopped()`` turns true while waiting, TransferError when the
     lock is still held after ``timeout`` seconds.
@@ -39,7 +41,7 @@ def wait_for_lock(
     waited = False
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             return waited
         except BlockingIOError:
             pass
@@ -58,10 +60,15 @@ def wait_for_lock(
 
 
 @contextmanager
-def held_folder(folder: Path, *, stopped: Callable[[], bool], timeout: float) -> Iterator[bool]:
+def held_folder(folder: Path, *, stopped: Callable[[], bool], timeout: float, shared: bool = False) -> Iterator[bool]:
     """Hold ``flock`` on the folder itself (no lock file is added to it); yields whether another
     process held it first. Separate opens conflict even within one process, so threads exclude
-    each other as well. A folder this call created is removed again if it is left empty."""
+    each other as well. A folder this call created is removed again if it is left empty.
+
+    ``shared``: holders of the shared lock (queue workers, each fetching one file under the lock
+    of its ``.part``) may write in the folder together, and exclude every exclusive holder (a
+    whole product's download, which plans the folder as a whole). A shared holder leaves the
+    folder in place: another shared holder may be about to write in it."""
     deadline = time.monotonic() + timeout
     waited = False
     while True:
@@ -70,7 +77,7 @@ def held_folder(folder: Path, *, stopped: Callable[[], bool], timeout: float) ->
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             left = max(0.0, deadline - time.monotonic())
-            waited = wait_for_lock(fd, what=f"{folder.name}/", stopped=stopped, timeout=left) or waited
+            waited = wait_for_lock(fd, what=f"{folder.name}/", stopped=stopped, timeout=left, shared=shared) or waited
         except BaseException:
             os.close(fd)
             raise
@@ -81,7 +88,7 @@ def held_folder(folder: Path, *, stopped: Callable[[], bool], timeout: float) ->
     try:
         yield waited
     finally:
-        if created:
+        if created and not shared:
             try:
                 folder.rmdir()  # only succeeds when empty; waiters notice the inode is gone
             except OSError:

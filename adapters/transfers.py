@@ -38,9 +38,9 @@ class ProviderTransfers:
             return self._engines[provider]
 
     def hold_directory(
-        self, directory: str, stopped: Callable[[], bool] | None = None
+        self, directory: str, stopped: Callable[[], bool] | None = None, *, shared: bool = False
     ) -> AbstractContextManager[bool]:
-        return held_folder(Path(directory), stopped=stopped or (lambda: False), timeout=LOCK_WAIT)
+        return held_folder(Path(directory), stopped=stopped or (lambda: False), timeout=LOCK_WAIT, shared=shared)
 
     def prepare_directory(self, directory: str) -> None:
         reconcile_directory(Path(directory))

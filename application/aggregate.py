@@ -71,10 +71,11 @@ class MergedSearchIterator:
     def __next__(self) -> Scene:
         while not self._buffer:
             self._buffer.extend(next(self._pages))
-        return self._buffer.popleft()
+        return self._buffer.popleft().with_plain_raw()  # see SearchIterator.pages
 
     def pages(self) -> Iterator[list[Scene]]:
-        """The remaining scenes, one list per provider page, fetched lazily."""
+        """The remaining scenes, one list per provider page, fetched lazily (raw records as
+        :meth:`SearchIterator.pages` hands them out)."""
         if self._buffer:
             rest = list(self._buffer)
             self._buffer.clear()

@@ -6,7 +6,8 @@ providers by product key: verified copies are reused) and queues a job for each 
 fetch. The daemons' workers (:mod:`eoharvest.application.queue_workers`) claim and fetch them.
 The descriptors are also kept in this process (:class:`DescriptorCache`), so a job claimed by
 the daemon that queued it uses the provider's own descriptor (a signed link's refresh
-included); a job claimed elsewhere uses the link recorded in the catalog.
+included); a job claimed elsewhere uses the link recorded in the catalog, or, when that link
+was recorded masked (it carried a secret), asks the provider again (application/relink.py).
 """
 
 from __future__ import annotations
@@ -76,11 +77,11 @@ class QueueingFetcher:
             name = safe_filename(descriptor.filename, what="file name from the provider")
             file_id = self.catalog.record_file(
                 scene.provider, scene.scene_id, name, href=redact(descriptor.url), size=descriptor.size,
-                checksum=descriptor.checksums[0] if descriptor.checksums else None,
+                checksum=descriptor.checksums[0] if descriptor.checksums else None, asset=descriptor.asset,
             )  # fmt: skip
             self.cache.put(file_id, descriptor)
             if self.queue.enqueue(file_id) is not None:
                 queued += 1
         log.info("%s: %d file(s) queued for download, %d already queued or running, %d reused",
                  scene.scene_id, queued, len(plan.fetch) - queued, len(plan.reuse))  # fmt: skip
-        return DownloadResult(list(plan.reuse), scene)
+        return DownloadResult(list(plan.reuse), scene, queued=len(plan.fetch))

@@ -33,6 +33,8 @@ class HarvestReport:
     new: int = 0
     already_had: int = 0
     downloaded: int = 0
+    #: scenes whose files went to the download queue (a daemon on a PostgreSQL catalog)
+    queued: int = 0
     failed: int = 0
     total_reported: int | None = None
     seconds: float = 0.0
@@ -126,8 +128,8 @@ def harvest(
             if check_first_page is not None and not report.found:
                 check_first_page(page)
             report.found += len(page)
-            if download:
-                kept.extend(page)
+            if download:  # these reach the caller (report.results): raw as a dict
+                kept.extend(scene.with_plain_raw() for scene in page)
             if on_scene:
                 for scene in page:
                     on_scene(scene)
@@ -163,7 +165,8 @@ def _count(report: HarvestReport, summary: Any) -> None:
     report.failures = list(summary.failures)
     report.pending = list(summary.pending)
     report.already_had = sum(1 for r in summary.results if r.skipped)
-    report.downloaded = len(summary.results) - report.already_had
+    report.queued = sum(1 for r in summary.results if r.queued and not r.skipped)
+    report.downloaded = len(summary.results) - report.already_had - report.queued
     report.failed = len(summary.failures)
 
 

@@ -8,6 +8,13 @@ asks the provider for an order under the intent's label (``find_order``) before 
 a product is never ordered twice. Every catalog write is a compare-and-set on the order's
 version: when two processes race, one wins and the other re-reads.
 
+A poll is claimed like a download job: the process takes the order's poll lease (owner,
+expiry) in one claim that succeeds only when the order's due time (``next_poll_at``) has come
+and no other live lease holds it (on PostgreSQL ``FOR UPDATE SKIP LOCKED``), so however many
+daemons follow an order, the provider is asked once per due time; a poller that dies holding
+the lease is replaced when its lease runs out (at once when it was a process of this host).
+``poll_every`` spaces the due times (0: due again as soon as a poll ends; the daemon spaces them).
+
 Requests to a provider's order API are spaced by its declared ``order_rate`` per account
 (``budgets``, the ``ProviderBudgets`` port: shared by every process on a PostgreSQL catalog,
 given with ``account_of(provider)`` by the composition root); a quota refusal
@@ -51,6 +58,7 @@ from eoharvest.domain.orders import (
     WAIT,
     WAITING,
     Order,
+    OrderFilter,
     OrderKey,
     OrderRequest,
     OrderStatus,
@@ -60,6 +68,7 @@ from eoharvest.domain.orders import (
     claim,
     downloaded,
     new_intent,
+    poll_done,
     reorder,
     selection_of,
 )
@@ -71,6 +80,8 @@ log = logging.getLogger("eoharvest.orders")
 DEFAULT_CLAIM_SECONDS = 300.0
 #: After a quota refusal without Retry-After, how long before placing at that provider again.
 QUOTA_BACKOFF = 60.0
+#: How long a poller may take to ask the provider before another process may poll instead.
+POLL_LEASE_SECONDS = 60.0
 #: A ready order polled longer ago than this is polled again before its files are fetched.
 READY_RECHECK = timedelta(minutes=10)
 
@@ -131,9 +142,11 @@ def _no_account(provider: str) -> str:
 class OrderBook:
     """Orders of every provider, kept in the catalog (the ``Orders`` of downloaders).
 
-    ``owner`` names this process in intent claims; ``owner_alive(owner)`` says whether the
-    process that claimed an intent still runs (a dead owner's intent is reconciled at once,
-    otherwise only after its claim of ``claim_seconds`` ran out). ``budgets`` and
+    ``owner`` names this process in intent claims and poll leases; ``owner_alive(owner)`` says
+    whether the process that claimed an intent or a poll still runs (a dead owner's intent is
+    reconciled, and its poll taken over, at once; otherwise only after its claim of
+    ``claim_seconds`` or its poll lease of ``poll_lease_seconds`` ran out). ``poll_every``: at
+    least this many seconds between two polls of an order, by whichever processes. ``budgets`` and
     ``account_of`` pace order API calls per provider account (see :class:`ProviderPace`).
     """
 
@@ -147,8 +160,13 @@ class OrderBook:
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
         budgets: ProviderBudgets | None = None,
         account_of: Callable[[str], str] | None = None,
+        poll_every: float = 0.0,
+        poll_lease_seconds: float = POLL_LEASE_SECONDS,
     ) -> None:
         self._catalog = catalog
+        #: seconds from one poll of an order to its next due time (any process's poll)
+        self.poll_every = poll_every
+        self._poll_lease = timedelta(seconds=poll_lease_seconds)
         self._clock = clock
         self.owner = owner
         self._owner_alive = owner_alive
@@ -213,6 +231,17 @@ class OrderBook:
                 if order is not None and order.state == READY:
                     self.catalog.update_order(downloaded(order, self._clock.now()))
         self._quota_until.pop(source.name, None)  # an open order closed: room for another
+
+    def ready_descriptors(self, source: OrderingSource, scene: Scene) -> list[DownloadDescriptor]:
+        """The files of the scene's ready (or downloaded) orders at ``source``, asked of the
+        provider again (a queue worker that has only a masked link, application/relink.py)."""
+        found: list[DownloadDescriptor] = []
+        product = scene.product_key or scene.scene_id
+        criteria = OrderFilter(providers=(source.name,), states=(READY, DOWNLOADED), product_keys=(product,))
+        for order in self.catalog.find_orders(criteria):
+            self._call(source)
+            found.extend(source.order_descriptors(self._request(scene, order), order.ref))
+        return found
 
     def preview(
         self, source: OrderingSource | None, scene: Scene, assets: Sequence[str] | None, *, place: bool = True,
@@ -369,7 +398,8 @@ class OrderBook:
             until = self._clock.monotonic() + (status.retry_after or QUOTA_BACKOFF)
             self._quota_until[source.name] = until
             status = dataclasses.replace(status, retry_after=None)  # a download may free room sooner
-        stored = self.catalog.update_order(apply_status(order, status, self._clock.now()))
+        now = self._clock.now()
+        stored = self.catalog.update_order(poll_done(apply_status(order, status, now), due=self._due(now)))
         if stored is None:
             log.warning("order %s for %s changed in another process while it was placed", order.label,
                         order.key.describe())  # fmt: skip
@@ -379,16 +409,22 @@ class OrderBook:
         return self._report(source, stored, status.retry_after)
 
     def _poll(self, source: OrderingSource, scene: Scene, order: Order) -> Activation:
-        # Claim the poll first: a compare-and-set on the order's version, so of several
-        # processes (daemons on one PostgreSQL catalog) that read the order at once, one asks
-        # the provider and the others report what it stored.
-        claimed = self.catalog.update_order(dataclasses.replace(order, updated_at=self._clock.now()))
+        # Claim the poll first (its lease, when due): of several processes (daemons on one
+        # PostgreSQL catalog) that want to poll the order, one asks the provider per due time
+        # and the others report what it stored.
+        claimed = self._claim_poll(order)
         if claimed is None:
             return self._report(source, self.catalog.get_order(order.key))
-        self._call(source)
-        status = source.poll_order(self._request(scene, claimed), claimed.ref)
+        try:
+            self._call(source)
+            status = source.poll_order(self._request(scene, claimed), claimed.ref)
+        except BaseException:
+            # Nothing learnt: end the lease so that the next try (ours or another process's)
+            # need not wait for it to run out; the due time stays.
+            self.catalog.update_order(poll_done(claimed, due=claimed.next_poll_at or self._clock.now()))
+            raise
         now = self._clock.now()
-        stored = self.catalog.update_order(apply_status(claimed, status, now))
+        stored = self.catalog.update_order(poll_done(apply_status(claimed, status, now), due=self._due(now)))
         if stored is None:
             return self._report(source, self.catalog.get_order(order.key))
         if stored.state == EXPIRED:
@@ -398,6 +434,23 @@ class OrderBook:
         if stored.state == FAILED:
             self._quota_until.pop(source.name, None)
         return self._report(source, stored, status.retry_after)
+
+    def _claim_poll(self, order: Order) -> Order | None:
+        """The order with this process's poll lease, or None when it is not due or another
+        live process holds the lease (a lease of a dead process of this host is taken over)."""
+        now = self._clock.now()
+        until = now + self._poll_lease
+        claimed = self.catalog.claim_order_poll(order, self.owner, now, until)
+        if claimed is not None or order.poll_owner in (None, self.owner) or self._owner_alive(order.poll_owner):
+            return claimed
+        if order.next_poll_at is not None and order.next_poll_at > now:
+            return None
+        # The holder died mid-poll: its lease is void (a compare-and-set, so one taker wins).
+        log.info("order %s: its poller %s is gone; polling it here", order.label, order.poll_owner)
+        return self.catalog.update_order(dataclasses.replace(order, poll_owner=self.owner, poll_until=until))
+
+    def _due(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.poll_every)
 
     def _report(self, source: OrderingSource, order: Order | None, retry_after: float | None = None) -> Activation:
         """What the order's state means for a downloader."""

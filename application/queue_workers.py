@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 from eoharvest.application.download_plan import is_archive
 from eoharvest.application.download_queue import DescriptorCache
+from eoharvest.application.relink import needs_relink
 from eoharvest.domain.errors import (
     AuthError,
     DownloadCancelled,
@@ -108,6 +109,7 @@ class QueueWorkers:
         extract_archives: bool = True,
         keep_archives: bool = True,
         on_heartbeat: Callable[[], None] = lambda: None,
+        relink: Callable[[ClaimedJob], DownloadDescriptor | None] | None = None,
     ) -> None:
         self.queue = queue
         self.transfer = transfer
@@ -123,6 +125,9 @@ class QueueWorkers:
         self.extract_archives = extract_archives
         self.keep_archives = keep_archives
         self.on_heartbeat = on_heartbeat
+        #: the provider's descriptor of a job's file now (application/relink.py), for a job
+        #: this daemon did not queue whose recorded link was masked
+        self.relink = relink
         self.stopping = threading.Event()
         self._active: dict[int, ClaimedJob] = {}
         self._lost: set[int] = set()
@@ -252,6 +257,16 @@ class QueueWorkers:
         scene_dir = self.outdir / safe_filename(job.product_key or job.scene_id, what="product name")
         dest = scene_dir / safe_filename(job.name, what="file name from the provider")
         archive = self.extract_archives and is_archive(descriptor)
+        # The product folder's lock, shared with the other queue workers (each file has its own
+        # .part lock): an in-process download of the product (`eoharvest download`, which
+        # holds it exclusively) and a worker never write in the folder at once.
+        with self.transfer.hold_directory(str(scene_dir), stopped, shared=True):
+            return self._fetch_in(job, descriptor, scene_dir, dest, archive, stopped)
+
+    def _fetch_in(
+        self, job: ClaimedJob, descriptor: DownloadDescriptor, scene_dir: Path, dest: Path, archive: bool,
+        stopped: Callable[[], bool],
+    ) -> tuple[str, str, int, Sequence[ExtractedMember]]:  # fmt: skip
         self.transfer.prepare_directory(str(scene_dir))
 
         def validate(part: str) -> None:
@@ -278,8 +293,15 @@ class QueueWorkers:
         cached = self.descriptors.get(job.file_id)
         if cached is not None:
             return cached
-        if not job.href:
-            raise InputError(f"job {job.job_id}: the catalog has no link for {job.name}",
+        if self.relink is not None and needs_relink(job.href):
+            fresh = self.relink(job)
+            if fresh is not None:
+                return fresh
+        href = job.href
+        if href is None or needs_relink(href):
+            what = "no link" if not href else "only a masked link (it carried a secret)"
+            listed = f", and {job.provider} no longer lists it" if self.relink is not None else ""
+            raise InputError(f"job {job.job_id}: the catalog has {what} for {job.name}{listed}",
                              hint="the next pass of its saved search queues it again with a link")  # fmt: skip
-        return DownloadDescriptor(job.href, job.name, size=job.size, checksums=(job.checksum,) if job.checksum else ())
+        return DownloadDescriptor(href, job.name, size=job.size, checksums=(job.checksum,) if job.checksum else ())
 

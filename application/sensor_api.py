@@ -168,13 +168,16 @@ class SearchIterator:
     def __next__(self) -> Scene:
         while not self._buffer:
             self._buffer.extend(next(self._pages))
-        return self._buffer.popleft()
+        return self._buffer.popleft().with_plain_raw()
 
     def pages(self) -> Iterator[list[Scene]]:
         """The remaining scenes, one list per provider page (possibly empty), fetched lazily.
 
         A page is fetched only when the previous list has been handed out, so whatever the
         caller did with it (e.g. committed it to a catalog) is done before the next request.
+        A scene's ``raw`` may be a read-only mapping that decodes the provider's record on first
+        use (STAC items: stored in the catalog as received, never decoded by a catalog-only
+        harvest); ``scene.with_plain_raw()`` makes it a dict, as iterating the search does.
         """
         if self._buffer:
             rest = list(self._buffer)

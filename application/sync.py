@@ -175,12 +175,15 @@ def run_pass(
         new_state = state.failed(now, message, retry, watermark=watermark, watermark_kind=kind)
     else:
         new_state = state.succeeded(now, definition.every, watermark, report.found, report.new, report.downloaded,
-                                    watermark_kind=kind)  # fmt: skip
+                                    watermark_kind=kind, queued=report.queued)  # fmt: skip
     catalog.put_search_state(search.name, new_state)  # the commit point of the pass
     log.info(
-        "pass %s: found %d, new %d, downloaded %d, already had %d, failed %d; watermark %s",
-        search.name, report.found, report.new, report.downloaded, report.already_had, report.failed,
+        "pass %s: found %d, new %d, downloaded %d, queued %d, already had %d, failed %d; watermark %s",
+        search.name, report.found, report.new, report.downloaded, report.queued, report.already_had, report.failed,
         watermark.isoformat() if watermark else None,
+        extra={"search": search.name, "counts": {
+            "found": report.found, "new": report.new, "downloaded": report.downloaded, "queued": report.queued,
+            "already_had": report.already_had, "failed": report.failed}},
     )  # fmt: skip
     return PassResult(report, window, new_state, tuple(f.error for f in report.failures))
 
@@ -231,8 +234,10 @@ def follow_orders(
         report.failures.extend(summary.failures)
         report.pending.extend(summary.pending)
         skipped = sum(1 for r in summary.results if r.skipped)
+        queued = sum(1 for r in summary.results if r.queued and not r.skipped)
         report.already_had += skipped
-        report.downloaded += len(summary.results) - skipped
+        report.queued += queued
+        report.downloaded += len(summary.results) - skipped - queued
         report.failed += len(summary.failures)
 
 

@@ -38,6 +38,8 @@ class ClaimedJob:
     href: str | None
     size: int | None
     checksum: Checksum | None
+    #: which asset of its product the file is (a STAC asset key, a band), when recorded
+    asset: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,14 @@ class Scene:
         """The raw result (parsed JSON, or XML text) returned by the server."""
         return self.raw
 
+    def with_plain_raw(self) -> Scene:
+        """This scene with ``raw`` as a plain dict. A search may keep a provider's record as a
+        read-only mapping decoded on first use (a catalog-only harvest stores it undecoded);
+        scenes handed to callers carry a dict, as ``json.dumps`` and pystac expect."""
+        if type(self.raw) is dict or not isinstance(self.raw, Mapping):
+            return self
+        return dataclasses.replace(self, raw=dict(self.raw))
+
     @property
     def identity(self) -> tuple[str, str]:
         return (self.provider, self.scene_id)
@@ -145,6 +153,8 @@ class DownloadResult:
     skipped: bool = False
     bytes_transferred: int = 0
     bytes_in_archive: int = 0
+    #: files handed to the download queue instead of fetched (a daemon on a PostgreSQL catalog)
+    queued: int = 0
 
     def __init__(
         self,
@@ -155,6 +165,7 @@ class DownloadResult:
         skipped: bool = False,
         bytes_transferred: int = 0,
         bytes_in_archive: int = 0,
+        queued: int = 0,
     ) -> None:
         object.__setattr__(self, "out_files", tuple(str(f) for f in out_files))
         object.__setattr__(self, "scene", scene)
@@ -164,6 +175,7 @@ class DownloadResult:
         object.__setattr__(self, "skipped", skipped)
         object.__setattr__(self, "bytes_transferred", bytes_transferred)
         object.__setattr__(self, "bytes_in_archive", bytes_in_archive)
+        object.__setattr__(self, "queued", queued)
 
 
 def transfer_totals(results: Sequence[DownloadResult]) -> tuple[int, int]:

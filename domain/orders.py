@@ -39,6 +39,8 @@ ORDER_STATES: tuple[str, ...] = (INTENT, REQUESTED, PENDING, READY, DOWNLOADED, 
 OPEN_STATES: tuple[str, ...] = (INTENT, REQUESTED, PENDING, READY, WAITING, EXPIRED)
 #: Placed at the provider and not finished: polled until ready, failed or expired.
 POLLED_STATES: frozenset[str] = frozenset({REQUESTED, PENDING, WAITING})
+#: States in which an order may be polled (a ready one: to check its link before a download).
+POLLABLE_STATES: frozenset[str] = POLLED_STATES | {READY}
 #: What a provider can answer to a placement or a poll (``intent``: not accepted now, try later).
 STATUS_STATES: frozenset[str] = frozenset({INTENT, REQUESTED, PENDING, READY, EXPIRED, FAILED, WAITING})
 
@@ -182,6 +184,11 @@ class Order:
     updated_at: datetime | None = None
     version: int = 0
     id: int | None = None
+    #: the poll lease (revision 0010): who is asking the provider now, and until when
+    poll_owner: str | None = None
+    poll_until: datetime | None = None
+    #: the order's due time: nobody asks the provider about it before then
+    next_poll_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.state not in ORDER_STATES:
@@ -198,6 +205,15 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    def poll_due(self, now: datetime) -> bool:
+        """The provider may be asked about this order now: it is polled, its due time has come
+        and no other poller's lease is live."""
+        return (
+            self.state in POLLABLE_STATES
+            and (self.next_poll_at is None or self.next_poll_at <= now)
+            and (self.poll_until is None or self.poll_until <= now)
+        )  # fmt: skip
 
     def claimed_by_other(self, owner: str, now: datetime) -> bool:
         """Another live process is placing this intent (its claim has not run out)."""
@@ -245,6 +261,11 @@ def apply_status(order: Order, status: OrderStatus, now: datetime) -> Order:
     return dataclasses.replace(order, **changes)  # type: ignore[arg-type]
 
 
+def poll_done(order: Order, *, due: datetime) -> Order:
+    """``order`` with its poll lease ended and the next poll due at ``due``."""
+    return dataclasses.replace(order, poll_owner=None, poll_until=None, next_poll_at=due)
+
+
 def polled_unchanged(order: Order, now: datetime) -> Order:
     """The order after a poll that found nothing new (the poll time and count still move)."""
     return dataclasses.replace(order, polls=order.polls + 1, polled_at=now, updated_at=now)
@@ -273,6 +294,7 @@ def reorder(order: Order, *, owner: str, claimed_until: datetime, now: datetime)
     return dataclasses.replace(
         order, state=INTENT, label=order_label(order.key, order.attempts), remote_id=None, reorders=reorders,
         owner=owner, claimed_until=claimed_until, ready_at=None, expires_at=None, updated_at=now,
+        poll_owner=None, poll_until=None, next_poll_at=None,
     )  # fmt: skip
 
 

@@ -281,6 +281,14 @@ class CatalogRepository(Protocol):
     def get_order(self, key: OrderKey) -> Order | None:
         ...
 
+    def claim_order_poll(self, order: Order, owner: str, now: datetime, until: datetime) -> Order | None:
+        """Take the poll lease of ``order`` for ``owner`` until ``until``, when the stored row
+        still has ``order.version``, its due time (``next_poll_at``) has come at ``now`` and no
+        other live lease holds it: the claimed order (new version), else None. On PostgreSQL
+        claimers skip a row another one is claiming (``FOR UPDATE SKIP LOCKED``), so one of any
+        number of daemons polls."""
+        ...
+
     def find_orders(self, criteria: OrderFilter) -> Sequence[Order]:
         """Orders matching ``criteria``, oldest first."""
         ...
@@ -487,11 +495,13 @@ class FileTransfer(Protocol):
     """Moves one provider file to a final path: resumable, verified, fsynced, renamed into place."""
 
     def hold_directory(
-        self, directory: str, stopped: Callable[[], bool] | None = None
+        self, directory: str, stopped: Callable[[], bool] | None = None, *, shared: bool = False
     ) -> AbstractContextManager[bool]:
         """Hold the product folder ``directory`` while a product is fetched into it, across
         processes: another process fetching the same product finishes first (waiting is not a
-        failure; ``stopped()`` ends it). Yields whether it had to wait."""
+        failure; ``stopped()`` ends it). Yields whether it had to wait. ``shared``: for one file
+        of the product (a queued job): shared holders write together, and never while an
+        exclusive holder (a whole product's download) writes."""
         ...
 
     def prepare_directory(self, directory: str) -> None:

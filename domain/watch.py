@@ -203,13 +203,17 @@ class SearchState:
     last_new: int = 0
     last_downloaded: int = 0
     watermark_kind: str | None = None
+    #: scenes the last pass handed to the download queue (a daemon on a PostgreSQL catalog):
+    #: queued, not downloaded yet
+    last_queued: int = 0
 
     def succeeded(self, now: datetime, every: timedelta, watermark: datetime | None,
-                  found: int, new: int, downloaded: int, *, watermark_kind: str | None = None) -> SearchState:  # fmt: skip
+                  found: int, new: int, downloaded: int, *, watermark_kind: str | None = None,
+                  queued: int = 0) -> SearchState:  # fmt: skip
         return dataclasses.replace(
             self, watermark=watermark, last_run_at=now, next_run_at=now + every, failures=0,
             last_error=None, paused=None, last_found=found, last_new=new, last_downloaded=downloaded,
-            watermark_kind=watermark_kind or self.watermark_kind,
+            watermark_kind=watermark_kind or self.watermark_kind, last_queued=queued,
         )  # fmt: skip
 
     def failed(self, now: datetime, error: str, next_run_at: datetime, *, paused: str | None = None,

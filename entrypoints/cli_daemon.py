@@ -51,9 +51,13 @@ log = logging.getLogger("eoharvest.daemon")
 @click.option("--heartbeat", type=click.FloatRange(0.1, 600), default=None,
               help="Seconds between heartbeats (registry row and lease renewal) [default: a sixth "
                    "of --lease-seconds, at most 10].")
+@click.option("--order-poll-every", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
+              help="Seconds from this daemon's poll of an order to the order's next due time: no "
+                   "daemon or process asks the provider about it before then (polls are claimed "
+                   "under a lease in the catalog).")
 @click.pass_context
 def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: int, workers: int | None,
-           lease_seconds: float, heartbeat: float | None) -> None:
+           lease_seconds: float, heartbeat: float | None, order_poll_every: float) -> None:
     """Keep every saved search (`eoharvest watch`) fresh: run each on its interval until stopped.
 
     Each pass also follows its provider's open orders: pending orders are polled, products
@@ -77,6 +81,7 @@ def daemon(ctx: click.Context, refresh: float, stop_timeout: float, parallel: in
     with nullcontext() if isinstance(location, CatalogUrl) else daemon_lock_for(location):
         services = obj.services()
         services.catalog()
+        services.order_book().poll_every = order_poll_every
         if stop_requested.is_set():
             click.echo("eoharvest daemon: stopped before it started", err=True)
             return

@@ -23,6 +23,8 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         "new_in_catalog": report.new,
         "already_had": report.already_had,
         "downloaded": report.downloaded,
+        # handed to the download queue (a daemon on a PostgreSQL catalog): fetched by its workers
+        "queued": report.queued,
         "failed": report.failed,
         "pending": len(report.pending),
         # This run's network bytes (a resumed file counts only the rest), and what the run's
@@ -40,10 +42,13 @@ def print_report(report: HarvestReport, outdir: Path, *, as_json: bool, catalog:
         echo_json(data)
         return
     table = Table(title=title)
-    for column in ("found", "new", "already had", "downloaded", "failed", "pending", "time"):
+    columns = ["found", "new", "already had", "downloaded", *(["queued"] if report.queued else []), "failed",
+               "pending", "time"]  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_row(str(report.found), str(report.new), str(report.already_had), str(report.downloaded),
-                  str(report.failed), str(len(report.pending)), f"{report.seconds:.1f} s")
+                  *([str(report.queued)] if report.queued else []), str(report.failed), str(len(report.pending)),
+                  f"{report.seconds:.1f} s")  # fmt: skip
     console = Console(soft_wrap=True)
     console.print(table)
     console.print(f"transferred in this run: {report.bytes_transferred:,} bytes   "

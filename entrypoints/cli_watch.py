@@ -153,7 +153,7 @@ def show(obj: AppContext, name: str, as_json: bool) -> None:
         return
     click.echo(detail["harvest_command"])
     for key in ("every", "overlap", "enabled", "paused", "watermark", "watermark_kind", "last_run_at",
-                "next_run_at", "failures", "last_error", "last_found", "last_new", "last_downloaded"):
+                "next_run_at", "failures", "last_error", "last_found", "last_new", "last_downloaded", "last_queued"):
         click.echo(f"# {key}: {detail[key] if detail[key] is not None else '-'}")
 
 
@@ -227,4 +227,5 @@ def _detail(s: SavedSearch) -> dict[str, Any]:
         "last_found": state.last_found,
         "last_new": state.last_new,
         "last_downloaded": state.last_downloaded,
+        "last_queued": state.last_queued,
     }

@@ -25,6 +25,7 @@ from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.transfers import SafeArchives
 from eoharvest.application.download_queue import DescriptorCache, QueueingFetcher
 from eoharvest.application.queue_workers import ProviderSlot, QueueWorkers, local_provider_slots
+from eoharvest.application.relink import Relinker
 from eoharvest.domain.jobs import DaemonRecord, daemon_owner
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.entrypoints.bootstrap import Services
@@ -115,6 +116,7 @@ class SharedDaemon:
                     dict(limits.provider_limits), limits.max_per_provider)),
                 workers=settings.workers, lease_seconds=settings.lease_seconds, heartbeat=settings.heartbeat,
                 poll_seconds=settings.poll_seconds, descriptors=cache, keep_archives=d.keep_archives,
+                relink=Relinker(services.catalog, services.source_for, services.order_book()),
             )  # fmt: skip
 
     def start(self) -> None:

@@ -36,7 +36,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_text:
             payload["exception"] = record.exc_text
-        for key in ("provider", "scene_id", "search", "job_id"):
+        for key in ("provider", "scene_id", "search", "job_id", "counts"):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
         return json.dumps(payload, ensure_ascii=False)

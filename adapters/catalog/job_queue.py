@@ -208,13 +208,13 @@ def _claimed(conn: Connection, job_id: int, file_id: int, attempt: int, owner: s
     f = files.c
     row = conn.execute(
         select(scenes.c.provider, scenes.c.scene_id, scenes.c.product_key, f.name, f.href, f.size,
-               f.checksum_algorithm, f.checksum_value, f.checksum_source)
+               f.checksum_algorithm, f.checksum_value, f.checksum_source, f.asset)
         .join(scenes, scenes.c.id == f.scene_pk).where(f.id == file_id)
     ).one()  # fmt: skip
     checksum = (Checksum(row.checksum_algorithm, row.checksum_value, row.checksum_source or "catalog")
                 if row.checksum_algorithm and row.checksum_value else None)  # fmt: skip
     return ClaimedJob(job_id, file_id, attempt, owner, row.provider, row.scene_id, row.product_key, row.name,
-                      row.href, row.size, checksum)  # fmt: skip
+                      row.href, row.size, checksum, row.asset)  # fmt: skip
 
 
 def _close_attempt(conn: Connection, job_id: int, now: datetime, outcome: str, error: BaseException | None,

@@ -1,8 +1,14 @@
 """SQL for orders (table ``orders``, revision 0004): every write is a compare-and-set on the
-row's ``version``, so two processes can never both move the same order."""
+row's ``version``, so two processes can never both move the same order.
+
+A poll is claimed first (revision 0010): one ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE
+SKIP LOCKED)`` that takes the order's poll lease only when its due time has come and no live
+lease is held, as download jobs are claimed (job_queue.py); SQLite ignores the locking clause
+and serialises the claim in its ``BEGIN IMMEDIATE`` writer."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import (
@@ -17,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -24,7 +31,7 @@ from sqlalchemy import (
 from eoharvest.adapters.catalog.rows import to_aware_utc, to_naive_utc
 from eoharvest.adapters.catalog.tables import metadata
 from eoharvest.adapters.failpoints import crash_point
-from eoharvest.domain.orders import INTENT, Order, OrderFilter, OrderKey, counts
+from eoharvest.domain.orders import INTENT, POLLABLE_STATES, Order, OrderFilter, OrderKey, counts
 
 orders = Table(
     "orders",
@@ -51,12 +58,17 @@ orders = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("poll_owner", String(255)),
+    Column("poll_until", DateTime),
+    Column("next_poll_at", DateTime),
     UniqueConstraint("provider", "product_key", "selection", name="uq_orders_key"),
     UniqueConstraint("label", name="uq_orders_label"),
 )
 
-_TIMES = ("claimed_until", "requested_at", "polled_at", "ready_at", "expires_at", "created_at", "updated_at")
-_PLAIN = ("scene_id", "label", "state", "remote_id", "size", "attempts", "polls", "reorders", "last_error", "owner")
+_TIMES = ("claimed_until", "requested_at", "polled_at", "ready_at", "expires_at", "created_at", "updated_at",
+          "poll_until", "next_poll_at")
+_PLAIN = ("scene_id", "label", "state", "remote_id", "size", "attempts", "polls", "reorders", "last_error", "owner",
+          "poll_owner")
 #: Longest error text kept (a provider's reason, not a log).
 MAX_ERROR = 2000
 
@@ -104,6 +116,22 @@ def write(conn: Connection, order: Order) -> Order | None:
     if result.rowcount != 1:
         return None
     return by_id(conn, order.id)
+
+
+def claim_poll(conn: Connection, order: Order, owner: str, now: datetime, until: datetime) -> Order | None:
+    """Take the poll lease of ``order`` for ``owner`` until ``until`` if the row still has its
+    version, is due at ``now`` and no live lease holds it; the claimed order (new version) or None."""
+    c = orders.c
+    at = to_naive_utc(now)
+    due = select(c.id).where(
+        c.id == order.id, c.version == order.version, c.state.in_(sorted(POLLABLE_STATES)),
+        or_(c.next_poll_at.is_(None), c.next_poll_at <= at), or_(c.poll_until.is_(None), c.poll_until <= at),
+    ).with_for_update(skip_locked=True).scalar_subquery()  # fmt: skip
+    claimed = conn.execute(
+        update(orders).where(c.id == due)
+        .values(poll_owner=owner, poll_until=to_naive_utc(until), version=c.version + 1).returning(c.id)
+    ).first()  # fmt: skip
+    return by_id(conn, claimed.id) if claimed is not None else None
 
 
 def by_id(conn: Connection, order_id: int) -> Order | None:

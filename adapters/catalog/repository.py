@@ -436,6 +436,13 @@ class SpatialiteCatalog:
         with self._engines.reader.connect() as conn:
             return order_rows.by_key(conn, key)
 
+    def claim_order_poll(self, order: Order, owner: str, now: datetime, until: datetime) -> Order | None:
+        """Take ``order``'s poll lease if it is unchanged, due and free; the claimed order or None."""
+        if order.id is None:
+            raise ValueError("an order without an id cannot be polled; create it first")
+        with self._write() as conn:
+            return order_rows.claim_poll(conn, order, owner, now, until)
+
     def order_by_id(self, order_id: int) -> Order | None:
         with self._engines.reader.connect() as conn:
             return order_rows.by_id(conn, order_id)

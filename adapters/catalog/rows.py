@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from eoharvest.adapters.catalog.columns import RECORD_COLUMNS, db_datetime, to_naive_utc
 from eoharvest.adapters.json_codec import dumps_compact, dumps_compact_utf8
+from eoharvest.adapters.json_record import JsonRecord
 from eoharvest.domain.catalog_query import CatalogRecord
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum, Scene
@@ -74,7 +75,7 @@ def scene_rows(scenes: Iterable[Scene], now: datetime) -> list[dict[str, Any]]:
                 "checksums": json.dumps(
                     [[c.algorithm, c.value, c.source] for c in scene.checksums], **_COMPACT
                 ),
-                "raw": json.dumps(_plain(scene.raw), **_COMPACT),
+                "raw": _raw_str(scene.raw),
                 "fp_wkb": wkb,
                 "geometry_valid": bool(ok) and wkb is not None,
                 "first_seen": seen,
@@ -177,7 +178,7 @@ def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
                 1 if scene.online else 0,
                 compact({"hrefs": scene.download_links, "names": scene.filenames}),
                 encode([[c.algorithm, c.value, c.source] for c in scene.checksums]) if scene.checksums else "[]",
-                dumps_compact_utf8(_plain(raw)) if raw else "{}",  # bulk.py binds it as CAST(? AS TEXT)
+                _raw_text(raw),  # bulk.py binds it as CAST(? AS TEXT)
                 wkb,
                 1 if ok else 0,
                 seen,
@@ -200,6 +201,21 @@ def _acq_end(scene: Scene) -> datetime | None:
 
 def _plain(raw: Any) -> Any:
     return dict(raw) if isinstance(raw, Mapping) else raw
+
+
+def _raw_str(raw: Any) -> str:
+    """:func:`_raw_text` as a str (for drivers binding text, e.g. PostGIS)."""
+    if type(raw) is JsonRecord:
+        return raw.data.decode("utf-8")
+    return json.dumps(_plain(raw), **_COMPACT)
+
+
+def _raw_text(raw: Any) -> bytes | str:
+    """The raw record's JSON as UTF-8 bytes or text: a record kept as received is stored as it
+    came (its bytes; nothing decoded or re-encoded), anything else as compact JSON."""
+    if type(raw) is JsonRecord:
+        return raw.data if raw else "{}"
+    return dumps_compact_utf8(_plain(raw)) if raw else "{}"
 
 
 _FOOTPRINT = RECORD_COLUMNS.index("footprint")

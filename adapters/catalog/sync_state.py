@@ -1,4 +1,4 @@
-"""SQL for the sync daemon's per-search state (table ``search_state``, revisions 0002 and 0005)
+"""SQL for the sync daemon's per-search state (table ``search_state``, revisions 0002, 0005, 0010)
 and the saved searches' ``enabled`` flag."""
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ search_state = Table(
     Column("last_downloaded", Integer, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("watermark_kind", String(16)),
+    Column("last_queued", Integer, nullable=False, server_default="0"),
 )
 
 _TIMES = ("watermark", "last_run_at", "next_run_at")
-_COUNTS = ("failures", "last_found", "last_new", "last_downloaded")
+_COUNTS = ("failures", "last_found", "last_new", "last_downloaded", "last_queued")
 
 
 def states(conn: Connection) -> dict[str, SearchState]:

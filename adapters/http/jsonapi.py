@@ -22,6 +22,8 @@ from eoharvest.domain.retry import RetryPolicy, is_retryable_status, parse_retry
 log = logging.getLogger("eoharvest.http")
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: A JSON body decoder: bytes in, the parsed value out, ValueError on malformed JSON.
+Decoder = Callable[[bytes], Any]
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
@@ -65,11 +67,16 @@ class JsonApi:
     def post(self, url: str, **kwargs: Any) -> Any:
         return self.request("POST", url, **kwargs)
 
-    def request(self, method: str, url: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
-        """The parsed JSON body of a successful answer; retries 408/429/5xx and network errors."""
-        return self.exchange(method, url, expect=expect, **kwargs).body
+    def request(
+        self, method: str, url: str, *, expect: tuple[int, ...] = (200,), decode: Decoder | None = None, **kwargs: Any
+    ) -> Any:
+        """The parsed JSON body of a successful answer; retries 408/429/5xx and network errors.
+        ``decode`` replaces the JSON decoder for the body (it raises ValueError on bad JSON)."""
+        return self.exchange(method, url, expect=expect, decode=decode, **kwargs).body
 
-    def exchange(self, method: str, url: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> JsonAnswer:
+    def exchange(
+        self, method: str, url: str, *, expect: tuple[int, ...] = (200,), decode: Decoder | None = None, **kwargs: Any
+    ) -> JsonAnswer:
         """Like :meth:`request`, with the answer's status and headers."""
         started = self.clock.monotonic()
         attempt = 0
@@ -85,7 +92,7 @@ class JsonApi:
                 finally:
                     response.close()
                 if response.status_code in expect:
-                    return JsonAnswer(response.status_code, response.headers, self._parse(response, body))
+                    return JsonAnswer(response.status_code, response.headers, self._parse(response, body, decode))
                 if not is_retryable_status(response.status_code):
                     self._raise_for(response, body)
                 retry_after = parse_retry_after(
@@ -127,7 +134,7 @@ class JsonApi:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _parse(self, response: httpx.Response, body: bytes) -> Any:
+    def _parse(self, response: httpx.Response, body: bytes, decode: Decoder | None = None) -> Any:
         if response.status_code in (202, 204) and not body.strip():
             return None  # accepted / no content (e.g. an activation request): nothing to parse
         content_type = response.headers.get("Content-Type", "")
@@ -138,7 +145,7 @@ class JsonApi:
                 hint="the service may be in maintenance; try again later",
             )
         try:
-            return json_codec.loads(body)
+            return (decode or json_codec.loads)(body)
         except RecursionError:
             raise ProviderResponseError(f"{self.provider}: JSON nested too deeply") from None
         except ValueError as exc:

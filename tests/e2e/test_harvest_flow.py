@@ -3,6 +3,8 @@ what the search received is catalogued even when a later page fails, and --limit
 
 import json
 import os
+import sqlite3
+from contextlib import closing
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from eoharvest.adapters.catalog import open_catalog
 from eoharvest.entrypoints.cli import main
 from fakes.copernicus_server import CdseFake
+from fakes.stac_server import FakeStacServer
 
 AOI = "-180,-90,180,90"
 
@@ -91,3 +94,21 @@ def test_search_options_on_the_command_line_reach_the_catalogue_and_a_wrong_one_
         err = capsys.readouterr().err
         assert "relative_orbit" in err and "relativeOrbitNumber" in err and "Traceback" not in err
     assert catalogued(env) == 1
+
+
+def test_a_catalog_only_stac_harvest_stores_each_item_as_the_bytes_received(env, capsys):
+    """The raw record is the provider's item as it came over the wire (here `json.dumps` with its
+    default spacing and ASCII escapes), not a re-encoding of it."""
+    with FakeStacServer() as stac:
+        code = main(["harvest", "--provider", "stac", "--stac-url", stac.url, "--platform", "Sentinel-2",
+                     "--aoi", AOI, "--no-download", "--json"])
+        assert code == 0, capsys.readouterr().err
+        served = {item["id"]: json.dumps(item) for item in stac.items}
+    found = json.loads(capsys.readouterr().out)["found"]
+    with closing(sqlite3.connect(env / "catalog.db")) as db:
+        stored = dict(db.execute("SELECT scene_id, raw FROM scenes"))
+    assert len(stored) == found > 1
+    assert all(stored[scene_id] == served[scene_id] for scene_id in stored)
+    with open_catalog(env / "catalog.db") as catalog:  # and it reads back as the item
+        scene_id = next(iter(stored))
+        assert catalog.get_scene("stac", scene_id).raw == json.loads(served[scene_id])

@@ -350,6 +350,14 @@ class InMemoryCatalog:
     def get_order(self, key: OrderKey) -> Order | None:
         return next((o for o in self.orders.values() if o.key == key), None)
 
+    def claim_order_poll(self, order: Order, owner: str, now: datetime, until: datetime) -> Order | None:
+        current = self.orders.get(order.id or -1)
+        if current is None or current.version != order.version or not current.poll_due(now):
+            return None
+        stored = dataclasses.replace(current, poll_owner=owner, poll_until=until, version=current.version + 1)
+        self.orders[order.id or -1] = stored
+        return stored
+
     def order_by_id(self, order_id: int) -> Order | None:
         return self.orders.get(order_id)
 

@@ -31,8 +31,9 @@ class FakeTransfer:
         self.held: list[str] = []
         self._lock = threading.Lock()
 
-    def hold_directory(self, directory: str, stopped: Callable[[], bool] | None = None) -> AbstractContextManager[bool]:
-        return _held(self, directory)
+    def hold_directory(self, directory: str, stopped: Callable[[], bool] | None = None, *,
+                       shared: bool = False) -> AbstractContextManager[bool]:  # fmt: skip
+        return _held(self, directory + (" (shared)" if shared else ""))
 
     def prepare_directory(self, directory: str) -> None:
         self.prepared.append(directory)

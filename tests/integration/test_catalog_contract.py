@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
+import json
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,6 +17,7 @@ from shapely.geometry import MultiPolygon, box
 
 from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
 from eoharvest.adapters.catalog.postgis import PostgisCatalog, open_postgis_catalog
+from eoharvest.adapters.json_record import JsonRecord
 from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, ExtractedMember, StoredFile, StoredMember
 from eoharvest.domain.errors import CatalogError
@@ -409,7 +412,7 @@ def test_search_states_round_trip_and_go_with_their_search(catalog):
     state = SearchState(
         watermark=T0, last_run_at=T0 + timedelta(hours=1), next_run_at=T0 + timedelta(hours=7, microseconds=5),
         failures=2, last_error="HTTP 503", paused="credentials", last_found=9, last_new=4, last_downloaded=3,
-        watermark_kind="published",
+        watermark_kind="published", last_queued=5,
     )  # fmt: skip
     assert catalog.put_search_state("alps", state) is False  # no such saved search
     catalog.save_search("alps", {"platforms": ["Sentinel-2"]})
@@ -499,3 +502,13 @@ def test_an_invalid_provider_footprint_is_kept_and_queryable(catalog):
     catalog.upsert_scenes([catalog_scene("bad", footprint=bowtie)])
     assert catalog.get_scene("cdse", "bad").footprint is not None
     assert catalog.count() == 1
+
+
+def test_a_record_kept_as_received_is_stored_as_those_bytes_and_reads_back_as_the_item(catalog):
+    text = b'{ "type": "Feature", "id": "a", "n": 123456789012345678901234567890, "t": "\\u00e9" }'
+    catalog.upsert_scenes([dataclasses.replace(catalog_scene("a"), raw=JsonRecord(text))])
+    assert dict(catalog.get_scene("cdse", "a").raw) == json.loads(text)
+    if isinstance(catalog, SpatialiteCatalog):
+        with catalog._engines.reader.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT raw FROM scenes WHERE scene_id = 'a'").scalar_one()
+        assert stored == text.decode()

@@ -191,3 +191,116 @@ def test_an_archive_fetched_by_a_queue_worker_has_its_members_recorded_with_the_
         "z.SAFE/manifest.safe": hashlib.sha256(b"<xml/>").hexdigest(),
         "z.SAFE/band.jp2": hashlib.sha256(b"pixels").hexdigest(),
     }
+
+
+#: Another process downloading a product in process (`eoharvest download`): it holds the product
+#: folder exclusively through the same adapter call as the scene download service, writes a
+#: file there, and waits for ``release`` before it lets go.
+_DOWNLOAD_PROCESS = """
+import sys, time
+from pathlib import Path
+from eoharvest.adapters.transfers import ProviderTransfers
+folder, signal = Path(sys.argv[1]), Path(sys.argv[2])
+with ProviderTransfers(lambda provider: None).hold_directory(str(folder)) as waited:
+    (folder / "other.bin").write_bytes(b"from the download process")
+    signal.with_name("held").write_text("waited" if waited else "first")
+    deadline = time.monotonic() + 20
+    while not signal.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+"""
+
+
+class _RecordingTransfer(FakeTransfer):
+    """The in-memory transfer with the real product-folder lock (adapters/flocks.py)."""
+
+    def __init__(self, bodies, gate=None):
+        super().__init__(bodies)
+        self.gate = gate
+
+    def hold_directory(self, directory, stopped=None, *, shared=False):
+        from eoharvest.adapters.transfers import ProviderTransfers
+
+        return ProviderTransfers(lambda provider: None).hold_directory(directory, stopped, shared=shared)
+
+    def fetch(self, provider, descriptor, dest, **options):
+        if self.gate is not None:
+            self.gate.wait(timeout=20)
+        return super().fetch(provider, descriptor, dest, **options)
+
+
+def _start_download_process(tmp_path, folder):
+    import subprocess
+    import sys
+    import time
+
+    release = tmp_path / "release"
+    child = subprocess.Popen([sys.executable, "-c", _DOWNLOAD_PROCESS, str(folder), str(release)])
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "held").exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.02)
+    return child, release
+
+
+def test_a_queue_worker_never_writes_a_product_folder_while_a_download_process_holds_it(catalog, tmp_path):
+    import threading
+    import time
+
+    queue = queued(catalog, ["a"])
+    transfer = _RecordingTransfer({"a.bin": b"alpha"})
+    pool = workers(queue, transfer, tmp_path)
+    folder = tmp_path / "archive" / "a"
+    folder.mkdir(parents=True)
+    child, release = _start_download_process(tmp_path, folder)
+    try:
+        assert (tmp_path / "held").read_text() == "first"
+        job = queue.claim(pool.owner, 30)
+        worker = threading.Thread(target=pool.run, args=(job,))
+        worker.start()
+        time.sleep(0.5)
+        assert transfer.fetched == [] and not (folder / "a.bin").exists()  # it waits for the folder
+        release.write_text("done")
+        worker.join(timeout=20)
+        assert not worker.is_alive() and child.wait(timeout=20) == 0
+    finally:
+        release.write_text("done")
+        child.wait(timeout=20)
+    assert transfer.fetched == [("links", "a.bin")]
+    assert state(catalog, job.job_id).state == "available"
+    assert (folder / "other.bin").exists() and (folder / "a.bin").read_bytes() == b"alpha"
+
+
+def test_a_download_process_waits_while_queue_workers_write_in_the_product_folder(catalog, tmp_path):
+    import threading
+    import time
+
+    queue = queued(catalog, ["a"])
+    gate = threading.Event()
+    transfer = _RecordingTransfer({"a.bin": b"alpha"}, gate)
+    pool = workers(queue, transfer, tmp_path)
+    job = queue.claim(pool.owner, 30)
+    worker = threading.Thread(target=pool.run, args=(job,))
+    worker.start()
+    folder = tmp_path / "archive" / "a"
+    deadline = time.monotonic() + 10
+    while not folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # A second worker (of this or another daemon) takes the folder's shared lock at once.
+    from eoharvest.adapters.transfers import ProviderTransfers
+
+    with ProviderTransfers(lambda provider: None).hold_directory(str(folder), shared=True) as waited:
+        assert waited is False
+    child, release = _start_download_process(tmp_path, folder)
+    try:
+        time.sleep(0.3)
+        assert not (tmp_path / "held").exists()  # the download process waits for the worker
+        gate.set()
+        worker.join(timeout=20)
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "held").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "held").read_text() == "waited"
+    finally:
+        gate.set()
+        release.write_text("done")
+        child.wait(timeout=20)
+    assert state(catalog, job.job_id).state == "available"

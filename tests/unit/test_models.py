@@ -87,3 +87,16 @@ def test_download_result_and_failed_download_follow_the_reference():
 @pytest.mark.parametrize("name, expected", [("SHA3-256", "sha3_256"), ("sha-256", "sha256"), ("MD5", "md5"), ("BLAKE3", "blake3")])
 def test_checksum_algorithm_names_follow_hashlib(name, expected):
     assert Checksum.usable(name, "ab12").algorithm == expected
+
+
+def test_with_plain_raw_turns_a_read_only_mapping_into_a_dict_and_keeps_everything_else():
+    from types import MappingProxyType
+
+    scene = make_scene(raw=MappingProxyType({"id": "x", "properties": {"a": 1}}))
+    plain = scene.with_plain_raw()
+    assert type(plain.raw) is dict and plain.raw == {"id": "x", "properties": {"a": 1}}
+    assert plain == scene and plain.published == scene.published
+    already = make_scene(raw={"id": "x"})
+    assert already.with_plain_raw() is already
+    text = make_scene(raw="<xml/>")  # a provider's XML text stays as it is
+    assert text.with_plain_raw() is text

@@ -69,11 +69,14 @@ def scene_from_stac_item(
     base_url: str,
     platform: str | None = None,
     footprint: Footprint | None = None,
+    raw: Mapping[str, Any] | None = None,
 ) -> Scene:
     """A Scene from a STAC item dict. Raises ProviderResponseError for items we cannot use.
 
     ``footprint``, when given, is the item's geometry already built (see
-    :func:`page_footprints`); None builds it here."""
+    :func:`page_footprints`); None builds it here. ``raw``, when given, is the whole item kept as
+    the scene's raw record while ``item`` holds only the members read here (page_decoding.py);
+    None keeps a copy of ``item``."""
     if not isinstance(item, Mapping) or not isinstance(item.get("id"), (str, int)) or item.get("id") in ("", True):
         raise ProviderResponseError(f"{provider}: STAC item without an id")
     props = _mapping(item.get("properties"))
@@ -101,7 +104,7 @@ def scene_from_stac_item(
         cloudcover_percentage=cloud,
         download_links=tuple(links),
         filenames=tuple(url_basename(link) for link in links),
-        raw=dict(item),
+        raw=dict(item) if raw is None else raw,
         provider=provider,
         product_key=name,
         scene_key=scene_key(name),

@@ -24,6 +24,7 @@ from eoharvest.adapters.providers.stac.collections import (
     collections_for,
     flavour_for,
 )
+from eoharvest.adapters.json_record import JsonRecord
 from eoharvest.adapters.providers.stac.items import (
     asset_descriptor,
     item_self_url,
@@ -31,6 +32,7 @@ from eoharvest.adapters.providers.stac.items import (
     scene_from_stac_item,
     select_assets,
 )
+from eoharvest.adapters.providers.stac.page_decoding import DecodedPage, decode_search_page
 from eoharvest.domain.errors import AuthError, InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene, SearchPage
 from eoharvest.domain.platforms import PLATFORM_ALIASES
@@ -97,9 +99,9 @@ class StacSource:
         request = self._capped(ref, query.page_limit) if ref else self._first_request(query)
         try:
             if request.method == "POST":
-                data = self.api.post(request.url, json=json.loads(request.body or "{}"))
+                data = self.api.post(request.url, json=json.loads(request.body or "{}"), decode=decode_search_page)
             else:
-                data = self.api.get(request.url)
+                data = self.api.get(request.url, decode=decode_search_page)
         except ProviderResponseError:
             if ref is None:
                 self._refuse_removed_collections(query)
@@ -314,6 +316,9 @@ class StacSource:
         return True
 
     def _page(self, data: Any, query: SearchQuery, request: PageRequest) -> SearchPage:
+        records: list[JsonRecord | None] | None = None
+        if isinstance(data, DecodedPage):  # items kept as received, only their Scene fields decoded
+            data, records = data.members, data.records
         if not isinstance(data, Mapping) or not isinstance(data.get("features"), list):
             raise ProviderResponseError(
                 f"{self.name}: search answer is not a FeatureCollection (keys: {sorted(data)[:8] if isinstance(data, Mapping) else type(data).__name__})"
@@ -321,9 +326,12 @@ class StacSource:
         scenes: list[Scene] = []
         skipped = 0
         items = data["features"]
-        for item, footprint in zip(items, page_footprints(items)):
+        for index, (item, footprint) in enumerate(zip(items, page_footprints(items))):
             try:
-                scene = scene_from_stac_item(item, provider=self.name, base_url=request.url, footprint=footprint)
+                scene = scene_from_stac_item(
+                    item, provider=self.name, base_url=request.url, footprint=footprint,
+                    raw=records[index] if records is not None else None,
+                )  # fmt: skip
             except (ProviderResponseError, InputError) as exc:
                 skipped += 1
                 log.warning("%s: item skipped: %s", self.name, exc)
