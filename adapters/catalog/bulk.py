@@ -3,8 +3,14 @@
 Every statement here is fixed text; all values are bound parameters.
 
 The caller holds a ``BEGIN IMMEDIATE`` transaction, so no other writer can insert or update
-scenes between the identity lookup and the writes: existing identities are updated in place by
-id (``first_seen`` kept), new ones inserted with the next free ids.
+scenes during a write: new identities are inserted with the next free ids (SQLite's own
+``max(id) + 1``, contiguous), existing ones updated in place by id (``first_seen`` kept).
+
+A batch is inserted first, as the encoder made its rows (no per-row tuple rebuilt here), with
+``ON CONFLICT (provider, scene_id) DO NOTHING``: the unique index the insert probes anyway tells
+new rows from existing ones, so an ingest of new scenes (the bulk case) does no identity look-up.
+Only when some rows were skipped are the batch's identities looked up; those with an id from
+before the batch are the existing scenes, then updated.
 
 SpatiaLite maintains the footprint's R*Tree, geometry constraint and layer timestamps with
 per-row triggers; inserting into a large R*Tree one row at a time in random spatial order is
@@ -22,8 +28,11 @@ are transactional, so a failure or crash rolls back to the original triggers and
 connection ever sees the catalog without them.
 
 Several batches may share one transaction (:class:`BulkWrite`): the triggers are then dropped
-once and the R*Tree filled once, for all of them, when the writes end. One R*Tree statement
-over 100k rows took 40% less time than ten over 10k each (bench/catalog.py at 1M scenes).
+and restored once for all of them. The R*Tree entries of a batch's new rows are filled when
+the caller asks (:meth:`BulkWrite.index`, after each batch: that statement holds no GIL, so the
+next batch is encoded meanwhile, see ``encode_ahead.py``) or when the writes end. With the
+large bulk page cache, ten R*Tree statements over 10k rows each took as long as one over 100k
+(100k scenes added to 900k, median of 3 runs each: 4.56 s both).
 """
 
 from __future__ import annotations
@@ -54,10 +63,12 @@ RTREE = "idx_scenes_footprint"
 _GEOM = f"GeomFromWKB(?, {SRID})"
 # The raw record comes as UTF-8 bytes (rows.encode_scenes): stored as the TEXT it encodes.
 _PLACEHOLDER = {"footprint": _GEOM, "raw": "CAST(? AS TEXT)"}
-_INSERT_COLUMNS = ("id", *ENCODED_COLUMNS, "first_seen")
-_INSERT = "INSERT INTO scenes ({}) VALUES ({})".format(
-    ", ".join(_INSERT_COLUMNS),
-    ", ".join(_PLACEHOLDER.get(c, "?") for c in _INSERT_COLUMNS),
+# Numbered parameters: a new scene's first_seen is its last_seen (?N bound once, used twice).
+_LAST_SEEN = ENCODED_COLUMNS.index("last_seen") + 1
+_INSERT = "INSERT INTO scenes ({}, first_seen) VALUES ({}, ?{}) ON CONFLICT (provider, scene_id) DO NOTHING".format(
+    ", ".join(ENCODED_COLUMNS),
+    ", ".join(_PLACEHOLDER.get(c, "?").replace("?", f"?{n}") for n, c in enumerate(ENCODED_COLUMNS, 1)),
+    _LAST_SEEN,
 )
 _UPDATED_COLUMNS = ENCODED_COLUMNS[2:]  # not the identity
 _UPDATE = "UPDATE scenes SET {} WHERE id = ?".format(
@@ -85,15 +96,15 @@ _TOUCH = (
 
 
 def upsert(
-    conn: Connection, batch: EncodedScenes, seen: str | None, *, bypass_triggers: bool, cache_kib: int | None = None
+    conn: Connection, batch: EncodedScenes, *, bypass_triggers: bool, cache_kib: int | None = None
 ) -> int:
     """Insert or update ``batch`` in the caller's write transaction; returns how many were new."""
     with BulkWrite(conn, bypass_triggers=bypass_triggers, cache_kib=cache_kib) as write:
-        return write(batch, seen)
+        return write(batch)
 
 
 class BulkWrite:
-    """Scene upserts in the caller's write transaction, batch by batch (``write(batch, seen)``
+    """Scene upserts in the caller's write transaction, batch by batch (``write(batch)``
     returns how many were new); with ``bypass_triggers`` the per-row triggers' work is done once
     for every batch when the ``with`` block ends without an error. After an error the caller
     rolls the transaction back (the triggers come back with it). While it lasts, a bypassing
@@ -106,7 +117,8 @@ class BulkWrite:
         self._cache_kib = cache_kib
         self._cursor: Any = None
         self._suspended: list[tuple[str, str]] = []
-        self._inserted: list[int] = []  # first and last id inserted
+        self._inserted = False
+        self._unindexed: list[int] = []  # first and last id inserted and not yet in the R*Tree
         self._updated: dict[int, None] = {}  # ids updated, in order, once each
 
     def __enter__(self) -> BulkWrite:
@@ -118,11 +130,11 @@ class BulkWrite:
                 self._suspended = _suspend_triggers(self._cursor)
         return self
 
-    def __call__(self, batch: EncodedScenes, seen: str | None) -> int:
+    def __call__(self, batch: EncodedScenes) -> int:
         if not batch.values:
             return 0
         with self._translated():
-            return self._write(batch, seen)
+            return self._write(batch)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
         try:
@@ -139,36 +151,43 @@ class BulkWrite:
     def _translated(self) -> AbstractContextManager[None]:
         return _as_sqlalchemy_errors(self._conn)
 
-    def _write(self, batch: EncodedScenes, seen: str | None) -> int:
+    def _write(self, batch: EncodedScenes) -> int:
         cursor = self._cursor
-        found = dict(cursor.execute(_LOOKUP, (json.dumps(batch.keys),)).fetchall())
         (top,) = cursor.execute("SELECT coalesce(max(id), 0) FROM scenes").fetchone()
-        first = top + 1
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        for index, values in enumerate(batch.values):
-            scene_pk = found.get(index)
-            if scene_pk is None:
-                inserts.append((first + len(inserts), *values, seen))
-            else:
-                updates.append((*values[2:], scene_pk))
-                self._updated[scene_pk] = None
-        if inserts:
-            cursor.executemany(_INSERT, inserts)
-            # Ids are handed out contiguously (max + 1) within the transaction.
-            self._inserted = [self._inserted[0] if self._inserted else first, first + len(inserts) - 1]
-        if updates:
-            cursor.executemany(_UPDATE, updates)
-        return len(inserts)
+        cursor.executemany(_INSERT, batch.values)
+        inserted: int = cursor.rowcount  # skipped (existing) rows change nothing
+        if inserted:
+            # New rows took ids top + 1 ... top + inserted, in batch order.
+            self._inserted = True
+            self._unindexed = [self._unindexed[0] if self._unindexed else top + 1, top + inserted]
+        if inserted < len(batch.values):
+            self._update_existing(batch, top)
+        return inserted
+
+    def _update_existing(self, batch: EncodedScenes, top: int) -> None:
+        """Update the rows of ``batch`` whose identity was stored before it (id <= ``top``)."""
+        cursor = self._cursor
+        found = cursor.execute(_LOOKUP, (json.dumps(batch.keys),)).fetchall()
+        existing = [(index, pk) for index, pk in found if pk <= top]
+        cursor.executemany(_UPDATE, [(*batch.values[index][2:], pk) for index, pk in existing])
+        for _, pk in existing:
+            self._updated[pk] = None
+
+    def index(self) -> None:
+        """Fill the R*Tree entries of the rows inserted since the last call, if the insert
+        trigger that would have is suspended (else a no-op). One statement: no GIL held."""
+        if self._unindexed and any(name == "gii_scenes_footprint" for name, _ in self._suspended):
+            with self._translated():
+                self._cursor.execute(_RTREE_RANGE, tuple(self._unindexed))
+            self._unindexed = []
 
     def _restore(self) -> None:
         """The suspended triggers' work for every batch written, then the triggers themselves."""
         if not self._suspended:
             return
+        self.index()
         cursor, names = self._cursor, {name for name, _ in self._suspended}
         updated = [(pk,) for pk in self._updated]
-        if self._inserted and "gii_scenes_footprint" in names:
-            cursor.execute(_RTREE_RANGE, tuple(self._inserted))
         if updated and "giu_scenes_footprint" in names:
             cursor.executemany(_RTREE_DELETE, updated)
             cursor.executemany(_RTREE_ONE, updated)

@@ -16,8 +16,8 @@ from eoharvest.adapters.catalog import bulk, downloads, fast_query, leases
 from eoharvest.adapters.catalog import members as member_rows
 from eoharvest.adapters.catalog import orders as order_rows
 from eoharvest.adapters.catalog import stats as catalog_stats
-from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, db_datetime, decode_records, encode_scenes, scene_rows
-from eoharvest.adapters.catalog.encode_ahead import encoded_batches
+from eoharvest.adapters.catalog.rows import RECORD_COLUMNS, decode_records, encode_scenes, scene_rows
+from eoharvest.adapters.catalog.encode_ahead import EncodeAhead
 from eoharvest.adapters.catalog.spatialite import BULK_CACHE_KIB, LARGE_BULK_CACHE_KIB, Engines
 from eoharvest.adapters.catalog.sql_filters import download_state, filter_clauses, order_by
 from eoharvest.adapters.catalog.tables import SRID, files, scenes, searches
@@ -126,21 +126,19 @@ class SpatialiteCatalog:
 
     def _upsert_sequence(self, scenes: Sequence[Scene], now: datetime) -> int:
         """SQLite: up to BULK_TRANSACTION scenes per transaction, BATCH per statement batch, the
-        next batch encoded while this one is written."""
+        next batch encoded while SQLite fills this one's R*Tree entries."""
         transactions = [(start, min(start + BULK_TRANSACTION, len(scenes))) for start in range(0, len(scenes), BULK_TRANSACTION)]
         bounds = [(at, min(at + BATCH, end)) for start, end in transactions for at in range(start, end, BATCH)]
-        encoded = encoded_batches(scenes, bounds, now)
-        seen = db_datetime(now)
         new = 0
-        try:
+        with EncodeAhead(scenes, bounds, now) as encoded:  # a failed write stops the worker
             for start, end in transactions:
                 bypass = end - start >= self.bulk_min
                 cache = _bulk_cache(end - start)
                 with self._write() as conn, bulk.BulkWrite(conn, bypass_triggers=bypass, cache_kib=cache) as write:
                     for _ in range(start, end, BATCH):
-                        new += write(next(encoded), seen)
-        finally:
-            encoded.close()  # a failed write: stop the worker (it finishes the batch in hand)
+                        new += write(encoded.take())
+                        encoded.prefetch()
+                        write.index()
         return new
 
     def _upsert_batch(self, batch: Sequence[Scene], now: datetime) -> int:
@@ -148,7 +146,7 @@ class SpatialiteCatalog:
             encoded = encode_scenes(batch, now)
             with self._write() as conn:
                 size = len(encoded.values)
-                return bulk.upsert(conn, encoded, db_datetime(now), bypass_triggers=size >= self.bulk_min,
+                return bulk.upsert(conn, encoded, bypass_triggers=size >= self.bulk_min,
                                    cache_kib=_bulk_cache(size))  # fmt: skip
         rows = scene_rows(batch, now)
         keys = [(r["provider"], r["scene_id"]) for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -117,36 +117,61 @@ def footprint_wkbs(scenes: Sequence[Scene]) -> tuple[list[bytes | None], list[bo
     geoms[empty] = None
     wkbs = shapely.to_wkb(geoms, output_dimension=2, byte_order=1)
     valid = shapely.is_valid(geoms)
-    out: list[bytes | None] = []
-    for wkb, type_id in zip(wkbs.tolist(), types.tolist()):
-        # A Polygon's WKB becomes a 1-part MultiPolygon by prefixing the collection header.
-        out.append(None if wkb is None else (_MULTI_PREFIX + wkb if type_id == _POLYGON else wkb))
+    # A Polygon's WKB becomes a 1-part MultiPolygon by prefixing the collection header.
+    prefix = _MULTI_PREFIX
+    out: list[bytes | None] = [
+        prefix + wkb if type_id == _POLYGON and wkb is not None else wkb
+        for wkb, type_id in zip(wkbs.tolist(), types.tolist())
+    ]
     return out, [bool(v) and w is not None for v, w in zip(valid.tolist(), out)]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def db_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
+    """``[db_datetime(v) for v in values]``, formatted by numpy for all of them at once: half
+    the time of one ``isoformat`` per value, most of a bulk ingest's encoding cost otherwise."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return [None] * len(values)
+    try:
+        micros = np.array([(v - _EPOCH) // _MICROSECOND for v in present], dtype="datetime64[us]")
+    except TypeError:  # a naive datetime (not a Scene's): the exact per-value conversion
+        return [db_datetime(v) for v in values]
+    text = np.datetime_as_string(micros)  # YYYY-MM-DDTHH:MM:SS.ffffff, UTC
+    text.view(np.uint32).reshape(len(present), -1)[:, 10] = ord(" ")  # the T, as in isoformat(" ")
+    out: list[str | None] = text.tolist()
+    if len(present) == len(values):
+        return out
+    formatted = iter(out)
+    return [None if v is None else next(formatted) for v in values]
 
 
 def encode_scenes(scenes: Iterable[Scene], now: datetime) -> EncodedScenes:
     """Insert parameters for ``scenes`` as tuples in :data:`ENCODED_COLUMNS` order."""
-    by_identity: dict[tuple[str, str], Scene] = {}
-    for scene in scenes:
-        by_identity[(scene.provider, scene.scene_id)] = scene
+    by_identity = {(scene.provider, scene.scene_id): scene for scene in scenes}
     unique = list(by_identity.values())
     if not unique:
         return EncodedScenes([], [])
     wkbs, valid = footprint_wkbs(unique)
+    starts = db_datetimes([scene.acq_date for scene in unique])
     seen = db_datetime(now)
     encode = _ENCODER.encode
     compact = dumps_compact
     values = []
-    for scene, wkb, ok in zip(unique, wkbs, valid):
+    append = values.append
+    for scene, start, wkb, ok in zip(unique, starts, wkbs, valid):
         raw = scene.raw
-        values.append(
+        append(
             (
                 scene.provider,
                 scene.scene_id,
                 scene.product_key or scene.scene_id,
                 scene.scene_key,
                 scene.platformname,
-                db_datetime(scene.acq_date),
+                start,
                 db_datetime(_acq_end(scene)) if raw else None,
                 scene.cloudcover_percentage,
                 scene.size,

@@ -128,7 +128,7 @@ def statements(repo, needle: str):
     return seen
 
 
-def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path, small_batches):
+def test_each_batch_fills_the_rtree_entries_of_its_new_rows_once_and_the_index_stays_exact(tmp_path, small_batches):
     with open_catalog(tmp_path / "c.db") as repo:
         repo.bulk_min = 1
         before = triggers(repo)
@@ -137,7 +137,11 @@ def test_batches_of_one_transaction_fill_the_rtree_once_and_stay_exact(tmp_path,
         # batch of the same transaction.
         scenes = grid(N) + grid(800, dx=0.25)
         assert repo.upsert_scenes(scenes) == N
-        assert len([sql for sql in rtree_fills if "BETWEEN" in sql]) == 2  # one per transaction, not per batch
+        # One range fill per batch with new rows (700, 700, 600 | 700, 200 + 500 updates); the
+        # last batch (300 updates) inserts nothing. Each new id is filled exactly once.
+        fills = [sql for sql in rtree_fills if "BETWEEN" in sql]
+        assert [sql.rsplit("BETWEEN ", 1)[1].split(" AND footprint")[0] for sql in fills] == [
+            "1 AND 700", "701 AND 1400", "1401 AND 2000", "2001 AND 2700", "2701 AND 3000"]  # fmt: skip
         assert triggers(repo) == before
         assert health(repo) == {"index_ok": 1, "rtree_rows": N, "with_footprint": N, "orphans": 0}
         east = repo.query(CatalogFilter.create(aoi=Footprint.from_bbox(5.6, -39.9, 5.7, -39.8), distinct_products=False))
@@ -212,3 +216,60 @@ def test_raw_records_are_stored_as_the_compact_json_text_on_insert_and_update(re
     again = [json.dumps({**r, "v": "2·é"}, separators=(",", ":"), default=str, ensure_ascii=False) for r in records]
     assert [tuple(row) for row in stored()] == [("text", e) for e in again]
     assert repo.get_scene(scenes[0].provider, scenes[0].scene_id).raw["name"] == "Zürich/東京"
+
+
+def test_a_batch_of_new_scenes_is_inserted_without_an_identity_look_up(repo):
+    lookups = statements(repo, "json_each")
+    assert repo.upsert_scenes(grid(300)) == 300
+    assert lookups == []  # the insert's unique-index probe told them apart
+    assert repo.upsert_scenes(grid(300, prefix="more")) == 300
+    assert lookups == []
+
+
+def test_a_batch_mixing_stored_and_new_scenes_updates_the_stored_and_appends_the_new(repo):
+    first = T0 - timedelta(days=3)
+    repo.upsert_scenes(grid(200), seen_at=first)
+    with repo.reader.connect() as conn:
+        ids = dict(conn.execute(text("SELECT scene_id, id FROM scenes")).all())
+    moved = [dataclasses.replace(s, cloudcover_percentage=77.0) for s in grid(200)[::2]]
+    mixed = grid(50, prefix="new")[:25] + moved + grid(50, prefix="new")[25:]
+    assert repo.upsert_scenes(mixed, seen_at=T0) == 50
+    with repo.reader.connect() as conn:
+        rows = {r.scene_id: r for r in conn.execute(text("SELECT scene_id, id, cloud_cover, first_seen, last_seen FROM scenes"))}
+    assert len(rows) == 250
+    for scene in moved:  # same row, first_seen kept
+        row = rows[scene.scene_id]
+        assert (row.id, row.cloud_cover, row.first_seen, row.last_seen) == (
+            ids[scene.scene_id], 77.0, "2024-04-28 10:30:00.000000", "2024-05-01 10:30:00.000000")  # fmt: skip
+    assert rows["s1"].cloud_cover != 77.0 and rows["s1"].last_seen == "2024-04-28 10:30:00.000000"
+    # New scenes take the next ids, in order, first seen now.
+    assert [rows[f"new{i}"].id for i in range(50)] == list(range(201, 251))
+    assert {rows[f"new{i}"].first_seen for i in range(50)} == {"2024-05-01 10:30:00.000000"}
+    assert health(repo) == {"index_ok": 1, "rtree_rows": 250, "with_footprint": 250, "orphans": 0}
+
+
+def test_the_next_batch_is_encoded_while_the_rtree_is_filled_not_during_the_inserts(tmp_path, small_batches,
+                                                                                  monkeypatch):  # fmt: skip
+    # A thread encoding during executemany takes the GIL from the writer between rows (no
+    # overlap, see encode_ahead.py): batch k + 1 may start only once batch k's rows are in.
+    events: list[str] = []
+    real = encode_ahead.encode_scenes
+
+    def recording(batch, now):
+        events.append(f"encode {len(batch)}")
+        return real(batch, now)
+
+    monkeypatch.setattr(encode_ahead, "encode_scenes", recording)
+    with open_catalog(tmp_path / "c.db") as repo:
+        repo.bulk_min = 1
+        raw = repo.writer.raw_connection()
+        raw.driver_connection.set_trace_callback(
+            lambda sql: events.append("rtree") if sql.startswith("INSERT OR REPLACE INTO idx_scenes_footprint")
+            else events.append("insert") if sql.startswith("INSERT INTO scenes") else None)  # fmt: skip
+        raw.close()
+        assert repo.upsert_scenes(grid(N)) == N
+    steps = [e for k, e in enumerate(events) if e != "insert" or events[k - 1] != "insert"]  # one per executemany
+    # (The worker's "encode k + 1" and the writer's "rtree k" race: both follow "insert k".)
+    assert [e for e in steps if e != "rtree"] == ["encode 700", "insert", "encode 700", "insert", "encode 600",
+                                                 "insert", "encode 700", "insert", "encode 300", "insert"]  # fmt: skip
+    assert [e for e in steps if e != "encode 700" and e != "encode 600" and e != "encode 300"] == ["insert", "rtree"] * 5
