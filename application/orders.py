@@ -343,7 +343,7 @@ class OrderBook:
         files: list[SceneFile] = []
         if order is not None and order.state == READY and not overwrite:
             files = self._files_of(order)
-            order = self._settle(order, files)  # its files came (through the queue): done
+            order = self._settle(order, files)  # all it delivers is in the archive: nothing to poll or fetch
         if order is None or order.state == DOWNLOADED:
             need = self._need(source, scene, key)
             if need == NO_ORDER:
