@@ -72,7 +72,10 @@ class QueueingFetcher:
             return DownloadResult(list(plan.reuse), scene, skipped=True)
         if self.catalog.get_scene(scene.provider, scene.scene_id) is None:
             self.catalog.upsert_scenes([scene])
-        queued = 0
+        # Every file is recorded before the first is queued: a worker that completes a file
+        # judges its product (and order) complete from the file rows (OrderBook.settle), so
+        # the rows of the files still to queue must already be there, not yet available.
+        recorded: list[int] = []
         for descriptor in plan.fetch:
             name = safe_filename(descriptor.filename, what="file name from the provider")
             file_id = self.catalog.record_file(
@@ -80,8 +83,8 @@ class QueueingFetcher:
                 checksum=descriptor.checksums[0] if descriptor.checksums else None, asset=descriptor.asset,
             )  # fmt: skip
             self.cache.put(file_id, descriptor)
-            if self.queue.enqueue(file_id) is not None:
-                queued += 1
+            recorded.append(file_id)
+        queued = sum(1 for file_id in recorded if self.queue.enqueue(file_id) is not None)
         log.info("%s: %d file(s) queued for download, %d already queued or running, %d reused",
                  scene.scene_id, queued, len(plan.fetch) - queued, len(plan.reuse))  # fmt: skip
         return DownloadResult(list(plan.reuse), scene, queued=len(plan.fetch))

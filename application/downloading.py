@@ -107,7 +107,8 @@ class SourceDownloader(Downloader):
     ``extra_params`` given here are defaults for every call. With ``orders`` (the catalog's
     order book) a source that declares ``capabilities.ordering`` gets its products ordered:
     :meth:`activate` places or finds the order and says whether the product is ready, and
-    :meth:`download` fetches the ready order's files, then records the order as downloaded.
+    :meth:`download` fetches the ready order's files, then records the order as downloaded
+    (unless the fetcher only queued them: then the queue worker that verifies the last one does).
     With ``budget`` (the provider account's concurrent-download budget, shared by every process
     on a PostgreSQL catalog) the transfer holds one of its slots.
     """
@@ -187,7 +188,9 @@ class SourceDownloader(Downloader):
                 stopped_func=stopped_func,
                 skip_error=skip_error,
             )
-        if ordered is not None and self.orders is not None and ordering is not None:
+        if ordered is not None and self.orders is not None and ordering is not None and not result.queued:
+            # Files handed to the download queue are not in the archive yet: the order stays
+            # ready until a queue worker verifies the last of them (OrderBook.settle).
             self.orders.downloaded(ordering, self.scene, _asset_names(assets))
         return result
 
@@ -230,7 +233,8 @@ class Orders(Protocol):
         ...
 
     def downloaded(self, source: OrderingSource, scene: Scene, assets: Sequence[str] | None) -> None:
-        """Record that the order's files are in the archive."""
+        """Record that the order's files are in the archive (not called when they were only
+        queued for download)."""
         ...
 
 

@@ -25,6 +25,14 @@ whole-product archive stands in for every selection, and an asset selection whos
 has a verified file of the same product on disk (the catalog records each file's asset) needs no
 order. When only some of the assets are there, the order asks for the others alone and the
 download reuses the rest (USGS: one ``download-request`` entry per band file).
+
+An order is downloaded only once every file of its selection is verified in the archive. A
+daemon on a PostgreSQL catalog queues the files instead of fetching them, so its order stays
+ready until a queue worker (of any daemon) verifies the last one: :meth:`OrderBook.settle`
+judges that from the catalog alone (the order's recorded selection and the scene's file rows
+with their jobs), and ``check`` applies the same rule, so a later pass never fetches or polls
+again what is already there. A ready order one of whose queued files failed is polled before
+it is fetched again (its download link may have run out: an expired order is placed again).
 """
 
 from __future__ import annotations
@@ -41,7 +49,9 @@ from typing import Callable, Sequence
 from eoharvest.application.budgets import LocalBudgets
 from eoharvest.application.download_plan import ARCHIVE_SUFFIXES, on_disk_as_recorded
 from eoharvest.domain.budgets import ORDERS, BudgetKey
-from eoharvest.domain.catalog_query import AvailableFile
+from eoharvest.domain.catalog_query import AvailableFile, SceneFile
+from eoharvest.domain.download_states import AVAILABLE
+from eoharvest.domain.download_states import FAILED as FILE_FAILED
 from eoharvest.domain.errors import InputError, ProviderResponseError
 from eoharvest.domain.models import Activation, DownloadDescriptor, Scene
 from eoharvest.domain.orders import (
@@ -232,6 +242,22 @@ class OrderBook:
                     self.catalog.update_order(downloaded(order, self._clock.now()))
         self._quota_until.pop(source.name, None)  # an open order closed: room for another
 
+    def settle(self, provider: str, product_key: str) -> list[Order]:
+        """The ready orders of ``product_key`` at ``provider`` whose every file is now verified
+        in the archive become downloaded (a queue worker just verified one of its files); the
+        orders this changed."""
+        done: list[Order] = []
+        criteria = OrderFilter(providers=(provider,), states=(READY,), product_keys=(product_key,))
+        for order in self.catalog.find_orders(criteria):
+            with self._lock_for(order.key):
+                current = self.catalog.get_order(order.key)
+                if current is None or current.state != READY:
+                    continue
+                stored = self._settle(current, self._files_of(current))
+            if stored.state == DOWNLOADED:
+                done.append(stored)
+        return done
+
     def ready_descriptors(self, source: OrderingSource, scene: Scene) -> list[DownloadDescriptor]:
         """The files of the scene's ready (or downloaded) orders at ``source``, asked of the
         provider again (a queue worker that has only a masked link, application/relink.py)."""
@@ -314,6 +340,10 @@ class OrderBook:
         catalog = self.catalog
         now = self._clock.now()
         order = catalog.get_order(key)
+        files: list[SceneFile] = []
+        if order is not None and order.state == READY and not overwrite:
+            files = self._files_of(order)
+            order = self._settle(order, files)  # all it delivers is in the archive: nothing to poll or fetch
         if order is None or order.state == DOWNLOADED:
             need = self._need(source, scene, key)
             if need == NO_ORDER:
@@ -341,7 +371,10 @@ class OrderBook:
             return self._reorder(source, scene, order, now) if place else self._not_placed(source, scene)
         if order.state == INTENT:
             return self._resume_intent(source, scene, order, now, place=place)
-        if order.state in POLLED_STATES or (order.state == READY and self._stale(order, now)):
+        # A ready order is asked again before its files are fetched when it was last seen long
+        # ago or a queued file of it failed (its download link may have run out).
+        recheck = order.state == READY and (self._stale(order, now) or _failed_in_queue(files))
+        if order.state in POLLED_STATES or recheck:
             return self._poll(source, scene, order)
         return self._report(source, order)
 
@@ -434,6 +467,31 @@ class OrderBook:
         if stored.state == FAILED:
             self._quota_until.pop(source.name, None)
         return self._report(source, stored, status.retry_after)
+
+    def _files_of(self, order: Order) -> list[SceneFile]:
+        """The files the catalog records for the order's scene at its provider that belong to
+        its selection (every file for a whole product)."""
+        files = self.catalog.scene_files(order.key.provider, order.scene_id)
+        wanted = order.assets
+        if wanted is None:
+            return list(files)
+        names = {a.casefold() for a in wanted}
+        return [f for f in files if f.asset is not None and f.asset.casefold() in names]
+
+    def _settle(self, order: Order, files: Sequence[SceneFile]) -> Order:
+        """A ready order whose selection is entirely verified in the archive, with none of its
+        files still queued, being fetched or paused, becomes downloaded. The order as stored
+        (re-read when another process changed it meanwhile)."""
+        if any(f.state not in (AVAILABLE, FILE_FAILED) for f in files):
+            return order  # still on its way (or a download of it is running elsewhere)
+        if not self._archived(order.key, None) and not (order.assets is None and _fetched_through_queue(files)):
+            return order
+        stored = self.catalog.update_order(downloaded(order, self._clock.now()))
+        if stored is None:
+            return self.catalog.get_order(order.key) or order
+        log.info("order %s for %s: every file is in the archive; downloaded", order.label, order.key.describe())
+        self._quota_until.pop(order.key.provider, None)  # an open order closed: room for another
+        return stored
 
     def _claim_poll(self, order: Order) -> Order | None:
         """The order with this process's poll lease, or None when it is not due or another
@@ -567,6 +625,21 @@ class _Selection:
 
     key: OrderKey
     reused: tuple[AvailableFile, ...] = ()
+
+
+def _fetched_through_queue(files: Sequence[SceneFile]) -> bool:
+    """A whole product's files, all verified and on disk, at least one by a queue worker. The
+    pass that queued them recorded every file of the order before queuing any, so none of
+    the order's files can be missing from ``files``; files fetched in-process are recorded one
+    at a time, so their rows alone never prove a product complete."""
+    return bool(files) and any(f.job_state == AVAILABLE for f in files) and all(
+        f.state == AVAILABLE and f.local_path is not None and os.path.exists(f.local_path) for f in files
+    )
+
+
+def _failed_in_queue(files: Sequence[SceneFile]) -> bool:
+    """A file of the order whose queued download failed (its link may have run out)."""
+    return any(f.job_state == FILE_FAILED and f.state != AVAILABLE for f in files)
 
 
 def _by_asset(wanted: Sequence[str], present: Sequence[AvailableFile]) -> dict[str, AvailableFile]:

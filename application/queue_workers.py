@@ -110,6 +110,7 @@ class QueueWorkers:
         keep_archives: bool = True,
         on_heartbeat: Callable[[], None] = lambda: None,
         relink: Callable[[ClaimedJob], DownloadDescriptor | None] | None = None,
+        on_completed: Callable[[ClaimedJob], None] | None = None,
     ) -> None:
         self.queue = queue
         self.transfer = transfer
@@ -128,6 +129,9 @@ class QueueWorkers:
         #: the provider's descriptor of a job's file now (application/relink.py), for a job
         #: this daemon did not queue whose recorded link was masked
         self.relink = relink
+        #: called after a job's completion is recorded (the daemon closes the orders whose
+        #: last file it was: OrderBook.settle)
+        self.on_completed = on_completed
         self.stopping = threading.Event()
         self._active: dict[int, ClaimedJob] = {}
         self._lost: set[int] = set()
@@ -240,8 +244,18 @@ class QueueWorkers:
             with self._lock:
                 self.completed += 1
             log.info("job %d: %s verified at %s", job.job_id, job.name, path)
+            self._completed(job)
         else:
             log.warning("job %d (%s): verified, but its lease was taken over; not recorded twice", job.job_id, job.name)
+
+    def _completed(self, job: ClaimedJob) -> None:
+        if self.on_completed is None:
+            return
+        try:
+            self.on_completed(job)
+        except Exception as error:  # noqa: BLE001 - the file is recorded; a later pass settles its order
+            log.warning("job %d (%s): completed, but its order could not be settled (%s); the next pass does",
+                        job.job_id, job.name, error)  # fmt: skip
 
     def _end(self, job: ClaimedJob, exc: BaseException, *, retry: bool, paused: bool = False) -> None:
         with self._lock:

@@ -157,6 +157,19 @@ class AvailableFile:
 
 
 @dataclass(frozen=True)
+class SceneFile:
+    """A file the catalog records for one scene of one provider, whatever its state: what an
+    order's completion is judged on. ``job_state`` is the state of the file's newest download
+    job (None when it was never queued: an in-process download)."""
+
+    name: str
+    state: str
+    asset: str | None = None
+    local_path: str | None = None
+    job_state: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredFile:
     """A file the catalog calls available, with the SHA-256 recorded when it was verified."""
 

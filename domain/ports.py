@@ -20,6 +20,7 @@ from eoharvest.domain.catalog_query import (
     CatalogRecord,
     CatalogStats,
     ExtractedMember,
+    SceneFile,
     StoredFile,
     StoredMember,
 )
@@ -188,6 +189,11 @@ class CatalogRepository(Protocol):
     def available_file_records(self, product_key: str) -> Sequence[AvailableFile]:
         """Verified files of this product from any provider that have a local path, oldest first,
         with their asset names and the size and checksums recorded when they were verified."""
+        ...
+
+    def scene_files(self, provider: str, scene_id: str) -> Sequence[SceneFile]:
+        """Every file recorded for the scene ``scene_id`` of ``provider``, in any state, with
+        the state of its newest download job (oldest file first)."""
         ...
 
     def stored_files(self, product_key: str | None = None) -> Sequence[StoredFile]:

@@ -24,9 +24,10 @@ from eoharvest.adapters.catalog.job_queue import CatalogJobQueue
 from eoharvest.adapters.catalog.repository import SpatialiteCatalog
 from eoharvest.adapters.transfers import SafeArchives
 from eoharvest.application.download_queue import DescriptorCache, QueueingFetcher
+from eoharvest.application.orders import OrderBook
 from eoharvest.application.queue_workers import ProviderSlot, QueueWorkers, local_provider_slots
 from eoharvest.application.relink import Relinker
-from eoharvest.domain.jobs import DaemonRecord, daemon_owner
+from eoharvest.domain.jobs import ClaimedJob, DaemonRecord, daemon_owner
 from eoharvest.domain.filenames import safe_filename
 from eoharvest.entrypoints.bootstrap import Services
 
@@ -63,6 +64,16 @@ def shared_provider_slot(services: Services, local: ProviderSlot) -> ProviderSlo
                 yield None
 
     return slot
+
+
+def settle_orders(orders: OrderBook) -> Callable[[ClaimedJob], None]:
+    """After a worker verified a file: the ready orders of its product whose last file it was
+    become downloaded (only then: a pass that queued an order's files leaves it ready)."""
+
+    def settle(job: ClaimedJob) -> None:
+        orders.settle(job.provider, job.product_key or job.scene_id)
+
+    return settle
 
 
 @dataclass
@@ -117,6 +128,7 @@ class SharedDaemon:
                 workers=settings.workers, lease_seconds=settings.lease_seconds, heartbeat=settings.heartbeat,
                 poll_seconds=settings.poll_seconds, descriptors=cache, keep_archives=d.keep_archives,
                 relink=Relinker(services.catalog, services.source_for, services.order_book()),
+                on_completed=settle_orders(services.order_book()),
             )  # fmt: skip
 
     def start(self) -> None:

@@ -8,12 +8,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from eoharvest.adapters.catalog.rows import checksum_columns, to_naive_utc
 from eoharvest.adapters.catalog.tables import download_jobs, files, scenes
-from eoharvest.domain.catalog_query import AvailableFile, StoredFile
+from eoharvest.domain.catalog_query import AvailableFile, SceneFile, StoredFile
 from eoharvest.domain.download_states import (
     AVAILABLE,
     FILE_STATES,
@@ -115,6 +115,24 @@ def available_file_records(conn: Connection, product_key: str) -> list[Available
                       Checksum.usable(row.checksum_algorithm, row.checksum_value, row.checksum_source or "provider"))
         for row in conn.execute(stmt)
     ]  # fmt: skip
+
+
+def scene_files(conn: Connection, provider: str, scene_id: str) -> list[SceneFile]:
+    """Every file of one scene of one provider, with the state of its newest download job."""
+    newest = (
+        select(download_jobs.c.file_id, func.max(download_jobs.c.id).label("job_id"))
+        .group_by(download_jobs.c.file_id)
+        .subquery()
+    )
+    stmt = (
+        select(files.c.name, files.c.state, files.c.asset, files.c.local_path, download_jobs.c.state.label("job"))
+        .join(scenes, scenes.c.id == files.c.scene_pk)
+        .outerjoin(newest, newest.c.file_id == files.c.id)
+        .outerjoin(download_jobs, download_jobs.c.id == newest.c.job_id)
+        .where(scenes.c.provider == provider, scenes.c.scene_id == scene_id)
+        .order_by(files.c.id)
+    )
+    return [SceneFile(r.name, r.state, r.asset, r.local_path, r.job) for r in conn.execute(stmt)]
 
 
 def stored_files(conn: Connection, product_key: str | None) -> list[StoredFile]:

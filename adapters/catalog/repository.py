@@ -27,6 +27,7 @@ from eoharvest.domain.catalog_query import (
     CatalogRecord,
     CatalogStats,
     ExtractedMember,
+    SceneFile,
     StoredFile,
     StoredMember,
 )
@@ -298,6 +299,11 @@ class SpatialiteCatalog:
         """Verified ("available") files of this product from any provider whose local path is set."""
         with self._engines.reader.connect() as conn:
             return downloads.available_file_records(conn, product_key)
+
+    def scene_files(self, provider: str, scene_id: str) -> list[SceneFile]:
+        """Every file of the scene at ``provider``, any state, with its newest job's state."""
+        with self._engines.reader.connect() as conn:
+            return downloads.scene_files(conn, provider, scene_id)
 
     def stored_files(self, product_key: str | None = None) -> list[StoredFile]:
         """Every verified file with a local path and its SHA-256 (optionally of one product)."""

@@ -21,6 +21,7 @@ from eoharvest.domain.catalog_query import (
     CatalogRecord,
     CatalogStats,
     ExtractedMember,
+    SceneFile,
     StoredFile,
     StoredMember,
     state_of,
@@ -229,6 +230,14 @@ class InMemoryCatalog:
             for f in sorted(self.files.values(), key=lambda f: f.id)
             if f.scene_row in providers and f.state == AVAILABLE and f.local_path
         ]
+
+    def scene_files(self, provider: str, scene_id: str) -> list[SceneFile]:
+        row = self.rows.get((provider, scene_id))
+        if row is None:
+            return []
+        newest = {job["file_id"]: job["state"] for _, job in sorted(self.jobs.items())}
+        return [SceneFile(f.name, f.state, f.asset, f.local_path, newest.get(f.id))
+                for f in sorted(self.files.values(), key=lambda f: f.id) if f.scene_row == row.id]  # fmt: skip
 
     def stored_files(self, product_key: str | None = None) -> list[StoredFile]:
         scenes = {r.id: r.scene for r in self.rows.values()}

@@ -19,7 +19,14 @@ from eoharvest.adapters.catalog import SpatialiteCatalog, open_catalog
 from eoharvest.adapters.catalog.postgis import PostgisCatalog, open_postgis_catalog
 from eoharvest.adapters.json_record import JsonRecord
 from eoharvest.domain.catalog_location import CatalogUrl
-from eoharvest.domain.catalog_query import AvailableFile, CatalogFilter, ExtractedMember, StoredFile, StoredMember
+from eoharvest.domain.catalog_query import (
+    AvailableFile,
+    CatalogFilter,
+    ExtractedMember,
+    SceneFile,
+    StoredFile,
+    StoredMember,
+)
 from eoharvest.domain.errors import CatalogError
 from eoharvest.domain.footprint import Footprint
 from eoharvest.domain.models import Checksum
@@ -143,6 +150,27 @@ def test_available_file_records_name_path_provider_and_file_of_verified_copies(c
     assert [r.path for r in records] == catalog.available_files("P")
     assert all(type(r) is AvailableFile for r in records)
     assert catalog.available_file_records("missing") == []
+
+
+def test_scene_files_list_one_scenes_files_in_every_state_with_their_newest_jobs_state(catalog):
+    catalog.upsert_scenes([catalog_scene("u1", provider="usgs", product_key="P"),
+                           catalog_scene("e1", provider="earth-search", product_key="P")])  # fmt: skip
+    done = catalog.record_file("usgs", "u1", "B4.TIF", asset="B4")
+    waiting = catalog.record_file("usgs", "u1", "B5.TIF", asset="B5")
+    alone = catalog.record_file("usgs", "u1", "MTL.txt")
+    catalog.record_file("earth-search", "e1", "red.tif", asset="red")  # another provider's scene
+    failed = catalog.enqueue_download(done)
+    catalog.claim_job("w", 60)
+    catalog.transition_job(failed, "failed")
+    catalog.enqueue_download(done)  # queued again: its newest job is the one that counts
+    catalog.set_file_state(done, "available", local_path="/data/P/B4.TIF", sha256="ab" * 32)
+    catalog.enqueue_download(waiting)
+    assert catalog.scene_files("usgs", "u1") == [
+        SceneFile("B4.TIF", "available", "B4", "/data/P/B4.TIF", "queued"),
+        SceneFile("B5.TIF", "queued", "B5", None, "queued"),
+        SceneFile("MTL.txt", "none", None, None, None),
+    ]
+    assert alone and catalog.scene_files("usgs", "missing") == []
 
 
 def test_stored_files_are_the_verified_copies_with_their_recorded_hash(catalog):
