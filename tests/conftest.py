@@ -58,3 +58,13 @@ def catalog_location(request, tmp_path):
     from eoharvest.domain.catalog_location import CatalogUrl
 
     return CatalogUrl(request.getfixturevalue("postgis_url"))
+
+
+@pytest.fixture
+def sql_catalog(catalog_location):
+    """A new catalog repository on each back end (SpatiaLite, then PostGIS), closed afterwards."""
+    from eoharvest.adapters.catalog import open_catalog
+
+    repo = open_catalog(catalog_location)
+    yield repo
+    repo.close()

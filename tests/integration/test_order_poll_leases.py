@@ -145,14 +145,9 @@ def test_a_failed_poll_ends_the_lease_and_keeps_the_due_time(catalogs):
     assert daemons.polls == 1
 
 
-@pytest.fixture(params=["spatialite", "postgis"])
-def catalog(request, tmp_path):
-    if request.param == "spatialite":
-        repo = open_catalog(tmp_path / "c.db")
-    else:
-        repo = open_postgis_catalog(CatalogUrl(request.getfixturevalue("postgis_url")))
-    yield repo
-    repo.close()
+@pytest.fixture
+def catalog(sql_catalog):
+    return sql_catalog
 
 
 def test_revision_0010_goes_down_and_up_keeping_the_orders_and_search_states(catalog):

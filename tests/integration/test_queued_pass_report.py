@@ -11,14 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from fakes import FakeClock, FakeSceneSource, make_scene
 
-from eoharvest.adapters.catalog import open_catalog
 from eoharvest.adapters.catalog.job_queue import CatalogJobQueue
-from eoharvest.adapters.catalog.postgis import open_postgis_catalog
 from eoharvest.application.download_queue import DescriptorCache, QueueingFetcher
 from eoharvest.application.downloading import SourceDownloader
 from eoharvest.application.sync import SyncOptions
 from eoharvest.application.sync_service import SyncService
-from eoharvest.domain.catalog_location import CatalogUrl
 from eoharvest.domain.watch import WatchDefinition
 from eoharvest.entrypoints.logs import JsonFormatter
 
@@ -26,14 +23,9 @@ T0 = datetime(2025, 8, 1, 13, tzinfo=timezone.utc)
 AOI = {"type": "Polygon", "coordinates": [[[-80, 43], [-79, 43], [-79, 44], [-80, 44], [-80, 43]]]}
 
 
-@pytest.fixture(params=["spatialite", "postgis"])
-def catalog(request, tmp_path):
-    if request.param == "spatialite":
-        repo = open_catalog(tmp_path / "c.db")
-    else:
-        repo = open_postgis_catalog(CatalogUrl(request.getfixturevalue("postgis_url")))
-    yield repo
-    repo.close()
+@pytest.fixture
+def catalog(sql_catalog):
+    return sql_catalog
 
 
 def test_a_pass_that_queues_its_downloads_reports_them_queued_not_downloaded(catalog, tmp_path, caplog):
