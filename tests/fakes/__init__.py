@@ -13,3 +13,4 @@ from fakes.sources import (  # noqa: F401
 from fakes.catalog import InMemoryCatalog, catalog_scene  # noqa: E402, F401
 from fakes.transfers import FakeArchives, FakeTransfer  # noqa: E402, F401
 from fakes.ordering import FakeOrderingSource  # noqa: E402, F401
+from fakes.gauge import ConcurrencyGauge  # noqa: E402, F401

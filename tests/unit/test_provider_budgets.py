@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock, FakeFetcher, FakeSceneSource, make_scene
+from fakes import ConcurrencyGauge, FakeClock, FakeFetcher, FakeSceneSource, make_scene
 
 from eoharvest.adapters.catalog.postgis_budget import PostgresBudgets
 from eoharvest.application.budgets import DownloadBudget, LocalBudgets
@@ -58,25 +58,19 @@ def test_an_account_is_named_by_a_salted_digest_never_by_its_name():
 
 
 def test_no_more_than_the_limit_hold_a_slot_at_once():
-    budgets, lock = LocalBudgets(FakeClock()), threading.Lock()
-    state = {"now": 0, "peak": 0}
+    budgets, gauge = LocalBudgets(FakeClock()), ConcurrencyGauge()
 
     def work():
         for _ in range(5):
-            with budgets.slot(KEY, 2):
-                with lock:
-                    state["now"] += 1
-                    state["peak"] = max(state["peak"], state["now"])
+            with budgets.slot(KEY, 2), gauge:
                 time.sleep(0.005)
-                with lock:
-                    state["now"] -= 1
 
     threads = [threading.Thread(target=work) for _ in range(5)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    assert state["peak"] <= 2 and state["now"] == 0
+    assert gauge.peak <= 2 and gauge.now == 0
 
 
 def test_waiting_for_a_slot_ends_when_stopped_and_other_accounts_are_not_held_up():

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from fakes import ConcurrencyGauge
 
 from eoharvest.application.queue_workers import local_provider_slots
 from eoharvest.application.settings import DownloadSettings, Settings
@@ -19,18 +20,13 @@ WORKERS = 6
 
 def peak_holders(settings: Settings, provider: str, *, local_limit: int = WORKERS) -> int:
     """The most workers inside the slot at once when ``WORKERS`` threads take it together."""
-    lock, state = threading.Lock(), {"in": 0, "peak": 0}
+    gauge = ConcurrencyGauge()
     with build(settings) as services:
         slot = shared_provider_slot(services, local_provider_slots({}, local_limit))
 
         def work() -> None:
-            with slot(provider, lambda: False):
-                with lock:
-                    state["in"] += 1
-                    state["peak"] = max(state["peak"], state["in"])
+            with slot(provider, lambda: False), gauge:
                 time.sleep(0.05)
-                with lock:
-                    state["in"] -= 1
 
         threads = [threading.Thread(target=work) for _ in range(WORKERS)]
         for t in threads:
@@ -38,7 +34,7 @@ def peak_holders(settings: Settings, provider: str, *, local_limit: int = WORKER
         for t in threads:
             t.join(10)
         assert not any(t.is_alive() for t in threads)
-    return state["peak"]
+    return gauge.peak
 
 
 def test_the_providers_budget_caps_the_workers_beyond_the_daemons_own_slots(tmp_path):
